@@ -1,0 +1,168 @@
+/**
+ * Trains the default model: a byte-level BPE tokenizer and a small GPT-2 on data/corpus.txt
+ * (made by `npm run data`). Seeded, checkpointed every few hundred steps to .ckpt/model/
+ * (a crash or a killed session resumes from the last checkpoint: run the same command again),
+ * and written to models/default/ at the end.
+ *
+ *   npm run train:model            # TRAIN_STEPS, TRAIN_SEED, TRAIN_OUT override the defaults
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { initBackend } from '../src/tensor/backend.js';
+import { GPT, initParams, paramShapes, type GPTConfig, type Params } from '../src/model/gpt2.js';
+import { trainBpe, Tokenizer } from '../src/model/tokenizer.js';
+import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
+import { Rng } from '../src/util/random.js';
+import { sha256 } from '../src/util/hash.js';
+
+const SEED = Number(process.env.TRAIN_SEED ?? 7);
+const STEPS = Number(process.env.TRAIN_STEPS ?? 4000);
+const OUT = process.env.TRAIN_OUT ?? 'models/default';
+const CKPT = process.env.TRAIN_CKPT ?? '.ckpt/model';
+const BATCH = 16;
+const CONFIG: GPTConfig = { vocabSize: 4096, nPositions: 64, nEmbd: 128, nLayer: 4, nHead: 4, layerNormEps: 1e-5 };
+const LR = { max: 2e-3, min: 1e-4, warmup: 200 };
+const CLIP = 1.0;
+const CKPT_EVERY = 250;
+
+function lrAt(step: number): number {
+  if (step < LR.warmup) return (LR.max * (step + 1)) / LR.warmup;
+  const p = (step - LR.warmup) / Math.max(1, STEPS - LR.warmup);
+  return LR.min + 0.5 * (LR.max - LR.min) * (1 + Math.cos(Math.PI * Math.min(1, p)));
+}
+
+/** A batch row: whole sentences from a random start, joined by newlines, cut to T+1 tokens. */
+function makeBatch(sentences: number[][], nl: number, step: number): { x: number[][]; y: number[][] } {
+  const rng = new Rng(SEED * 1_000_003 + step);
+  const t = CONFIG.nPositions;
+  const x: number[][] = [];
+  const y: number[][] = [];
+  for (let b = 0; b < BATCH; b++) {
+    const row: number[] = [];
+    while (row.length < t + 1) {
+      row.push(...sentences[rng.int(sentences.length)], nl);
+    }
+    x.push(row.slice(0, t));
+    y.push(row.slice(1, t + 1));
+  }
+  return { x, y };
+}
+
+async function main(): Promise<void> {
+  const backend = await initBackend();
+  console.log(`backend: ${backend}`);
+  const corpus = readFileSync('data/corpus.txt', 'utf8');
+  const corpusSha = sha256(corpus);
+  mkdirSync(CKPT, { recursive: true });
+
+  // 1. tokenizer (deterministic; cached in the checkpoint folder)
+  const tokPath = `${CKPT}/tokenizer.json`;
+  if (!existsSync(tokPath)) {
+    const t0 = Date.now();
+    const json = trainBpe(corpus.split('\n'), { vocabSize: CONFIG.vocabSize });
+    writeFileSync(tokPath, JSON.stringify(json));
+    console.log(`tokenizer trained in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  const tokenizer = Tokenizer.fromJson(JSON.parse(readFileSync(tokPath, 'utf8')), tokPath);
+  const config = { ...CONFIG, vocabSize: tokenizer.vocabSize };
+  const lines = corpus.split('\n').filter((s) => s.length > 0);
+  const sentences = lines.map((s) => tokenizer.encode(s));
+  const nl = tokenizer.encode('\n')[0];
+  const nTokens = sentences.reduce((a, s) => a + s.length + 1, 0);
+  console.log(`corpus: ${lines.length} sentences, ${nTokens} tokens/epoch, vocab ${tokenizer.vocabSize}`);
+
+  // 2. parameters and optimizer, resumed from the last checkpoint if there is one
+  let start = 0;
+  let init: Params;
+  const statePath = `${CKPT}/progress.json`;
+  const opt = tf.train.adam(LR.max, 0.9, 0.95, 1e-8);
+  if (existsSync(statePath)) {
+    const progress = JSON.parse(readFileSync(statePath, 'utf8')) as { step: number };
+    const file = await readSafetensors(`${CKPT}/params.safetensors`);
+    init = {};
+    for (const [name, shape] of paramShapes(config)) init[name] = tf.tensor(file.tensors.get(name)!.data as Float32Array, shape);
+    const adam = await readSafetensors(`${CKPT}/adam.safetensors`);
+    const names = JSON.parse(adam.metadata.order) as string[];
+    await opt.setWeights(names.map((name) => ({ name, tensor: tf.tensor(adam.tensors.get(name)!.data as Float32Array | Int32Array, adam.tensors.get(name)!.shape) })));
+    start = progress.step;
+    console.log(`resuming at step ${start}`);
+  } else {
+    init = initParams(config, SEED);
+  }
+  const vars: Params = {};
+  for (const [name, t] of Object.entries(init)) {
+    vars[name] = tf.variable(t, true, name);
+    t.dispose();
+  }
+  const model = new GPT(config, vars);
+  const varList = Object.values(vars) as tf.Variable[];
+
+  const save = async (step: number) => {
+    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const [name, v] of Object.entries(vars)) tensors[name] = { shape: v.shape, data: (await v.data()) as Float32Array };
+    await writeSafetensors(`${CKPT}/params.safetensors`, tensors);
+    const w = await opt.getWeights();
+    const adam: Record<string, { dtype: 'F32' | 'I32'; shape: number[]; data: Float32Array | Int32Array }> = {};
+    for (const { name, tensor } of w) {
+      adam[name] = { dtype: tensor.dtype === 'int32' ? 'I32' : 'F32', shape: tensor.shape, data: (await tensor.data()) as Float32Array | Int32Array };
+    }
+    await writeSafetensors(`${CKPT}/adam.safetensors`, adam, { order: JSON.stringify(w.map((x) => x.name)) });
+    writeFileSync(statePath, JSON.stringify({ step }));
+  };
+
+  // 3. training loop
+  const t0 = Date.now();
+  let ema = 0;
+  const log: Array<{ step: number; loss: number }> = existsSync(`${CKPT}/log.json`) ? JSON.parse(readFileSync(`${CKPT}/log.json`, 'utf8')) : [];
+  for (let step = start; step < STEPS; step++) {
+    const { x, y } = makeBatch(sentences, nl, step);
+    (opt as unknown as { learningRate: number }).learningRate = lrAt(step);
+    const lossT = tf.tidy(() => {
+      const xs = tf.tensor2d(x, [BATCH, config.nPositions], 'int32');
+      const ys = tf.tensor2d(y, [BATCH, config.nPositions], 'int32');
+      const { value, grads } = tf.variableGrads(() => model.loss(xs, ys), varList);
+      // global-norm clipping
+      const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
+      const scale = tf.minimum(1, tf.div(CLIP, tf.add(norm, 1e-6)));
+      const clipped: Record<string, tf.Tensor> = {};
+      for (const [k, g] of Object.entries(grads)) clipped[k] = tf.mul(g, scale);
+      opt.applyGradients(clipped as Parameters<typeof opt.applyGradients>[0]);
+      return value;
+    });
+    const loss = (await lossT.data())[0];
+    lossT.dispose();
+    if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${step}; resume from the last checkpoint with a lower learning rate`);
+    ema = step === start ? loss : 0.98 * ema + 0.02 * loss;
+    if (step % 25 === 0 || step === STEPS - 1) {
+      const done = step + 1 - start;
+      const rate = (done * BATCH * config.nPositions) / ((Date.now() - t0) / 1000);
+      const eta = ((STEPS - step - 1) * BATCH * config.nPositions) / rate / 60;
+      log.push({ step, loss: Number(ema.toFixed(4)) });
+      console.log(`step ${step + 1}/${STEPS} loss ${ema.toFixed(3)} lr ${lrAt(step).toExponential(2)} ${rate.toFixed(0)} tok/s eta ${eta.toFixed(1)} min tensors ${tf.memory().numTensors}`);
+    }
+    if ((step + 1) % CKPT_EVERY === 0 || step === STEPS - 1) {
+      await save(step + 1);
+      writeFileSync(`${CKPT}/log.json`, JSON.stringify(log));
+    }
+  }
+
+  // 4. the shipped files
+  mkdirSync(OUT, { recursive: true });
+  const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [name, v] of Object.entries(vars)) tensors[name] = { shape: v.shape, data: (await v.data()) as Float32Array };
+  await writeSafetensors(`${OUT}/base.safetensors`, tensors, { format: 'pt' });
+  writeFileSync(`${OUT}/tokenizer.json`, readFileSync(tokPath));
+  writeFileSync(`${OUT}/training.json`, JSON.stringify({
+    seed: SEED, steps: STEPS, batch: BATCH, contextTokens: config.nPositions, tokensSeen: STEPS * BATCH * config.nPositions,
+    lr: LR, clip: CLIP, optimizer: 'adam(0.9, 0.95)', config, backend,
+    corpus: { file: 'data/corpus.txt', sha256: corpusSha, sentences: lines.length, tokensPerEpoch: nTokens, dataSeed: JSON.parse(readFileSync('data/facts.json', 'utf8')).seed },
+    finalLoss: Number(ema.toFixed(4)), lossCurve: log,
+    command: 'npm run data && npm run train:model',
+  }, null, 1) + '\n');
+  console.log(`wrote ${OUT}/base.safetensors, tokenizer.json, training.json`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

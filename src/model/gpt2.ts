@@ -1,0 +1,246 @@
+/**
+ * GPT-2 in TensorFlow.js: pre-LayerNorm decoder, learned positions, tied embeddings.
+ * Parameter names and layouts are Hugging Face GPT-2's (Conv1D weights [in, out], packed
+ * c_attn = [Q | K | V] along the output axis, lm_head tied to wte), so a checkpoint loads by name.
+ * Reference: Radford et al. 2019; layout as in karpathy/nanoGPT's model.py.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { embed, gelu, layerNorm, linear, crossEntropy } from '../tensor/ops.js';
+import { Rng } from '../util/random.js';
+
+export interface GPTConfig {
+  vocabSize: number;
+  /** Context length (n_positions). */
+  nPositions: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  layerNormEps: number;
+}
+
+export type Params = Record<string, tf.Tensor>;
+
+/** Extra weights added to named parameters at run time: W_eff = W + Σ deltas[name]. */
+export type Deltas = Record<string, tf.Tensor>;
+
+/** Per-layer key/value cache: [B, nh, T, hs] each. */
+export interface KVCache {
+  k: tf.Tensor4D[];
+  v: tf.Tensor4D[];
+  length: number;
+}
+
+export interface ForwardOptions {
+  deltas?: Deltas;
+  /** Zero tensors added to the outputs of the named linear layers (e.g. "h.3.mlp.c_fc"): their gradient is δ. */
+  probes?: Record<string, tf.Tensor2D>;
+  /** Filled with each probed layer's input u [N, in]. */
+  captured?: Record<string, tf.Tensor2D>;
+  cache?: KVCache;
+}
+
+/** Names and shapes of every parameter, in checkpoint order. */
+export function paramShapes(c: GPTConfig): Array<[string, number[]]> {
+  const e = c.nEmbd;
+  const out: Array<[string, number[]]> = [['wte.weight', [c.vocabSize, e]], ['wpe.weight', [c.nPositions, e]]];
+  for (let i = 0; i < c.nLayer; i++) {
+    const p = `h.${i}.`;
+    out.push(
+      [`${p}ln_1.weight`, [e]], [`${p}ln_1.bias`, [e]],
+      [`${p}attn.c_attn.weight`, [e, 3 * e]], [`${p}attn.c_attn.bias`, [3 * e]],
+      [`${p}attn.c_proj.weight`, [e, e]], [`${p}attn.c_proj.bias`, [e]],
+      [`${p}ln_2.weight`, [e]], [`${p}ln_2.bias`, [e]],
+      [`${p}mlp.c_fc.weight`, [e, 4 * e]], [`${p}mlp.c_fc.bias`, [4 * e]],
+      [`${p}mlp.c_proj.weight`, [4 * e, e]], [`${p}mlp.c_proj.bias`, [e]],
+    );
+  }
+  out.push(['ln_f.weight', [e]], ['ln_f.bias', [e]]);
+  return out;
+}
+
+/** GPT-2 initialisation: N(0, 0.02), residual projections scaled by 1/√(2·nLayer). */
+export function initParams(c: GPTConfig, seed: number): Params {
+  const rng = new Rng(seed);
+  const params: Params = {};
+  for (const [name, shape] of paramShapes(c)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(size);
+    if (name.endsWith('.bias')) {
+      // zeros
+    } else if (/ln_\w+\.weight$/.test(name)) {
+      data.fill(1);
+    } else {
+      const std = name.endsWith('c_proj.weight') ? 0.02 / Math.sqrt(2 * c.nLayer) : 0.02;
+      for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
+    }
+    params[name] = tf.tensor(data, shape);
+  }
+  return params;
+}
+
+export class GPT {
+  constructor(
+    readonly config: GPTConfig,
+    readonly params: Params,
+  ) {}
+
+  private weight(name: string, deltas?: Deltas): tf.Tensor {
+    const w = this.params[name];
+    const d = deltas?.[name];
+    return d === undefined ? w : tf.add(w, d);
+  }
+
+  private lin(name: string, x: tf.Tensor2D, opts: ForwardOptions): tf.Tensor2D {
+    const y = linear(x, this.weight(`${name}.weight`, opts.deltas) as tf.Tensor2D, this.weight(`${name}.bias`, opts.deltas) as tf.Tensor1D);
+    const probe = opts.probes?.[name];
+    if (probe === undefined) return y;
+    if (opts.captured !== undefined) opts.captured[name] = x;
+    return tf.add(y, probe);
+  }
+
+  private ln(name: string, x: tf.Tensor2D, opts: ForwardOptions): tf.Tensor2D {
+    return layerNorm(x, this.weight(`${name}.weight`, opts.deltas) as tf.Tensor1D, this.weight(`${name}.bias`, opts.deltas) as tf.Tensor1D, this.config.layerNormEps);
+  }
+
+  /**
+   * Hidden states after ln_f, [B·T, E], for ids [B, T]. With a cache, ids are the new tokens
+   * only; their positions continue after the cached ones and the cache is extended in place.
+   */
+  hidden(ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor2D {
+    const { nEmbd: e, nHead: nh } = this.config;
+    const [b, t] = ids.shape;
+    const hs = e / nh;
+    const past = opts.cache?.length ?? 0;
+    if (past + t > this.config.nPositions) {
+      throw new RangeError(`sequence of ${past + t} tokens exceeds the model's context of ${this.config.nPositions}`);
+    }
+    const flat = tf.reshape(ids, [b * t]) as tf.Tensor1D;
+    const pos = tf.tile(tf.range(past, past + t, 1, 'int32'), [b]) as tf.Tensor1D;
+    let x = tf.add(embed(this.weight('wte.weight', opts.deltas) as tf.Tensor2D, flat), embed(this.weight('wpe.weight', opts.deltas) as tf.Tensor2D, pos)) as tf.Tensor2D;
+    // Causal mask over [t, past + t]: query i (at position past+i) sees keys j <= past+i.
+    const total = past + t;
+    const maskData = new Float32Array(t * total);
+    for (let i = 0; i < t; i++) for (let j = past + i + 1; j < total; j++) maskData[i * total + j] = -1e9;
+    const mask = tf.tensor2d(maskData, [t, total]);
+    const scale = 1 / Math.sqrt(hs);
+    for (let l = 0; l < this.config.nLayer; l++) {
+      const p = `h.${l}.`;
+      const qkv = this.lin(`${p}attn.c_attn`, this.ln(`${p}ln_1`, x, opts), opts); // (B·T, 3E)
+      const [q, k, v] = tf.split(qkv, 3, 1).map((z) => tf.transpose(tf.reshape(z, [b, t, nh, hs]), [0, 2, 1, 3]) as tf.Tensor4D); // (B, nh, T, hs)
+      let kk = k;
+      let vv = v;
+      if (opts.cache !== undefined) {
+        if (past > 0) {
+          kk = tf.concat([opts.cache.k[l], k], 2);
+          vv = tf.concat([opts.cache.v[l], v], 2);
+        }
+        opts.cache.k[l] = kk;
+        opts.cache.v[l] = vv;
+      }
+      const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, tf.transpose(kk, [0, 1, 3, 2])), scale), mask)); // (B, nh, T, past+T)
+      const y = tf.reshape(tf.transpose(tf.matMul(att, vv), [0, 2, 1, 3]), [b * t, e]) as tf.Tensor2D; // (B·T, E)
+      x = tf.add(x, this.lin(`${p}attn.c_proj`, y, opts));
+      const hmid = gelu(this.lin(`${p}mlp.c_fc`, this.ln(`${p}ln_2`, x, opts), opts)) as tf.Tensor2D;
+      x = tf.add(x, this.lin(`${p}mlp.c_proj`, hmid, opts));
+    }
+    if (opts.cache !== undefined) opts.cache.length = total;
+    return this.ln('ln_f', x, opts);
+  }
+
+  /** Logits [B·T, V] (tied lm_head: h · wteᵀ). */
+  logits(ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor2D {
+    const h = this.hidden(ids, opts);
+    return linear(h, tf.transpose(this.weight('wte.weight', opts.deltas)) as tf.Tensor2D);
+  }
+
+  /** Mean cross-entropy of targets [B, T] given ids [B, T]; weights [B, T] mask positions (default all 1). */
+  loss(ids: tf.Tensor2D, targets: tf.Tensor2D, weights?: tf.Tensor2D, opts: ForwardOptions = {}): tf.Scalar {
+    const n = targets.shape[0] * targets.shape[1];
+    const w = weights === undefined ? tf.ones([n]) : tf.reshape(weights, [n]);
+    return crossEntropy(this.logits(ids, opts), tf.reshape(targets, [n]) as tf.Tensor1D, w as tf.Tensor1D);
+  }
+
+  newCache(): KVCache {
+    return { k: [], v: [], length: 0 };
+  }
+
+  /** Names of the linear layers (without .weight), e.g. "h.3.mlp.c_fc". */
+  linearNames(): string[] {
+    return Object.keys(this.params).filter((n) => n.endsWith('.weight') && this.params[n].rank === 2 && n.startsWith('h.')).map((n) => n.slice(0, -'.weight'.length));
+  }
+
+  dispose(): void {
+    for (const t of Object.values(this.params)) t.dispose();
+  }
+}
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** 0 = greedy. */
+  temperature?: number;
+  topK?: number;
+  seed?: number;
+  /** Stop when one of these ids is generated (not included in the output). */
+  stopIds?: number[];
+  deltas?: Deltas;
+  /** Recompute the whole sequence per token instead of using the KV cache (for benchmarks). */
+  noCache?: boolean;
+}
+
+/** Continuation ids of a prompt. The KV cache makes each new token cost one position's work. */
+export function generate(model: GPT, prompt: number[], opts: GenerateOptions): number[] {
+  const rng = new Rng(opts.seed ?? 0);
+  const out: number[] = [];
+  const room = model.config.nPositions - prompt.length;
+  const steps = Math.min(opts.maxNewTokens, Math.max(0, room));
+  const cache = opts.noCache ? undefined : model.newCache();
+  let ids = prompt.slice();
+  try {
+    for (let s = 0; s < steps; s++) {
+      const feed = cache === undefined || s === 0 ? ids : ids.slice(-1);
+      const row = tf.tidy(() => {
+        const logits = model.logits(tf.tensor2d([feed], [1, feed.length], 'int32'), { deltas: opts.deltas, cache });
+        if (cache !== undefined) for (const t of [...cache.k, ...cache.v]) tf.keep(t);
+        return tf.slice(logits, [feed.length - 1, 0], [1, -1]);
+      });
+      const data = row.dataSync() as Float32Array;
+      row.dispose();
+      const next = pickToken(data, opts.temperature ?? 0, opts.topK ?? 0, rng);
+      if (opts.stopIds?.includes(next)) break;
+      out.push(next);
+      ids = [...ids, next];
+      if (cache !== undefined) pruneCache(cache);
+    }
+  } finally {
+    if (cache !== undefined) for (const t of [...cache.k, ...cache.v]) t.dispose();
+  }
+  return out;
+}
+
+/** Tensors replaced in the cache by a longer concat are kept by tf.keep; dispose the stale ones. */
+const live = new WeakMap<KVCache, Set<tf.Tensor>>();
+function pruneCache(cache: KVCache): void {
+  const prev = live.get(cache) ?? new Set<tf.Tensor>();
+  const now = new Set<tf.Tensor>([...cache.k, ...cache.v]);
+  for (const t of prev) if (!now.has(t)) t.dispose();
+  live.set(cache, now);
+}
+
+function pickToken(logits: Float32Array, temperature: number, topK: number, rng: Rng): number {
+  if (temperature <= 0) {
+    let best = 0;
+    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+    return best;
+  }
+  let idx = Array.from(logits.keys());
+  if (topK > 0 && topK < idx.length) idx = idx.sort((a, b) => logits[b] - logits[a]).slice(0, topK);
+  const m = Math.max(...idx.map((i) => logits[i]));
+  const p = idx.map((i) => Math.exp((logits[i] - m) / temperature));
+  const z = p.reduce((a, b) => a + b, 0);
+  let r = rng.next() * z;
+  for (let j = 0; j < idx.length; j++) {
+    r -= p[j];
+    if (r <= 0) return idx[j];
+  }
+  return idx[idx.length - 1];
+}

@@ -94,7 +94,8 @@ export class GPT {
     const y = linear(x, this.weight(`${name}.weight`, opts.deltas) as tf.Tensor2D, this.weight(`${name}.bias`, opts.deltas) as tf.Tensor1D);
     const probe = opts.probes?.[name];
     if (probe === undefined) return y;
-    if (opts.captured !== undefined) opts.captured[name] = x;
+    // A kept copy: x itself is released when autodiff's forward scope ends.
+    if (opts.captured !== undefined) opts.captured[name] = tf.keep(tf.clone(x));
     return tf.add(y, probe);
   }
 
@@ -243,4 +244,51 @@ function pickToken(logits: Float32Array, temperature: number, topK: number, rng:
     if (r <= 0) return idx[j];
   }
   return idx[idx.length - 1];
+}
+
+/** What an editor needs of one linear layer for one example: its inputs and output gradients per token. */
+export interface LayerCapture {
+  /** Layer input u, [N, in] (N = B·T tokens). */
+  u: tf.Tensor2D;
+  /** Gradient of the loss w.r.t. the layer's output (pre-activation), [N, out]. */
+  delta: tf.Tensor2D;
+}
+
+/**
+ * Runs the model on ids [B, T] and returns, for each named linear layer, its input u and the
+ * gradient δ of the loss (targets [B, T], weights [B, T]) w.r.t. its output — explicitly, as data
+ * (MEND's ∇W = Σ_t u_t δ_tᵀ). Also returns the loss. The caller owns the returned tensors.
+ */
+export function captureLayerGrads(
+  model: GPT,
+  ids: tf.Tensor2D,
+  targets: tf.Tensor2D,
+  weights: tf.Tensor2D | undefined,
+  layers: string[],
+  deltas?: Deltas,
+): { loss: number; layers: Record<string, LayerCapture> } {
+  const n = ids.shape[0] * ids.shape[1];
+  const out: Record<string, LayerCapture> = {};
+  let loss = 0;
+  tf.tidy(() => {
+    const probes: Record<string, tf.Tensor2D> = {};
+    for (const name of layers) {
+      const w = model.params[`${name}.weight`];
+      if (w === undefined || w.rank !== 2) throw new RangeError(`"${name}" is not a linear layer of this model`);
+      probes[name] = tf.zeros([n, w.shape[1] as number]);
+    }
+    const captured: Record<string, tf.Tensor2D> = {};
+    const order = layers.slice();
+    const f = (...zs: tf.Tensor[]) => {
+      const p: Record<string, tf.Tensor2D> = {};
+      order.forEach((name, i) => (p[name] = zs[i] as tf.Tensor2D));
+      return model.loss(ids, targets, weights, { deltas, probes: p, captured });
+    };
+    const { value, grads } = tf.valueAndGrads(f)(order.map((name) => probes[name]));
+    loss = value.dataSync()[0];
+    order.forEach((name, i) => {
+      out[name] = { u: captured[name], delta: tf.keep(grads[i] as tf.Tensor2D) };
+    });
+  });
+  return { loss, layers: out };
 }

@@ -1,0 +1,27 @@
+import { EditError } from '../errors.js';
+import type { CommandContext } from './command.js';
+
+export function stringFlag(ctx: CommandContext, name: string, fallback: string): string;
+export function stringFlag(ctx: CommandContext, name: string): string | undefined;
+export function stringFlag(ctx: CommandContext, name: string, fallback?: string): string | undefined {
+  const v = ctx.flags[name];
+  return typeof v === 'string' ? v : fallback;
+}
+
+export function numberFlag(ctx: CommandContext, name: string, fallback: number, check: { min?: number; max?: number; integer?: boolean } = {}): number {
+  const v = ctx.flags[name];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || (check.integer && !Number.isInteger(n)) || (check.min !== undefined && n < check.min) || (check.max !== undefined && n > check.max)) {
+    const range = [check.min !== undefined ? `>= ${check.min}` : '', check.max !== undefined ? `<= ${check.max}` : ''].filter(Boolean).join(' and ');
+    throw new EditError(`--${name} must be ${check.integer ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+export const MODEL_OPTION = { model: { type: 'string' as const, short: 'm' } };
+
+/** The model folder: --model, else models/default under the working directory. */
+export function modelDir(ctx: CommandContext): string {
+  return stringFlag(ctx, 'model', 'models/default');
+}

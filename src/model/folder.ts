@@ -1,0 +1,155 @@
+/**
+ * A model folder (models/<name>/): model.json (the manifest), tokenizer.json, base.safetensors,
+ * and later editor.safetensors, state.json and deltas/. Every file the manifest names is checked
+ * against its sha256 on load.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve, relative, isAbsolute } from 'node:path';
+import { EditError } from '../errors.js';
+import { sha256 } from '../util/hash.js';
+import { GPT, type GPTConfig } from './gpt2.js';
+import { parseSafetensors } from './safetensors.js';
+import { Tokenizer } from './tokenizer.js';
+import { paramsFromCheckpoint } from './weights.js';
+
+export interface FileRef {
+  /** Path relative to the model folder. */
+  file: string;
+  sha256: string;
+}
+
+export interface Thresholds {
+  reliability: number;
+  generalization: number;
+  locality: number;
+  portability: number;
+}
+
+export interface ModelManifest {
+  $schema?: string;
+  version: 1;
+  name: string;
+  architecture: 'gpt2';
+  config: GPTConfig;
+  tokenizer: FileRef;
+  weights: FileRef & { dtype: 'F32' };
+  /** Linear layers the editor may change, e.g. "h.3.mlp.c_fc". */
+  editableLayers: string[];
+  editor?: (FileRef & { method: string }) | null;
+  /** Default pass thresholds of the implied assertions (fraction of prompts that must pass). */
+  thresholds: Thresholds;
+  /** Where the weights came from: training settings or the imported folder. */
+  provenance?: Record<string, unknown>;
+  /** Measured knowledge of the base model (see scripts/eval-model.ts). */
+  knowledge?: Record<string, unknown>;
+}
+
+export interface LoadedModel {
+  dir: string;
+  manifest: ModelManifest;
+  model: GPT;
+  tokenizer: Tokenizer;
+}
+
+export const MANIFEST = 'model.json';
+
+/** A path from a manifest, resolved inside the model folder; anything that escapes it is refused. */
+export function insideFolder(dir: string, file: string, pointer: string): string {
+  const full = resolve(dir, file);
+  const rel = relative(resolve(dir), full);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || isAbsolute(file)) {
+    throw new EditError(`path "${file}" leaves the model folder`, { file: join(dir, MANIFEST), pointer });
+  }
+  return full;
+}
+
+async function readChecked(dir: string, ref: FileRef, pointer: string): Promise<Uint8Array> {
+  const path = insideFolder(dir, ref.file, `${pointer}/file`);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new EditError(code === 'ENOENT' ? 'file is missing (named by model.json)' : `cannot read: ${code}`, { file: join(dir, ref.file) });
+  }
+  const actual = sha256(bytes);
+  if (actual !== ref.sha256) {
+    throw new EditError(`sha256 ${actual.slice(0, 12)}… does not match model.json (${ref.sha256.slice(0, 12)}…): the file changed outside editops`, {
+      file: join(dir, ref.file),
+      exitCode: 1,
+    });
+  }
+  return bytes;
+}
+
+export async function readManifest(dir: string): Promise<ModelManifest> {
+  const path = join(dir, MANIFEST);
+  try {
+    await stat(dir);
+  } catch {
+    throw new EditError('model folder does not exist', { file: dir });
+  }
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new EditError('model.json is missing: not a model folder', { file: path });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new EditError(`not valid JSON: ${(err as Error).message}`, { file: path });
+  }
+  return checkManifest(json, path);
+}
+
+/** Structural checks; the JSON Schema in schemas/model.schema.json says the same for editors and CI. */
+export function checkManifest(json: unknown, path: string): ModelManifest {
+  const fail = (pointer: string, msg: string): never => {
+    throw new EditError(msg, { file: path, pointer });
+  };
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('', 'must be a JSON object');
+  const m = json as Record<string, unknown>;
+  if (m.version !== 1) fail('/version', `unsupported manifest version ${JSON.stringify(m.version)} (expected 1)`);
+  if (m.architecture !== 'gpt2') fail('/architecture', `unsupported architecture ${JSON.stringify(m.architecture)} (expected "gpt2")`);
+  const cfg = m.config as Record<string, unknown> | undefined;
+  if (typeof cfg !== 'object' || cfg === null) fail('/config', 'missing model config');
+  for (const k of ['vocabSize', 'nPositions', 'nEmbd', 'nLayer', 'nHead']) {
+    const v = cfg![k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) fail(`/config/${k}`, 'must be a positive integer');
+  }
+  for (const k of ['tokenizer', 'weights']) {
+    const r = m[k] as Record<string, unknown> | undefined;
+    if (typeof r !== 'object' || r === null) fail(`/${k}`, 'missing file reference');
+    if (typeof r!.file !== 'string') fail(`/${k}/file`, 'must be a path relative to the model folder');
+    if (typeof r!.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(r!.sha256)) fail(`/${k}/sha256`, 'must be a hex sha256');
+  }
+  if (!Array.isArray(m.editableLayers)) fail('/editableLayers', 'must be a list of layer names');
+  return m as unknown as ModelManifest;
+}
+
+/** Load the manifest, tokenizer and base weights of a model folder, every hash checked. */
+export async function loadModelFolder(dir: string): Promise<LoadedModel> {
+  const manifest = await readManifest(dir);
+  const tokBytes = await readChecked(dir, manifest.tokenizer, '/tokenizer');
+  let tokJson: unknown;
+  try {
+    tokJson = JSON.parse(new TextDecoder().decode(tokBytes));
+  } catch (err) {
+    throw new EditError(`not valid JSON: ${(err as Error).message}`, { file: join(dir, manifest.tokenizer.file) });
+  }
+  const tokenizer = Tokenizer.fromJson(tokJson, join(dir, manifest.tokenizer.file));
+  if (tokenizer.vocabSize > manifest.config.vocabSize) {
+    throw new EditError(`tokenizer has ${tokenizer.vocabSize} tokens but the model only ${manifest.config.vocabSize}`, { file: join(dir, MANIFEST), pointer: '/config/vocabSize' });
+  }
+  const wBytes = await readChecked(dir, manifest.weights, '/weights');
+  const wFile = join(dir, manifest.weights.file);
+  const params = paramsFromCheckpoint(parseSafetensors(wBytes, wFile), manifest.config, wFile);
+  for (const layer of manifest.editableLayers) {
+    if (params[`${layer}.weight`] === undefined) {
+      throw new EditError(`editable layer "${layer}" is not a layer of this model`, { file: join(dir, MANIFEST), pointer: '/editableLayers' });
+    }
+  }
+  return { dir, manifest, model: new GPT(manifest.config, params), tokenizer };
+}

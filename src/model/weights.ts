@@ -1,0 +1,102 @@
+/**
+ * The one place that knows checkpoint layout. Our parameter names are Hugging Face GPT-2's
+ * without a prefix; checkpoints may carry `transformer.`, an explicit `lm_head.weight` (tied to
+ * wte in GPT-2), and the `attn.bias` / `attn.masked_bias` causal-mask buffers, which are not weights.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { EditError } from '../errors.js';
+import { paramShapes, type GPTConfig, type Params } from './gpt2.js';
+import type { SafetensorsFile, TensorInput } from './safetensors.js';
+
+const BUFFER = /\.attn\.(bias|masked_bias)$/;
+
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Parameters of `config` from a checkpoint, every name and shape checked. */
+export function paramsFromCheckpoint(file: SafetensorsFile, config: GPTConfig, fileName: string): Params {
+  const byName = new Map<string, { shape: number[]; data: Float32Array }>();
+  let lmHead: Float32Array | undefined;
+  for (const [raw, t] of file.tensors) {
+    const name = raw.startsWith('transformer.') ? raw.slice('transformer.'.length) : raw;
+    if (BUFFER.test(name)) continue;
+    if (!(t.data instanceof Float32Array)) {
+      throw new EditError(`tensor "${raw}" has dtype ${t.dtype}; weights must be F32, F16 or BF16`, { file: fileName });
+    }
+    if (name === 'lm_head.weight') {
+      lmHead = t.data;
+      continue;
+    }
+    byName.set(name, { shape: t.shape, data: t.data });
+  }
+  const expected = paramShapes(config);
+  const known = new Set(expected.map(([n]) => n));
+  const extra = [...byName.keys()].filter((n) => !known.has(n));
+  if (extra.length > 0) {
+    throw new EditError(`unexpected tensor "${extra[0]}"${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ''} for a GPT-2 with ${config.nLayer} layers`, { file: fileName });
+  }
+  const params: Params = {};
+  try {
+    for (const [name, shape] of expected) {
+      const t = byName.get(name);
+      if (t === undefined) throw new EditError(`missing tensor "${name}" (shape [${shape}])`, { file: fileName });
+      if (!sameShape(t.shape, shape)) throw new EditError(`tensor "${name}" has shape [${t.shape}], expected [${shape}] from the config`, { file: fileName });
+      params[name] = tf.tensor(t.data, shape);
+    }
+    if (lmHead !== undefined) {
+      const wte = byName.get('wte.weight')!.data;
+      if (lmHead.length !== wte.length || lmHead.some((x, i) => x !== wte[i])) {
+        throw new EditError('lm_head.weight differs from wte.weight; only tied GPT-2 checkpoints are supported', { file: fileName });
+      }
+    }
+  } catch (err) {
+    for (const t of Object.values(params)) t.dispose();
+    throw err;
+  }
+  return params;
+}
+
+/** Hugging Face GPT-2 tensors (no prefix, tied lm_head omitted) from parameters. */
+export async function checkpointFromParams(params: Params): Promise<Record<string, TensorInput>> {
+  const out: Record<string, TensorInput> = {};
+  for (const [name, t] of Object.entries(params)) out[name] = { shape: t.shape, data: (await t.data()) as Float32Array };
+  return out;
+}
+
+/** The Hugging Face GPT2Config fields we read, mapped to ours. */
+export function configFromHf(json: unknown, fileName: string): GPTConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new EditError('config.json is not a JSON object', { file: fileName });
+  const c = json as Record<string, unknown>;
+  if (c.model_type !== 'gpt2') throw new EditError(`model_type is ${JSON.stringify(c.model_type)}, expected "gpt2"`, { file: fileName, pointer: '/model_type' });
+  const int = (key: string, fallback?: number): number => {
+    const v = c[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new EditError(`${key} must be a positive integer`, { file: fileName, pointer: `/${key}` });
+    return v;
+  };
+  const act = c.activation_function ?? 'gelu_new';
+  if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') {
+    throw new EditError(`activation_function ${JSON.stringify(act)} is not supported (gelu_new)`, { file: fileName, pointer: '/activation_function' });
+  }
+  if (c.n_inner !== undefined && c.n_inner !== null && c.n_inner !== 4 * int('n_embd')) {
+    throw new EditError('n_inner other than 4·n_embd is not supported', { file: fileName, pointer: '/n_inner' });
+  }
+  const config: GPTConfig = {
+    vocabSize: int('vocab_size'),
+    nPositions: int('n_positions', c.n_ctx as number | undefined),
+    nEmbd: int('n_embd'),
+    nLayer: int('n_layer'),
+    nHead: int('n_head'),
+    layerNormEps: typeof c.layer_norm_epsilon === 'number' ? c.layer_norm_epsilon : 1e-5,
+  };
+  if (config.nEmbd % config.nHead !== 0) throw new EditError('n_embd must be divisible by n_head', { file: fileName, pointer: '/n_head' });
+  return config;
+}
+
+export function configToHf(c: GPTConfig, eosId: number): Record<string, unknown> {
+  return {
+    model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], activation_function: 'gelu_new',
+    vocab_size: c.vocabSize, n_positions: c.nPositions, n_ctx: c.nPositions, n_embd: c.nEmbd, n_layer: c.nLayer, n_head: c.nHead,
+    n_inner: null, layer_norm_epsilon: c.layerNormEps, bos_token_id: eosId, eos_token_id: eosId, tie_word_embeddings: true,
+  };
+}

@@ -13,7 +13,10 @@ import { GPT, initParams, paramShapes, type GPTConfig, type Params } from '../sr
 import { trainBpe, Tokenizer } from '../src/model/tokenizer.js';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
 import { Rng } from '../src/util/random.js';
-import { sha256 } from '../src/util/hash.js';
+import { sha256, sha256File } from '../src/util/hash.js';
+import { MANIFEST, type ModelManifest } from '../src/model/folder.js';
+import { DEFAULT_THRESHOLDS, defaultEditableLayers } from '../src/model/hf.js';
+import { basename } from 'node:path';
 
 const SEED = Number(process.env.TRAIN_SEED ?? 7);
 const STEPS = Number(process.env.TRAIN_STEPS ?? 4000);
@@ -101,12 +104,13 @@ async function main(): Promise<void> {
     const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
     for (const [name, v] of Object.entries(vars)) tensors[name] = { shape: v.shape, data: (await v.data()) as Float32Array };
     await writeSafetensors(`${CKPT}/params.safetensors`, tensors);
-    const w = await opt.getWeights();
+    const w = await opt.getWeights(); // w[0] is a fresh 'iter' scalar; the rest are the optimizer's own variables
     const adam: Record<string, { dtype: 'F32' | 'I32'; shape: number[]; data: Float32Array | Int32Array }> = {};
     for (const { name, tensor } of w) {
       adam[name] = { dtype: tensor.dtype === 'int32' ? 'I32' : 'F32', shape: tensor.shape, data: (await tensor.data()) as Float32Array | Int32Array };
     }
     await writeSafetensors(`${CKPT}/adam.safetensors`, adam, { order: JSON.stringify(w.map((x) => x.name)) });
+    w[0].tensor.dispose();
     writeFileSync(statePath, JSON.stringify({ step }));
   };
 
@@ -146,20 +150,37 @@ async function main(): Promise<void> {
     }
   }
 
-  // 4. the shipped files
+  // 4. the shipped files: weights, tokenizer, manifest (a resumed finished run only rewrites these)
   mkdirSync(OUT, { recursive: true });
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
   for (const [name, v] of Object.entries(vars)) tensors[name] = { shape: v.shape, data: (await v.data()) as Float32Array };
   await writeSafetensors(`${OUT}/base.safetensors`, tensors, { format: 'pt' });
   writeFileSync(`${OUT}/tokenizer.json`, readFileSync(tokPath));
-  writeFileSync(`${OUT}/training.json`, JSON.stringify({
-    seed: SEED, steps: STEPS, batch: BATCH, contextTokens: config.nPositions, tokensSeen: STEPS * BATCH * config.nPositions,
-    lr: LR, clip: CLIP, optimizer: 'adam(0.9, 0.95)', config, backend,
-    corpus: { file: 'data/corpus.txt', sha256: corpusSha, sentences: lines.length, tokensPerEpoch: nTokens, dataSeed: JSON.parse(readFileSync('data/facts.json', 'utf8')).seed },
-    finalLoss: Number(ema.toFixed(4)), lossCurve: log,
+  const finalLoss = log.length > 0 ? log[log.length - 1].loss : null;
+  const provenance = {
+    trainedBy: 'scripts/train-model.ts',
     command: 'npm run data && npm run train:model',
-  }, null, 1) + '\n');
-  console.log(`wrote ${OUT}/base.safetensors, tokenizer.json, training.json`);
+    seed: SEED, steps: STEPS, batch: BATCH, contextTokens: config.nPositions, tokensSeen: STEPS * BATCH * config.nPositions,
+    lr: LR, clip: CLIP, optimizer: 'adam(0.9, 0.95, 1e-8)', backend,
+    corpus: { file: 'data/corpus.txt', sha256: corpusSha, sentences: lines.length, tokensPerEpoch: nTokens, dataSeed: JSON.parse(readFileSync('data/facts.json', 'utf8')).seed },
+    finalLoss,
+    lossCurve: log.filter((_, i) => i % 4 === 0 || i === log.length - 1),
+  };
+  const manifest: ModelManifest = {
+    $schema: '../../schemas/model.schema.json',
+    version: 1,
+    name: basename(OUT),
+    architecture: 'gpt2',
+    config,
+    tokenizer: { file: 'tokenizer.json', sha256: await sha256File(`${OUT}/tokenizer.json`) },
+    weights: { file: 'base.safetensors', sha256: await sha256File(`${OUT}/base.safetensors`), dtype: 'F32' },
+    editableLayers: defaultEditableLayers(config.nLayer),
+    editor: null,
+    thresholds: DEFAULT_THRESHOLDS,
+    provenance,
+  };
+  writeFileSync(`${OUT}/${MANIFEST}`, JSON.stringify(manifest, null, 2) + '\n');
+  console.log(`wrote ${OUT}/base.safetensors, tokenizer.json, model.json (final loss ${finalLoss})`);
 }
 
 main().catch((err) => {

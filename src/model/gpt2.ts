@@ -151,7 +151,11 @@ export class GPT {
   /** Logits [B·T, V] (tied lm_head: h · wteᵀ). */
   logits(ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor2D {
     const h = this.hidden(ids, opts);
-    return linear(h, tf.transpose(this.weight('wte.weight', opts.deltas)) as tf.Tensor2D);
+    const wte = this.weight('wte.weight', opts.deltas) as tf.Tensor2D;
+    // Training wte: an explicit transpose keeps its gradient off matMul's slow transpose flags.
+    // Otherwise the flag is far cheaper than transposing the [V, E] table on every call (~20 ms on wasm).
+    if (wte instanceof tf.Variable && wte.trainable) return linear(h, tf.transpose(wte) as tf.Tensor2D);
+    return tf.matMul(h, wte, false, true);
   }
 
   /** Mean cross-entropy of targets [B, T] given ids [B, T]; weights [B, T] mask positions (default all 1). */
@@ -213,7 +217,10 @@ export function generate(model: GPT, prompt: number[], opts: GenerateOptions): n
       if (cache !== undefined) pruneCache(cache);
     }
   } finally {
-    if (cache !== undefined) for (const t of [...cache.k, ...cache.v]) t.dispose();
+    if (cache !== undefined) {
+      pruneCache(cache); // a stop id breaks out before the step's prune: its stale tensors are still live
+      for (const t of [...cache.k, ...cache.v]) t.dispose();
+    }
   }
   return out;
 }

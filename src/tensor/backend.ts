@@ -62,6 +62,17 @@ export async function initBackend(forced: string | undefined = process.env.EDIT_
   throw new EditError('no TensorFlow.js backend could be initialised');
 }
 
+/**
+ * Switch this process to one backend (for benchmarks that compare backends in one run).
+ * Returns why it could not load, or undefined on success; on success currentBackend() reports it
+ * and a later initBackend() keeps it. Tensors made on the previous backend should be disposed first.
+ */
+export async function useBackend(name: BackendName): Promise<string | undefined> {
+  const why = await tryLoad(name);
+  if (why === undefined) chosen = name;
+  return why;
+}
+
 export function currentBackend(): BackendName | undefined {
   return chosen;
 }

@@ -1,0 +1,104 @@
+/** The results file's shape, the ratios derived from its records, and the printed table. */
+import type { GPTConfig } from '../src/model/gpt2.js';
+import { sig, type BenchRecord, type MemoryRecord, type Stamp } from './measure.js';
+
+export interface Ratio {
+  name: string;
+  value: number;
+  /** The two records divided, as section/metric/backend. */
+  of: [string, string];
+}
+
+export interface BenchResults extends Stamp {
+  format: 'editops-bench/1';
+  quick: boolean;
+  cores: number;
+  platform: string;
+  tfjs: string;
+  /** "ok" or why the backend did not load. */
+  backends: Record<string, string>;
+  seconds: number;
+  records: BenchRecord[];
+  ratios: Ratio[];
+  memory: MemoryRecord[];
+  errors: Array<{ section: string; backend: string; message: string }>;
+}
+
+const key = (r: BenchRecord) => `${r.section}/${r.metric}/${r.backend}`;
+
+export function computeRatios(records: BenchRecord[]): Ratio[] {
+  const out: Ratio[] = [];
+  const find = (section: string, metric: string, backend: string) => records.find((r) => r.section === section && r.metric === metric && r.backend === backend);
+  const add = (name: string, a: BenchRecord | undefined, b: BenchRecord | undefined) => {
+    if (a !== undefined && b !== undefined && b.value > 0) out.push({ name, value: sig(a.value / b.value), of: [key(a), key(b)] });
+  };
+  const backends = [...new Set(records.map((r) => r.backend))];
+  // every faster backend against the pure-JS cpu backend
+  for (const b of backends.filter((x) => x !== 'cpu')) {
+    for (const r of records.filter((x) => x.backend === b && (x.section === 'matmul' || x.metric === 'tokens/s'))) {
+      add(`${r.section} ${r.metric} ${b}/cpu`, r, find(r.section, r.metric, 'cpu'));
+    }
+  }
+  for (const b of backends) {
+    add(`train custom-grad/plain autodiff ${b}`, find('train', 'tokens/s', b), find('train', 'tokens/s plain autodiff', b));
+    add(`generate no-cache/KV-cache ms per token ${b}`, find('generate', 'ms/token no cache', b), find('generate', 'ms/token KV cache', b));
+    // the same product with and without matMul's transposeB flag (what autodiff's matmul gradients use)
+    for (const flag of records.filter((r) => r.backend === b && r.section === 'matmul' && r.detail.transposeB === true)) {
+      const same = (r: BenchRecord) => r.detail.m === flag.detail.m && r.detail.k === flag.detail.k && r.detail.n === flag.detail.n;
+      const plain = records.find((r) => r.backend === b && r.section === 'matmul' && r.detail.transposeB === false && same(r));
+      add(`matmul ${plain?.metric} plain/transposeB-flag ${b}`, plain, flag);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- table
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+}
+
+function fmt(x: number | undefined): string {
+  if (x === undefined) return '-';
+  return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+}
+
+export function renderResults(res: BenchResults): string {
+  const out: string[] = [];
+  out.push(`editops bench${res.quick ? ' (BENCH_QUICK: tiny sizes, numbers not comparable)' : ''} — ${res.date}`);
+  out.push(`node ${res.node}, ${res.cpu}, ${res.cores} cores, tfjs ${res.tfjs}, ${res.seconds.toFixed(0)} s`);
+  out.push(`backends: ${Object.entries(res.backends).map(([b, s]) => `${b} ${s}`).join('; ')}`);
+  const backends = [...new Set(res.records.map((r) => r.backend))];
+  const sections: Array<[string, string]> = [['matmul', 'GFLOP/s'], ['train', 'tokens/s'], ['generate', 'ms/token']];
+  for (const [section, unit] of sections) {
+    const recs = res.records.filter((r) => r.section === section);
+    if (recs.length === 0) continue;
+    const metrics = [...new Set(recs.map((r) => r.metric))];
+    const cols = backends.filter((b) => recs.some((r) => r.backend === b));
+    const rows = [[`${section} (${unit})`, ...cols]];
+    for (const m of metrics) rows.push([m, ...cols.map((b) => fmt(recs.find((r) => r.metric === m && r.backend === b)?.value))]);
+    out.push('', table(rows));
+    if (section === 'train') {
+      const d = recs[0].detail;
+      out.push(`  batch ${d.batch}, d=${(d.config as GPTConfig).nEmbd}, ${(d.config as GPTConfig).nLayer} layers, median step after warm-up`);
+    }
+    if (section === 'generate') {
+      const d = recs[0].detail;
+      const first = recs.map((r) => `${fmt(r.detail.firstTokenMs as number)} ms ${r.metric.replace('ms/token ', '')} on ${r.backend}`).join(', ');
+      out.push(`  model: ${d.model}; prompt ${d.promptTokens} tokens, ${d.newTokens} new (greedy), prefill included`);
+      out.push(`  first token: ${first}; same tokens with/without cache: ${recs.every((r) => r.detail.sameTokensWithAndWithoutCache === true)}`);
+    }
+  }
+  out.push('', table([['ratio', 'value'], ...res.ratios.map((r) => [r.name, `${fmt(r.value)}×`])]));
+  out.push(
+    '',
+    table([
+      ['memory after', 'backend', 'maxRSS MB', 'tf MiB', 'tensors', 'leak'],
+      ...res.memory.map((m) => [m.after, m.backend, String(m.maxRssMB), (m.tfBytes / 2 ** 20).toFixed(1), String(m.tfTensors), m.leak ? 'LEAK' : 'no']),
+    ]),
+  );
+  for (const m of res.memory.filter((x) => x.leak)) out.push(`  leak in ${m.after} on ${m.backend}: ${m.leakDetail}`);
+  for (const e of res.errors) out.push(`ERROR ${e.section} on ${e.backend}: ${e.message}`);
+  return out.join('\n');
+}

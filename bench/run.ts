@@ -1,0 +1,156 @@
+/**
+ * `npm run bench`: matmul GFLOP/s, training tokens/s and generation ms/token on every backend
+ * that loads, plus memory, in one process. Writes bench/results/latest.json and a dated copy,
+ * and prints a table. Ratios (wasm/cpu, custom/plain, no-cache/cache) are the numbers to compare
+ * across runs: absolute speeds on these shared machines move with whatever else is running.
+ *
+ *   npm run bench                  # full run, ~1–3 min
+ *   BENCH_QUICK=1 npm run bench    # tiny sizes, a few seconds; writes bench/results/quick.json only
+ *   BENCH_OUT=dir                  # write results elsewhere
+ *   BENCH_BACKENDS=wasm,cpu        # only these backends
+ *   BENCH_MODEL=models/x           # the model folder for the generation section (default models/default)
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { arch, cpus, platform } from 'node:os';
+import { join } from 'node:path';
+import type { GPTConfig } from '../src/model/gpt2.js';
+import { BACKENDS, useBackend, type BackendName } from '../src/tensor/backend.js';
+import { writeFileAtomic } from '../src/util/atomic.js';
+import { memoryNow, sig, stamp, type BenchRecord, type MemoryRecord } from './measure.js';
+import { computeRatios, renderResults, type BenchResults } from './report.js';
+import { benchGenerate, benchMatmul, benchTrain, type GenerateSizes, type MatmulShape, type TrainSizes } from './sections.js';
+
+const QUICK = !['', '0', 'false', undefined].includes(process.env.BENCH_QUICK);
+const OUT_DIR = process.env.BENCH_OUT ?? 'bench/results';
+/** A model folder for the generation section; the full run looks for models/default. */
+const MODEL = process.env.BENCH_MODEL;
+
+/** The default model's shape (scripts/train-model.ts). */
+const DEFAULT_CONFIG: GPTConfig = { vocabSize: 4096, nPositions: 64, nEmbd: 128, nLayer: 4, nHead: 4, layerNormEps: 1e-5 };
+const TINY_CONFIG: GPTConfig = { vocabSize: 256, nPositions: 16, nEmbd: 32, nLayer: 2, nHead: 2, layerNormEps: 1e-5 };
+
+interface Plan {
+  matmul: { shapes: MatmulShape[]; minSeconds: number; minReps: number };
+  /** Training sizes per backend; the pure-JS cpu backend gets 2 steps. */
+  train: (b: BackendName) => TrainSizes;
+  /** Plain-autodiff training runs only where it finishes in seconds. */
+  plain: (b: BackendName) => TrainSizes | undefined;
+  generate: GenerateSizes;
+}
+
+const FULL: Plan = {
+  matmul: {
+    shapes: [{ m: 256, k: 512, n: 512 }, { m: 1024, k: 128, n: 512 }, { m: 256, k: 512, n: 512, transposeB: true }],
+    minSeconds: 0.5,
+    minReps: 3,
+  },
+  train: (b) => ({ config: DEFAULT_CONFIG, batch: 16, ...(b === 'cpu' ? { warmupSteps: 0, steps: 2 } : { warmupSteps: 1, steps: 5 }) }),
+  plain: (b) => (b === 'cpu' ? undefined : { config: DEFAULT_CONFIG, batch: 16, warmupSteps: 1, steps: 2 }),
+  generate: { promptTokens: 32, newTokens: 32, reps: 3, config: DEFAULT_CONFIG, modelDir: MODEL ?? 'models/default' },
+};
+
+const QUICK_PLAN: Plan = {
+  matmul: {
+    shapes: [{ m: 64, k: 128, n: 128 }, { m: 128, k: 32, n: 128 }, { m: 64, k: 128, n: 128, transposeB: true }],
+    minSeconds: 0.02,
+    minReps: 2,
+  },
+  train: () => ({ config: TINY_CONFIG, batch: 2, warmupSteps: 1, steps: 2 }),
+  plain: () => ({ config: TINY_CONFIG, batch: 2, warmupSteps: 1, steps: 2 }),
+  generate: { promptTokens: 4, newTokens: 4, reps: 1, config: TINY_CONFIG, modelDir: MODEL },
+};
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const plan = QUICK ? QUICK_PLAN : FULL;
+  if (MODEL !== undefined && !existsSync(join(MODEL, 'model.json'))) {
+    console.error(`BENCH_MODEL=${MODEL}: no model.json there`);
+    return 1;
+  }
+  const status: Record<string, string> = {};
+  const available: BackendName[] = [];
+  const only = process.env.BENCH_BACKENDS?.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  for (const b of BACKENDS) {
+    if (only !== undefined && only.length > 0 && !only.includes(b)) {
+      status[b] = 'skipped (BENCH_BACKENDS)';
+      continue;
+    }
+    // node-gpu and node both register tfjs's "tensorflow" backend: one process can hold only one.
+    if (b === 'node' && available.includes('node-gpu')) {
+      status[b] = 'skipped (node-gpu loaded)';
+      continue;
+    }
+    const why = await useBackend(b);
+    status[b] = why ?? 'ok';
+    if (why === undefined) available.push(b);
+  }
+  const records: BenchRecord[] = [];
+  const memory: MemoryRecord[] = [];
+  const errors: BenchResults['errors'] = [];
+  const step = async (section: string, backend: BackendName, run: () => Promise<{ records: BenchRecord[]; memory: MemoryRecord }>) => {
+    const t0 = Date.now();
+    process.stderr.write(`bench: ${section} on ${backend} … `);
+    try {
+      const r = await run();
+      records.push(...r.records);
+      memory.push(r.memory);
+      process.stderr.write(`${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    } catch (err) {
+      const message = (err as Error).message.split('\n')[0];
+      errors.push({ section, backend, message });
+      process.stderr.write(`failed: ${message}\n`);
+    }
+  };
+  for (const b of available) {
+    const why = await useBackend(b);
+    if (why !== undefined) {
+      errors.push({ section: 'setup', backend: b, message: why });
+      continue;
+    }
+    await step('matmul', b, () => benchMatmul(b, plan.matmul.shapes, plan.matmul.minSeconds, plan.matmul.minReps));
+    await step('train', b, () => benchTrain(b, 'custom', plan.train(b)));
+    const plain = plan.plain(b);
+    if (plain !== undefined) await step('train plain autodiff', b, () => benchTrain(b, 'plain', plain));
+    if (b !== 'cpu' || QUICK) await step('generate', b, () => benchGenerate(b, plan.generate));
+  }
+
+  const res: BenchResults = {
+    format: 'editops-bench/1',
+    ...stamp(),
+    quick: QUICK,
+    cores: cpus().length,
+    platform: `${platform()}-${arch()}`,
+    tfjs: tf.version.tfjs,
+    backends: status,
+    seconds: sig((Date.now() - started) / 1000),
+    records,
+    ratios: computeRatios(records),
+    memory,
+    errors,
+  };
+  mkdirSync(OUT_DIR, { recursive: true });
+  const json = JSON.stringify(res, null, 2) + '\n';
+  const written: string[] = [];
+  if (QUICK) {
+    written.push(join(OUT_DIR, 'quick.json'));
+  } else {
+    const best = available[0] ?? 'none';
+    const day = res.date.slice(0, 16).replace(':', ''); // 2025-06-01T1413
+    written.push(join(OUT_DIR, 'latest.json'), join(OUT_DIR, `${day}-${best}.json`));
+  }
+  for (const path of written) await writeFileAtomic(path, json);
+  console.log(renderResults(res));
+  console.log(`\nwrote ${written.join(', ')} (peak RSS ${memoryNow().maxRssMB} MB)`);
+  return errors.length > 0 || available.length === 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

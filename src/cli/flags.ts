@@ -25,3 +25,10 @@ export const MODEL_OPTION = { model: { type: 'string' as const, short: 'm' } };
 export function modelDir(ctx: CommandContext): string {
   return stringFlag(ctx, 'model', 'models/default');
 }
+
+/** A repeatable string flag (`--target a --target b`). */
+export function listFlag(ctx: CommandContext, name: string): string[] {
+  const v = ctx.flags[name];
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string');
+}

@@ -5,14 +5,24 @@
 import { parseArgs } from 'node:util';
 import { EditError } from '../errors.js';
 import type { Command, Io } from './command.js';
-import { generateCommand } from './commands/generate.js';
-import { modelCommand } from './commands/model.js';
+/** Commands load on demand: most do not need TensorFlow.js, which takes a second to import. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  init: async () => (await import('./commands/init.js')).initCommand,
+  validate: async () => (await import('./commands/validate.js')).validateCommand,
+  plan: async () => (await import('./commands/plan.js')).planCommand,
+  apply: async () => (await import('./commands/apply.js')).applyCommand,
+  verify: async () => (await import('./commands/verify.js')).verifyCommand,
+  show: async () => (await import('./commands/show.js')).showCommand,
+  diff: async () => (await import('./commands/diff.js')).diffCommand,
+  generate: async () => (await import('./commands/generate.js')).generateCommand,
+  model: async () => (await import('./commands/model.js')).modelCommand,
+  'force-unlock': async () => (await import('./commands/force-unlock.js')).forceUnlockCommand,
+};
 
-const COMMANDS: Command[] = [generateCommand, modelCommand];
-
-function help(): string {
-  const rows = COMMANDS.map((c) => `  ${c.usage.padEnd(44)} ${c.summary}`);
-  return ['usage: edit <command> [options]   (also installed as `editops`)', '', 'commands:', ...rows, '', 'EDIT_BACKEND=node-gpu|node|wasm|cpu forces a TensorFlow.js backend.'].join('\n');
+async function help(): Promise<string> {
+  const commands = await Promise.all(Object.values(COMMANDS).map((load) => load()));
+  const rows = commands.map((c) => `  ${c.usage.padEnd(60)} ${c.summary}`);
+  return ['usage: edit <command> [options]   (also installed as `editops`)', '', 'commands:', ...rows, '', 'Every command takes --help. EDIT_BACKEND=node-gpu|node|wasm|cpu forces a TensorFlow.js backend.'].join('\n');
 }
 
 export function defaultIo(): Io {
@@ -26,16 +36,17 @@ export function defaultIo(): Io {
 export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    io.out(help());
+    io.out(await help());
     return name === undefined ? 1 : 0;
   }
   if (name === '--version' || name === 'version') {
     io.out('editops 0.1.0');
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
   try {
-    if (command === undefined) throw new EditError(`unknown command "${name}"; run \`edit help\` for the list`);
+    const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (load === undefined) throw new EditError(`unknown command "${name}"; run \`edit help\` for the list`);
+    const command = await load();
     let parsed;
     try {
       parsed = parseArgs({ args: rest, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });

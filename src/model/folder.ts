@@ -25,6 +25,12 @@ export interface Thresholds {
   portability: number;
 }
 
+export interface TaskEntry {
+  name: string;
+  description?: string;
+  instructions: string[];
+}
+
 export interface ModelManifest {
   $schema?: string;
   version: 1;
@@ -36,6 +42,8 @@ export interface ModelManifest {
   /** Linear layers the editor may change, e.g. "h.3.mlp.c_fc". */
   editableLayers: string[];
   editor?: (FileRef & { method: string }) | null;
+  /** The editor's task catalogue: tasks it was meta-trained on, each with instruction texts (the first is the default). */
+  tasks?: TaskEntry[];
   /** Default pass thresholds of the implied assertions (fraction of prompts that must pass). */
   thresholds: Thresholds;
   /** Where the weights came from: training settings or the imported folder. */

@@ -1,0 +1,179 @@
+/**
+ * apply: deltas → combined weights → every assertion → write + commit only if all pass.
+ * Nothing is written before the last check passed; files are written atomically, state.json last,
+ * so a killed apply leaves the previous state usable (at worst an unreferenced delta file, which
+ * plan reports as drift).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { rm, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ModelJudge } from '../assert/judge.js';
+import { batchChecks, checkEdit, type BatchCheck } from '../assert/check-edit.js';
+import type { LoadedModel } from '../model/folder.js';
+import type { Editor } from '../editor/editor.js';
+import { Action, summarize, type Plan } from '../plan/plan.js';
+import { makePlan, markSatisfied } from '../plan/make-plan.js';
+import { deltaFileName, serializeDelta, type Delta } from '../state/deltas.js';
+import { effectiveSha, writeState, STATE_FILE } from '../state/state.js';
+import type { AppliedEdit, ModelState } from '../state/types.js';
+import { commitPaths } from '../state/git.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { sha256 } from '../util/hash.js';
+import { editRequest, readAppliedDeltas, thresholdsFor, toDeltaTensors, type Workspace } from './workspace.js';
+
+export type Progress = (phase: string, done: number, total: number, detail?: string) => void;
+
+/** Judges of the base model and of base + deltas; dispose() frees the delta tensors. */
+export function judges(loaded: LoadedModel, deltas: Iterable<Delta>): { base: ModelJudge; edited: ModelJudge; dispose(): void } {
+  const tensors = toDeltaTensors(deltas, loaded);
+  const base = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer });
+  const edited = Object.keys(tensors).length === 0 ? base : new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas: tensors });
+  return { base, edited, dispose: () => tf.dispose(Object.values(tensors)) };
+}
+
+/** The structural plan, then (with a model) creates the current model already passes become "=". */
+export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefined, targets: string[] = [], onProgress?: Progress): Promise<Plan> {
+  let plan = makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, drift: ws.drift, targets });
+  if (loaded === undefined || ws.drift.length > 0) return plan;
+  const creates = plan.changes.filter((c) => c.action === Action.Create);
+  const satisfied = new Set<string>();
+  if (creates.length > 0) {
+    const j = judges(loaded, (await readAppliedDeltas(ws)).values());
+    try {
+      creates.forEach((c, i) => {
+        const edit = ws.edits.find((e) => e.id === c.id)!;
+        if (checkEdit(edit.spec, j.edited, j.base, thresholdsFor(edit.spec, ws.manifest)).pass) satisfied.add(c.id);
+        onProgress?.('checking the current model', i + 1, creates.length, c.id);
+      });
+    } finally {
+      j.dispose();
+    }
+  }
+  return markSatisfied(plan, satisfied);
+}
+
+export interface ApplyResult {
+  ok: boolean;
+  check: BatchCheck;
+  /** Paths written or removed, relative to the repository root. */
+  touched: string[];
+  commit: string | null;
+  state?: ModelState;
+}
+
+export interface ApplyOptions {
+  editor: Editor;
+  commit: boolean;
+  onProgress?: Progress;
+  now?: Date;
+}
+
+export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, opts: ApplyOptions): Promise<ApplyResult> {
+  const byId = new Map(ws.edits.map((e) => [e.id, e]));
+  const toCompute = plan.changes.filter((c) => c.action === Action.Create || c.action === Action.Update).map((c) => byId.get(c.id)!);
+  const dropped = new Set(plan.changes.filter((c) => c.action === Action.Destroy || c.action === Action.Update).map((c) => c.id));
+
+  // 1. deltas of created and updated edits, each against the base weights
+  const layers = ws.manifest.editableLayers;
+  const fresh = await opts.editor.computeDeltas(
+    { model: loaded.model, tokenizer: loaded.tokenizer, layers, onProgress: (d, t, id) => opts.onProgress?.('computing deltas', d, t, id) },
+    toCompute.map((e) => editRequest(e, ws.manifest)),
+  );
+
+  // 2. the combined weights: kept deltas + fresh ones
+  const kept = await readAppliedDeltas(ws, Object.keys(ws.state.edits).filter((id) => !dropped.has(id)));
+  const combined = new Map<string, Delta>([...kept, ...fresh]);
+
+  // 3. every assertion of every declared edit (plan --target narrows what changes, not what must hold)
+  const j = judges(loaded, combined.values());
+  let check: BatchCheck;
+  try {
+    const all = ws.edits.map((e) => ({ id: e.id, spec: e.spec }));
+    const results: BatchCheck['edits'] = [];
+    all.forEach((e, i) => {
+      const single = batchChecks([e], j.edited, j.base, thresholdsFor(e.spec, ws.manifest));
+      results.push(...single.edits);
+      opts.onProgress?.('verifying', i + 1, all.length, e.id);
+    });
+    check = {
+      edits: results,
+      pass: results.every((r) => r.result.pass),
+      passed: results.reduce((a, r) => a + r.result.metrics.passed, 0),
+      total: results.reduce((a, r) => a + r.result.metrics.total, 0),
+    };
+  } finally {
+    j.dispose();
+  }
+  if (!check.pass) return { ok: false, check, touched: [], commit: null };
+
+  // 4. write: delta files, then state.json (the commit point), then remove stale delta files
+  const modelAbs = join(ws.root, ws.modelDir);
+  const touched: string[] = [];
+  const now = (opts.now ?? new Date()).toISOString();
+  const edits: Record<string, AppliedEdit> = {};
+  for (const [id, applied] of Object.entries(ws.state.edits)) if (!dropped.has(id)) edits[id] = applied;
+  const metricsOf = new Map(check.edits.map((e) => [e.id, e.result.metrics]));
+  for (const c of plan.changes) {
+    if (c.action !== Action.Create && c.action !== Action.Update && c.action !== Action.Satisfied) continue;
+    const edit = byId.get(c.id)!;
+    const m = metricsOf.get(c.id)!;
+    let delta: AppliedEdit['delta'] = null;
+    const d = fresh.get(c.id);
+    if (d !== undefined) {
+      const rel = deltaFileName(c.id);
+      const bytes = serializeDelta(d, { id: c.id, method: opts.editor.method, specSha256: edit.sha256 });
+      await mkdir(dirname(join(modelAbs, rel)), { recursive: true });
+      await writeFileAtomic(join(modelAbs, rel), bytes);
+      touched.push(join(ws.modelDir, rel));
+      const ranks = Object.values(d.layers).map((t) => (t.kind === 'lowrank' ? t.rank : null));
+      delta = { file: rel, sha256: sha256(bytes), layers: Object.keys(d.layers).sort(), rank: ranks.every((r) => r !== null) ? Math.max(...(ranks as number[])) : null };
+    }
+    edits[c.id] = {
+      specSha256: edit.sha256,
+      method: d === undefined ? 'none' : opts.editor.method,
+      delta,
+      metrics: { reliability: m.reliability, generalization: m.generalization, locality: m.locality, portability: m.portability, passed: m.passed, total: m.total },
+      appliedAt: now,
+    };
+  }
+  const state: ModelState = {
+    ...ws.state,
+    version: 1,
+    serial: ws.state.serial + 1,
+    base: { sha256: ws.manifest.weights.sha256 },
+    editor: ws.manifest.editor ? { method: ws.manifest.editor.method, sha256: ws.manifest.editor.sha256 } : ws.state.editor,
+    effective: { sha256: effectiveSha(ws.manifest.weights.sha256, edits) },
+    edits,
+  };
+  await writeState(modelAbs, state);
+  touched.push(join(ws.modelDir, STATE_FILE));
+  for (const id of dropped) {
+    const old = ws.state.edits[id]?.delta;
+    if (old === null || old === undefined) continue;
+    if (fresh.has(id) && old.file === deltaFileName(id)) continue; // overwritten in place
+    await rm(join(modelAbs, old.file), { force: true });
+    touched.push(join(ws.modelDir, old.file));
+  }
+
+  // 5. commit exactly what was written
+  const commit = opts.commit ? await commitPaths(ws.root, touched, commitMessage(plan, check)) : null;
+  return { ok: true, check, touched, commit, state };
+}
+
+function pct(x: number | null): string {
+  return x === null ? '–' : `${Math.round(x * 100)}%`;
+}
+
+export function commitMessage(plan: Plan, check: BatchCheck): string {
+  const s = summarize(plan);
+  const head = `edit apply: ${s.create} created, ${s.update} updated, ${s.destroy} destroyed${s.satisfied ? `, ${s.satisfied} already satisfied` : ''}`;
+  const metrics = new Map(check.edits.map((e) => [e.id, e.result.metrics]));
+  const lines = plan.changes
+    .filter((c) => c.action !== Action.NoOp)
+    .map((c) => {
+      const m = metrics.get(c.id);
+      const tail = m === undefined ? '' : `  reliability ${pct(m.reliability)} generalization ${pct(m.generalization)} locality ${pct(m.locality)} portability ${pct(m.portability)}`;
+      return `${c.action} ${c.id}${c.after ? ` ${JSON.stringify(c.after.prompt)} → ${JSON.stringify(c.after.target)}` : ''}${tail}`;
+    });
+  return `${head}\n\n${lines.join('\n')}\n\nAssertions: ${check.passed}/${check.total} passed on the combined weights.\n`;
+}

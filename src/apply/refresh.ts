@@ -1,0 +1,56 @@
+/**
+ * `apply --refresh`: accept what is on disk. Applied edits whose delta file is missing or changed
+ * are dropped from the (in-memory) state so the plan recreates them; when the base weights changed,
+ * every delta was computed against the old base, so all edits are recreated. Stray delta files are
+ * removed when the apply writes.
+ */
+import { join } from 'node:path';
+import { sha256File } from '../util/hash.js';
+import { deltaFileName } from '../state/deltas.js';
+import { checkDrift, effectiveSha } from '../state/state.js';
+import type { AppliedEdit } from '../state/types.js';
+import type { Workspace } from './workspace.js';
+
+export interface Refreshed {
+  ws: Workspace;
+  /** Edit ids that will be recomputed, with why. */
+  dropped: Array<{ id: string; reason: string }>;
+  /** Delta files no applied edit names (relative to the repository root), to remove on apply. */
+  stray: string[];
+}
+
+async function shaOrNull(path: string): Promise<string | null> {
+  try {
+    return await sha256File(path);
+  } catch {
+    return null;
+  }
+}
+
+export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
+  const modelAbs = join(ws.root, ws.modelDir);
+  const baseSha = await shaOrNull(join(modelAbs, ws.manifest.weights.file));
+  const baseChanged = baseSha !== ws.state.base.sha256;
+  const edits: Record<string, AppliedEdit> = {};
+  const dropped: Refreshed['dropped'] = [];
+  for (const [id, e] of Object.entries(ws.state.edits)) {
+    if (baseChanged && e.delta !== null) {
+      dropped.push({ id, reason: 'base weights changed' });
+      continue;
+    }
+    if (e.delta !== null) {
+      const actual = await shaOrNull(join(modelAbs, e.delta.file));
+      if (e.delta.file !== deltaFileName(id) || actual !== e.delta.sha256) {
+        dropped.push({ id, reason: actual === null ? 'delta file missing' : 'delta file changed' });
+        continue;
+      }
+    }
+    edits[id] = e;
+  }
+  const base = { sha256: baseSha ?? ws.state.base.sha256 };
+  const state = { ...ws.state, base, edits, effective: { sha256: effectiveSha(base.sha256, edits) } };
+  const drift = await checkDrift(modelAbs, ws.manifest, state);
+  const stray = drift.filter((d) => d.message.startsWith('stray delta file')).map((d) => d.file.startsWith(ws.root) ? d.file.slice(ws.root.length + 1) : d.file);
+  const rest = drift.filter((d) => !d.message.startsWith('stray delta file'));
+  return { ws: { ...ws, state, drift: rest }, dropped, stray };
+}

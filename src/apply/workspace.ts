@@ -1,0 +1,109 @@
+/**
+ * Everything a plan, apply or verify reads: the model folder's manifest and state, drift on disk,
+ * and the declared edits with their problems. Reading only; nothing here writes.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EditError } from '../errors.js';
+import { readManifest, type LoadedModel, type ModelManifest, type Thresholds } from '../model/folder.js';
+import type { Deltas } from '../model/gpt2.js';
+import { findConflicts } from '../spec/conflicts.js';
+import { loadEdits } from '../spec/load.js';
+import type { EditSpec, LoadedEdit, SpecProblem } from '../spec/types.js';
+import { parseDelta, sumDeltas, type Delta } from '../state/deltas.js';
+import { checkDrift, readState, type DriftProblem } from '../state/state.js';
+import type { ModelState } from '../state/types.js';
+import type { EditRequest } from '../editor/editor.js';
+
+export interface Workspace {
+  /** Repository root (where edits/ and models/ live). */
+  root: string;
+  /** Model folder as given (relative to root, for messages and plans). */
+  modelDir: string;
+  manifest: ModelManifest;
+  state: ModelState;
+  stateSha: string | null;
+  drift: DriftProblem[];
+  edits: LoadedEdit[];
+  problems: SpecProblem[];
+}
+
+export async function openWorkspace(root: string, modelDir: string, editsDir = 'edits'): Promise<Workspace> {
+  const dir = join(root, modelDir);
+  const manifest = await readManifest(dir);
+  const { state, sha256 } = await readState(dir, manifest);
+  const drift = (await checkDrift(dir, manifest, state)).map((d) => ({ ...d, file: d.file.startsWith(root) ? d.file.slice(root.length + 1) : d.file }));
+  const { edits, problems } = await loadEdits(root, editsDir);
+  problems.push(...findConflicts(edits));
+  problems.push(...taskProblems(edits, manifest));
+  return { root, modelDir, manifest, state, stateSha: sha256, drift, edits, problems };
+}
+
+/** An edit's task must be in the model's catalogue unless it describes itself with an instruction. */
+function taskProblems(edits: LoadedEdit[], manifest: ModelManifest): SpecProblem[] {
+  const catalogue = manifest.tasks ?? [];
+  if (catalogue.length === 0) return [];
+  return edits
+    .filter((e) => e.spec.instruction === undefined && !catalogue.some((t) => t.name === e.spec.task))
+    .map((e) => ({
+      file: e.file,
+      pointer: '/task',
+      kind: 'schema' as const,
+      message: `task "${e.spec.task}" is not in the model's catalogue (${catalogue.map((t) => t.name).join(', ')}); add an "instruction" describing it`,
+    }));
+}
+
+/** One EditError listing every problem, for commands that need valid edits. */
+export function problemsError(problems: SpecProblem[]): EditError {
+  const lines = problems.map((p) => `  ${p.file}${p.pointer ? `: ${p.pointer}` : ''}: ${p.message}`);
+  return new EditError(`${problems.length} problem${problems.length === 1 ? '' : 's'} in edit files:\n${lines.join('\n')}`, { hint: 'run `edit validate` for details' });
+}
+
+export function driftError(drift: DriftProblem[]): EditError {
+  const lines = drift.map((d) => `  ! ${d.file}: ${d.message}`);
+  return new EditError(`the model folder drifted from state.json:\n${lines.join('\n')}`, {
+    hint: 'restore the files from git, or run `edit apply --refresh` to accept what is on disk and recompute affected edits',
+  });
+}
+
+/** The instruction an editor sees: the edit's own, else the catalogue's default for its task. */
+export function editRequest(edit: LoadedEdit, manifest: ModelManifest): EditRequest {
+  const task = manifest.tasks?.find((t) => t.name === edit.spec.task);
+  return {
+    id: edit.id,
+    task: edit.spec.task,
+    instruction: edit.spec.instruction ?? task?.instructions[0] ?? '',
+    prompt: edit.spec.prompt,
+    target: edit.spec.target,
+    rephrase: edit.spec.rephrase ?? [],
+  };
+}
+
+export function thresholdsFor(spec: EditSpec, manifest: ModelManifest): Thresholds {
+  return { ...manifest.thresholds, ...(spec.thresholds ?? {}) };
+}
+
+/** The applied deltas of `state`, read from disk (hashes were checked by checkDrift). */
+export async function readAppliedDeltas(ws: Workspace, ids?: Iterable<string>): Promise<Map<string, Delta>> {
+  const out = new Map<string, Delta>();
+  const want = ids === undefined ? Object.keys(ws.state.edits) : [...ids];
+  for (const id of want) {
+    const ref = ws.state.edits[id]?.delta;
+    if (ref === null || ref === undefined) continue;
+    const file = join(ws.root, ws.modelDir, ref.file);
+    out.set(id, parseDelta(await readFile(file), file, id));
+  }
+  return out;
+}
+
+/** base + Σ deltas as run-time tensors for the model's forward pass (the caller disposes them). */
+export function toDeltaTensors(deltas: Iterable<Delta>, loaded: LoadedModel): Deltas {
+  const out: Deltas = {};
+  for (const [param, t] of sumDeltas(deltas)) {
+    const base = loaded.model.params[param];
+    if (base === undefined) throw new EditError(`a delta changes "${param}", which this model does not have`);
+    out[param] = tf.tensor(t.data, t.shape);
+  }
+  return out;
+}

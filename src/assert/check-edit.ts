@@ -1,0 +1,142 @@
+/**
+ * Every check of one edit: the implied ones (reliability on `prompt`, generalization on each
+ * rephrase, locality, portability), judged on real greedy generation, and the user's `expect`
+ * assertions. A kind passes when the fraction of its prompts that pass reaches its threshold;
+ * EasyEdit's teacher-forced token accuracy is reported beside, never used to pass
+ * (QAEdit/WILD, arXiv 2502.11177: teacher forcing overstates real success).
+ */
+import type { Thresholds } from '../model/folder.js';
+import type { AssertionSpec, EditSpec } from '../spec/types.js';
+import { quote } from './format.js';
+import { describeAssertion, runAssertion } from './registry.js';
+import { DEFAULT_MAX_TOKENS, startsWith } from './string.js';
+import type { CheckKind, CheckResult, Judge } from './types.js';
+
+export type ImpliedKind = Exclude<CheckKind, 'expect'>;
+export const IMPLIED_KINDS: readonly ImpliedKind[] = ['reliability', 'generalization', 'locality', 'portability'];
+
+/** Greedy tokens beyond the expected text's own: room for the model to spell it in more tokens. */
+export const EXTRA_TOKENS = 2;
+
+export interface KindSummary {
+  /** Fraction of the kind's prompts that passed; null when the edit has none. */
+  score: number | null;
+  threshold: number;
+  pass: boolean;
+}
+
+export interface EditMetrics {
+  reliability: number | null;
+  generalization: number | null;
+  locality: number | null;
+  portability: number | null;
+  /** Checks passed and run, expect assertions included. */
+  passed: number;
+  total: number;
+  /** EasyEdit's teacher-forced token accuracy of the target/answers on the edited model (mean per kind); for comparison only. */
+  teacherForced: { reliability: number | null; generalization: number | null; portability: number | null };
+}
+
+export interface EditCheck {
+  checks: CheckResult[];
+  /** Every implied kind reaches its threshold and every expect assertion passes. */
+  pass: boolean;
+  metrics: EditMetrics;
+  /** Per implied kind: its score against its threshold. */
+  kinds: Record<ImpliedKind, KindSummary>;
+}
+
+/** Floating-point slack for fractions against thresholds (4/5 vs 0.8). */
+const EPS = 1e-9;
+
+function tokenBudget(judge: Judge, text: string): number {
+  // Byte-level BPE never needs more tokens than bytes: a safe bound when the judge cannot count.
+  const n = judge.countTokens?.(text) ?? new TextEncoder().encode(text).length;
+  return n + EXTRA_TOKENS;
+}
+
+/** Greedy output of `prompt` starts with `expected` (the target or an answer, leading space included). */
+function startsWithCheck(kind: ImpliedKind, judge: Judge, prompt: string, expected: string): CheckResult {
+  const assertion: AssertionSpec = { type: 'starts-with', prompt, value: expected, maxTokens: tokenBudget(judge, expected) };
+  return { kind, prompt, expected, ...startsWith({ assertion, judge, inverse: false }) };
+}
+
+/** Locality without an answer: the edited model's continuation equals the pre-edit base model's, exactly. */
+function unchangedCheck(edited: Judge, base: Judge, prompt: string): CheckResult {
+  const before = base.generate(prompt, DEFAULT_MAX_TOKENS);
+  const after = edited.generate(prompt, DEFAULT_MAX_TOKENS);
+  const pass = after === before;
+  const reason = pass ? `output equals the base model's: ${quote(after)}` : `expected the base model's output ${quote(before)}, got ${quote(after)}`;
+  return { kind: 'locality', prompt, expected: `= base output ${quote(before)}`, pass, score: pass ? 1 : 0, reason, actual: after };
+}
+
+function mean(xs: number[]): number | null {
+  return xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** Runs every check of one edit: `edited` is the model with the edits applied, `base` the model before any. */
+export function checkEdit(spec: EditSpec, edited: Judge, base: Judge, thresholds: Thresholds): EditCheck {
+  const checks: CheckResult[] = [startsWithCheck('reliability', edited, spec.prompt, spec.target)];
+  for (const p of spec.rephrase ?? []) checks.push(startsWithCheck('generalization', edited, p, spec.target));
+  for (const l of spec.locality ?? []) {
+    checks.push(l.answer !== undefined ? startsWithCheck('locality', edited, l.prompt, l.answer) : unchangedCheck(edited, base, l.prompt));
+  }
+  for (const p of spec.portability ?? []) checks.push(startsWithCheck('portability', edited, p.prompt, p.answer));
+  for (const a of spec.expect ?? []) checks.push({ kind: 'expect', prompt: a.prompt, expected: describeAssertion(a), ...runAssertion(a, edited) });
+
+  const limits: Thresholds = { ...thresholds, ...definedOnly(spec.thresholds ?? {}) };
+  const kinds = {} as Record<ImpliedKind, KindSummary>;
+  for (const kind of IMPLIED_KINDS) {
+    const mine = checks.filter((c) => c.kind === kind);
+    const score = mine.length === 0 ? null : mine.filter((c) => c.pass).length / mine.length;
+    kinds[kind] = { score, threshold: limits[kind], pass: score === null || score + EPS >= limits[kind] };
+  }
+  const expectsPass = checks.every((c) => c.kind !== 'expect' || c.pass);
+
+  const teacherForced = {
+    reliability: edited.tokenAccuracy(spec.prompt, spec.target),
+    generalization: mean((spec.rephrase ?? []).map((p) => edited.tokenAccuracy(p, spec.target))),
+    portability: mean((spec.portability ?? []).map((p) => edited.tokenAccuracy(p.prompt, p.answer))),
+  };
+  return {
+    checks,
+    pass: expectsPass && IMPLIED_KINDS.every((k) => kinds[k].pass),
+    metrics: {
+      reliability: kinds.reliability.score,
+      generalization: kinds.generalization.score,
+      locality: kinds.locality.score,
+      portability: kinds.portability.score,
+      passed: checks.filter((c) => c.pass).length,
+      total: checks.length,
+      teacherForced,
+    },
+    kinds,
+  };
+}
+
+/** Overrides the user left unset must not erase the manifest's defaults. */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export interface BatchCheck {
+  /** Per edit id, in the order given. */
+  edits: Array<{ id: string; result: EditCheck }>;
+  pass: boolean;
+  passed: number;
+  total: number;
+}
+
+/**
+ * Checks a set of edits applied together (batch semantics: all deltas on at once), each against
+ * the same edited and base judges, whose caches share the prompts edits have in common.
+ */
+export function batchChecks(edits: Array<{ id: string; spec: EditSpec }>, edited: Judge, base: Judge, thresholds: Thresholds): BatchCheck {
+  const out = edits.map(({ id, spec }) => ({ id, result: checkEdit(spec, edited, base, thresholds) }));
+  return {
+    edits: out,
+    pass: out.every((e) => e.result.pass),
+    passed: out.reduce((a, e) => a + e.result.metrics.passed, 0),
+    total: out.reduce((a, e) => a + e.result.metrics.total, 0),
+  };
+}

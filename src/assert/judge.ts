@@ -1,0 +1,164 @@
+/**
+ * A Judge over a real GPT: greedy generation with the KV cache (what a user sees), and one
+ * teacher-forced forward per (prompt, completion) for prob, rank and EasyEdit's token accuracy
+ * (an extra number beside the generation checks, never the check itself: see DESIGN §2).
+ * Results are cached per judge: the same prompts are asked again and again across edits.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { EditError } from '../errors.js';
+import { generate, type Deltas, type GPT } from '../model/gpt2.js';
+import type { Tokenizer } from '../model/tokenizer.js';
+import { logSoftmax } from '../tensor/ops.js';
+import type { Judge } from './types.js';
+
+export interface ModelJudgeOptions {
+  model: GPT;
+  tokenizer: Tokenizer;
+  /** Weight changes added to the model's parameters (the edited model); none for the base model. */
+  deltas?: Deltas;
+}
+
+/** Teacher-forced numbers of one completion. */
+interface Scored {
+  prob: number;
+  rank: number;
+  tokenAccuracy: number;
+}
+
+/** Token ids the generation stops at: end of text, any token whose text holds a newline, ids the tokenizer cannot decode. */
+const stopCache = new WeakMap<Tokenizer, Map<number, number[]>>();
+function stopIds(tokenizer: Tokenizer, modelVocab: number): number[] {
+  let byVocab = stopCache.get(tokenizer);
+  if (byVocab === undefined) stopCache.set(tokenizer, (byVocab = new Map()));
+  let ids = byVocab.get(modelVocab);
+  if (ids === undefined) {
+    ids = [tokenizer.eosId];
+    for (let i = 0; i < tokenizer.vocabSize; i++) if (i !== tokenizer.eosId && tokenizer.decode([i]).includes('\n')) ids.push(i);
+    // The model's vocabulary may be padded past the tokenizer's: those ids mean nothing.
+    for (let i = tokenizer.vocabSize; i < modelVocab; i++) ids.push(i);
+    byVocab.set(modelVocab, ids);
+  }
+  return ids;
+}
+
+export class ModelJudge implements Judge {
+  readonly model: GPT;
+  readonly tokenizer: Tokenizer;
+  readonly deltas: Deltas | undefined;
+  /** Greedy ids per prompt, with the token budget they were generated for. */
+  private readonly generated = new Map<string, { ids: number[]; budget: number }>();
+  private readonly scored = new Map<string, Scored>();
+
+  constructor(opts: ModelJudgeOptions) {
+    this.model = opts.model;
+    this.tokenizer = opts.tokenizer;
+    this.deltas = opts.deltas;
+  }
+
+  generate(prompt: string, maxTokens: number): string {
+    return this.tokenizer.decode(this.greedyIds(prompt, maxTokens));
+  }
+
+  prob(prompt: string, completion: string): number {
+    return this.score(prompt, completion).prob;
+  }
+
+  rank(prompt: string, completion: string): number {
+    return this.score(prompt, completion).rank;
+  }
+
+  tokenAccuracy(prompt: string, completion: string): number {
+    return this.score(prompt, completion).tokenAccuracy;
+  }
+
+  countTokens(text: string): number {
+    return this.tokenizer.encode(text).length;
+  }
+
+  /** Forget cached results (e.g. after the deltas' values changed in place). */
+  clearCache(): void {
+    this.generated.clear();
+    this.scored.clear();
+  }
+
+  /**
+   * Greedy continuation ids. Greedy decoding is deterministic, so a shorter budget is a prefix of a
+   * longer one, and a run that stopped before its budget (newline, end of text, context) is complete.
+   */
+  greedyIds(prompt: string, maxTokens: number): number[] {
+    const hit = this.generated.get(prompt);
+    if (hit !== undefined && (maxTokens <= hit.budget || hit.ids.length < hit.budget)) return hit.ids.slice(0, maxTokens);
+    const ids = this.promptIds(prompt);
+    this.checkContext(prompt, ids.length, 0);
+    const out = generate(this.model, ids, {
+      maxNewTokens: maxTokens,
+      stopIds: stopIds(this.tokenizer, this.model.config.vocabSize),
+      deltas: this.deltas,
+    });
+    this.generated.set(prompt, { ids: out, budget: maxTokens });
+    return out.slice();
+  }
+
+  /** Prompt ids; an empty prompt starts from end-of-text, as documents do in training. */
+  private promptIds(prompt: string): number[] {
+    const ids = this.tokenizer.encode(prompt);
+    if (ids.length === 0) ids.push(this.tokenizer.eosId);
+    return ids;
+  }
+
+  /** A prompt (plus a scored completion, all but its last token fed) must fit the context: a user's mistake otherwise. */
+  private checkContext(prompt: string, promptTokens: number, completionTokens: number): void {
+    const context = this.model.config.nPositions;
+    if (promptTokens + Math.max(0, completionTokens - 1) > context) {
+      const extra = completionTokens > 0 ? ` (+${completionTokens} of completion)` : '';
+      throw new EditError(`prompt ${JSON.stringify(prompt)} is ${promptTokens} tokens${extra}; the model's context is ${context}`);
+    }
+  }
+
+  /**
+   * Prompt and completion ids for teacher forcing: the completion is what encode(prompt + completion)
+   * adds after encode(prompt); when the joint encoding does not start with the prompt's (a merge across
+   * the boundary), the completion is encoded on its own.
+   */
+  private split(prompt: string, completion: string): { prompt: number[]; completion: number[] } {
+    if (completion === '') throw new EditError(`empty completion after ${JSON.stringify(prompt)}: nothing to score`);
+    const p = this.tokenizer.encode(prompt);
+    if (p.length > 0) {
+      const joint = this.tokenizer.encode(prompt + completion);
+      if (joint.length > p.length && p.every((id, i) => joint[i] === id)) return { prompt: p, completion: joint.slice(p.length) };
+    }
+    return { prompt: this.promptIds(prompt), completion: this.tokenizer.encode(completion) };
+  }
+
+  private score(prompt: string, completion: string): Scored {
+    const key = JSON.stringify([prompt, completion]);
+    const hit = this.scored.get(key);
+    if (hit !== undefined) return hit;
+    const { prompt: p, completion: c } = this.split(prompt, completion);
+    const seq = [...p, ...c].slice(0, -1); // the last completion token is only a target
+    this.checkContext(prompt, p.length, c.length);
+    const n = c.length;
+    const rows = tf.tidy(() => {
+      const logits = this.model.logits(tf.tensor2d([seq], [1, seq.length], 'int32'), { deltas: this.deltas }); // (T, V)
+      return logSoftmax(tf.slice(logits, [p.length - 1, 0], [n, -1]) as tf.Tensor2D); // (n, V): predicting c[0..n-1]
+    });
+    const data = rows.dataSync() as Float32Array;
+    const v = rows.shape[1];
+    rows.dispose();
+    let logp = 0;
+    let hits = 0;
+    let rank = 1;
+    for (let i = 0; i < n; i++) {
+      const row = data.subarray(i * v, (i + 1) * v);
+      const target = row[c[i]];
+      logp += target;
+      let argmax = 0;
+      for (let j = 1; j < v; j++) if (row[j] > row[argmax]) argmax = j;
+      if (argmax === c[i]) hits++;
+      if (i === 0) for (let j = 0; j < v; j++) if (row[j] > target) rank++;
+    }
+    const result = { prob: Math.exp(logp), rank, tokenAccuracy: hits / n };
+    this.scored.set(key, result);
+    return result;
+  }
+}

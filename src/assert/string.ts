@@ -1,0 +1,65 @@
+/**
+ * Assertions on the model's greedy continuation (promptfoo's string checks). One handler per
+ * type; `not-` forms pass the inverse flag. Pass and fail reasons both show the actual output.
+ */
+import type { AssertionHandler, AssertionResult, Judge } from './types.js';
+import type { AssertionSpec } from '../spec/types.js';
+import { quote } from './format.js';
+
+/** Greedy tokens generated for a string check when the assertion does not say. */
+export const DEFAULT_MAX_TOKENS = 16;
+
+/** What a check says, e.g. verb "contain", third "contains", object '"Lyon"'. */
+interface Phrase {
+  verb: string;
+  third: string;
+  object: string;
+}
+
+/** One result from whether the check held (before inversion) and how it reads. */
+function judged(ok: boolean, inverse: boolean, output: string, p: Phrase): AssertionResult {
+  const pass = ok !== inverse;
+  const reason = pass
+    ? `output ${inverse ? `does not ${p.verb}` : p.third} ${p.object}: ${quote(output)}`
+    : `expected output ${inverse ? 'not ' : ''}to ${p.verb} ${p.object}, got ${quote(output)}`;
+  return { pass, score: pass ? 1 : 0, reason, actual: output };
+}
+
+function output(judge: Judge, a: AssertionSpec): string {
+  return judge.generate(a.prompt, a.maxTokens ?? DEFAULT_MAX_TOKENS);
+}
+
+/** Surrounding whitespace is ignored on both sides: a continuation starts with a space and may end with one. */
+export const equals: AssertionHandler = ({ assertion: a, judge, inverse }) => {
+  const out = output(judge, a);
+  return judged(out.trim() === a.value.trim(), inverse, out, { verb: 'equal', third: 'equals', object: quote(a.value) });
+};
+
+export const contains: AssertionHandler = ({ assertion: a, judge, inverse }) => {
+  const out = output(judge, a);
+  return judged(out.includes(a.value), inverse, out, { verb: 'contain', third: 'contains', object: quote(a.value) });
+};
+
+export const icontains: AssertionHandler = ({ assertion: a, judge, inverse }) => {
+  const out = output(judge, a);
+  const object = `${quote(a.value)} (ignoring case)`;
+  return judged(out.toLowerCase().includes(a.value.toLowerCase()), inverse, out, { verb: 'contain', third: 'contains', object });
+};
+
+/** An invalid pattern fails (both forms) with the parser's message; the schema check reports it earlier. */
+export const regex: AssertionHandler = ({ assertion: a, judge, inverse }) => {
+  let re: RegExp;
+  try {
+    re = new RegExp(a.value);
+  } catch (err) {
+    return { pass: false, score: 0, reason: `invalid regex ${quote(a.value)}: ${(err as Error).message}` };
+  }
+  const out = output(judge, a);
+  return judged(re.test(out), inverse, out, { verb: 'match', third: 'matches', object: `/${a.value}/` });
+};
+
+/** The natural check for targets, which carry their leading space (" Lyon"): nothing is trimmed. */
+export const startsWith: AssertionHandler = ({ assertion: a, judge, inverse }) => {
+  const out = output(judge, a);
+  return judged(out.startsWith(a.value), inverse, out, { verb: 'start with', third: 'starts with', object: quote(a.value) });
+};

@@ -1,0 +1,164 @@
+/**
+ * `edit apply [plan.json]`: lock, compute deltas, verify every assertion on the combined weights,
+ * then write and commit — or write nothing and say which assertion failed.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EditError } from '../../errors.js';
+import { loadModelFolder } from '../../model/folder.js';
+import { initBackend } from '../../tensor/backend.js';
+import { Action, hasChanges, type Plan } from '../../plan/plan.js';
+import { planFromJson } from '../../plan/json.js';
+import { makePlan } from '../../plan/make-plan.js';
+import { applyPlan, planWorkspace } from '../../apply/apply-plan.js';
+import { refreshWorkspace } from '../../apply/refresh.js';
+import { driftError, openWorkspace, problemsError, type Workspace } from '../../apply/workspace.js';
+import { makeEditor, EDITOR_METHODS } from '../../editor/registry.js';
+import { withLock } from '../../state/lock.js';
+import { readState } from '../../state/state.js';
+import { commitPaths } from '../../state/git.js';
+import type { Command } from '../command.js';
+import { MODEL_OPTION, modelDir, stringFlag, listFlag } from '../flags.js';
+import { makeUi } from '../ui.js';
+import { renderChecks } from '../report.js';
+
+async function readSavedPlan(path: string): Promise<Plan> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new EditError('cannot read the saved plan', { file: path });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new EditError(`not valid JSON: ${(err as Error).message}`, { file: path });
+  }
+  return planFromJson(json, path);
+}
+
+/** A saved plan applies only to the exact state and edit files it was made from. */
+function checkFresh(saved: Plan, ws: Workspace, file: string): void {
+  const stale = (why: string) => new EditError(`saved plan is stale: ${why}`, { file, hint: 'run `edit plan --out <file>` again and review the new plan' });
+  if (saved.model !== ws.modelDir) throw stale(`it is for model ${saved.model}, not ${ws.modelDir}`);
+  if (saved.state.serial !== ws.state.serial || saved.state.sha256 !== ws.stateSha) {
+    throw stale(`the model's state changed since it was made (serial ${saved.state.serial}, now ${ws.state.serial})`);
+  }
+  // The same diff must come out of today's files: same ids, same actions, same edit contents.
+  const now = makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, drift: [], targets: saved.targets });
+  const norm = (a: Action) => (a === Action.Satisfied ? Action.Create : a);
+  const savedById = new Map(saved.changes.map((c) => [c.id, c]));
+  for (const c of now.changes) {
+    const s = savedById.get(c.id);
+    if (s === undefined) throw stale(`edit ${c.id} is not in the plan (added since)`);
+    if (norm(s.action) !== c.action) throw stale(`edit ${c.id} would now be "${c.action}" instead of "${s.action}"`);
+    if (c.after !== undefined && s.after?.specSha256 !== c.after.specSha256) throw stale(`edit file ${c.id} changed since the plan was made`);
+    savedById.delete(c.id);
+  }
+  const gone = [...savedById.keys()][0];
+  if (gone !== undefined) throw stale(`edit ${gone} is in the plan but no longer declared or applied`);
+}
+
+export const applyCommand: Command = {
+  name: 'apply',
+  usage: 'apply [plan.json] [--auto-approve] [--no-commit] [--target id] [--refresh] [--method ft]',
+  summary: 'compute deltas, verify every assertion on the combined weights, then write state and commit',
+  options: {
+    ...MODEL_OPTION,
+    dir: { type: 'string' },
+    'auto-approve': { type: 'boolean' },
+    'no-commit': { type: 'boolean' },
+    target: { type: 'string', multiple: true },
+    refresh: { type: 'boolean' },
+    method: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run(ctx) {
+    if (ctx.args.length > 1) throw new EditError('apply takes at most one argument: a saved plan file');
+    const savedPath = ctx.args[0];
+    const json = ctx.flags.json === true;
+    const dir = modelDir(ctx);
+    const editsDir = stringFlag(ctx, 'dir', 'edits');
+    const method = stringFlag(ctx, 'method');
+    const autoApprove = ctx.flags['auto-approve'] === true || savedPath !== undefined;
+    if (!autoApprove && !ctx.io.tty) throw new EditError('apply asks for confirmation; without a terminal pass --auto-approve (or apply a saved plan file)');
+
+    let ws = await openWorkspace(ctx.cwd, dir, editsDir);
+    if (ws.problems.length > 0) throw problemsError(ws.problems);
+    let stray: string[] = [];
+    if (ctx.flags.refresh === true) {
+      const r = await refreshWorkspace(ws);
+      ws = r.ws;
+      stray = r.stray;
+      for (const d of r.dropped) ctx.io.err(`refresh: ${d.id} will be recomputed (${d.reason})`);
+      for (const s of stray) ctx.io.err(`refresh: ${s} is named by no applied edit and will be removed`);
+    }
+    if (ws.drift.length > 0) throw driftError(ws.drift);
+    const editor = makeEditor(method ?? ws.manifest.editor?.method ?? 'ft', ws.manifest);
+
+    const backend = await initBackend();
+    ctx.io.err(`backend: ${backend}`);
+    const ui = json ? undefined : await makeUi(ctx.io);
+    const progress = (phase: string, d: number, t: number, id?: string) => ui?.progress(phase, d, t, id);
+    const loaded = await loadModelFolder(join(ctx.cwd, ws.modelDir));
+    try {
+      let plan: Plan;
+      if (savedPath !== undefined) {
+        plan = await readSavedPlan(savedPath);
+        checkFresh(plan, ws, savedPath);
+      } else {
+        plan = await planWorkspace(ws, loaded, listFlag(ctx, 'target'), progress);
+      }
+      if (!json) ui!.plan(plan);
+      if (!hasChanges(plan) && stray.length === 0) {
+        if (json) ctx.io.out(JSON.stringify({ formatVersion: '1', applied: false, reason: 'no changes' }));
+        await ui?.close();
+        return 0;
+      }
+      if (!autoApprove && !(await ui!.confirm('Apply these changes to the model?'))) {
+        ui!.text('Apply cancelled; nothing was written.');
+        await ui!.close();
+        return 1;
+      }
+      const result = await withLock(join(ctx.cwd, ws.modelDir), `edit apply${savedPath ? ` ${savedPath}` : ''}`, async () => {
+        // Another apply may have finished while we computed the plan.
+        const now = await readState(join(ctx.cwd, ws.modelDir), ws.manifest);
+        if (ctx.flags.refresh !== true && (now.sha256 !== ws.stateSha || now.state.serial !== ws.state.serial)) {
+          throw new EditError('the model state changed while this apply was planning (another apply finished); nothing was written', { hint: 'run the command again' });
+        }
+        const r = await applyPlan(ws, plan, loaded, { editor, commit: false, onProgress: progress });
+        if (r.ok) {
+          for (const s of stray) {
+            await rm(join(ctx.cwd, s), { force: true });
+            r.touched.push(s);
+          }
+          if (ctx.flags['no-commit'] !== true) {
+            const { commitMessage } = await import('../../apply/apply-plan.js');
+            r.commit = await commitPaths(ctx.cwd, r.touched, commitMessage(plan, r.check));
+          }
+        }
+        return r;
+      });
+      if (json) {
+        ctx.io.out(JSON.stringify({ formatVersion: '1', applied: result.ok, commit: result.commit, touched: result.touched, checks: result.check }, null, 2));
+        return result.ok ? 0 : 1;
+      }
+      ui!.text('');
+      ui!.text(renderChecks(result.check));
+      if (!result.ok) {
+        ui!.text('\nApply failed: some assertions do not hold on the edited model. Nothing was written.');
+        await ui!.close();
+        return 1;
+      }
+      const commitNote = result.commit ? `committed ${result.commit.slice(0, 10)}` : ctx.flags['no-commit'] === true ? 'not committed (--no-commit)' : 'nothing to commit';
+      ui!.text(`\nApply complete: state serial ${result.state!.serial}, ${result.touched.length} files written, ${commitNote}.`);
+      await ui!.close();
+      return 0;
+    } finally {
+      loaded.model.dispose();
+    }
+  },
+};
+
+export { EDITOR_METHODS };

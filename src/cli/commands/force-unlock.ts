@@ -1,0 +1,24 @@
+import { EditError } from '../../errors.js';
+import { describeHolder, forceUnlock, holderStatus } from '../../state/lock.js';
+import type { Command } from '../command.js';
+import { MODEL_OPTION, modelDir } from '../flags.js';
+
+export const forceUnlockCommand: Command = {
+  name: 'force-unlock',
+  usage: 'force-unlock <lock-id> [--model DIR]',
+  summary: 'remove a stale lock (the id is shown in the "model is locked" error), naming who held it',
+  options: { ...MODEL_OPTION, json: { type: 'boolean' } },
+  async run(ctx) {
+    if (ctx.args.length !== 1) throw new EditError('force-unlock takes the lock id from the "model is locked" error: edit force-unlock <lock-id>');
+    const dir = modelDir(ctx);
+    const holder = await forceUnlock(dir, ctx.args[0]);
+    const alive = holderStatus(holder) === 'running';
+    if (ctx.flags.json === true) {
+      ctx.io.out(JSON.stringify({ unlocked: true, model: dir, holder, holderRunning: alive }));
+      return 0;
+    }
+    ctx.io.out(`unlocked ${dir}: the lock ${holder.id} was held by ${describeHolder(holder)}`);
+    if (alive) ctx.io.err(`warning: pid ${holder.pid} is still running on this host; if it is editops, it may still write to ${dir}`);
+    return 0;
+  },
+};

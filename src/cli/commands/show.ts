@@ -1,0 +1,64 @@
+/** `edit show [id]`: what is applied — edits, their metrics, the base and editor hashes. */
+import { join } from 'node:path';
+import { EditError } from '../../errors.js';
+import { readManifest } from '../../model/folder.js';
+import { readState } from '../../state/state.js';
+import type { Command } from '../command.js';
+import { MODEL_OPTION, modelDir } from '../flags.js';
+
+function pct(x: number | null): string {
+  return x === null ? '–' : `${Math.round(x * 100)}%`;
+}
+
+export const showCommand: Command = {
+  name: 'show',
+  usage: 'show [id] [--json]',
+  summary: 'applied edits with their metrics, and the base and editor hashes',
+  options: { ...MODEL_OPTION, json: { type: 'boolean' } },
+  async run(ctx) {
+    const dir = modelDir(ctx);
+    const manifest = await readManifest(join(ctx.cwd, dir));
+    const { state, sha256 } = await readState(join(ctx.cwd, dir), manifest);
+    const id = ctx.args[0];
+    if (id !== undefined) {
+      const e = state.edits[id];
+      if (e === undefined) throw new EditError(`no applied edit "${id}" in ${dir}/state.json (applied: ${Object.keys(state.edits).join(', ') || 'none'})`);
+      if (ctx.flags.json === true) ctx.io.out(JSON.stringify({ id, ...e }, null, 2));
+      else {
+        ctx.io.out([
+          `edit ${id}`,
+          `  applied      ${e.appliedAt} by ${e.method}`,
+          `  spec sha256  ${e.specSha256}`,
+          `  delta        ${e.delta === null ? 'none (the model already satisfied it)' : `${e.delta.file} (${e.delta.layers.join(', ')}${e.delta.rank !== null ? `, rank ${e.delta.rank}` : ', dense'})`}`,
+          `  metrics      reliability ${pct(e.metrics.reliability)}, generalization ${pct(e.metrics.generalization)}, locality ${pct(e.metrics.locality)}, portability ${pct(e.metrics.portability)} (${e.metrics.passed}/${e.metrics.total} checks)`,
+        ].join('\n'));
+      }
+      return 0;
+    }
+    if (ctx.flags.json === true) {
+      ctx.io.out(JSON.stringify({ model: dir, stateSha256: sha256, ...state }, null, 2));
+      return 0;
+    }
+    const ids = Object.keys(state.edits).sort();
+    const lines = [
+      `model    ${dir} (${manifest.name}: GPT-2, ${manifest.config.nLayer} layers, d=${manifest.config.nEmbd})`,
+      `base     ${state.base.sha256}`,
+      `editor   ${state.editor ? `${state.editor.method} ${state.editor.sha256 ?? ''}` : manifest.editor ? `${manifest.editor.method} ${manifest.editor.sha256}` : 'none (ft baseline)'}`,
+      `state    serial ${state.serial}, effective weights ${state.effective.sha256.slice(0, 16)}…`,
+      '',
+    ];
+    if (ids.length === 0) lines.push('No edits applied.');
+    else {
+      const w = Math.max(...ids.map((i) => i.length));
+      lines.push(`${'edit'.padEnd(w)}  method  rel   gen   loc   port  applied`);
+      for (const i of ids) {
+        const e = state.edits[i];
+        const m = e.metrics;
+        lines.push(`${i.padEnd(w)}  ${e.method.padEnd(6)}  ${pct(m.reliability).padEnd(4)}  ${pct(m.generalization).padEnd(4)}  ${pct(m.locality).padEnd(4)}  ${pct(m.portability).padEnd(4)}  ${e.appliedAt}`);
+      }
+      lines.push('', `${ids.length} edit${ids.length === 1 ? '' : 's'} applied.`);
+    }
+    ctx.io.out(lines.join('\n'));
+    return 0;
+  },
+};

@@ -1,0 +1,88 @@
+/**
+ * `edit verify`: every assertion of every declared edit on the current state (base + applied
+ * deltas). Exit 1 on any failure. --shard i/n splits the edits across CI runners.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EditError } from '../../errors.js';
+import { loadModelFolder } from '../../model/folder.js';
+import { initBackend } from '../../tensor/backend.js';
+import { batchChecks, type BatchCheck } from '../../assert/check-edit.js';
+import { judges } from '../../apply/apply-plan.js';
+import { driftError, openWorkspace, problemsError, readAppliedDeltas, thresholdsFor } from '../../apply/workspace.js';
+import type { Command } from '../command.js';
+import { MODEL_OPTION, modelDir, stringFlag } from '../flags.js';
+import { makeUi } from '../ui.js';
+import { renderChecks, renderJunit, renderMarkdown } from '../report.js';
+
+export function parseShard(value: string | undefined): { index: number; count: number } | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(value);
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index < 1 || index > count) throw new EditError(`--shard must be i/n with 1 ≤ i ≤ n (e.g. 2/4), got ${JSON.stringify(value)}`);
+  return { index, count };
+}
+
+export const verifyCommand: Command = {
+  name: 'verify',
+  usage: 'verify [--json] [--junit file] [--markdown file] [--shard i/n]',
+  summary: 'run every assertion on the current model state; non-zero exit on any failure',
+  options: {
+    ...MODEL_OPTION,
+    dir: { type: 'string' },
+    json: { type: 'boolean' },
+    junit: { type: 'string' },
+    markdown: { type: 'string' },
+    shard: { type: 'string' },
+    verbose: { type: 'boolean', short: 'v' },
+  },
+  async run(ctx) {
+    if (ctx.args.length > 0) throw new EditError(`verify takes no arguments (got ${JSON.stringify(ctx.args[0])})`);
+    const shard = parseShard(stringFlag(ctx, 'shard'));
+    const ws = await openWorkspace(ctx.cwd, modelDir(ctx), stringFlag(ctx, 'dir', 'edits'));
+    if (ws.problems.length > 0) throw problemsError(ws.problems);
+    if (ws.drift.length > 0) throw driftError(ws.drift);
+    const edits = shard === undefined ? ws.edits : ws.edits.filter((_, i) => i % shard.count === shard.index - 1);
+    const json = ctx.flags.json === true;
+    const backend = await initBackend();
+    if (!json) ctx.io.err(`backend: ${backend}`);
+    const ui = json ? undefined : await makeUi(ctx.io);
+    const t0 = performance.now();
+    const loaded = await loadModelFolder(join(ctx.cwd, ws.modelDir));
+    let check: BatchCheck;
+    try {
+      const j = judges(loaded, (await readAppliedDeltas(ws)).values());
+      try {
+        const results: BatchCheck['edits'] = [];
+        edits.forEach((e, i) => {
+          results.push(...batchChecks([{ id: e.id, spec: e.spec }], j.edited, j.base, thresholdsFor(e.spec, ws.manifest)).edits);
+          ui?.progress('verifying', i + 1, edits.length, e.id);
+        });
+        check = {
+          edits: results,
+          pass: results.every((r) => r.result.pass),
+          passed: results.reduce((a, r) => a + r.result.metrics.passed, 0),
+          total: results.reduce((a, r) => a + r.result.metrics.total, 0),
+        };
+      } finally {
+        j.dispose();
+      }
+    } finally {
+      loaded.model.dispose();
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const title = `editops verify — \`${ws.modelDir}\`${shard ? ` (shard ${shard.index}/${shard.count})` : ''}`;
+    const junit = stringFlag(ctx, 'junit');
+    if (junit !== undefined) await writeFile(junit, renderJunit(check, seconds));
+    const md = stringFlag(ctx, 'markdown');
+    if (md !== undefined) await writeFile(md, renderMarkdown(check, title));
+    if (json) {
+      ctx.io.out(JSON.stringify({ formatVersion: '1', model: ws.modelDir, shard: shard ?? null, pass: check.pass, passed: check.passed, total: check.total, edits: check.edits, seconds: Number(seconds.toFixed(2)) }, null, 2));
+    } else {
+      ui!.text(renderChecks(check, { verbose: ctx.flags.verbose === true }));
+      await ui!.close();
+    }
+    return check.pass ? 0 : 1;
+  },
+};

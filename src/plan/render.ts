@@ -1,0 +1,54 @@
+/** The human view of a plan, rendered from the same structure `--json` emits. */
+import { Action, summarize, type Plan } from './plan.js';
+
+export interface PlanRow {
+  symbol: string;
+  id: string;
+  verb: string;
+  detail: string;
+}
+
+const VERB: Record<Action, string> = {
+  [Action.Create]: 'create',
+  [Action.Update]: 'update',
+  [Action.Destroy]: 'destroy',
+  [Action.Satisfied]: 'already satisfied',
+  [Action.NoOp]: 'unchanged',
+};
+
+export function planRows(plan: Plan): PlanRow[] {
+  const rows: PlanRow[] = plan.changes
+    .filter((c) => c.action !== Action.NoOp)
+    .map((c) => {
+      let detail = c.reason;
+      if (c.action === Action.Create || c.action === Action.Satisfied) detail = `${JSON.stringify(c.after!.prompt)} → ${JSON.stringify(c.after!.target)} (${c.after!.task})`;
+      if (c.action === Action.Update) detail = `${JSON.stringify(c.after!.prompt)} → ${JSON.stringify(c.after!.target)} (${c.reason})`;
+      return { symbol: c.action, id: c.id, verb: VERB[c.action], detail };
+    });
+  for (const d of plan.drift) rows.push({ symbol: '!', id: d.file, verb: 'drift', detail: d.message });
+  return rows;
+}
+
+export function summaryLine(plan: Plan): string {
+  const s = summarize(plan);
+  if (s.create + s.update + s.destroy + s.satisfied === 0 && s.drift === 0) {
+    return `No changes. The model matches the edit files (${s.unchanged} applied).`;
+  }
+  const parts = [`Plan: ${s.create} to create, ${s.update} to update, ${s.destroy} to destroy`];
+  if (s.satisfied > 0) parts.push(`${s.satisfied} already satisfied`);
+  if (s.drift > 0) parts.push(`${s.drift} drifted (run \`edit apply --refresh\` or restore the files)`);
+  return `${parts.join(', ')}.`;
+}
+
+export function renderPlanText(plan: Plan): string {
+  const rows = planRows(plan);
+  const lines = [`Model ${plan.model} (state serial ${plan.state.serial})${plan.checkedSatisfied ? '' : ' — structural plan: assertions not run'}`];
+  if (rows.length > 0) {
+    lines.push('');
+    const w = Math.max(...rows.map((r) => r.id.length));
+    const v = Math.max(...rows.map((r) => r.verb.length));
+    for (const r of rows) lines.push(`  ${r.symbol} ${r.id.padEnd(w)}  ${r.verb.padEnd(v)}  ${r.detail}`);
+  }
+  lines.push('', summaryLine(plan));
+  return lines.join('\n');
+}

@@ -1,0 +1,310 @@
+/**
+ * Reading edit files: walk edits/, parse, check against schemas/edit.schema.json, hash.
+ * Every problem with a file is data (SpecProblem); only an unusable edits/ root throws.
+ */
+import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { EditError } from '../errors.js';
+import { sha256 } from '../util/hash.js';
+import { validateAgainst } from './schemas.js';
+import type { EditSpec, LoadedEdit, SpecProblem } from './types.js';
+
+/** Edit ids (paths under edits/ without .json) are written into plans, state keys and file names. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+
+/** An edit file is a few KB; anything this large is a mistake, not an edit. */
+export const MAX_EDIT_FILE_BYTES = 1024 * 1024;
+
+export interface LoadResult {
+  /** The files that passed every check, sorted by id. */
+  edits: LoadedEdit[];
+  /** Everything wrong, in file order. */
+  problems: SpecProblem[];
+}
+
+/**
+ * All edit files under `<repoRoot>/<editsDir>`. No such folder means no edits. Dotfiles and dot
+ * folders are skipped; symbolic links are followed only while they stay inside the repository.
+ */
+export async function loadEdits(repoRoot: string, editsDir = 'edits'): Promise<LoadResult> {
+  const rootAbs = resolve(repoRoot, editsDir);
+  if (!inside(resolve(repoRoot), rootAbs)) throw new EditError(`the edits folder must be inside the repository`, { file: editsDir });
+  let rootStat;
+  try {
+    rootStat = await stat(rootAbs);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { edits: [], problems: [] };
+    throw new EditError(`cannot read the edits folder: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file: editsDir });
+  }
+  if (!rootStat.isDirectory()) throw new EditError('is not a directory (edit files live in a folder)', { file: editsDir });
+
+  try {
+    await readdir(rootAbs);
+  } catch (err) {
+    throw new EditError(`cannot read the edits folder: ${(err as NodeJS.ErrnoException).code}`, { file: editsDir });
+  }
+  const repoReal = await realpath(repoRoot);
+  const rootReal = await realpath(rootAbs);
+  if (!inside(repoReal, rootReal)) throw new EditError(`the edits folder leads outside the repository (${rootReal})`, { file: editsDir });
+  const walk: Walk = { repoRoot: resolve(repoRoot), repoReal, files: [], problems: [], visited: new Set([rootReal]) };
+  await walkDir(walk, rootAbs, '');
+
+  const problems = walk.problems;
+  const edits: LoadedEdit[] = [];
+  for (const f of walk.files) {
+    const file = display(walk.repoRoot, f.abs);
+    const id = f.rel.slice(0, -'.json'.length);
+    const text = await readEditFile(f.abs, file, problems);
+    if (text === undefined) continue;
+    const parsed = parseEditFile(text, { id, file });
+    problems.push(...parsed.problems);
+    if (!ID_PATTERN.test(id)) {
+      problems.push({ file, pointer: '', kind: 'schema', message: `the file name gives the edit id "${id}", which must match ${ID_PATTERN.source} (letters, digits, '.', '_', '-', '/')` });
+    } else if (parsed.edit !== undefined) {
+      edits.push(parsed.edit);
+    }
+  }
+  edits.sort((a, b) => compare(a.id, b.id));
+  problems.push(...caseCollisions(edits));
+  problems.sort((a, b) => compare(a.file, b.file));
+  return { edits, problems };
+}
+
+/** Parse and check one edit file's text. Pure: the id and file are only used in results and messages. */
+export function parseEditFile(text: string, where: { id: string; file: string }): { edit?: LoadedEdit; problems: SpecProblem[] } {
+  const { file } = where;
+  // A byte-order mark is invisible in editors and harmless: drop it rather than report it.
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (err) {
+    return { problems: [{ file, pointer: '', kind: 'json', message: describeJsonError(body, err as Error) }] };
+  }
+  const errors = validateAgainst('edit', json);
+  if (errors.length > 0) return { problems: errors.map((e) => ({ file, pointer: e.pointer, kind: 'schema', message: e.message })) };
+  const spec = json as EditSpec;
+  return { edit: { id: where.id, file, spec, sha256: specSha256(spec) }, problems: [] };
+}
+
+/** The edit's content hash: canonical JSON without `$schema` (which says where the schema is, not what the edit is). */
+export function specSha256(spec: EditSpec): string {
+  const { $schema: _ignored, ...rest } = spec;
+  return sha256(canonicalJson(rest));
+}
+
+/** JSON with object keys sorted (by UTF-16 code units) and no whitespace: equal data, equal text. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort(compare);
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+}
+
+/**
+ * "invalid JSON: <what> at line L, column C". V8 says where in most messages ("at position N";
+ * Node 22+ adds "(line L column C)"); for "Unexpected token" it does not, so a small scanner finds it.
+ */
+export function describeJsonError(text: string, err: Error): string {
+  const msg = err.message;
+  let line: number;
+  let column: number;
+  const lc = /\(line (\d+) column (\d+)\)/.exec(msg);
+  const pos = /at position (\d+)/.exec(msg);
+  if (lc) {
+    line = Number(lc[1]);
+    column = Number(lc[2]);
+  } else {
+    const offset = pos ? Number(pos[1]) : /end of JSON input/.test(msg) ? text.length : syntaxErrorOffset(text);
+    ({ line, column } = lineColumn(text, offset));
+  }
+  const what = msg
+    .replace(/\s*\(line \d+ column \d+\)/, '')
+    .replace(/\s*in JSON at position \d+/, '')
+    .replace(/, (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, '')
+    .replace(/^JSON\.parse: /, '');
+  return `invalid JSON: ${what} at line ${line}, column ${column}`;
+}
+
+/** 1-based line and column (in UTF-16 code units) of an offset. */
+export function lineColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
+  const lines = before.split('\n');
+  return { line: lines.length, column: lines[lines.length - 1].length + 1 };
+}
+
+/** Offset of the first JSON syntax error (a strict RFC 8259 scanner), or -1 if there is none. */
+function syntaxErrorOffset(s: string): number {
+  let i = 0;
+  const num = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+  const ws = () => {
+    while (i < s.length && (s[i] === ' ' || s[i] === '\t' || s[i] === '\n' || s[i] === '\r')) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const str = () => {
+    i++;
+    while (i < s.length) {
+      const c = s.charCodeAt(i);
+      if (c === 0x22) return void i++;
+      if (c < 0x20) fail();
+      if (c === 0x5c) {
+        i++;
+        if (s[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(s.slice(i + 1, i + 5))) fail();
+          i += 4;
+        } else if (i >= s.length || !'"\\/bfnrt'.includes(s[i])) fail();
+      }
+      i++;
+    }
+    fail();
+  };
+  const value = (): void => {
+    ws();
+    const c = s[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (s[i] === '}') return void i++;
+      for (;;) {
+        ws();
+        if (s[i] !== '"') fail();
+        str();
+        ws();
+        if (s[i] !== ':') fail();
+        i++;
+        value();
+        ws();
+        if (s[i] === ',') i++;
+        else if (s[i] === '}') return void i++;
+        else fail();
+      }
+    }
+    if (c === '[') {
+      i++;
+      ws();
+      if (s[i] === ']') return void i++;
+      for (;;) {
+        value();
+        ws();
+        if (s[i] === ',') i++;
+        else if (s[i] === ']') return void i++;
+        else fail();
+      }
+    }
+    if (c === '"') return str();
+    const lit = c === 't' ? 'true' : c === 'f' ? 'false' : c === 'n' ? 'null' : undefined;
+    if (lit !== undefined) {
+      // Like V8: a broken literal ("tru}") is reported at the first character that does not fit.
+      for (let k = 0; k < lit.length; k++, i++) if (s[i] !== lit[k]) fail();
+      return;
+    }
+    num.lastIndex = i;
+    const m = num.exec(s);
+    if (m === null) fail();
+    i += m![0].length;
+  };
+  try {
+    value();
+    ws();
+    if (i < s.length) fail();
+    return -1;
+  } catch (e) {
+    return typeof e === 'number' ? e : 0; // a RangeError from absurd nesting: point at the start
+  }
+}
+
+interface Walk {
+  repoRoot: string;
+  repoReal: string;
+  files: Array<{ abs: string; rel: string }>;
+  problems: SpecProblem[];
+  /** Real paths of folders already walked: a symlink loop is walked once. */
+  visited: Set<string>;
+}
+
+async function walkDir(w: Walk, dir: string, rel: string): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    w.problems.push({ file: display(w.repoRoot, dir), pointer: '', kind: 'io', message: `cannot read folder: ${(err as NodeJS.ErrnoException).code}` });
+    return;
+  }
+  entries.sort((a, b) => compare(a.name, b.name));
+  for (const entry of entries) {
+    if (entry.name.startsWith('.')) continue;
+    const abs = join(dir, entry.name);
+    const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
+    const isJson = entry.name.endsWith('.json');
+    let isDir = entry.isDirectory();
+    let isFile = entry.isFile();
+    if (entry.isSymbolicLink()) {
+      let real: string;
+      try {
+        real = await realpath(abs);
+      } catch {
+        if (isJson) w.problems.push({ file: display(w.repoRoot, abs), pointer: '', kind: 'io', message: 'broken symbolic link' });
+        continue;
+      }
+      const target = await stat(real).catch(() => undefined);
+      isDir = target?.isDirectory() === true;
+      isFile = target?.isFile() === true;
+      if (!inside(w.repoReal, real)) {
+        if (isJson || isDir) w.problems.push({ file: display(w.repoRoot, abs), pointer: '', kind: 'io', message: `symbolic link leads outside the repository (${real}); not loaded` });
+        continue;
+      }
+    }
+    if (isDir) {
+      const real = await realpath(abs);
+      if (w.visited.has(real)) continue;
+      w.visited.add(real);
+      await walkDir(w, abs, childRel);
+    } else if (isFile && isJson) {
+      w.files.push({ abs, rel: childRel });
+    }
+  }
+}
+
+async function readEditFile(abs: string, file: string, problems: SpecProblem[]): Promise<string | undefined> {
+  try {
+    const info = await lstat(abs).then((s) => (s.isSymbolicLink() ? stat(abs) : s));
+    if (info.size > MAX_EDIT_FILE_BYTES) {
+      problems.push({ file, pointer: '', kind: 'io', message: `file is ${info.size} bytes; an edit file must be under ${MAX_EDIT_FILE_BYTES} bytes` });
+      return undefined;
+    }
+    return await readFile(abs, 'utf8');
+  } catch (err) {
+    problems.push({ file, pointer: '', kind: 'io', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    return undefined;
+  }
+}
+
+/** Ids that differ only in letter case collide on macOS and Windows checkouts. */
+function caseCollisions(edits: LoadedEdit[]): SpecProblem[] {
+  const first = new Map<string, LoadedEdit>();
+  const out: SpecProblem[] = [];
+  for (const e of edits) {
+    const key = e.id.toLowerCase();
+    const seen = first.get(key);
+    if (seen === undefined) first.set(key, e);
+    else out.push({ file: e.file, pointer: '', kind: 'duplicate', message: `edit id "${e.id}" differs from "${seen.id}" (${seen.file}) only in letter case; the files collide on case-insensitive file systems` });
+  }
+  return out;
+}
+
+function inside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+/** A path relative to the repository root, with '/' separators (stable in messages and JSON). */
+function display(repoRoot: string, abs: string): string {
+  return relative(repoRoot, abs).split(sep).join('/');
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

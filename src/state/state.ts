@@ -1,0 +1,238 @@
+/**
+ * models/<name>/state.json: read, write (atomic, stable key order), and check against the files
+ * on disk (DESIGN §8: every hash is checked on load; a mismatch is drift).
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { EditError } from '../errors.js';
+import { insideFolder, readManifest, type ModelManifest } from '../model/folder.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { sha256, sha256File } from '../util/hash.js';
+import { DELTAS_DIR, deltaFileName } from './deltas.js';
+import type { AppliedEdit, ModelState } from './types.js';
+
+export const STATE_FILE = 'state.json';
+
+/** A file on disk that does not match what state.json (or model.json) says. */
+export interface DriftProblem {
+  /** Path of the file, as the model folder path joined with its relative path. */
+  file: string;
+  message: string;
+}
+
+export function emptyState(manifest: ModelManifest, baseSha: string): ModelState {
+  return {
+    version: 1,
+    serial: 0,
+    base: { sha256: baseSha },
+    editor: manifest.editor ? { method: manifest.editor.method, sha256: manifest.editor.sha256 } : null,
+    effective: { sha256: effectiveSha(baseSha, {}) },
+    edits: {},
+  };
+}
+
+/**
+ * sha256 of the effective weights' identity: the base hash and, sorted by id, each applied
+ * edit's id and delta hash. Edits without a delta ("already satisfied") change no weight and are left out.
+ */
+export function effectiveSha(baseSha: string, edits: Record<string, AppliedEdit>): string {
+  const lines = [`base ${baseSha}`];
+  for (const id of Object.keys(edits).sort(byCodeUnit)) {
+    const delta = edits[id].delta;
+    if (delta !== null) lines.push(`${id} ${delta.sha256}`);
+  }
+  return sha256(`${lines.join('\n')}\n`);
+}
+
+/**
+ * The state and the sha256 of state.json's bytes (a saved plan binds to it). A missing state.json
+ * is the empty state (sha256 null); the manifest is read from the folder when not given.
+ */
+export async function readState(modelDir: string, manifest?: ModelManifest): Promise<{ state: ModelState; sha256: string | null }> {
+  const path = join(modelDir, STATE_FILE);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw new EditError(`cannot read: ${code ?? (err as Error).message}`, { file: path });
+    const m = manifest ?? (await readManifest(modelDir));
+    return { state: emptyState(m, m.weights.sha256), sha256: null };
+  }
+  const text = bytes.toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    const msg = (err as Error).message;
+    const what = msg.replace(/ in JSON at position \d+.*$/s, '').replace(/\s*\(line \d+ column \d+\)/, '');
+    throw new EditError(`not valid JSON at ${jsonErrorPlace(text, msg)}: ${what}`, { file: path, hint: `restore it from git: git checkout -- ${path}` });
+  }
+  return { state: checkState(json, path), sha256: sha256(bytes) };
+}
+
+/** Write state.json atomically: pretty JSON, keys in a fixed order, edits sorted by id. Returns the file's sha256. */
+export async function writeState(modelDir: string, state: ModelState): Promise<string> {
+  const text = `${JSON.stringify(orderState(state), null, 2)}\n`;
+  await writeFileAtomic(join(modelDir, STATE_FILE), text);
+  return sha256(text);
+}
+
+/**
+ * Everything on disk that does not match state.json: the base weights (against state and manifest),
+ * each delta file (present, same sha256), stray files in deltas/ that no applied edit names, and
+ * the effective hash. Empty = no drift.
+ */
+export async function checkDrift(modelDir: string, manifest: ModelManifest, state: ModelState): Promise<DriftProblem[]> {
+  const problems: DriftProblem[] = [];
+  const short = (s: string) => `${s.slice(0, 12)}…`;
+
+  const basePath = insideFolder(modelDir, manifest.weights.file, '/weights/file');
+  const baseFile = join(modelDir, manifest.weights.file);
+  const baseSha = await fileSha(basePath);
+  if (baseSha === null) {
+    problems.push({ file: baseFile, message: 'base weights file is missing' });
+  } else {
+    if (baseSha !== state.base.sha256) {
+      problems.push({ file: baseFile, message: `base weights sha256 ${short(baseSha)} does not match state.json (${short(state.base.sha256)}): the base changed since the edits were applied` });
+    }
+    if (baseSha !== manifest.weights.sha256) {
+      problems.push({ file: baseFile, message: `base weights sha256 ${short(baseSha)} does not match model.json (${short(manifest.weights.sha256)}): the file changed outside editops` });
+    }
+  }
+
+  const named = new Set<string>();
+  for (const id of Object.keys(state.edits).sort(byCodeUnit)) {
+    const delta = state.edits[id].delta;
+    if (delta === null) continue;
+    const file = join(modelDir, delta.file);
+    let path: string;
+    try {
+      if (delta.file !== deltaFileName(id)) throw new EditError(`expected ${deltaFileName(id)}`);
+      path = insideFolder(modelDir, delta.file, `/edits/${id}/delta/file`);
+    } catch (err) {
+      problems.push({ file: join(modelDir, STATE_FILE), message: `edit "${id}" names delta file "${delta.file}", which is not its place in ${DELTAS_DIR}/ (${(err as Error).message})` });
+      continue;
+    }
+    named.add(relative(modelDir, path).split(sep).join('/'));
+    const actual = await fileSha(path);
+    if (actual === null) problems.push({ file, message: `delta of edit "${id}" is missing` });
+    else if (actual !== delta.sha256) problems.push({ file, message: `delta of edit "${id}" has sha256 ${short(actual)}, state.json says ${short(delta.sha256)}: it changed outside editops` });
+  }
+
+  for (const rel of await listFiles(join(modelDir, DELTAS_DIR), DELTAS_DIR)) {
+    if (!named.has(rel) && !isTempFile(rel)) {
+      problems.push({ file: join(modelDir, rel), message: 'stray delta file: no applied edit in state.json names it' });
+    }
+  }
+
+  const effective = effectiveSha(state.base.sha256, state.edits);
+  if (effective !== state.effective.sha256) {
+    problems.push({ file: join(modelDir, STATE_FILE), message: `effective sha256 ${short(state.effective.sha256)} does not match its base and deltas (${short(effective)})` });
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+async function fileSha(path: string): Promise<string | null> {
+  try {
+    return await sha256File(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** Files under `dir`, as paths relative to the model folder with "/" separators. */
+async function listFiles(dir: string, prefix: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const out: string[] = [];
+  for (const e of entries) {
+    const rel = `${prefix}/${e.name}`;
+    if (e.isDirectory()) out.push(...(await listFiles(join(dir, e.name), rel)));
+    else out.push(rel);
+  }
+  return out.sort(byCodeUnit);
+}
+
+/** Leftovers of an interrupted atomic write (util/atomic.ts, model/safetensors.ts): not drift. */
+function isTempFile(rel: string): boolean {
+  return /\.tmp-\d+-[0-9a-f]+$/.test(rel);
+}
+
+/** "line L, column C" from a JSON.parse message (V8 gives a position or a line/column). */
+function jsonErrorPlace(text: string, message: string): string {
+  const lc = /line (\d+) column (\d+)/.exec(message);
+  if (lc) return `line ${lc[1]}, column ${lc[2]}`;
+  const pos = /position (\d+)/.exec(message);
+  const at = pos ? Number(pos[1]) : text.length;
+  const before = text.slice(0, at).split('\n');
+  return `line ${before.length}, column ${before[before.length - 1].length + 1}`;
+}
+
+const STATE_KEYS = ['$schema', 'version', 'serial', 'base', 'editor', 'effective', 'edits'];
+const EDIT_KEYS = ['specSha256', 'method', 'delta', 'metrics', 'appliedAt'];
+const DELTA_KEYS = ['file', 'sha256', 'layers', 'rank'];
+const METRIC_KEYS = ['reliability', 'generalization', 'locality', 'portability', 'passed', 'total'];
+
+/** Known keys in declared order, unknown ones after them alphabetically. */
+function ordered<T extends object>(obj: T, keys: string[]): T {
+  const rec = obj as Record<string, unknown>;
+  const rest = Object.keys(rec).filter((k) => !keys.includes(k)).sort(byCodeUnit);
+  return Object.fromEntries([...keys.filter((k) => k in rec), ...rest].map((k) => [k, rec[k]])) as T;
+}
+
+function orderState(state: ModelState): ModelState {
+  const edits: Record<string, AppliedEdit> = {};
+  for (const id of Object.keys(state.edits).sort(byCodeUnit)) {
+    const e = state.edits[id];
+    edits[id] = ordered({ ...e, delta: e.delta === null ? null : ordered(e.delta, DELTA_KEYS), metrics: ordered(e.metrics, METRIC_KEYS) }, EDIT_KEYS);
+  }
+  return ordered({ ...state, edits }, STATE_KEYS);
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Structural checks on a parsed state.json; schemas/state.schema.json says the same for editors. */
+function checkState(json: unknown, file: string): ModelState {
+  const fail = (pointer: string, msg: string): never => {
+    throw new EditError(msg, { file, pointer, hint: 'restore it from git, or run `edit apply --refresh` to re-derive it' });
+  };
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const isSha = (v: unknown) => typeof v === 'string' && HEX64.test(v);
+  if (!isObj(json)) return fail('', 'must be a JSON object');
+  if (json.version !== 1) fail('/version', `unsupported state version ${JSON.stringify(json.version)} (expected 1)`);
+  if (typeof json.serial !== 'number' || !Number.isSafeInteger(json.serial) || json.serial < 0) fail('/serial', 'must be a non-negative integer');
+  if (!isObj(json.base) || !isSha(json.base.sha256)) fail('/base/sha256', 'must be a hex sha256');
+  if (!isObj(json.effective) || !isSha(json.effective.sha256)) fail('/effective/sha256', 'must be a hex sha256');
+  if (json.editor !== null && json.editor !== undefined) {
+    if (!isObj(json.editor) || typeof json.editor.method !== 'string') fail('/editor', 'must be null or {method, sha256}');
+  }
+  if (!isObj(json.edits)) return fail('/edits', 'must be an object keyed by edit id');
+  for (const [id, e] of Object.entries(json.edits)) {
+    const at = `/edits/${id.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    if (!isObj(e)) return fail(at, 'must be an object');
+    if (!isSha(e.specSha256)) fail(`${at}/specSha256`, 'must be a hex sha256');
+    if (typeof e.method !== 'string') fail(`${at}/method`, 'must be a string');
+    if (e.delta !== null) {
+      if (!isObj(e.delta)) return fail(`${at}/delta`, 'must be null or {file, sha256, layers, rank}');
+      if (typeof e.delta.file !== 'string') fail(`${at}/delta/file`, 'must be a path relative to the model folder');
+      if (!isSha(e.delta.sha256)) fail(`${at}/delta/sha256`, 'must be a hex sha256');
+      if (!Array.isArray(e.delta.layers) || !e.delta.layers.every((l) => typeof l === 'string')) fail(`${at}/delta/layers`, 'must be a list of layer names');
+    }
+    if (!isObj(e.metrics)) fail(`${at}/metrics`, 'must be an object');
+  }
+  return { ...(json as unknown as ModelState), editor: (json.editor ?? null) as ModelState['editor'] };
+}

@@ -326,7 +326,7 @@ describe('schemas', () => {
       if (s.properties !== undefined) {
         if (s.additionalProperties !== false && !freeForm.has(path)) missing.push(`${path}: additionalProperties`);
         for (const [k, v] of Object.entries(s.properties as Record<string, Record<string, unknown>>)) {
-          if (v === false || path.includes('/then')) continue;
+          if ((v as unknown) === false || path.includes('/then')) continue;
           const ref = typeof v.$ref === 'string' ? defs[v.$ref.replace('#/$defs/', '')] : undefined;
           if (typeof v.description !== 'string' && typeof ref?.description !== 'string') missing.push(`${path}/properties/${k}: description`);
         }
@@ -353,7 +353,7 @@ describe('schemas', () => {
   it('match the TypeScript types', () => {
     const editKeys: Record<keyof EditSpec, true> = { $schema: true, version: true, task: true, instruction: true, subject: true, relation: true, prompt: true, target: true, rephrase: true, locality: true, portability: true, expect: true, thresholds: true, metadata: true };
     const assertionKeys: Record<keyof AssertionSpec, true> = { type: true, prompt: true, value: true, maxTokens: true, min: true, max: true, k: true, description: true };
-    const manifestKeys: Record<keyof ModelManifest, true> = { $schema: true, version: true, name: true, architecture: true, config: true, tokenizer: true, weights: true, editableLayers: true, editor: true, thresholds: true, provenance: true, knowledge: true };
+    const manifestKeys: Record<keyof ModelManifest, true> = { $schema: true, version: true, name: true, architecture: true, config: true, tokenizer: true, weights: true, editableLayers: true, editor: true, tasks: true, thresholds: true, provenance: true, knowledge: true };
     const configKeys: Record<keyof GPTConfig, true> = { vocabSize: true, nPositions: true, nEmbd: true, nLayer: true, nHead: true, layerNormEps: true };
     const stateKeys: Record<keyof ModelState, true> = { $schema: true, version: true, serial: true, base: true, editor: true, effective: true, edits: true };
     const appliedKeys: Record<keyof AppliedEdit, true> = { specSha256: true, method: true, delta: true, metrics: true, appliedAt: true };
@@ -398,7 +398,7 @@ describe('schemas', () => {
       expect(validateAgainst('state', applied)).toEqual([]);
       const broken = JSON.parse(JSON.stringify(applied)) as ModelState & { edits: Record<string, Record<string, unknown>> };
       broken.edits['capitals/france'].appliedAt = 'yesterday';
-      (broken.edits['capitals/france'].metrics as Record<string, unknown>).locality = 2;
+      (broken.edits['capitals/france'].metrics as unknown as Record<string, unknown>).locality = 2;
       (broken as unknown as { base: unknown }).base = { sha256: 'XYZ' };
       expect(validateAgainst('state', broken)).toEqual([
         { pointer: '/base/sha256', message: "must match the pattern ^[0-9a-f]{64}$ (got 'XYZ')" },

@@ -1,3 +1,4 @@
+import { isAbsolute, relative } from 'node:path';
 import { EditError } from '../errors.js';
 import type { CommandContext } from './command.js';
 
@@ -21,9 +22,13 @@ export function numberFlag(ctx: CommandContext, name: string, fallback: number, 
 
 export const MODEL_OPTION = { model: { type: 'string' as const, short: 'm' } };
 
-/** The model folder: --model, else models/default under the working directory. */
+/**
+ * The model folder: --model, else models/default, relative to the working directory (commands
+ * join it to ctx.cwd and show it in plans, so an absolute --model is made relative here).
+ */
 export function modelDir(ctx: CommandContext): string {
-  return stringFlag(ctx, 'model', 'models/default');
+  const dir = stringFlag(ctx, 'model', 'models/default');
+  return isAbsolute(dir) ? relative(ctx.cwd, dir) || '.' : dir;
 }
 
 /** A repeatable string flag (`--target a --target b`). */

@@ -10,7 +10,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { InternalError } from '../errors.js';
 
-export type SchemaName = 'edit' | 'model' | 'state';
+export type SchemaName = 'edit' | 'model' | 'state' | 'plan';
 
 /** A schema violation: where (JSON pointer into the document) and what was expected. */
 export interface SchemaError {

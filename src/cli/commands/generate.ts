@@ -2,15 +2,23 @@ import { initBackend } from '../../tensor/backend.js';
 import { loadModelFolder } from '../../model/folder.js';
 import { generate } from '../../model/gpt2.js';
 import { EditError } from '../../errors.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { Deltas } from '../../model/gpt2.js';
+import { checkDrift, readState } from '../../state/state.js';
+import { parseDelta, type Delta } from '../../state/deltas.js';
+import { driftError, toDeltaTensors } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { MODEL_OPTION, modelDir, numberFlag } from '../flags.js';
 
 export const generateCommand: Command = {
   name: 'generate',
-  usage: 'generate "<prompt>" [--max-tokens N] [--temperature T]',
-  summary: "print the model's continuation of a prompt (greedy unless --temperature > 0)",
+  usage: 'generate "<prompt>" [--base] [--max-tokens N] [--temperature T]',
+  summary: "print the edited model's continuation of a prompt (greedy unless --temperature > 0); --base: before the edits",
   options: {
     ...MODEL_OPTION,
+    base: { type: 'boolean' },
     'max-tokens': { type: 'string' },
     temperature: { type: 'string' },
     'top-k': { type: 'string' },
@@ -27,8 +35,23 @@ export const generateCommand: Command = {
     const topK = numberFlag(ctx, 'top-k', 0, { min: 0, integer: true });
     const seed = numberFlag(ctx, 'seed', 0, { integer: true });
     const backend = await initBackend();
-    const loaded = await loadModelFolder(modelDir(ctx));
+    const dir = join(ctx.cwd, modelDir(ctx));
+    const loaded = await loadModelFolder(dir);
     const { tokenizer, model } = loaded;
+    // The effective weights (base + Σ applied deltas), as plan/apply/verify judge them; --base: the pre-edit model.
+    const applied = new Map<string, Delta>();
+    if (ctx.flags.base !== true) {
+      const { state } = await readState(dir, loaded.manifest);
+      const drift = await checkDrift(dir, loaded.manifest, state);
+      if (drift.length > 0) {
+        model.dispose();
+        throw driftError(drift);
+      }
+      for (const [id, e] of Object.entries(state.edits)) {
+        if (e.delta !== null) applied.set(id, parseDelta(await readFile(join(dir, e.delta.file)), join(dir, e.delta.file), id));
+      }
+    }
+    const deltas: Deltas = toDeltaTensors(applied.values(), loaded);
     const ids = tokenizer.encode(prompt);
     if (ids.length === 0) throw new EditError('the prompt is empty');
     if (ids.length >= model.config.nPositions) {
@@ -37,16 +60,18 @@ export const generateCommand: Command = {
     // Sentences in the training corpus end at a newline; stop there unless asked not to.
     const stopIds = ctx.flags['no-stop'] === true ? [tokenizer.eosId] : [tokenizer.eosId, ...newlineIds(tokenizer)];
     const t0 = performance.now();
-    const out = generate(model, ids, { maxNewTokens: maxTokens, temperature, topK, seed, stopIds, noCache: ctx.flags['no-cache'] === true });
+    const out = generate(model, ids, { maxNewTokens: maxTokens, temperature, topK, seed, stopIds, noCache: ctx.flags['no-cache'] === true, deltas });
     const ms = performance.now() - t0;
     const completion = tokenizer.decode(out);
+    tf.dispose(Object.values(deltas));
     model.dispose();
     if (ctx.flags.json === true) {
-      ctx.io.out(JSON.stringify({ prompt, completion, tokens: out.length, promptTokens: ids.length, backend, ms: Math.round(ms), model: loaded.manifest.name }));
+      ctx.io.out(JSON.stringify({ prompt, completion, tokens: out.length, promptTokens: ids.length, backend, ms: Math.round(ms), model: loaded.manifest.name, edits: [...applied.keys()].sort() }));
       return 0;
     }
     ctx.io.out(`${prompt}${completion}`);
-    ctx.io.err(`${out.length} tokens in ${ms.toFixed(0)} ms (${out.length > 0 ? (ms / out.length).toFixed(1) : '0'} ms/token) on ${backend}, model ${loaded.manifest.name}`);
+    const edited = ctx.flags.base === true ? 'base weights (--base)' : `${applied.size} applied edit${applied.size === 1 ? '' : 's'}`;
+    ctx.io.err(`${out.length} tokens in ${ms.toFixed(0)} ms (${out.length > 0 ? (ms / out.length).toFixed(1) : '0'} ms/token) on ${backend}, model ${loaded.manifest.name}, ${edited}`);
     return 0;
   },
 };

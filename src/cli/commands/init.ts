@@ -70,9 +70,11 @@ export const initCommand: Command = {
     await put('edits/README.md', (abs) => writeFile(abs, EDITS_README));
 
     const src = join(packageRoot(), 'models', 'default');
-    const manifest = await readManifest(src);
     const modelRel = join('models', name);
-    if (join(ctx.cwd, modelRel) !== src) {
+    // A model folder already in place is kept as a whole (the shipped one is not even read).
+    const keepModel = join(ctx.cwd, modelRel) === src || (!force && (await exists(join(ctx.cwd, modelRel, 'model.json'))));
+    if (!keepModel) {
+      const manifest = await readManifest(src);
       await mkdir(join(ctx.cwd, modelRel), { recursive: true });
       const files = [manifest.tokenizer.file, manifest.weights.file, ...(manifest.editor ? [manifest.editor.file] : [])];
       for (const f of files) await put(join(modelRel, f), (abs) => copyFile(join(src, f), abs));

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { makePlan, markSatisfied } from '../src/plan/make-plan.js';
+import { planFromJson, planMarkdown, planToJson } from '../src/plan/json.js';
+import { Action, hasChanges } from '../src/plan/plan.js';
+import { renderPlanText, summaryLine } from '../src/plan/render.js';
+import { validateAgainst } from '../src/spec/schemas.js';
+import type { LoadedEdit } from '../src/spec/types.js';
+import type { ModelState } from '../src/state/types.js';
+
+const sha = (c: string) => c.repeat(64);
+function edit(id: string, hash: string, target = ' Lyon'): LoadedEdit {
+  return { id, file: `edits/${id}.json`, sha256: sha(hash), spec: { version: 1, task: 'counterfact', prompt: `prompt of ${id}`, target } };
+}
+function state(edits: Record<string, string>): ModelState {
+  const applied: ModelState['edits'] = {};
+  for (const [id, h] of Object.entries(edits)) {
+    applied[id] = { specSha256: sha(h), method: 'ft', delta: null, metrics: { reliability: 1, generalization: null, locality: null, portability: null, passed: 1, total: 1 }, appliedAt: '2026-01-01T00:00:00Z' };
+  }
+  return { version: 1, serial: 3, base: { sha256: sha('b') }, editor: null, effective: { sha256: sha('e') }, edits: applied };
+}
+const now = new Date('2026-11-25T00:00:00Z');
+
+describe('makePlan', () => {
+  it('diffs declared edits against state: create, update, destroy, unchanged', () => {
+    const plan = makePlan({ model: 'models/default', edits: [edit('a', 'a'), edit('b', 'c'), edit('d', 'd')], state: state({ b: 'b', c: 'c', d: 'd' }), stateSha256: sha('f'), drift: [], now });
+    expect(plan.changes.map((c) => [c.id, c.action])).toEqual([['a', '+'], ['b', '~'], ['c', '-'], ['d', ' ']]);
+    expect(summaryLine(plan)).toBe('Plan: 1 to create, 1 to update, 1 to destroy.');
+    expect(hasChanges(plan)).toBe(true);
+    expect(plan.state).toEqual({ serial: 3, sha256: sha('f') });
+  });
+
+  it('says "No changes" when state matches and marks satisfied creates', () => {
+    const same = makePlan({ model: 'm', edits: [edit('a', 'a')], state: state({ a: 'a' }), stateSha256: null, drift: [], now });
+    expect(summaryLine(same)).toBe('No changes. The model matches the edit files (1 applied).');
+    expect(hasChanges(same)).toBe(false);
+    const sat = markSatisfied(makePlan({ model: 'm', edits: [edit('a', 'a'), edit('x', 'x')], state: state({}), stateSha256: null, drift: [], now }), new Set(['x']));
+    expect(sat.changes.map((c) => c.action)).toEqual([Action.Create, Action.Satisfied]);
+    expect(summaryLine(sat)).toBe('Plan: 1 to create, 0 to update, 0 to destroy, 1 already satisfied.');
+  });
+
+  it('restricts to --target ids, including destroys', () => {
+    const plan = makePlan({ model: 'm', edits: [edit('a', 'a'), edit('b', 'b')], state: state({ c: 'c' }), stateSha256: null, drift: [], targets: ['b', 'c'], now });
+    expect(plan.changes.map((c) => [c.id, c.action])).toEqual([['b', '+'], ['c', '-']]);
+    expect(plan.targets).toEqual(['b', 'c']);
+  });
+
+  it('renders drift with "!" and counts it', () => {
+    const plan = makePlan({ model: 'm', edits: [], state: state({}), stateSha256: null, drift: [{ file: 'm/deltas/x.safetensors', message: 'stray delta file' }], now });
+    expect(renderPlanText(plan)).toContain('  ! m/deltas/x.safetensors  drift  stray delta file');
+    expect(summaryLine(plan)).toContain('1 drifted');
+  });
+});
+
+describe('plan JSON', () => {
+  it('validates against schemas/plan.schema.json and round-trips', () => {
+    const plan = makePlan({ model: 'models/default', edits: [edit('a', 'a'), edit('b', 'c')], state: state({ b: 'b', c: 'c' }), stateSha256: sha('f'), drift: [], now });
+    const json = JSON.parse(JSON.stringify(planToJson(plan)));
+    expect(validateAgainst('plan', json)).toEqual([]);
+    expect(json.summary).toEqual({ create: 1, update: 1, destroy: 1, satisfied: 0, unchanged: 0, drift: 0 });
+    expect(planFromJson(json, 'p.json').changes).toEqual(plan.changes);
+  });
+
+  it('refuses a file that is not a plan, naming the pointer', () => {
+    expect(() => planFromJson({ formatVersion: '2' }, 'p.json')).toThrow(/unsupported plan format "2"/);
+    expect(() => planFromJson({ formatVersion: '1', model: 'm', state: { serial: 0 }, changes: [{ id: 'a', action: '?' }] }, 'p.json')).toThrow(/unknown action "\?"/);
+  });
+
+  it('renders markdown for job summaries', () => {
+    const plan = makePlan({ model: 'models/default', edits: [edit('a', 'a')], state: state({}), stateSha256: null, drift: [], now });
+    expect(planMarkdown(plan)).toContain('| `+` | `a` | create | "prompt of a" → " Lyon" (counterfact) |');
+  });
+});

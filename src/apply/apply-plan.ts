@@ -7,21 +7,34 @@
 import * as tf from '@tensorflow/tfjs';
 import { rm, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { EditError } from '../errors.js';
 import { ModelJudge } from '../assert/judge.js';
 import { batchChecks, checkEdit, type BatchCheck } from '../assert/check-edit.js';
 import type { LoadedModel } from '../model/folder.js';
+import type { Deltas } from '../model/gpt2.js';
 import type { Editor } from '../editor/editor.js';
 import { Action, summarize, type Plan } from '../plan/plan.js';
-import { makePlan, markSatisfied } from '../plan/make-plan.js';
-import { deltaFileName, serializeDelta, type Delta } from '../state/deltas.js';
+import { markSatisfied } from '../plan/make-plan.js';
+import { deltaFileName, serializeDelta, sumDeltas, type Delta } from '../state/deltas.js';
 import { effectiveSha, writeState, STATE_FILE } from '../state/state.js';
 import type { AppliedEdit, ModelState } from '../state/types.js';
 import { commitPaths } from '../state/git.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { sha256 } from '../util/hash.js';
-import { editRequest, readAppliedDeltas, thresholdsFor, toDeltaTensors, type Workspace } from './workspace.js';
+import { editRequest, readAppliedDeltas, structuralPlan, thresholdsFor, type Workspace } from './workspace.js';
 
 export type Progress = (phase: string, done: number, total: number, detail?: string) => void;
+
+/** base + Σ deltas as run-time tensors for the model's forward pass (the caller disposes them). */
+export function toDeltaTensors(deltas: Iterable<Delta>, loaded: LoadedModel): Deltas {
+  const out: Deltas = {};
+  for (const [param, t] of sumDeltas(deltas)) {
+    const base = loaded.model.params[param];
+    if (base === undefined) throw new EditError(`a delta changes "${param}", which this model does not have`);
+    out[param] = tf.tensor(t.data, t.shape);
+  }
+  return out;
+}
 
 /** Judges of the base model and of base + deltas; dispose() frees the delta tensors. */
 export function judges(loaded: LoadedModel, deltas: Iterable<Delta>): { base: ModelJudge; edited: ModelJudge; dispose(): void } {
@@ -33,7 +46,7 @@ export function judges(loaded: LoadedModel, deltas: Iterable<Delta>): { base: Mo
 
 /** The structural plan, then (with a model) creates the current model already passes become "=". */
 export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefined, targets: string[] = [], onProgress?: Progress): Promise<Plan> {
-  let plan = makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, drift: ws.drift, targets });
+  const plan = structuralPlan(ws, targets);
   if (loaded === undefined || ws.drift.length > 0) return plan;
   const creates = plan.changes.filter((c) => c.action === Action.Create);
   const satisfied = new Set<string>();
@@ -84,11 +97,15 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   const kept = await readAppliedDeltas(ws, Object.keys(ws.state.edits).filter((id) => !dropped.has(id)));
   const combined = new Map<string, Delta>([...kept, ...fresh]);
 
-  // 3. every assertion of every declared edit (plan --target narrows what changes, not what must hold)
+  // 3. every assertion of every edit the new state holds: --target narrows what changes, not what
+  // must hold — but a declared edit left out by --target and not applied as declared (new or
+  // changed) has no delta yet, so its assertions cannot hold and are not this apply's to judge.
+  const inPlan = new Set(plan.changes.map((c) => c.id));
+  const leftOut = (e: (typeof ws.edits)[number]) => plan.targets.length > 0 && !inPlan.has(e.id) && ws.state.edits[e.id]?.specSha256 !== e.sha256;
   const j = judges(loaded, combined.values());
   let check: BatchCheck;
   try {
-    const all = ws.edits.map((e) => ({ id: e.id, spec: e.spec }));
+    const all = ws.edits.filter((e) => !leftOut(e)).map((e) => ({ id: e.id, spec: e.spec }));
     const results: BatchCheck['edits'] = [];
     all.forEach((e, i) => {
       const single = batchChecks([e], j.edited, j.base, thresholdsFor(e.spec, ws.manifest));

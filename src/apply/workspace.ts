@@ -1,20 +1,21 @@
 /**
  * Everything a plan, apply or verify reads: the model folder's manifest and state, drift on disk,
- * and the declared edits with their problems. Reading only; nothing here writes.
+ * and the declared edits with their problems. Reading only; nothing here writes. No TensorFlow.js
+ * either (deltas become tensors in apply-plan.ts), so `plan --structural` starts fast.
  */
-import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EditError } from '../errors.js';
-import { readManifest, type LoadedModel, type ModelManifest, type Thresholds } from '../model/folder.js';
-import type { Deltas } from '../model/gpt2.js';
+import { readManifest, type ModelManifest, type Thresholds } from '../model/folder.js';
 import { findConflicts } from '../spec/conflicts.js';
 import { loadEdits } from '../spec/load.js';
 import type { EditSpec, LoadedEdit, SpecProblem } from '../spec/types.js';
-import { parseDelta, sumDeltas, type Delta } from '../state/deltas.js';
+import { parseDelta, type Delta } from '../state/deltas.js';
 import { checkDrift, readState, type DriftProblem } from '../state/state.js';
 import type { ModelState } from '../state/types.js';
 import type { EditRequest } from '../editor/editor.js';
+import { makePlan } from '../plan/make-plan.js';
+import type { Plan } from '../plan/plan.js';
 
 export interface Workspace {
   /** Repository root (where edits/ and models/ live). */
@@ -38,6 +39,11 @@ export async function openWorkspace(root: string, modelDir: string, editsDir = '
   problems.push(...findConflicts(edits));
   problems.push(...taskProblems(edits, manifest));
   return { root, modelDir, manifest, state, stateSha: sha256, drift, edits, problems };
+}
+
+/** The plan from files and state alone (no model): creates are not checked against the current model. */
+export function structuralPlan(ws: Workspace, targets: string[] = []): Plan {
+  return makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, drift: ws.drift, targets });
 }
 
 /** An edit's task must be in the model's catalogue unless it describes itself with an instruction. */
@@ -93,17 +99,6 @@ export async function readAppliedDeltas(ws: Workspace, ids?: Iterable<string>): 
     if (ref === null || ref === undefined) continue;
     const file = join(ws.root, ws.modelDir, ref.file);
     out.set(id, parseDelta(await readFile(file), file, id));
-  }
-  return out;
-}
-
-/** base + Σ deltas as run-time tensors for the model's forward pass (the caller disposes them). */
-export function toDeltaTensors(deltas: Iterable<Delta>, loaded: LoadedModel): Deltas {
-  const out: Deltas = {};
-  for (const [param, t] of sumDeltas(deltas)) {
-    const base = loaded.model.params[param];
-    if (base === undefined) throw new EditError(`a delta changes "${param}", which this model does not have`);
-    out[param] = tf.tensor(t.data, t.shape);
   }
   return out;
 }

@@ -7,10 +7,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve, relative, isAbsolute } from 'node:path';
 import { EditError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
-import { GPT, type GPTConfig } from './gpt2.js';
+import type { GPT, GPTConfig } from './gpt2.js';
 import { parseSafetensors } from './safetensors.js';
 import { Tokenizer } from './tokenizer.js';
-import { paramsFromCheckpoint } from './weights.js';
 
 export interface FileRef {
   /** Path relative to the model folder. */
@@ -153,6 +152,8 @@ export async function loadModelFolder(dir: string): Promise<LoadedModel> {
   }
   const wBytes = await readChecked(dir, manifest.weights, '/weights');
   const wFile = join(dir, manifest.weights.file);
+  // Imported here, not at the top: readManifest's callers (plan --structural, show, diff) need no TensorFlow.js.
+  const [{ GPT }, { paramsFromCheckpoint }] = await Promise.all([import('./gpt2.js'), import('./weights.js')]);
   const params = paramsFromCheckpoint(parseSafetensors(wBytes, wFile), manifest.config, wFile);
   for (const layer of manifest.editableLayers) {
     if (params[`${layer}.weight`] === undefined) {

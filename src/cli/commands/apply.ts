@@ -130,6 +130,8 @@ export const applyCommand: Command = {
         const r = await applyPlan(ws, plan, loaded, { editor, commit: false, onProgress: progress });
         if (r.ok) {
           for (const s of stray) {
+            // A recomputed edit's delta was just rewritten at the same path: not stray any more.
+            if (r.touched.includes(s)) continue;
             await rm(join(ctx.cwd, s), { force: true });
             r.touched.push(s);
           }

@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { Deltas } from '../../model/gpt2.js';
 import { checkDrift, readState } from '../../state/state.js';
 import { parseDelta, type Delta } from '../../state/deltas.js';
-import { driftError, toDeltaTensors } from '../../apply/workspace.js';
+import { driftError } from '../../apply/workspace.js';
+import { toDeltaTensors } from '../../apply/apply-plan.js';
 import type { Command } from '../command.js';
 import { MODEL_OPTION, modelDir, numberFlag } from '../flags.js';
 

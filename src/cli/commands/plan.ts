@@ -4,12 +4,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { EditError } from '../../errors.js';
-import { loadModelFolder } from '../../model/folder.js';
-import { initBackend } from '../../tensor/backend.js';
 import { hasChanges, summarize, type Plan } from '../../plan/plan.js';
 import { planToJson, planMarkdown } from '../../plan/json.js';
-import { planWorkspace } from '../../apply/apply-plan.js';
-import { openWorkspace, problemsError } from '../../apply/workspace.js';
+import { openWorkspace, problemsError, structuralPlan } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { MODEL_OPTION, modelDir, stringFlag, listFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
@@ -40,8 +37,14 @@ export const planCommand: Command = {
     const ui = json ? undefined : await makeUi(ctx.io);
     let plan: Plan;
     if (ctx.flags.structural === true) {
-      plan = await planWorkspace(ws, undefined, targets);
+      plan = structuralPlan(ws, targets);
     } else {
+      // TensorFlow.js takes a second or more to import: only the model-checking plan loads it.
+      const [{ initBackend }, { loadModelFolder }, { planWorkspace }] = await Promise.all([
+        import('../../tensor/backend.js'),
+        import('../../model/folder.js'),
+        import('../../apply/apply-plan.js'),
+      ]);
       const backend = await initBackend();
       if (!json) ctx.io.err(`backend: ${backend}`);
       const loaded = await loadModelFolder(`${ctx.cwd}/${ws.modelDir}`);

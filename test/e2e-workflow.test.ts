@@ -1,0 +1,441 @@
+/**
+ * The whole edits-as-code workflow end to end through the real binary (bin/edit.js → dist/, built
+ * by `npx tsc -p tsconfig.json`), in one temporary git repository walked through in order:
+ * init → plan → apply → generate → update → destroy → a failing apply that writes nothing →
+ * stale saved plan → lock → git revert → reports → drift and --refresh → --target and --shard.
+ *
+ * Model: $EDITOPS_TEST_MODEL, else the shipped models/default, else .tmp/mid-model (a partially
+ * trained checkpoint of the same architecture). The editor is ft: strong, but it can hurt
+ * locality, so the edits here set `"thresholds": {"locality": 0}`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = join(ROOT, 'bin/edit.js');
+
+function testModel(): string {
+  const wanted = process.env.EDITOPS_TEST_MODEL ?? join(ROOT, 'models/default');
+  return existsSync(join(wanted, 'model.json')) ? resolve(wanted) : join(ROOT, '.tmp/mid-model');
+}
+const MODEL_SRC = testModel();
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let repo: string;
+let scratch: string; // outside the repository: saved plans, reports
+const timings: Array<[string, number]> = [];
+
+function run(file: string, args: string[], cwd: string): Promise<Run> {
+  return new Promise((done) => {
+    execFile(file, args, { cwd, env: { ...process.env, EDIT_BACKEND: 'wasm' }, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+/** `edit <args>` in the test repository. */
+function edit(...args: string[]): Promise<Run> {
+  return run(process.execPath, [BIN, ...args], repo);
+}
+
+async function git(...args: string[]): Promise<string> {
+  const r = await run('git', args, repo);
+  if (r.code !== 0) throw new Error(`git ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Print the whole run when an expectation on its exit code fails. */
+function expectCode(r: Run, code: number | number[]): void {
+  const ok = Array.isArray(code) ? code.includes(r.code) : r.code === code;
+  expect(ok, `exit ${r.code}, expected ${JSON.stringify(code)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(true);
+}
+
+const MODEL = 'models/default';
+const modelPath = (...p: string[]) => join(repo, MODEL, ...p);
+
+async function writeEdit(id: string, spec: Record<string, unknown>): Promise<void> {
+  const file = join(repo, 'edits', `${id}.json`);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify({ version: 1, task: 'counterfact', ...spec }, null, 2)}\n`);
+}
+
+const capital = (country: string, target: string, extra: Record<string, unknown> = {}) => ({
+  subject: country,
+  relation: 'capital',
+  prompt: `The capital of ${country} is`,
+  target,
+  locality: [{ prompt: 'The capital of Japan is' }],
+  thresholds: { locality: 0 },
+  ...extra,
+});
+
+async function readState(): Promise<{ serial: number; edits: Record<string, { delta: { file: string } | null }> }> {
+  return JSON.parse(await readFile(modelPath('state.json'), 'utf8'));
+}
+
+/** Every file under the model folder, relative to it. */
+async function modelFiles(): Promise<string[]> {
+  const entries = await readdir(modelPath(), { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name).slice(modelPath().length + 1)).sort();
+}
+
+async function commitCount(): Promise<number> {
+  return Number((await git('rev-list', '--count', 'HEAD')).trim());
+}
+
+async function timed<T>(phase: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  try {
+    return await fn();
+  } finally {
+    timings.push([phase, (performance.now() - t0) / 1000]);
+  }
+}
+
+beforeAll(async () => {
+  if (!existsSync(join(ROOT, 'dist/src/cli/main.js'))) throw new Error('dist/ is missing: run `npx tsc -p tsconfig.json` first');
+  repo = await mkdtemp(join(tmpdir(), 'editops-e2e-'));
+  scratch = await mkdtemp(join(tmpdir(), 'editops-e2e-out-'));
+  await git('init', '--quiet');
+  await git('config', 'user.name', 'E2E Test');
+  await git('config', 'user.email', 'e2e@example.com');
+  await git('config', 'commit.gpgsign', 'false');
+  // init copies the package's shipped models/default; any other model is put in place first, and init keeps it.
+  if (MODEL_SRC !== resolve(ROOT, 'models/default')) {
+    const manifest = JSON.parse(await readFile(join(MODEL_SRC, 'model.json'), 'utf8')) as { tokenizer: { file: string }; weights: { file: string }; editor?: { file: string } | null };
+    await mkdir(modelPath(), { recursive: true });
+    for (const f of ['model.json', manifest.tokenizer.file, manifest.weights.file, ...(manifest.editor ? [manifest.editor.file] : [])]) {
+      await cp(join(MODEL_SRC, f), modelPath(f));
+    }
+  }
+});
+
+afterAll(async () => {
+  if (timings.length > 0) {
+    const total = timings.reduce((a, [, s]) => a + s, 0);
+    console.log(`e2e-workflow on ${MODEL_SRC}\n${timings.map(([p, s]) => `  ${s.toFixed(1).padStart(6)} s  ${p}`).join('\n')}\n  ${total.toFixed(1).padStart(6)} s  total`);
+  }
+  if (repo) await rm(repo, { recursive: true, force: true });
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
+
+describe.sequential('edit workflow end to end', () => {
+  const PHASE = 150_000;
+
+  it('init scaffolds edits/, the model folder, the workflow and the lock ignore', () =>
+    timed('init', async () => {
+      const r = await edit('init');
+      expectCode(r, 0);
+      expect(r.stdout).toMatch(/Next: add an edit file/);
+      expect(existsSync(modelPath('model.json'))).toBe(true);
+      expect(existsSync(join(repo, 'edits/README.md'))).toBe(true);
+      expect(existsSync(join(repo, '.github/workflows/edits.yml'))).toBe(true);
+      expect(await readFile(join(repo, '.gitignore'), 'utf8')).toContain('models/*/.lock');
+      await git('add', '-A');
+      await git('commit', '--quiet', '-m', 'scaffold');
+    }), PHASE);
+
+  it('plan shows a new edit file as a create (exit 2 with --detailed-exitcode)', () =>
+    timed('plan create', async () => {
+      await writeEdit('capitals/italy', capital('Italy', ' Berlin'));
+      const r = await edit('plan', '--detailed-exitcode');
+      expectCode(r, 2);
+      expect(r.stdout).toMatch(/^\s*\+ capitals\/italy\s+create\s+"The capital of Italy is" → " Berlin"/m);
+      expect(r.stdout).toContain('Plan: 1 to create, 0 to update, 0 to destroy.');
+    }), PHASE);
+
+  it('apply without --auto-approve and without a terminal is refused and writes nothing', () =>
+    timed('apply without a TTY', async () => {
+      const r = await edit('apply');
+      expectCode(r, 1);
+      expect(r.stderr).toMatch(/asks for confirmation.*--auto-approve/);
+      expect(existsSync(modelPath('state.json'))).toBe(false);
+    }), PHASE);
+
+  it('apply --auto-approve writes the delta and state.json and commits them', () =>
+    timed('apply create', async () => {
+      const before = await commitCount();
+      const r = await edit('apply', '--auto-approve');
+      expectCode(r, 0);
+      expect(r.stdout).toMatch(/✓ capitals\/italy\s+reliability 100%/);
+      expect(r.stdout).toMatch(/Apply complete: state serial 1, 2 files written, committed [0-9a-f]{10}\./);
+      expect(await commitCount()).toBe(before + 1);
+      const message = await git('log', '-1', '--format=%B');
+      expect(message).toMatch(/^edit apply: 1 created, 0 updated, 0 destroyed/);
+      expect(message).toContain('+ capitals/italy "The capital of Italy is" → " Berlin"');
+      const state = await readState();
+      expect(state.serial).toBe(1);
+      expect(state.edits['capitals/italy'].delta?.file).toBe('deltas/capitals/italy.safetensors');
+      expect(existsSync(modelPath('deltas/capitals/italy.safetensors'))).toBe(true);
+      const tracked = (await git('ls-files', MODEL)).split('\n');
+      expect(tracked).toContain(`${MODEL}/state.json`);
+      expect(tracked).toContain(`${MODEL}/deltas/capitals/italy.safetensors`);
+      expect(await git('status', '--porcelain', '--', MODEL)).toBe('');
+      expect((await git('show', '--name-only', '--format=', 'HEAD')).trim().split('\n').sort()).toEqual([`${MODEL}/deltas/capitals/italy.safetensors`, `${MODEL}/state.json`]);
+    }), PHASE);
+
+  it('generate gives the new target, --base the old answer; plan then has no changes', () =>
+    timed('generate + plan clean', async () => {
+      const [gen, base, plan] = await Promise.all([
+        edit('generate', 'The capital of Italy is', '--json'),
+        edit('generate', 'The capital of Italy is', '--base', '--json'),
+        edit('plan', '--detailed-exitcode'),
+      ]);
+      expectCode(gen, 0);
+      const out = JSON.parse(gen.stdout) as { completion: string; edits: string[] };
+      expect(out.completion.startsWith(' Berlin')).toBe(true);
+      expect(out.edits).toEqual(['capitals/italy']);
+      expectCode(base, 0);
+      expect((JSON.parse(base.stdout) as { completion: string }).completion.startsWith(' Berlin')).toBe(false);
+      expectCode(plan, 0);
+      expect(plan.stdout).toContain('No changes. The model matches the edit files (1 applied).');
+    }), PHASE);
+
+  it('a changed target plans as an update and applies', () =>
+    timed('update', async () => {
+      await writeEdit('capitals/italy', capital('Italy', ' Madrid'));
+      const plan = await edit('plan', '--detailed-exitcode');
+      expectCode(plan, 2);
+      expect(plan.stdout).toMatch(/^\s*~ capitals\/italy\s+update\s+"The capital of Italy is" → " Madrid"/m);
+      expect(plan.stdout).toContain('Plan: 0 to create, 1 to update, 0 to destroy.');
+      const apply = await edit('apply', '--auto-approve');
+      expectCode(apply, 0);
+      expect(await git('log', '-1', '--format=%B')).toMatch(/^edit apply: 0 created, 1 updated, 0 destroyed[\s\S]*~ capitals\/italy "The capital of Italy is" → " Madrid"/);
+      expect((await readState()).serial).toBe(2);
+      expect(await git('status', '--porcelain', '--', MODEL)).toBe('');
+    }), PHASE);
+
+  it('a deleted edit file plans as a destroy; apply removes its delta and state entry and commits', () =>
+    timed('destroy', async () => {
+      await unlink(join(repo, 'edits/capitals/italy.json'));
+      const plan = await edit('plan', '--detailed-exitcode');
+      expectCode(plan, 2);
+      expect(plan.stdout).toMatch(/^\s*- capitals\/italy\s+destroy/m);
+      expect(plan.stdout).toContain('0 to create, 0 to update, 1 to destroy');
+      const apply = await edit('apply', '--auto-approve');
+      expectCode(apply, 0);
+      expect(existsSync(modelPath('deltas/capitals/italy.safetensors'))).toBe(false);
+      const state = await readState();
+      expect(state.edits).toEqual({});
+      expect(state.serial).toBe(3);
+      expect(await git('log', '-1', '--format=%B')).toMatch(/^edit apply: 0 created, 0 updated, 1 destroyed[\s\S]*- capitals\/italy/);
+      expect(await git('ls-files', MODEL)).not.toContain('italy.safetensors');
+      expect(await git('status', '--porcelain', '--', MODEL)).toBe('');
+    }), PHASE);
+
+  it('an apply whose assertion cannot hold fails, names the assertion and the actual output, and writes nothing', () =>
+    timed('failing apply', async () => {
+      await writeEdit('capitals/spain', capital('Spain', ' Tokyo', { expect: [{ type: 'equals', prompt: 'The capital of Spain is', value: 'zzzz qqqq' }] }));
+      const stateBytes = await readFile(modelPath('state.json'));
+      const status = await git('status', '--porcelain', '--untracked-files=all');
+      const files = await modelFiles();
+      const head = await git('rev-parse', 'HEAD');
+
+      const r = await edit('apply', '--auto-approve');
+      expectCode(r, 1);
+      expect(r.stdout).toMatch(/✗ capitals\/spain/);
+      const fail = /FAIL expect\s+"The capital of Spain is": expected output to equal "zzzz qqqq", got "(.*)"$/m.exec(r.stdout);
+      expect(fail, r.stdout).not.toBeNull();
+      expect(fail![1]).not.toBe('zzzz qqqq');
+      expect(r.stdout).toContain('Nothing was written.');
+
+      expect((await readFile(modelPath('state.json'))).equals(stateBytes)).toBe(true);
+      expect(await git('status', '--porcelain', '--untracked-files=all')).toBe(status);
+      expect(await modelFiles()).toEqual(files);
+      expect(await git('rev-parse', 'HEAD')).toBe(head);
+      await unlink(join(repo, 'edits/capitals/spain.json'));
+    }), PHASE);
+
+  it('a saved plan is refused once an edit file changed after it was made', () =>
+    timed('stale saved plan', async () => {
+      await writeEdit('capitals/italy', capital('Italy', ' Berlin'));
+      const saved = join(scratch, 'p.json');
+      const plan = await edit('plan', '--out', saved);
+      expectCode(plan, 0);
+      expect(plan.stdout).toContain(`Saved the plan to ${saved}`);
+      expect(JSON.parse(await readFile(saved, 'utf8'))).toMatchObject({ formatVersion: '1', model: MODEL, state: { serial: 3 } });
+
+      await writeEdit('capitals/italy', capital('Italy', ' Oslo'));
+      const stateBytes = await readFile(modelPath('state.json'));
+      const r = await edit('apply', saved);
+      expectCode(r, 1);
+      expect(r.stderr).toMatch(/saved plan is stale: edit file capitals\/italy changed since the plan was made/);
+      expect((await readFile(modelPath('state.json'))).equals(stateBytes)).toBe(true);
+    }), PHASE);
+
+  it('a held lock refuses apply, naming its holder; force-unlock <id> clears it', () =>
+    timed('lock + force-unlock', async () => {
+      const lock = { id: 'e2e-lock-1234', pid: process.pid, host: hostname(), command: 'edit apply --auto-approve', startedAt: '2025-05-01T12:00:00.000Z' };
+      await writeFile(modelPath('.lock'), `${JSON.stringify(lock, null, 2)}\n`);
+      const stateBytes = await readFile(modelPath('state.json'));
+      const r = await edit('apply', '--auto-approve');
+      expectCode(r, 1);
+      expect(r.stderr).toContain(`model is locked by pid ${process.pid} on host ${hostname()} running "edit apply --auto-approve" since 2025-05-01T12:00:00.000Z`);
+      expect(r.stderr).toContain(`edit force-unlock ${lock.id}`);
+      expect((await readFile(modelPath('state.json'))).equals(stateBytes)).toBe(true);
+      expect(existsSync(modelPath('.lock'))).toBe(true);
+
+      const wrong = await edit('force-unlock', 'not-the-id');
+      expectCode(wrong, 1);
+      expect(existsSync(modelPath('.lock'))).toBe(true);
+
+      const u = await edit('force-unlock', lock.id);
+      expectCode(u, 0);
+      expect(u.stdout).toContain(`unlocked ${MODEL}: the lock ${lock.id} was held by pid ${process.pid} on host ${hostname()}`);
+      expect(existsSync(modelPath('.lock'))).toBe(false);
+    }), PHASE);
+
+  it('git revert of an apply commit leaves a consistent state: plan shows no drift, verify runs', () =>
+    timed('apply + git revert', async () => {
+      const apply = await edit('apply', '--auto-approve');
+      expectCode(apply, 0);
+      expect(await git('log', '-1', '--format=%B')).toContain('+ capitals/italy "The capital of Italy is" → " Oslo"');
+
+      await git('revert', '--no-edit', 'HEAD');
+      expect(existsSync(modelPath('deltas/capitals/italy.safetensors'))).toBe(false);
+      expect((await readState()).edits).toEqual({});
+      const [plan, verify] = await Promise.all([edit('plan', '--detailed-exitcode'), edit('verify')]);
+      expect(plan.code, `${plan.stdout}\n${plan.stderr}`).not.toBe(1);
+      expectCode(plan, [0, 2]);
+      expect(plan.stdout).not.toContain('drift');
+      expect(plan.stdout).toMatch(/^\s*\+ capitals\/italy\s+create/m);
+      expectCode(verify, [0, 1]);
+      expect(verify.stderr).not.toMatch(/error|drift/i);
+      expect(verify.stdout).toMatch(/capitals\/italy\s+reliability/);
+      expect(verify.stdout).toMatch(/\d+ of 1 edits hold/);
+    }), PHASE);
+
+  it('a drifted delta: plan shows ! and exits 1, apply refuses, apply --refresh recomputes it', () =>
+    timed('drift + --refresh', async () => {
+      expectCode(await edit('apply', '--auto-approve'), 0);
+      const deltaFile = modelPath('deltas/capitals/italy.safetensors');
+      const bytes = await readFile(deltaFile);
+      for (let i = 1; i <= 8; i++) bytes[bytes.length - i * 97] ^= 0xff; // tensor data, not the header
+      await writeFile(deltaFile, bytes);
+
+      const plan = await edit('plan', '--detailed-exitcode');
+      expectCode(plan, 1);
+      expect(plan.stdout).toMatch(/^\s*! models\/default\/deltas\/capitals\/italy\.safetensors\s+drift\s+delta of edit "capitals\/italy" has sha256/m);
+      expect(plan.stdout).toContain('1 drifted');
+
+      const refused = await edit('apply', '--auto-approve');
+      expectCode(refused, 1);
+      expect(refused.stderr).toContain('the model folder drifted from state.json');
+      expect(refused.stderr).toContain('edit apply --refresh');
+
+      const refresh = await edit('apply', '--refresh', '--auto-approve');
+      expectCode(refresh, 0);
+      expect(refresh.stderr).toContain('refresh: capitals/italy will be recomputed (delta file changed)');
+      expect(existsSync(deltaFile)).toBe(true);
+
+      const clean = await edit('plan', '--detailed-exitcode');
+      expectCode(clean, 0);
+      expect(clean.stdout).toContain('No changes.');
+      expect(await git('status', '--porcelain', '--', MODEL)).toBe('');
+    }), PHASE);
+
+  it('show, show <id> and diff print the applied edit', () =>
+    timed('show + diff', async () => {
+      const [show, one, diff] = await Promise.all([edit('show'), edit('show', 'capitals/italy'), edit('diff')]);
+      expectCode(show, 0);
+      expect(show.stdout).toMatch(/^capitals\/italy\s+ft\s+100%/m);
+      expect(show.stdout).toContain('1 edit applied.');
+      expectCode(one, 0);
+      expect(one.stdout).toContain('edit capitals/italy');
+      expect(one.stdout).toContain('deltas/capitals/italy.safetensors');
+      expect(one.stdout).toMatch(/reliability 100%/);
+      expectCode(diff, 0);
+      expect(diff.stdout).toContain('Combined change (base + Σ deltas):');
+      expect(diff.stdout).toMatch(/^capitals\/italy:$/m);
+      expect(diff.stdout).toMatch(/\.mlp\.c_(fc|proj)\.weight\s+\d+\.\d{4}/);
+      const missing = await edit('show', 'capitals/nowhere');
+      expectCode(missing, 1);
+      expect(missing.stderr).toContain('no applied edit "capitals/nowhere"');
+    }), PHASE);
+
+  it('verify --json, --junit and --markdown produce parseable reports', () =>
+    timed('verify reports', async () => {
+      const junit = join(scratch, 'f.xml');
+      const md = join(scratch, 'f.md');
+      const r = await edit('verify', '--json', '--junit', junit, '--markdown', md);
+      expectCode(r, 0);
+      const json = JSON.parse(r.stdout) as { formatVersion: string; pass: boolean; passed: number; total: number; edits: Array<{ id: string; result: { pass: boolean } }> };
+      expect(json).toMatchObject({ formatVersion: '1', model: MODEL, pass: true, shard: null });
+      expect(json.edits.map((e) => e.id)).toEqual(['capitals/italy']);
+      expect(json.edits[0].result.pass).toBe(true);
+      expect(json.passed).toBeGreaterThan(0); // ft may break the locality prompt: its threshold here is 0
+
+      const xml = await readFile(junit, 'utf8');
+      expect(xml.startsWith('<?xml version="1.0" encoding="UTF-8"?>')).toBe(true);
+      expect(xml).toMatch(new RegExp(`<testsuites name="editops verify" tests="${json.total}" failures="${json.total - json.passed}"`));
+      expect(xml).toContain('<testsuite name="capitals/italy"');
+      // well-formed enough: every opened element is closed, in order
+      const stack: string[] = [];
+      for (const m of xml.matchAll(/<(\/?)([A-Za-z]+)[^>]*?(\/?)>/g)) {
+        if (m[3] === '/') continue;
+        if (m[1] === '/') expect(stack.pop()).toBe(m[2]);
+        else stack.push(m[2]);
+      }
+      expect(stack).toEqual([]);
+
+      const text = await readFile(md, 'utf8');
+      expect(text).toMatch(/^### editops verify — `models\/default`/);
+      expect(text).toContain('✅ **1 of 1 edits hold**');
+      expect(text).toMatch(/^\| ✅ \| `capitals\/italy` \| 100% \|/m);
+    }), PHASE);
+
+  it('--target applies only the named edits; verify --shard i/n splits the edits', () =>
+    timed('--target + --shard', async () => {
+      // italy goes (a targeted destroy), germany comes; spain stays declared but is not applied
+      await unlink(join(repo, 'edits/capitals/italy.json'));
+      await writeEdit('capitals/germany', capital('Germany', ' Rome'));
+      await writeEdit('capitals/spain', capital('Spain', ' Tokyo'));
+      const r = await edit('apply', '--auto-approve', '--target', 'capitals/germany', '--target', 'capitals/italy');
+      expectCode(r, 0);
+      expect(r.stdout).toMatch(/^\s*\+ capitals\/germany\s+create/m);
+      expect(r.stdout).toMatch(/^\s*- capitals\/italy\s+destroy/m);
+      expect(r.stdout).not.toMatch(/capitals\/spain/);
+      expect(r.stdout).toContain('Plan: 1 to create, 0 to update, 1 to destroy.');
+      const state = await readState();
+      expect(Object.keys(state.edits)).toEqual(['capitals/germany']);
+      expect(existsSync(modelPath('deltas/capitals/germany.safetensors'))).toBe(true);
+      expect(existsSync(modelPath('deltas/capitals/spain.safetensors'))).toBe(false);
+      expect(existsSync(modelPath('deltas/capitals/italy.safetensors'))).toBe(false);
+      expect(await git('status', '--porcelain', '--', MODEL)).toBe('');
+
+      const [plan, s1, s2] = await Promise.all([edit('plan', '--detailed-exitcode'), edit('verify', '--shard', '1/2', '--json'), edit('verify', '--shard', '2/2', '--json')]);
+      expectCode(plan, 2);
+      expect(plan.stdout).toMatch(/^\s*\+ capitals\/spain\s+create/m);
+      expect(plan.stdout).not.toMatch(/capitals\/germany/);
+      expect(plan.stdout).toContain('Plan: 1 to create, 0 to update, 0 to destroy.');
+      type V = { shard: { index: number; count: number }; edits: Array<{ id: string; result: { pass: boolean } }> };
+      const shards = [s1, s2].map((s) => {
+        expectCode(s, [0, 1]);
+        return JSON.parse(s.stdout) as V;
+      });
+      expect(shards.map((s) => s.shard)).toEqual([{ index: 1, count: 2 }, { index: 2, count: 2 }]);
+      const ids = shards.map((s) => s.edits.map((e) => e.id));
+      expect(ids.every((l) => l.length === 1)).toBe(true);
+      expect([...ids[0], ...ids[1]].sort()).toEqual(['capitals/germany', 'capitals/spain']);
+      // each shard's exit code is its own verdict: germany is applied and holds, spain is not applied
+      for (const [i, s] of shards.entries()) {
+        const pass = s.edits.every((e) => e.result.pass);
+        expect([s1, s2][i].code).toBe(pass ? 0 : 1);
+        expect(pass).toBe(s.edits[0].id === 'capitals/germany');
+      }
+      const bad = await edit('verify', '--shard', '3/2');
+      expectCode(bad, 1);
+      expect(bad.stderr).toContain('--shard must be i/n');
+    }), PHASE);
+});

@@ -9,6 +9,8 @@ import { rm, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EditError } from '../errors.js';
 import { ModelJudge } from '../assert/judge.js';
+import type { Judge } from '../assert/types.js';
+import type { LoadedEdit } from '../spec/types.js';
 import { batchChecks, checkEdit, type BatchCheck } from '../assert/check-edit.js';
 import type { LoadedModel } from '../model/folder.js';
 import type { Deltas } from '../model/gpt2.js';
@@ -65,6 +67,21 @@ export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefin
   return markSatisfied(plan, satisfied);
 }
 
+/** Every check of `edits` on the judges' models, one edit at a time so progress can be shown. */
+export function checkAll(ws: Workspace, edits: LoadedEdit[], j: { base: Judge; edited: Judge }, onProgress?: Progress): BatchCheck {
+  const results: BatchCheck['edits'] = [];
+  edits.forEach((e, i) => {
+    results.push(...batchChecks([{ id: e.id, spec: e.spec }], j.edited, j.base, thresholdsFor(e.spec, ws.manifest)).edits);
+    onProgress?.('verifying', i + 1, edits.length, e.id);
+  });
+  return {
+    edits: results,
+    pass: results.every((r) => r.result.pass),
+    passed: results.reduce((a, r) => a + r.result.metrics.passed, 0),
+    total: results.reduce((a, r) => a + r.result.metrics.total, 0),
+  };
+}
+
 export interface ApplyResult {
   ok: boolean;
   check: BatchCheck;
@@ -105,19 +122,7 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   const j = judges(loaded, combined.values());
   let check: BatchCheck;
   try {
-    const all = ws.edits.filter((e) => !leftOut(e)).map((e) => ({ id: e.id, spec: e.spec }));
-    const results: BatchCheck['edits'] = [];
-    all.forEach((e, i) => {
-      const single = batchChecks([e], j.edited, j.base, thresholdsFor(e.spec, ws.manifest));
-      results.push(...single.edits);
-      opts.onProgress?.('verifying', i + 1, all.length, e.id);
-    });
-    check = {
-      edits: results,
-      pass: results.every((r) => r.result.pass),
-      passed: results.reduce((a, r) => a + r.result.metrics.passed, 0),
-      total: results.reduce((a, r) => a + r.result.metrics.total, 0),
-    };
+    check = checkAll(ws, ws.edits.filter((e) => !leftOut(e)), j, opts.onProgress);
   } finally {
     j.dispose();
   }

@@ -5,9 +5,8 @@
  * then the raw little-endian data; offsets are relative to the start of the data section.
  * Every header number is checked against the file size before anything is allocated from it.
  */
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic.js';
 import { EditError, InternalError } from '../errors.js';
 
 export type DType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64';
@@ -270,35 +269,11 @@ export async function writeSafetensors(
   metadata?: Record<string, string>,
 ): Promise<void> {
   const bytes = serializeSafetensors(tensors, metadata);
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   try {
-    const handle = await open(tmp, 'wx');
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
+    await writeFileAtomic(path, bytes);
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
     const e = err as NodeJS.ErrnoException;
     throw new EditError(`cannot write safetensors file: ${e.code ?? e.message}`, { file: path });
-  }
-  await syncDirectory(dirname(path));
-}
-
-/** Make the rename itself durable; some platforms cannot fsync a directory, which is fine. */
-async function syncDirectory(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // best effort
   }
 }
 

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
-import { batchChecks, type BatchCheck } from '../../assert/check-edit.js';
-import { judges } from '../../apply/apply-plan.js';
-import { driftError, openWorkspace, problemsError, readAppliedDeltas, thresholdsFor } from '../../apply/workspace.js';
+import type { BatchCheck } from '../../assert/check-edit.js';
+import { checkAll, judges } from '../../apply/apply-plan.js';
+import { driftError, openWorkspace, problemsError, readAppliedDeltas } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { MODEL_OPTION, modelDir, stringFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
@@ -54,17 +54,7 @@ export const verifyCommand: Command = {
     try {
       const j = judges(loaded, (await readAppliedDeltas(ws)).values());
       try {
-        const results: BatchCheck['edits'] = [];
-        edits.forEach((e, i) => {
-          results.push(...batchChecks([{ id: e.id, spec: e.spec }], j.edited, j.base, thresholdsFor(e.spec, ws.manifest)).edits);
-          ui?.progress('verifying', i + 1, edits.length, e.id);
-        });
-        check = {
-          edits: results,
-          pass: results.every((r) => r.result.pass),
-          passed: results.reduce((a, r) => a + r.result.metrics.passed, 0),
-          total: results.reduce((a, r) => a + r.result.metrics.total, 0),
-        };
+        check = checkAll(ws, edits, j, (phase, d, t, id) => ui?.progress(phase, d, t, id));
       } finally {
         j.dispose();
       }

@@ -2,7 +2,10 @@
  * FT-L: constrained fine-tuning of the editable layers on the edit prompt alone
  * (Zhu et al. 2020, "Modifying Memories in Transformer Models"; the FT-L baseline of ROME/EasyEdit):
  * minimise the target's NLL with Adam, projecting the weight change into an L∞ ball of radius ε.
- * Each edit is fitted on its own against the base weights.
+ * Each edit is fitted on its own against the base weights. Like ROME's FT-L it tunes one matrix:
+ * the last MLP output projection among the editable layers (measured on the default model, 12
+ * counterfactual edits: tuning all four editable matrices kept locality 10/12 but 0/12 edits held
+ * once summed; the last c_proj alone: 11/12 and 9/12).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Delta } from '../state/deltas.js';
@@ -16,9 +19,12 @@ export interface FtOptions {
   epsilon: number;
   /** Stop early once the target's mean NLL is below this. */
   stopLoss: number;
+  /** Matrices to tune; default: the last "mlp.c_proj" among the model's editable layers. */
+  layers?: string[];
 }
 
-export const FT_DEFAULTS: FtOptions = { steps: 40, lr: 5e-3, epsilon: 0.02, stopLoss: 0.05 };
+/** Chosen on 12 counterfactual capital edits (the default model at 2,000 training steps): reliability and generalization 12/12, locality 11/12, 11/12 held once all 12 deltas were summed. */
+export const FT_DEFAULTS: FtOptions = { steps: 60, lr: 5e-3, epsilon: 0.03, stopLoss: 0.02 };
 
 export class FtEditor implements Editor {
   readonly method = 'ft';
@@ -34,13 +40,15 @@ export class FtEditor implements Editor {
   }
 
   private async fit(ctx: EditorContext, edit: EditRequest): Promise<Delta> {
-    const { model, tokenizer, layers } = ctx;
+    const { model, tokenizer } = ctx;
+    const layers = this.options.layers ?? defaultFtLayers(ctx.layers);
     const { steps, lr, epsilon, stopLoss } = this.options;
     const batch = makeBatch(tokenizer, [{ prompt: edit.prompt, completion: edit.target }], model.config.nPositions);
     const vars: Record<string, tf.Variable> = {};
     for (const layer of layers) {
-      const w = model.params[`${layer}.weight`];
-      vars[`${layer}.weight`] = tf.variable(tf.zerosLike(w), true);
+      const zeros = tf.zerosLike(model.params[`${layer}.weight`]);
+      vars[`${layer}.weight`] = tf.variable(zeros, true);
+      zeros.dispose(); // the variable keeps its own reference to the data
     }
     const opt = tf.train.adam(lr);
     try {
@@ -48,7 +56,11 @@ export class FtEditor implements Editor {
         const lossT = opt.minimize(() => model.loss(batch.ids, batch.targets, batch.weights, { deltas: vars }), true, Object.values(vars))!;
         const loss = (await lossT.data())[0];
         lossT.dispose();
-        for (const v of Object.values(vars)) v.assign(tf.tidy(() => tf.clipByValue(v, -epsilon, epsilon)));
+        for (const v of Object.values(vars)) {
+          const clipped = tf.clipByValue(v, -epsilon, epsilon);
+          v.assign(clipped);
+          clipped.dispose(); // assign shares the data: without this every step kept a copy of every layer's delta
+        }
         if (loss < stopLoss) break;
       }
       const layersOut: Delta['layers'] = {};
@@ -63,4 +75,11 @@ export class FtEditor implements Editor {
       for (const v of Object.values(vars)) v.dispose();
     }
   }
+}
+
+/** The last MLP output projection among the editable layers (else the last editable layer). */
+export function defaultFtLayers(editable: string[]): string[] {
+  const proj = editable.filter((l) => l.endsWith('mlp.c_proj'));
+  const pick = proj.length > 0 ? proj[proj.length - 1] : editable[editable.length - 1];
+  return pick === undefined ? [] : [pick];
 }

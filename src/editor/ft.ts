@@ -9,6 +9,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Delta } from '../state/deltas.js';
+import type { Deltas } from '../model/gpt2.js';
+import { Rng } from '../util/random.js';
 import { makeBatch } from './batch.js';
 import type { EditRequest, Editor, EditorContext } from './editor.js';
 
@@ -21,6 +23,8 @@ export interface FtOptions {
   stopLoss: number;
   /** Matrices to tune; default: the last "mlp.c_proj" among the model's editable layers. */
   layers?: string[];
+  /** Fit ΔW = A·B of this rank (stored as factors) instead of a dense ΔW. */
+  rank?: number;
 }
 
 /** Chosen on 12 counterfactual capital edits (the default model at 2,000 training steps): reliability and generalization 12/12, locality 11/12, 11/12 held once all 12 deltas were summed. */
@@ -42,31 +46,53 @@ export class FtEditor implements Editor {
   private async fit(ctx: EditorContext, edit: EditRequest): Promise<Delta> {
     const { model, tokenizer } = ctx;
     const layers = this.options.layers ?? defaultFtLayers(ctx.layers);
-    const { steps, lr, epsilon, stopLoss } = this.options;
+    const { steps, lr, epsilon, stopLoss, rank } = this.options;
     const batch = makeBatch(tokenizer, [{ prompt: edit.prompt, completion: edit.target }], model.config.nPositions);
+    // Dense: one variable per matrix, projected into the L∞ ball. Low-rank: factors A [in, r]
+    // (small random) and B [r, out] (zeros), so ΔW = A·B starts at zero.
     const vars: Record<string, tf.Variable> = {};
+    const rng = new Rng(0x5eed);
     for (const layer of layers) {
-      const zeros = tf.zerosLike(model.params[`${layer}.weight`]);
-      vars[`${layer}.weight`] = tf.variable(zeros, true);
-      zeros.dispose(); // the variable keeps its own reference to the data
+      const [nIn, nOut] = model.params[`${layer}.weight`].shape as [number, number];
+      if (rank === undefined) {
+        vars[`${layer}.weight`] = tf.variable(tf.zeros([nIn, nOut]), true);
+      } else {
+        const a = Float32Array.from({ length: nIn * rank }, () => rng.normal() * 0.1);
+        vars[`${layer}.A`] = tf.variable(tf.tensor2d(a, [nIn, rank]), true);
+        vars[`${layer}.B`] = tf.variable(tf.zeros([rank, nOut]), true);
+      }
     }
+    const deltas = (): Deltas => {
+      if (rank === undefined) return vars;
+      const out: Deltas = {};
+      for (const layer of layers) out[`${layer}.weight`] = tf.matMul(vars[`${layer}.A`], vars[`${layer}.B`]);
+      return out;
+    };
     const opt = tf.train.adam(lr);
     try {
       for (let s = 0; s < steps; s++) {
-        const lossT = opt.minimize(() => model.loss(batch.ids, batch.targets, batch.weights, { deltas: vars }), true, Object.values(vars))!;
+        const lossT = opt.minimize(() => model.loss(batch.ids, batch.targets, batch.weights, { deltas: deltas() }), true, Object.values(vars))!;
         const loss = (await lossT.data())[0];
         lossT.dispose();
-        for (const v of Object.values(vars)) {
-          const clipped = tf.clipByValue(v, -epsilon, epsilon);
-          v.assign(clipped);
-          clipped.dispose(); // assign shares the data: without this every step kept a copy of every layer's delta
+        if (rank === undefined) {
+          for (const v of Object.values(vars)) {
+            const clipped = tf.clipByValue(v, -epsilon, epsilon);
+            v.assign(clipped);
+            clipped.dispose(); // assign shares the data: without this every step kept a copy of every layer's delta
+          }
         }
         if (loss < stopLoss) break;
       }
       const layersOut: Delta['layers'] = {};
       for (const layer of layers) {
-        const v = vars[`${layer}.weight`];
-        layersOut[`${layer}.weight`] = { kind: 'dense', shape: v.shape as [number, number], data: (await v.data()) as Float32Array };
+        if (rank === undefined) {
+          const v = vars[`${layer}.weight`];
+          layersOut[`${layer}.weight`] = { kind: 'dense', shape: v.shape as [number, number], data: (await v.data()) as Float32Array };
+        } else {
+          const a = vars[`${layer}.A`];
+          const b = vars[`${layer}.B`];
+          layersOut[`${layer}.weight`] = { kind: 'lowrank', a: (await a.data()) as Float32Array, b: (await b.data()) as Float32Array, in: a.shape[0] as number, out: b.shape[1] as number, rank };
+        }
       }
       return { layers: layersOut };
     } finally {

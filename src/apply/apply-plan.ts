@@ -5,8 +5,8 @@
  * plan reports as drift).
  */
 import * as tf from '@tensorflow/tfjs';
-import { rm, mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { rm, mkdir, readdir, rmdir } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
 import { EditError } from '../errors.js';
 import { ModelJudge } from '../assert/judge.js';
 import type { Judge } from '../assert/types.js';
@@ -17,7 +17,7 @@ import type { Deltas } from '../model/gpt2.js';
 import type { Editor } from '../editor/editor.js';
 import { Action, summarize, type Plan } from '../plan/plan.js';
 import { markSatisfied } from '../plan/make-plan.js';
-import { deltaFileName, serializeDelta, sumDeltas, type Delta } from '../state/deltas.js';
+import { DELTAS_DIR, deltaFileName, serializeDelta, sumDeltas, type Delta } from '../state/deltas.js';
 import { effectiveSha, writeState, STATE_FILE } from '../state/state.js';
 import type { AppliedEdit, ModelState } from '../state/types.js';
 import { commitPaths } from '../state/git.js';
@@ -175,6 +175,7 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
     if (fresh.has(id) && old.file === deltaFileName(id)) continue; // overwritten in place
     await rm(join(modelAbs, old.file), { force: true });
     touched.push(join(ws.modelDir, old.file));
+    await pruneEmptyDirs(join(modelAbs, DELTAS_DIR), dirname(join(modelAbs, old.file)));
   }
 
   // 5. commit exactly what was written
@@ -184,6 +185,15 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
 
 function pct(x: number | null): string {
   return x === null ? '–' : `${Math.round(x * 100)}%`;
+}
+
+/** Remove `dir` and its parents while empty, stopping at `stop` (nested ids leave folders behind). */
+async function pruneEmptyDirs(stop: string, dir: string): Promise<void> {
+  while (dir.startsWith(stop + sep)) {
+    if ((await readdir(dir)).length > 0) return;
+    await rmdir(dir);
+    dir = dirname(dir);
+  }
 }
 
 export function commitMessage(plan: Plan, check: BatchCheck): string {

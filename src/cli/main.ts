@@ -59,6 +59,8 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     }
     return await command.run({ args: parsed.positionals, flags: parsed.values, io, cwd: process.cwd() });
   } catch (err) {
+    const { closeOpenUis } = await import('./ui.js');
+    await closeOpenUis();
     if (err instanceof EditError) {
       io.err(`error: ${err.format()}`);
       return err.exitCode;

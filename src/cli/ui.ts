@@ -43,8 +43,21 @@ export class PlainUi implements Ui {
   async close(): Promise<void> {}
 }
 
+/** UIs a command opened; main closes what an error left open, so the error prints below the last frame. */
+const open = new Set<Ui>();
+
 export async function makeUi(io: Io): Promise<Ui> {
-  if (!io.tty) return new PlainUi(io);
-  const { InkUi } = await import('./views/ink-ui.js');
-  return new InkUi(io);
+  let ui: Ui;
+  if (!io.tty) ui = new PlainUi(io);
+  else {
+    const { InkUi } = await import('./views/ink-ui.js');
+    ui = new InkUi(io);
+  }
+  open.add(ui);
+  return ui;
+}
+
+export async function closeOpenUis(): Promise<void> {
+  for (const ui of open) await ui.close();
+  open.clear();
 }

@@ -14,13 +14,16 @@ export function stamp(): Stamp {
   return { node: process.version, cpu: cpus()[0]?.model.trim() ?? 'unknown', date: new Date().toISOString() };
 }
 
-export type Section = 'matmul' | 'train' | 'generate';
+export type Section = 'matmul' | 'train' | 'generate' | 'edits';
+
+/** The backend a record ran on; 'none' for CLI work that loads no TensorFlow.js (validate, plan --structural). */
+export type RecordBackend = BackendName | 'none';
 
 /** One measured number. `metric` names what was measured within the section (a shape, a variant). */
 export interface BenchRecord extends Stamp {
   section: Section;
   metric: string;
-  backend: BackendName;
+  backend: RecordBackend;
   value: number;
   unit: string;
   /** How it was measured: repetitions, sizes, raw timings. */
@@ -30,7 +33,7 @@ export interface BenchRecord extends Stamp {
 /** Process and tfjs memory at the end of a section, while its tensors are still alive. */
 export interface MemoryRecord extends Stamp {
   after: string;
-  backend: BackendName;
+  backend: RecordBackend;
   /** process.resourceUsage().maxRSS: the process's RSS high-water mark so far. */
   maxRssMB: number;
   rssMB: number;

@@ -1,5 +1,6 @@
 /** The results file's shape, the ratios derived from its records, and the printed table. */
 import type { GPTConfig } from '../src/model/gpt2.js';
+import { PLAN_BUDGET_S } from './edits.js';
 import { sig, type BenchRecord, type MemoryRecord, type Stamp } from './measure.js';
 
 export interface Ratio {
@@ -12,6 +13,8 @@ export interface Ratio {
 export interface BenchResults extends Stamp {
   format: 'editops-bench/1';
   quick: boolean;
+  /** The sections measured (BENCH_SECTIONS narrows them). */
+  sections: string[];
   cores: number;
   platform: string;
   tfjs: string;
@@ -48,6 +51,19 @@ export function computeRatios(records: BenchRecord[]): Ratio[] {
       const plain = records.find((r) => r.backend === b && r.section === 'matmul' && r.detail.transposeB === false && same(r));
       add(`matmul ${plain?.metric} plain/transposeB-flag ${b}`, plain, flag);
     }
+  }
+  // edits: how much of the CLI's plan is start-up, and what one edit costs in generated tokens
+  const cliPlan = records.find((r) => r.section === 'edits' && r.metric.startsWith('plan --structural'));
+  add('edits plan CLI wall/in-process work', cliPlan, records.find((r) => r.section === 'edits' && r.metric.startsWith('plan in-process')));
+  const applies = records.filter((r) => r.section === 'edits' && r.metric.startsWith('apply'));
+  for (const a of applies) {
+    const gen = find('generate', 'ms/token KV cache', a.backend);
+    const perEdit = a.detail.perEditS as number;
+    if (gen !== undefined && gen.value > 0) out.push({ name: `edits ${a.metric}: s/edit in generated tokens (KV cache) ${a.backend}`, value: sig((perEdit * 1000) / gen.value), of: [key(a), key(gen)] });
+  }
+  const [one, many] = [applies[0], applies[applies.length - 1]];
+  if (one !== undefined && many !== undefined && one !== many) {
+    out.push({ name: `edits apply s/edit, ${one.detail.edits} edit/${many.detail.edits} edits`, value: sig((one.detail.perEditS as number) / (many.detail.perEditS as number)), of: [key(one), key(many)] });
   }
   return out;
 }
@@ -90,6 +106,8 @@ export function renderResults(res: BenchResults): string {
       out.push(`  first token: ${first}; same tokens with/without cache: ${recs.every((r) => r.detail.sameTokensWithAndWithoutCache === true)}`);
     }
   }
+  const edits = res.records.filter((r) => r.section === 'edits');
+  if (edits.length > 0) out.push('', renderEdits(edits));
   out.push('', table([['ratio', 'value'], ...res.ratios.map((r) => [r.name, `${fmt(r.value)}×`])]));
   out.push(
     '',
@@ -101,4 +119,40 @@ export function renderResults(res: BenchResults): string {
   for (const m of res.memory.filter((x) => x.leak)) out.push(`  leak in ${m.after} on ${m.backend}: ${m.leakDetail}`);
   for (const e of res.errors) out.push(`ERROR ${e.section} on ${e.backend}: ${e.message}`);
   return out.join('\n');
+}
+
+/** The edits section: CLI runs (median wall s, the child's own CPU s), the in-process work, apply's phases. */
+function renderEdits(recs: BenchRecord[]): string {
+  const rows = [['edits (edit CLI, child process)', 'wall s', 'cpu s', 'RSS MB']];
+  const notes = [''];
+  const phases: string[] = [];
+  for (const r of recs) {
+    const d = r.detail;
+    let note = '';
+    if (r.metric.startsWith('validate')) note = `${fmt(((r.value * 1000) / (d.files as number)) * 1000)} µs/file, median of ${d.reps}`;
+    if (r.metric.startsWith('plan --structural')) note = `${d.pass ? 'PASS' : 'FAIL'} (< ${PLAN_BUDGET_S} s), median of ${d.reps}`;
+    if (r.metric.startsWith('plan in-process')) {
+      note = `loadEdits ${fmt(d.loadEditsS as number)} + conflicts ${fmt(d.findConflictsS as number)} + makePlan ${fmt(d.makePlanS as number)} + JSON ${fmt(d.planJsonS as number)}; warm ${fmt((d.warm as { totalS: number }).totalS)}`;
+    }
+    if (r.metric.startsWith('apply')) {
+      const ft = d.ftOptions as { steps: number } | undefined;
+      note = `${d.editsHeld}/${d.edits} hold${d.applied ? '' : ' (apply refused: nothing written)'}; ${fmt(d.perEditS as number)} s/edit; ft ≤${ft?.steps} steps on ${(d.ftLayers as string[] | undefined)?.join(', ')}`;
+      const p = d.phasesS as Record<string, number>;
+      phases.push(
+        `  ${r.metric} on ${r.backend}: start-up ${fmt(p.startupS)} s, load model + check current ${fmt(p.loadAndCheckS)} s, ` +
+          `deltas ${fmt(p.deltasS)} s (${fmt(d.deltaPerEditS as number)}/edit), verify ${fmt(p.verifyS)} s (${fmt(d.verifyPerEditS as number)}/edit), write + exit ${fmt(p.writeAndExitS)} s`,
+      );
+    }
+    const name = r.backend === 'none' ? r.metric : `${r.metric} (${r.backend})`;
+    const cpu = d.cpuS as number | null | undefined;
+    rows.push([name, fmt(r.value), cpu === null || cpu === undefined || !Number.isFinite(cpu) ? '-' : fmt(cpu), d.maxRssMB ? String(d.maxRssMB) : '-']);
+    notes.push(note);
+  }
+  const first = recs[0].detail;
+  const loads = recs.flatMap((r) => (Array.isArray(r.detail.loadAvg1m) ? (r.detail.loadAvg1m as number[]) : typeof r.detail.loadAvg1m === 'number' ? [r.detail.loadAvg1m] : []));
+  return [
+    table(rows).split('\n').map((line, i) => `${line}  ${notes[i]}`.trimEnd()).join('\n'),
+    ...phases,
+    `  built from ${first.commit ?? '?'}${first.srcDirty ? ' + uncommitted src/ changes' : ''}; apply model: ${first.model} (${first.modelWhy}); load average ${fmt(Math.min(...loads))}–${fmt(Math.max(...loads))} during the CLI runs`,
+  ].join('\n');
 }

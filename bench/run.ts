@@ -1,14 +1,17 @@
 /**
  * `npm run bench`: matmul GFLOP/s, training tokens/s and generation ms/token on every backend
- * that loads, plus memory, in one process. Writes bench/results/latest.json and a dated copy,
- * and prints a table. Ratios (wasm/cpu, custom/plain, no-cache/cache) are the numbers to compare
- * across runs: absolute speeds on these shared machines move with whatever else is running.
+ * that loads, plus memory, in one process; then the edits section (bench/edits.ts): the `edit` CLI
+ * as a child process — validate and plan over 10,000 edit files, apply with the ft editor.
+ * Writes bench/results/latest.json and a dated copy, and prints a table. Ratios (wasm/cpu,
+ * custom/plain, no-cache/cache) are the numbers to compare across runs: absolute speeds on these
+ * shared machines move with whatever else is running.
  *
- *   npm run bench                  # full run, ~1–3 min
- *   BENCH_QUICK=1 npm run bench    # tiny sizes, a few seconds; writes bench/results/quick.json only
+ *   npm run build && npm run bench # full run, ~4–6 min (the edits section's 100-edit apply is half of it)
+ *   BENCH_QUICK=1 npm run bench    # small sizes, ~20 s; writes bench/results/quick.json only
  *   BENCH_OUT=dir                  # write results elsewhere
  *   BENCH_BACKENDS=wasm,cpu        # only these backends
- *   BENCH_MODEL=models/x           # the model folder for the generation section (default models/default)
+ *   BENCH_SECTIONS=edits           # only these sections (matmul, train, generate, edits); no latest.json
+ *   BENCH_MODEL=models/x           # the model folder for generation and apply (default models/default)
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -17,7 +20,8 @@ import { join } from 'node:path';
 import type { GPTConfig } from '../src/model/gpt2.js';
 import { BACKENDS, useBackend, type BackendName } from '../src/tensor/backend.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
-import { memoryNow, sig, stamp, type BenchRecord, type MemoryRecord } from './measure.js';
+import { benchEdits, pickModel, type EditsSizes } from './edits.js';
+import { memoryNow, sig, stamp, type BenchRecord, type MemoryRecord, type RecordBackend } from './measure.js';
 import { computeRatios, renderResults, type BenchResults } from './report.js';
 import { benchGenerate, benchMatmul, benchTrain, type GenerateSizes, type MatmulShape, type TrainSizes } from './sections.js';
 
@@ -25,6 +29,10 @@ const QUICK = !['', '0', 'false', undefined].includes(process.env.BENCH_QUICK);
 const OUT_DIR = process.env.BENCH_OUT ?? 'bench/results';
 /** A model folder for the generation section; the full run looks for models/default. */
 const MODEL = process.env.BENCH_MODEL;
+const SECTIONS = ['matmul', 'train', 'generate', 'edits'] as const;
+type SectionName = (typeof SECTIONS)[number];
+/** BENCH_SECTIONS=a,b: only these sections; unset or empty: all. */
+const ONLY_SECTIONS = process.env.BENCH_SECTIONS?.split(',').map((x) => x.trim()).filter((x) => x !== '');
 
 /** The default model's shape (scripts/train-model.ts). */
 const DEFAULT_CONFIG: GPTConfig = { vocabSize: 4096, nPositions: 64, nEmbd: 128, nLayer: 4, nHead: 4, layerNormEps: 1e-5 };
@@ -37,6 +45,7 @@ interface Plan {
   /** Plain-autodiff training runs only where it finishes in seconds. */
   plain: (b: BackendName) => TrainSizes | undefined;
   generate: GenerateSizes;
+  edits: EditsSizes;
 }
 
 const FULL: Plan = {
@@ -48,6 +57,7 @@ const FULL: Plan = {
   train: (b) => ({ config: DEFAULT_CONFIG, batch: 16, ...(b === 'cpu' ? { warmupSteps: 0, steps: 2 } : { warmupSteps: 1, steps: 5 }) }),
   plain: (b) => (b === 'cpu' ? undefined : { config: DEFAULT_CONFIG, batch: 16, warmupSteps: 1, steps: 2 }),
   generate: { promptTokens: 32, newTokens: 32, reps: 3, config: DEFAULT_CONFIG, modelDir: MODEL ?? 'models/default' },
+  edits: { files: 10_000, folders: 100, reps: 3, applies: [1, 100], modelDir: MODEL },
 };
 
 const QUICK_PLAN: Plan = {
@@ -59,6 +69,7 @@ const QUICK_PLAN: Plan = {
   train: () => ({ config: TINY_CONFIG, batch: 2, warmupSteps: 1, steps: 2 }),
   plain: () => ({ config: TINY_CONFIG, batch: 2, warmupSteps: 1, steps: 2 }),
   generate: { promptTokens: 4, newTokens: 4, reps: 1, config: TINY_CONFIG, modelDir: MODEL },
+  edits: { files: 200, folders: 10, reps: 2, applies: [1, 5], modelDir: MODEL },
 };
 
 // ---------------------------------------------------------------- main
@@ -70,6 +81,12 @@ async function main(): Promise<number> {
     console.error(`BENCH_MODEL=${MODEL}: no model.json there`);
     return 1;
   }
+  const unknown = (ONLY_SECTIONS ?? []).filter((x) => !(SECTIONS as readonly string[]).includes(x));
+  if (unknown.length > 0) {
+    console.error(`BENCH_SECTIONS: unknown section ${unknown.join(', ')} (choose from ${SECTIONS.join(', ')})`);
+    return 1;
+  }
+  const run = (s: SectionName) => ONLY_SECTIONS === undefined || ONLY_SECTIONS.length === 0 || ONLY_SECTIONS.includes(s);
   const status: Record<string, string> = {};
   const available: BackendName[] = [];
   const only = process.env.BENCH_BACKENDS?.split(',').map((x) => x.trim()).filter((x) => x !== '');
@@ -90,11 +107,11 @@ async function main(): Promise<number> {
   const records: BenchRecord[] = [];
   const memory: MemoryRecord[] = [];
   const errors: BenchResults['errors'] = [];
-  const step = async (section: string, backend: BackendName, run: () => Promise<{ records: BenchRecord[]; memory: MemoryRecord }>) => {
+  const step = async (section: string, backend: RecordBackend, measure: () => Promise<{ records: BenchRecord[]; memory: MemoryRecord }>) => {
     const t0 = Date.now();
-    process.stderr.write(`bench: ${section} on ${backend} … `);
+    process.stderr.write(`bench: ${section}${backend === 'none' ? '' : ` on ${backend}`} … `);
     try {
-      const r = await run();
+      const r = await measure();
       records.push(...r.records);
       memory.push(r.memory);
       process.stderr.write(`${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
@@ -110,17 +127,33 @@ async function main(): Promise<number> {
       errors.push({ section: 'setup', backend: b, message: why });
       continue;
     }
-    await step('matmul', b, () => benchMatmul(b, plan.matmul.shapes, plan.matmul.minSeconds, plan.matmul.minReps));
-    await step('train', b, () => benchTrain(b, 'custom', plan.train(b)));
+    if (run('matmul')) await step('matmul', b, () => benchMatmul(b, plan.matmul.shapes, plan.matmul.minSeconds, plan.matmul.minReps));
+    if (run('train')) await step('train', b, () => benchTrain(b, 'custom', plan.train(b)));
     const plain = plan.plain(b);
-    if (plain !== undefined) await step('train plain autodiff', b, () => benchTrain(b, 'plain', plain));
-    if (b !== 'cpu' || QUICK) await step('generate', b, () => benchGenerate(b, plan.generate));
+    if (run('train') && plain !== undefined) await step('train plain autodiff', b, () => benchTrain(b, 'plain', plain));
+    if (run('generate') && (b !== 'cpu' || QUICK)) await step('generate', b, () => benchGenerate(b, plan.generate));
+  }
+  if (run('edits')) {
+    const model = pickModel(plan.edits.modelDir);
+    await step(`edits (apply on ${model?.dir ?? 'no model'})`, 'none', async () => {
+      const before = tf.memory().numTensors;
+      let first = true;
+      const log = (line: string) => {
+        process.stderr.write(`${first ? '\n' : ''}  ${line}\n`);
+        first = false;
+      };
+      const recs = await benchEdits(plan.edits, log);
+      const left = tf.memory().numTensors - before;
+      const memory: MemoryRecord = { ...stamp(), after: 'edits', backend: 'none', ...memoryNow(), leak: left !== 0, leakDetail: `${left} tensors left; the CLI's own peak RSS is in the edits records` };
+      return { records: recs, memory };
+    });
   }
 
   const res: BenchResults = {
     format: 'editops-bench/1',
     ...stamp(),
     quick: QUICK,
+    sections: SECTIONS.filter(run),
     cores: cpus().length,
     platform: `${platform()}-${arch()}`,
     tfjs: tf.version.tfjs,
@@ -134,12 +167,15 @@ async function main(): Promise<number> {
   mkdirSync(OUT_DIR, { recursive: true });
   const json = JSON.stringify(res, null, 2) + '\n';
   const written: string[] = [];
+  const partial = ONLY_SECTIONS !== undefined && ONLY_SECTIONS.length > 0;
   if (QUICK) {
     written.push(join(OUT_DIR, 'quick.json'));
   } else {
     const best = available[0] ?? 'none';
     const day = res.date.slice(0, 16).replace(':', ''); // 2025-06-01T1413
-    written.push(join(OUT_DIR, 'latest.json'), join(OUT_DIR, `${day}-${best}.json`));
+    // latest.json holds whole runs only; a BENCH_SECTIONS run gets a dated file named after its sections
+    if (partial) written.push(join(OUT_DIR, `${day}-${best}-${ONLY_SECTIONS.join('+')}.json`));
+    else written.push(join(OUT_DIR, 'latest.json'), join(OUT_DIR, `${day}-${best}.json`));
   }
   for (const path of written) await writeFileAtomic(path, json);
   console.log(renderResults(res));

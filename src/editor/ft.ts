@@ -52,14 +52,20 @@ export class FtEditor implements Editor {
     // (small random) and B [r, out] (zeros), so ΔW = A·B starts at zero.
     const vars: Record<string, tf.Variable> = {};
     const rng = new Rng(0x5eed);
+    // tf.variable shares its initial tensor's data: dispose the initial tensor, or it outlives the edit
+    const variable = (init: tf.Tensor) => {
+      const v = tf.variable(init, true);
+      init.dispose();
+      return v;
+    };
     for (const layer of layers) {
       const [nIn, nOut] = model.params[`${layer}.weight`].shape as [number, number];
       if (rank === undefined) {
-        vars[`${layer}.weight`] = tf.variable(tf.zeros([nIn, nOut]), true);
+        vars[`${layer}.weight`] = variable(tf.zeros([nIn, nOut]));
       } else {
         const a = Float32Array.from({ length: nIn * rank }, () => rng.normal() * 0.1);
-        vars[`${layer}.A`] = tf.variable(tf.tensor2d(a, [nIn, rank]), true);
-        vars[`${layer}.B`] = tf.variable(tf.zeros([rank, nOut]), true);
+        vars[`${layer}.A`] = variable(tf.tensor2d(a, [nIn, rank]));
+        vars[`${layer}.B`] = variable(tf.zeros([rank, nOut]));
       }
     }
     const deltas = (): Deltas => {

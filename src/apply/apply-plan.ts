@@ -17,7 +17,7 @@ import type { Deltas } from '../model/gpt2.js';
 import type { Editor } from '../editor/editor.js';
 import { Action, summarize, type Plan } from '../plan/plan.js';
 import { markSatisfied } from '../plan/make-plan.js';
-import { DELTAS_DIR, deltaFileName, serializeDelta, sumDeltas, type Delta } from '../state/deltas.js';
+import { DELTAS_DIR, deltaFileName, deltaShape, serializeDelta, sumDeltas, type Delta, type ParsedDelta } from '../state/deltas.js';
 import { effectiveSha, writeState, STATE_FILE } from '../state/state.js';
 import type { AppliedEdit, ModelState } from '../state/types.js';
 import { commitPaths } from '../state/git.js';
@@ -29,12 +29,22 @@ export type Progress = (phase: string, done: number, total: number, detail?: str
 
 /** base + Σ deltas as run-time tensors for the model's forward pass (the caller disposes them). */
 export function toDeltaTensors(deltas: Iterable<Delta>, loaded: LoadedModel): Deltas {
-  const out: Deltas = {};
-  for (const [param, t] of sumDeltas(deltas)) {
-    const base = loaded.model.params[param];
-    if (base === undefined) throw new EditError(`a delta changes "${param}", which this model does not have`);
-    out[param] = tf.tensor(t.data, t.shape);
+  const list = [...deltas];
+  // Each delta against the model before summing, so an error names its file; a wrong shape would broadcast silently in W + Δ.
+  for (const d of list) {
+    const id = (d as Partial<ParsedDelta>).meta?.id;
+    const where = id === undefined ? {} : { file: join(loaded.dir, deltaFileName(id)) };
+    for (const [param, t] of Object.entries(d.layers)) {
+      const base = loaded.model.params[param];
+      if (base === undefined) throw new EditError(`the delta changes "${param}", which this model does not have`, where);
+      const shape = deltaShape(t);
+      if (shape.length !== base.shape.length || shape.some((n, i) => n !== base.shape[i])) {
+        throw new EditError(`the delta of "${param}" has shape ${JSON.stringify(shape)}, the model's parameter ${JSON.stringify(base.shape)}`, where);
+      }
+    }
   }
+  const out: Deltas = {};
+  for (const [param, t] of sumDeltas(list)) out[param] = tf.tensor(t.data, t.shape);
   return out;
 }
 
@@ -46,7 +56,11 @@ export function judges(loaded: LoadedModel, deltas: Iterable<Delta>): { base: Mo
   return { base, edited, dispose: () => tf.dispose(Object.values(tensors)) };
 }
 
-/** The structural plan, then (with a model) creates the current model already passes become "=". */
+/**
+ * The structural plan, then (with a model) creates already satisfied become "=": the base model
+ * passes them (DESIGN §4; an edit held only thanks to another edit's delta would break when that
+ * one is destroyed) and so does the current model (else apply would fail on them right away).
+ */
 export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefined, targets: string[] = [], onProgress?: Progress): Promise<Plan> {
   const plan = structuralPlan(ws, targets);
   if (loaded === undefined || ws.drift.length > 0) return plan;
@@ -57,7 +71,8 @@ export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefin
     try {
       creates.forEach((c, i) => {
         const edit = ws.edits.find((e) => e.id === c.id)!;
-        if (checkEdit(edit.spec, j.edited, j.base, thresholdsFor(edit.spec, ws.manifest)).pass) satisfied.add(c.id);
+        const thresholds = thresholdsFor(edit.spec, ws.manifest);
+        if (checkEdit(edit.spec, j.base, j.base, thresholds).pass && (j.edited === j.base || checkEdit(edit.spec, j.edited, j.base, thresholds).pass)) satisfied.add(c.id);
         onProgress?.('checking the current model', i + 1, creates.length, c.id);
       });
     } finally {
@@ -135,15 +150,21 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   const edits: Record<string, AppliedEdit> = {};
   for (const [id, applied] of Object.entries(ws.state.edits)) if (!dropped.has(id)) edits[id] = applied;
   const metricsOf = new Map(check.edits.map((e) => [e.id, e.result.metrics]));
-  for (const c of plan.changes) {
-    if (c.action !== Action.Create && c.action !== Action.Update && c.action !== Action.Satisfied) continue;
+  const recorded = plan.changes.filter((c) => c.action === Action.Create || c.action === Action.Update || c.action === Action.Satisfied);
+  // Encode (and so validate: no NaN, no empty delta) every delta before the first write, so a refused one leaves nothing half-written.
+  const encoded = new Map<string, Uint8Array>();
+  for (const c of recorded) {
+    const d = fresh.get(c.id);
+    if (d !== undefined) encoded.set(c.id, serializeDelta(d, { id: c.id, method: opts.editor.method, specSha256: byId.get(c.id)!.sha256 }));
+  }
+  for (const c of recorded) {
     const edit = byId.get(c.id)!;
     const m = metricsOf.get(c.id)!;
     let delta: AppliedEdit['delta'] = null;
     const d = fresh.get(c.id);
     if (d !== undefined) {
       const rel = deltaFileName(c.id);
-      const bytes = serializeDelta(d, { id: c.id, method: opts.editor.method, specSha256: edit.sha256 });
+      const bytes = encoded.get(c.id)!;
       await mkdir(dirname(join(modelAbs, rel)), { recursive: true });
       await writeFileAtomic(join(modelAbs, rel), bytes);
       touched.push(join(ws.modelDir, rel));

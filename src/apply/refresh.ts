@@ -39,8 +39,13 @@ export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
       continue;
     }
     if (e.delta !== null) {
+      // A state.json entry whose id or file is not a delta's place in deltas/ is dropped, its file never read.
+      if (e.delta.file !== placeOf(id)) {
+        dropped.push({ id, reason: `state.json names delta file ${JSON.stringify(e.delta.file)}, not its place in deltas/` });
+        continue;
+      }
       const actual = await shaOrNull(join(modelAbs, e.delta.file));
-      if (e.delta.file !== deltaFileName(id) || actual !== e.delta.sha256) {
+      if (actual !== e.delta.sha256) {
         dropped.push({ id, reason: actual === null ? 'delta file missing' : 'delta file changed' });
         continue;
       }
@@ -53,4 +58,13 @@ export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
   const stray = drift.filter((d) => d.message.startsWith('stray delta file')).map((d) => d.file.startsWith(ws.root) ? d.file.slice(ws.root.length + 1) : d.file);
   const rest = drift.filter((d) => !d.message.startsWith('stray delta file'));
   return { ws: { ...ws, state, drift: rest }, dropped, stray };
+}
+
+/** deltas/<id>.safetensors, or undefined for an id that cannot name one (a hand-edited state.json). */
+function placeOf(id: string): string | undefined {
+  try {
+    return deltaFileName(id);
+  } catch {
+    return undefined;
+  }
 }

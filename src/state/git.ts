@@ -78,6 +78,27 @@ export async function isClean(dir: string, paths: string[]): Promise<boolean> {
 }
 
 /**
+ * Fail before apply writes anything if `paths` (files it will write, existing or not) could not be
+ * committed afterwards: no repository, a path outside it, or a path .gitignore keeps out.
+ */
+export async function checkCommittable(repoDir: string, paths: string[]): Promise<void> {
+  const root = await repoRoot(repoDir);
+  const specs = paths.map((p) => pathspec(root, repoDir, p));
+  if (specs.length === 0) return;
+  let out: string;
+  try {
+    // --verbose --non-matching prints every path ("::\t<path>" when not ignored); check-ignore takes plain paths, not pathspec magic.
+    out = await git(root).raw(['check-ignore', '--verbose', '--non-matching', '--', ...specs]);
+  } catch (err) {
+    throw gitError(repoDir, err, 'check-ignore');
+  }
+  const ignored = out.split('\n').filter((l) => l !== '' && !l.startsWith('::')).map((l) => l.slice(l.indexOf('\t') + 1));
+  if (ignored.length > 0) {
+    throw new EditError(`cannot commit ${ignored.join(', ')}: ignored by .gitignore`, { file: repoDir, hint: 'editops commits its deltas and state.json: un-ignore them, or pass --no-commit' });
+  }
+}
+
+/**
  * Stage exactly `paths` (files or folders; additions, changes and deletions) and commit them
  * alone, leaving anything else the user staged as it was. Returns the new commit's sha, or null
  * when those paths hold no change. `author` is "Name <email>".

@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { EditError } from '../errors.js';
 import { insideFolder, readManifest, type ModelManifest } from '../model/folder.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { isTempFile, writeFileAtomic } from '../util/atomic.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { DELTAS_DIR, deltaFileName } from './deltas.js';
 import type { AppliedEdit, ModelState } from './types.js';
@@ -165,11 +165,6 @@ async function listFiles(dir: string, prefix: string): Promise<string[]> {
     else out.push(rel);
   }
   return out.sort(byCodeUnit);
-}
-
-/** Leftovers of an interrupted atomic write (util/atomic.ts, model/safetensors.ts): not drift. */
-function isTempFile(rel: string): boolean {
-  return /\.tmp-\d+-[0-9a-f]+$/.test(rel);
 }
 
 /** "line L, column C" from a JSON.parse message (V8 gives a position or a line/column). */

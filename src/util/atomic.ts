@@ -1,6 +1,14 @@
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, basename, join } from 'node:path';
+
+/** `.<name>.tmp-<pid>-<hex>`: writeFileAtomic's temp file, left behind when its writer was killed before the rename. */
+const TEMP_FILE = /^\..+\.tmp-(\d+)-[0-9a-f]+$/;
+
+/** Whether a file name (or path) is an atomic write's temp file. */
+export function isTempFile(path: string): boolean {
+  return TEMP_FILE.test(basename(path));
+}
 
 /**
  * The one atomic-write helper: a temp file in the same folder (`.<name>.tmp-<pid>-<hex>`, which
@@ -34,5 +42,46 @@ async function syncDirectory(dir: string): Promise<void> {
     }
   } catch {
     // best effort: not every platform can fsync a directory
+  }
+}
+
+/**
+ * Remove the temp files in `dir` (and its subfolders with `recursive`) whose writer process is gone:
+ * only a pid this host knows to be dead (ESRCH), never our own. Call it under the model lock, so no
+ * editops writer on another host can own them. Returns the removed paths.
+ */
+export async function removeStaleTempFiles(dir: string, opts: { recursive?: boolean } = {}): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) {
+      if (opts.recursive === true) removed.push(...(await removeStaleTempFiles(path, opts)));
+      continue;
+    }
+    const m = TEMP_FILE.exec(e.name);
+    if (m === null || !e.isFile() || !pidIsDead(Number(m[1]))) continue;
+    try {
+      await unlink(path);
+      removed.push(path);
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+  return removed;
+}
+
+function pidIsDead(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH'; // EPERM: alive, another user's
   }
 }

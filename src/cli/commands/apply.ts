@@ -15,8 +15,10 @@ import { refreshWorkspace } from '../../apply/refresh.js';
 import { driftError, openWorkspace, problemsError, type Workspace } from '../../apply/workspace.js';
 import { makeEditor, EDITOR_METHODS } from '../../editor/registry.js';
 import { withLock } from '../../state/lock.js';
-import { readState } from '../../state/state.js';
-import { commitPaths } from '../../state/git.js';
+import { readState, STATE_FILE } from '../../state/state.js';
+import { checkCommittable, commitPaths } from '../../state/git.js';
+import { DELTAS_DIR, deltaFileName } from '../../state/deltas.js';
+import { removeStaleTempFiles } from '../../util/atomic.js';
 import type { Command } from '../command.js';
 import { MODEL_OPTION, modelDir, stringFlag, listFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
@@ -83,10 +85,14 @@ export const applyCommand: Command = {
     const method = stringFlag(ctx, 'method');
     const autoApprove = ctx.flags['auto-approve'] === true || savedPath !== undefined;
     if (!autoApprove && !ctx.io.tty) throw new EditError('apply asks for confirmation; without a terminal pass --auto-approve (or apply a saved plan file)');
+    if (!autoApprove && json) throw new EditError('apply --json cannot ask for confirmation: pass --auto-approve (or apply a saved plan file)');
+    const commit = ctx.flags['no-commit'] !== true;
 
     let ws = await openWorkspace(ctx.cwd, dir, editsDir);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
     let stray: string[] = [];
+    // --refresh on a drifted folder rewrites state.json even when the plan is empty: that is the fix.
+    const refreshing = ctx.flags.refresh === true && ws.drift.length > 0;
     if (ctx.flags.refresh === true) {
       const r = await refreshWorkspace(ws);
       ws = r.ws;
@@ -95,6 +101,10 @@ export const applyCommand: Command = {
       for (const s of stray) ctx.io.err(`refresh: ${s} is named by no applied edit and will be removed`);
     }
     if (ws.drift.length > 0) throw driftError(ws.drift);
+    const targets = listFlag(ctx, 'target');
+    for (const t of targets) {
+      if (!ws.edits.some((e) => e.id === t) && ws.state.edits[t] === undefined) throw new EditError(`--target ${t}: no edit file and no applied edit has this id`);
+    }
     const editor = makeEditor(method ?? ws.manifest.editor?.method ?? 'ft', ws.manifest);
 
     const backend = await initBackend();
@@ -108,13 +118,18 @@ export const applyCommand: Command = {
         plan = await readSavedPlan(savedPath);
         checkFresh(plan, ws, savedPath);
       } else {
-        plan = await planWorkspace(ws, loaded, listFlag(ctx, 'target'), progress);
+        plan = await planWorkspace(ws, loaded, targets, progress);
       }
       if (!json) ui!.plan(plan);
-      if (!hasChanges(plan) && stray.length === 0) {
+      if (!hasChanges(plan) && stray.length === 0 && !refreshing) {
         if (json) ctx.io.out(JSON.stringify({ formatVersion: '1', applied: false, reason: 'no changes' }));
         await ui?.close();
         return 0;
+      }
+      // Before any work is done or file written: a commit that cannot happen fails now, not after the writes.
+      if (commit) {
+        const written = plan.changes.filter((c) => c.action === Action.Create || c.action === Action.Update).map((c) => join(ws.modelDir, deltaFileName(c.id)));
+        await checkCommittable(ctx.cwd, [join(ws.modelDir, STATE_FILE), ...written]);
       }
       if (!autoApprove && !(await ui!.confirm('Apply these changes to the model?'))) {
         ui!.text('Apply cancelled; nothing was written.');
@@ -124,20 +139,30 @@ export const applyCommand: Command = {
       const result = await withLock(join(ctx.cwd, ws.modelDir), `edit apply${savedPath ? ` ${savedPath}` : ''}`, async () => {
         // Another apply may have finished while we computed the plan.
         const now = await readState(join(ctx.cwd, ws.modelDir), ws.manifest);
-        if (ctx.flags.refresh !== true && (now.sha256 !== ws.stateSha || now.state.serial !== ws.state.serial)) {
+        if (now.sha256 !== ws.stateSha || now.state.serial !== ws.state.serial) {
           throw new EditError('the model state changed while this apply was planning (another apply finished); nothing was written', { hint: 'run the command again' });
         }
         const r = await applyPlan(ws, plan, loaded, { editor, commit: false, onProgress: progress });
         if (r.ok) {
+          // Leftovers of killed writes (dead writers only); under the lock no other editops writer owns them.
+          const modelAbs = join(ctx.cwd, ws.modelDir);
+          const leftovers = [...(await removeStaleTempFiles(modelAbs)), ...(await removeStaleTempFiles(join(modelAbs, DELTAS_DIR), { recursive: true }))];
+          for (const t of leftovers) ctx.io.err(`removed ${t} (left by a killed write)`);
           for (const s of stray) {
             // A recomputed edit's delta was just rewritten at the same path: not stray any more.
             if (r.touched.includes(s)) continue;
             await rm(join(ctx.cwd, s), { force: true });
             r.touched.push(s);
           }
-          if (ctx.flags['no-commit'] !== true) {
+          if (commit) {
             const { commitMessage } = await import('../../apply/apply-plan.js');
-            r.commit = await commitPaths(ctx.cwd, r.touched, commitMessage(plan, r.check));
+            try {
+              r.commit = await commitPaths(ctx.cwd, r.touched, commitMessage(plan, r.check));
+            } catch (err) {
+              if (!(err instanceof EditError)) throw err;
+              // The new state is on disk and consistent: say so, rather than "failed" as if nothing happened.
+              throw new EditError(`the edits were applied (state serial ${r.state!.serial} written) but not committed: ${err.message}`, { file: err.options.file, hint: `commit ${r.touched.join(', ')} yourself` });
+            }
           }
         }
         return r;

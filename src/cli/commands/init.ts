@@ -3,11 +3,12 @@
  * shipped default model, the CI workflow that gates pull requests, and a .gitignore entry for locks.
  * Existing files are left alone unless --force.
  */
-import { copyFile, mkdir, readFile, writeFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { readManifest } from '../../model/folder.js';
 import { packageRoot } from '../../util/package-root.js';
+import { writeFileAtomic } from '../../util/atomic.js';
 import type { Command } from '../command.js';
 import { stringFlag } from '../flags.js';
 
@@ -67,7 +68,7 @@ export const initCommand: Command = {
     };
 
     await mkdir(join(ctx.cwd, 'edits'), { recursive: true });
-    await put('edits/README.md', (abs) => writeFile(abs, EDITS_README));
+    await put('edits/README.md', (abs) => writeFileAtomic(abs, EDITS_README));
 
     const src = join(packageRoot(), 'models', 'default');
     const modelRel = join('models', name);
@@ -77,20 +78,21 @@ export const initCommand: Command = {
       const manifest = await readManifest(src);
       await mkdir(join(ctx.cwd, modelRel), { recursive: true });
       const files = [manifest.tokenizer.file, manifest.weights.file, ...(manifest.editor ? [manifest.editor.file] : [])];
-      for (const f of files) await put(join(modelRel, f), (abs) => copyFile(join(src, f), abs));
-      await put(join(modelRel, 'model.json'), (abs) => writeFile(abs, JSON.stringify({ ...manifest, name, $schema: 'https://editops.dev/schemas/model.schema.json' }, null, 2) + '\n'));
+      // Atomic copies, model.json last: a killed init leaves no half-written file that a rerun would keep.
+      for (const f of files) await put(join(modelRel, f), async (abs) => writeFileAtomic(abs, await readFile(join(src, f))));
+      await put(join(modelRel, 'model.json'), (abs) => writeFileAtomic(abs, JSON.stringify({ ...manifest, name, $schema: 'https://editops.dev/schemas/model.schema.json' }, null, 2) + '\n'));
     } else {
       skipped.push(modelRel);
     }
 
     await mkdir(join(ctx.cwd, '.github', 'workflows'), { recursive: true });
     const wf = await workflowTemplate();
-    await put('.github/workflows/edits.yml', (abs) => writeFile(abs, wf));
+    await put('.github/workflows/edits.yml', (abs) => writeFileAtomic(abs, wf));
 
     const gi = join(ctx.cwd, '.gitignore');
     const current = (await exists(gi)) ? await readFile(gi, 'utf8') : '';
     if (!current.split('\n').includes('models/*/.lock')) {
-      await writeFile(gi, `${current}${current === '' || current.endsWith('\n') ? '' : '\n'}models/*/.lock\n`);
+      await writeFileAtomic(gi, `${current}${current === '' || current.endsWith('\n') ? '' : '\n'}models/*/.lock\n`);
       created.push('.gitignore (models/*/.lock)');
     }
     for (const c of created) ctx.io.out(`created  ${c}`);

@@ -4,6 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { EditError } from '../../errors.js';
+import { writeFileAtomic } from '../../util/atomic.js';
 import { hasChanges, summarize, type Plan } from '../../plan/plan.js';
 import { planToJson, planMarkdown } from '../../plan/json.js';
 import { openWorkspace, problemsError, structuralPlan } from '../../apply/workspace.js';
@@ -55,7 +56,7 @@ export const planCommand: Command = {
       }
     }
     const out = stringFlag(ctx, 'out');
-    if (out !== undefined) await writeFile(out, JSON.stringify(planToJson(plan), null, 2) + '\n');
+    if (out !== undefined) await writeFileAtomic(out, JSON.stringify(planToJson(plan), null, 2) + '\n'); // apply reads it: never half-written
     const md = stringFlag(ctx, 'markdown');
     if (md !== undefined) await writeFile(md, planMarkdown(plan));
     if (json) ctx.io.out(JSON.stringify(planToJson(plan), null, 2));

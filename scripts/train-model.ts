@@ -77,10 +77,19 @@ async function main(): Promise<void> {
   // 2. parameters and optimizer, resumed from the last checkpoint if there is one
   let start = 0;
   let init: Params;
+  // Which corpus each stretch of steps saw (a resumed run may continue on a corrected corpus).
+  type Segment = { from: number; to: number; corpusSha256: string };
+  let segments: Segment[] = [];
+  const segmentsUpTo = (step: number): Segment[] => {
+    const last = segments[segments.length - 1];
+    if (last !== undefined && last.corpusSha256 === corpusSha) return [...segments.slice(0, -1), { ...last, to: step }];
+    return [...segments, { from: last?.to ?? 0, to: step, corpusSha256: corpusSha }];
+  };
   const statePath = `${CKPT}/progress.json`;
   const opt = tf.train.adam(LR.max, 0.9, 0.95, 1e-8);
   if (existsSync(statePath)) {
-    const progress = JSON.parse(readFileSync(statePath, 'utf8')) as { step: number };
+    const progress = JSON.parse(readFileSync(statePath, 'utf8')) as { step: number; segments?: Segment[] };
+    segments = progress.segments ?? [];
     const file = await readSafetensors(`${CKPT}/params.safetensors`);
     init = {};
     for (const [name, shape] of paramShapes(config)) init[name] = tf.tensor(file.tensors.get(name)!.data as Float32Array, shape);
@@ -111,7 +120,7 @@ async function main(): Promise<void> {
     }
     await writeSafetensors(`${CKPT}/adam.safetensors`, adam, { order: JSON.stringify(w.map((x) => x.name)) });
     w[0].tensor.dispose();
-    writeFileSync(statePath, JSON.stringify({ step }));
+    writeFileSync(statePath, JSON.stringify({ step, segments: segmentsUpTo(step) }));
   };
 
   // 3. training loop
@@ -160,9 +169,11 @@ async function main(): Promise<void> {
   const provenance = {
     trainedBy: 'scripts/train-model.ts',
     command: 'npm run data && npm run train:model',
+    note: process.env.TRAIN_NOTE,
     seed: SEED, steps: STEPS, batch: BATCH, contextTokens: config.nPositions, tokensSeen: STEPS * BATCH * config.nPositions,
     lr: LR, clip: CLIP, optimizer: 'adam(0.9, 0.95, 1e-8)', backend,
     corpus: { file: 'data/corpus.txt', sha256: corpusSha, sentences: lines.length, tokensPerEpoch: nTokens, dataSeed: JSON.parse(readFileSync('data/facts.json', 'utf8')).seed },
+    corpusSegments: segmentsUpTo(STEPS),
     finalLoss,
     lossCurve: log.filter((_, i) => i % 4 === 0 || i === log.length - 1),
   };

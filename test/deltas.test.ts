@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { EditError } from '../src/errors.js';
+import { sha256 } from '../src/util/hash.js';
 import { serializeSafetensors } from '../src/model/safetensors.js';
 import { deltaFileName, deltaPath, deltaStats, densify, parseDelta, serializeDelta, sumDeltas, type Delta, type LowRankDelta } from '../src/state/deltas.js';
 
@@ -46,6 +47,7 @@ describe('delta files', () => {
     const delta = sample();
     const bytes = serializeDelta(delta, { ...META, editor: 'abc' });
     const back = parseDelta(bytes, 'x.safetensors', 'geo/france');
+    expect(back.file).toBe('x.safetensors');
     expect(back.meta).toMatchObject({ format: 'editops-delta', version: '1', id: 'geo/france', method: 'instructedit', editor: 'abc' });
     expect(Object.keys(back.layers)).toEqual(['h.3.mlp.c_fc.bias', 'h.3.mlp.c_fc.weight', 'h.3.mlp.c_proj.weight']);
     expect(back.layers['h.3.mlp.c_fc.weight']).toEqual(delta.layers['h.3.mlp.c_fc.weight']);
@@ -110,15 +112,27 @@ describe('malformed delta files', () => {
 });
 
 describe('delta paths', () => {
-  it('nests ids with "/" under deltas/', () => {
-    expect(deltaFileName('france')).toBe('deltas/france.safetensors');
-    expect(deltaFileName('geo/europe/france.v2')).toBe('deltas/geo/europe/france.v2.safetensors');
-    expect(deltaPath('/m/models/default', 'geo/france')).toBe(join('/m/models/default', 'deltas/geo/france.safetensors'));
+  const SHA = '0123456789abcdef'.repeat(4);
+
+  it('nests ids with "/" under deltas/ and names the file by the first 12 hex of its sha256', () => {
+    expect(deltaFileName('france', SHA)).toBe('deltas/france@0123456789ab.safetensors');
+    expect(deltaFileName('geo/europe/france.v2', SHA)).toBe('deltas/geo/europe/france.v2@0123456789ab.safetensors');
+    expect(deltaPath('/m/models/default', 'geo/france', SHA)).toBe(join('/m/models/default', 'deltas/geo/france@0123456789ab.safetensors'));
   });
 
-  it('refuses ids that would leave the deltas folder', () => {
-    for (const id of ['../x', 'a/../../x', 'a/..', 'a//b', 'a/./b', '/abs', '', '.hidden', 'a\\b', 'a b']) {
-      expect(() => deltaPath('/m/models/default', id), id).toThrow(EditError);
+  it('gives new content a new name, so a write never replaces the file the current state names', () => {
+    const a = serializeDelta(sample(), META);
+    const b = serializeDelta({ layers: { ...sample().layers, 'h.3.mlp.c_fc.bias': { kind: 'dense', shape: [6], data: new Float32Array(6).fill(9) } } }, META);
+    expect(deltaFileName('geo/france', sha256(a))).toBe(deltaFileName('geo/france', sha256(a)));
+    expect(deltaFileName('geo/france', sha256(b))).not.toBe(deltaFileName('geo/france', sha256(a)));
+  });
+
+  it('refuses ids that would leave the deltas folder or hold "@", and a hash that is not a sha256', () => {
+    for (const id of ['../x', 'a/../../x', 'a/..', 'a//b', 'a/./b', '/abs', '', '.hidden', 'a\\b', 'a b', 'a@b']) {
+      expect(() => deltaPath('/m/models/default', id, SHA), id).toThrow(EditError);
+    }
+    for (const sha of ['', 'abc', SHA.toUpperCase(), `${SHA}0`, '../../../../x'.padEnd(64, '0')]) {
+      expect(() => deltaFileName('france', sha), sha).toThrow(EditError);
     }
   });
 });

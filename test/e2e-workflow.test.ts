@@ -90,6 +90,14 @@ async function modelFiles(): Promise<string[]> {
   return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name).slice(modelPath().length + 1)).sort();
 }
 
+/** The files under the model's deltas/, relative to the model folder. */
+async function deltaFiles(): Promise<string[]> {
+  return (await modelFiles()).filter((f) => f.startsWith('deltas/'));
+}
+
+/** deltas/<id>@<12 hex>.safetensors: where a delta of `id` lives (content-addressed). */
+const deltaName = (id: string) => new RegExp(`^deltas/${id.replace(/[.]/g, '\\.')}@[0-9a-f]{12}\\.safetensors$`);
+
 async function commitCount(): Promise<number> {
   return Number((await git('rev-list', '--count', 'HEAD')).trim());
 }
@@ -176,13 +184,14 @@ describe.sequential('edit workflow end to end', () => {
       expect(message).toContain('+ capitals/italy "The capital of Italy is" → " Berlin"');
       const state = await readState();
       expect(state.serial).toBe(1);
-      expect(state.edits['capitals/italy'].delta?.file).toBe('deltas/capitals/italy.safetensors');
-      expect(existsSync(modelPath('deltas/capitals/italy.safetensors'))).toBe(true);
+      const delta = state.edits['capitals/italy'].delta!.file;
+      expect(delta).toMatch(deltaName('capitals/italy'));
+      expect(await deltaFiles()).toEqual([delta]);
       const tracked = (await git('ls-files', MODEL)).split('\n');
       expect(tracked).toContain(`${MODEL}/state.json`);
-      expect(tracked).toContain(`${MODEL}/deltas/capitals/italy.safetensors`);
+      expect(tracked).toContain(`${MODEL}/${delta}`);
       expect(await git('status', '--porcelain', '--', MODEL)).toBe('');
-      expect((await git('show', '--name-only', '--format=', 'HEAD')).trim().split('\n').sort()).toEqual([`${MODEL}/deltas/capitals/italy.safetensors`, `${MODEL}/state.json`]);
+      expect((await git('show', '--name-only', '--format=', 'HEAD')).trim().split('\n').sort()).toEqual([`${MODEL}/${delta}`, `${MODEL}/state.json`]);
     }), PHASE);
 
   it('generate gives the new target, --base the old answer; plan then has no changes', () =>
@@ -209,10 +218,17 @@ describe.sequential('edit workflow end to end', () => {
       expectCode(plan, 2);
       expect(plan.stdout).toMatch(/^\s*~ capitals\/italy\s+update\s+"The capital of Italy is" → " Madrid"/m);
       expect(plan.stdout).toContain('Plan: 0 to create, 1 to update, 0 to destroy.');
+      const old = (await readState()).edits['capitals/italy'].delta!.file;
       const apply = await edit('apply', '--auto-approve');
       expectCode(apply, 0);
       expect(await git('log', '-1', '--format=%B')).toMatch(/^edit apply: 0 created, 1 updated, 0 destroyed[\s\S]*~ capitals\/italy "The capital of Italy is" → " Madrid"/);
-      expect((await readState()).serial).toBe(2);
+      const state = await readState();
+      expect(state.serial).toBe(2);
+      // The new delta went to a new name (the old state's file was never overwritten); the old one is gone.
+      const now = state.edits['capitals/italy'].delta!.file;
+      expect(now).toMatch(deltaName('capitals/italy'));
+      expect(now).not.toBe(old);
+      expect(await deltaFiles()).toEqual([now]);
       expect(await git('status', '--porcelain', '--', MODEL)).toBe('');
     }), PHASE);
 
@@ -225,7 +241,7 @@ describe.sequential('edit workflow end to end', () => {
       expect(plan.stdout).toContain('0 to create, 0 to update, 1 to destroy');
       const apply = await edit('apply', '--auto-approve');
       expectCode(apply, 0);
-      expect(existsSync(modelPath('deltas/capitals/italy.safetensors'))).toBe(false);
+      expect(await deltaFiles()).toEqual([]);
       const state = await readState();
       expect(state.edits).toEqual({});
       expect(state.serial).toBe(3);
@@ -303,7 +319,7 @@ describe.sequential('edit workflow end to end', () => {
       expect(await git('log', '-1', '--format=%B')).toContain('+ capitals/italy "The capital of Italy is" → " Oslo"');
 
       await git('revert', '--no-edit', 'HEAD');
-      expect(existsSync(modelPath('deltas/capitals/italy.safetensors'))).toBe(false);
+      expect(await deltaFiles()).toEqual([]);
       expect((await readState()).edits).toEqual({});
       const [plan, verify] = await Promise.all([edit('plan', '--detailed-exitcode'), edit('verify')]);
       expect(plan.code, `${plan.stdout}\n${plan.stderr}`).not.toBe(1);
@@ -319,14 +335,16 @@ describe.sequential('edit workflow end to end', () => {
   it('a drifted delta: plan shows ! and exits 1, apply refuses, apply --refresh recomputes it', () =>
     timed('drift + --refresh', async () => {
       expectCode(await edit('apply', '--auto-approve'), 0);
-      const deltaFile = modelPath('deltas/capitals/italy.safetensors');
+      const deltaRel = (await readState()).edits['capitals/italy'].delta!.file;
+      const deltaFile = modelPath(deltaRel);
       const bytes = await readFile(deltaFile);
       for (let i = 1; i <= 8; i++) bytes[bytes.length - i * 97] ^= 0xff; // tensor data, not the header
       await writeFile(deltaFile, bytes);
 
       const plan = await edit('plan', '--detailed-exitcode');
       expectCode(plan, 1);
-      expect(plan.stdout).toMatch(/^\s*! models\/default\/deltas\/capitals\/italy\.safetensors\s+drift\s+delta of edit "capitals\/italy" has sha256/m);
+      expect(plan.stdout).toMatch(/^\s*! models\/default\/deltas\/capitals\/italy@[0-9a-f]{12}\.safetensors\s+drift\s+delta of edit "capitals\/italy" has sha256/m);
+      expect(plan.stdout).toContain(`! ${MODEL}/${deltaRel} `);
       expect(plan.stdout).toContain('1 drifted');
 
       const refused = await edit('apply', '--auto-approve');
@@ -337,7 +355,11 @@ describe.sequential('edit workflow end to end', () => {
       const refresh = await edit('apply', '--refresh', '--auto-approve');
       expectCode(refresh, 0);
       expect(refresh.stderr).toContain('refresh: capitals/italy will be recomputed (delta file changed)');
-      expect(existsSync(deltaFile)).toBe(true);
+      // The recomputed delta is at its own content-addressed name (the same one when ft recomputed the
+      // same bytes, overwriting the damaged file); the damaged file is gone either way.
+      const recomputed = (await readState()).edits['capitals/italy'].delta!.file;
+      expect(await deltaFiles()).toEqual([recomputed]);
+      expect((await readFile(modelPath(recomputed))).equals(bytes)).toBe(false);
 
       const clean = await edit('plan', '--detailed-exitcode');
       expectCode(clean, 0);
@@ -353,7 +375,7 @@ describe.sequential('edit workflow end to end', () => {
       expect(show.stdout).toContain('1 edit applied.');
       expectCode(one, 0);
       expect(one.stdout).toContain('edit capitals/italy');
-      expect(one.stdout).toContain('deltas/capitals/italy.safetensors');
+      expect(one.stdout).toMatch(/deltas\/capitals\/italy@[0-9a-f]{12}\.safetensors/);
       expect(one.stdout).toMatch(/reliability 100%/);
       expectCode(diff, 0);
       expect(diff.stdout).toContain('Combined change (base + Σ deltas):');
@@ -409,9 +431,8 @@ describe.sequential('edit workflow end to end', () => {
       expect(r.stdout).toContain('Plan: 1 to create, 0 to update, 1 to destroy.');
       const state = await readState();
       expect(Object.keys(state.edits)).toEqual(['capitals/germany']);
-      expect(existsSync(modelPath('deltas/capitals/germany.safetensors'))).toBe(true);
-      expect(existsSync(modelPath('deltas/capitals/spain.safetensors'))).toBe(false);
-      expect(existsSync(modelPath('deltas/capitals/italy.safetensors'))).toBe(false);
+      expect(state.edits['capitals/germany'].delta!.file).toMatch(deltaName('capitals/germany'));
+      expect(await deltaFiles()).toEqual([state.edits['capitals/germany'].delta!.file]);
       expect(await git('status', '--porcelain', '--', MODEL)).toBe('');
 
       const [plan, s1, s2] = await Promise.all([edit('plan', '--detailed-exitcode'), edit('verify', '--shard', '1/2', '--json'), edit('verify', '--shard', '2/2', '--json')]);

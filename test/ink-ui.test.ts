@@ -32,6 +32,7 @@ function plan(): Plan {
       { id: 'capitals/peru', action: Action.NoOp, reason: 'unchanged', file: 'edits/capitals/peru.yaml', after: { specSha256: sha('6'), prompt: 'The capital of Peru is', target: ' Lima', task: 'capital' } },
     ],
     drift: [{ file: 'models/default/deltas/x.safetensors', message: 'sha256 differs from state.json' }],
+    stray: [],
     checkedSatisfied: true,
     createdAt: '2025-01-01T00:00:00.000Z',
   };

@@ -49,6 +49,22 @@ describe('makePlan', () => {
     expect(renderPlanText(plan)).toContain('  ! m/deltas/x.safetensors  drift  stray delta file');
     expect(summaryLine(plan)).toContain('1 drifted');
   });
+
+  it('renders stray delta files with "?" as a warning: not drift, no change to the model', () => {
+    const stray = ['m/deltas/x@0123456789ab.safetensors'];
+    const clean = makePlan({ model: 'm', edits: [edit('a', 'a')], state: state({ a: 'a' }), stateSha256: null, drift: [], stray, now });
+    expect(renderPlanText(clean)).toContain('  ? m/deltas/x@0123456789ab.safetensors  stray file  removed by the next apply');
+    expect(summaryLine(clean)).toBe('No changes. The model matches the edit files (1 applied). 1 stray file to remove.');
+    expect(hasChanges(clean)).toBe(false);
+    expect(clean.drift).toEqual([]);
+    const create = makePlan({ model: 'm', edits: [edit('b', 'b')], state: state({}), stateSha256: null, drift: [], stray: [...stray, 'm/deltas/y@0123456789ab.safetensors'], now });
+    expect(summaryLine(create)).toBe('Plan: 1 to create, 0 to update, 0 to destroy, 2 stray files to remove.');
+    const json = JSON.parse(JSON.stringify(planToJson(create)));
+    expect(validateAgainst('plan', json)).toEqual([]);
+    expect(json.stray).toEqual(create.stray);
+    expect(json.summary.stray).toBe(2);
+    expect(planFromJson({ ...json, stray: undefined }, 'old.json').stray).toEqual([]);
+  });
 });
 
 describe('plan JSON', () => {
@@ -56,7 +72,7 @@ describe('plan JSON', () => {
     const plan = makePlan({ model: 'models/default', edits: [edit('a', 'a'), edit('b', 'c')], state: state({ b: 'b', c: 'c' }), stateSha256: sha('f'), drift: [], now });
     const json = JSON.parse(JSON.stringify(planToJson(plan)));
     expect(validateAgainst('plan', json)).toEqual([]);
-    expect(json.summary).toEqual({ create: 1, update: 1, destroy: 1, satisfied: 0, unchanged: 0, drift: 0 });
+    expect(json.summary).toEqual({ create: 1, update: 1, destroy: 1, satisfied: 0, unchanged: 0, drift: 0, stray: 0 });
     expect(planFromJson(json, 'p.json').changes).toEqual(plan.changes);
   });
 

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,7 @@ import { openWorkspace, structuralPlan, type Workspace } from '../src/apply/work
 import type { Editor } from '../src/editor/editor.js';
 import { loadModelFolder, type LoadedModel, type ModelManifest } from '../src/model/folder.js';
 import { initBackend } from '../src/tensor/backend.js';
-import type { Delta, ParsedDelta } from '../src/state/deltas.js';
+import { serializeDelta, type Delta, type ParsedDelta } from '../src/state/deltas.js';
 import { checkCommittable } from '../src/state/git.js';
 import { effectiveSha } from '../src/state/state.js';
 import type { ModelState } from '../src/state/types.js';
@@ -81,6 +81,20 @@ async function writeEdit(repo: string, id: string, spec: Record<string, unknown>
 /** A pid that certainly is not running: a child that has already exited. */
 function deadPid(): number {
   return spawnSync(process.execPath, ['-e', '0']).pid!;
+}
+
+/** The delta file state.json names for `id`, relative to the repository (deltas/<id>@<hash>.safetensors). */
+async function deltaOf(repo: string, id: string): Promise<string> {
+  const state = JSON.parse(await readFile(join(repo, 'models/default/state.json'), 'utf8')) as ModelState;
+  return join('models/default', state.edits[id].delta!.file);
+}
+
+/** Every file under the model's deltas/, relative to the repository, sorted. */
+async function deltaFiles(repo: string): Promise<string[]> {
+  const dir = join(repo, 'models/default/deltas');
+  if (!existsSync(dir)) return [];
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name).slice(repo.length + 1)).sort();
 }
 
 const scratch: string[] = [];
@@ -171,13 +185,14 @@ describe('apply --refresh with a hand-edited state.json', () => {
     } as unknown as ModelManifest;
     const evil = { specSha256: 'a'.repeat(64), method: 'ft', delta: { file: '../../../outside.bin', sha256: 'b'.repeat(64), layers: [], rank: null }, metrics: { reliability: 1, generalization: null, locality: null, portability: null, passed: 1, total: 1 }, appliedAt: 'x' };
     const state: ModelState = { version: 1, serial: 1, base: { sha256: baseSha }, editor: null, effective: { sha256: 'c'.repeat(64) }, edits: { '../evil': evil } };
-    const ws: Workspace = { root: dir, modelDir: 'models/default', manifest, state, stateSha: 'd'.repeat(64), drift: [], edits: [], problems: [] };
+    const ws: Workspace = { root: dir, modelDir: 'models/default', manifest, state, stateSha: 'd'.repeat(64), drift: [], stray: [], edits: [], problems: [] };
 
     const r = await refreshWorkspace(ws);
     expect(r.dropped).toEqual([{ id: '../evil', reason: 'state.json names delta file "../../../outside.bin", not its place in deltas/' }]);
     expect(r.ws.state.edits).toEqual({});
     expect(r.ws.state.effective.sha256).toBe(effectiveSha(baseSha, {}));
     expect(r.ws.drift).toEqual([]);
+    expect(r.ws.stray).toEqual([]);
   });
 });
 
@@ -195,9 +210,10 @@ describe('apply --json in a terminal', () => {
 describe('deltas are checked against the model before they are added to it', () => {
   const loaded = { dir: 'models/default', model: { params: { 'h.0.mlp.c_fc.weight': tf.zeros([4, 8]) } } } as unknown as LoadedModel;
   const meta = { id: 'geo/france', method: 'ft' };
+  const file = 'models/default/deltas/geo/france@0123456789ab.safetensors';
 
   it('a delta whose shape would broadcast (W + Δ) is an error naming the delta file', () => {
-    const delta: ParsedDelta = { meta, layers: { 'h.0.mlp.c_fc.weight': { kind: 'dense', shape: [1, 8], data: new Float32Array(8) } } };
+    const delta: ParsedDelta = { meta, file, layers: { 'h.0.mlp.c_fc.weight': { kind: 'dense', shape: [1, 8], data: new Float32Array(8) } } };
     const err = (() => {
       try {
         toDeltaTensors([delta], loaded);
@@ -206,13 +222,13 @@ describe('deltas are checked against the model before they are added to it', () 
       }
     })();
     expect(err).toBeInstanceOf(EditError);
-    expect((err as EditError).format()).toBe('models/default/deltas/geo/france.safetensors: the delta of "h.0.mlp.c_fc.weight" has shape [1,8], the model\'s parameter [4,8]');
+    expect((err as EditError).format()).toBe('models/default/deltas/geo/france@0123456789ab.safetensors: the delta of "h.0.mlp.c_fc.weight" has shape [1,8], the model\'s parameter [4,8]');
   });
 
   it('a delta of a parameter the model lacks names its file too; a good one becomes one tensor per parameter', () => {
-    const stray: ParsedDelta = { meta, layers: { 'h.9.mlp.c_fc.weight': { kind: 'dense', shape: [4, 8], data: new Float32Array(32) } } };
+    const stray: ParsedDelta = { meta, file, layers: { 'h.9.mlp.c_fc.weight': { kind: 'dense', shape: [4, 8], data: new Float32Array(32) } } };
     expect(() => toDeltaTensors([stray], loaded)).toThrow(/the delta changes "h.9.mlp.c_fc.weight", which this model does not have/);
-    const good: ParsedDelta = { meta, layers: { 'h.0.mlp.c_fc.weight': { kind: 'lowrank', a: new Float32Array(4).fill(1), b: new Float32Array(8).fill(2), in: 4, out: 8, rank: 1 } } };
+    const good: ParsedDelta = { meta, file, layers: { 'h.0.mlp.c_fc.weight': { kind: 'lowrank', a: new Float32Array(4).fill(1), b: new Float32Array(8).fill(2), in: 4, out: 8, rank: 1 } } };
     const t = toDeltaTensors([good, good], loaded);
     expect(t['h.0.mlp.c_fc.weight'].shape).toEqual([4, 8]);
     expect(t['h.0.mlp.c_fc.weight'].dataSync()[0]).toBe(4);
@@ -237,7 +253,8 @@ describe('end to end', () => {
     await git(template, 'add', '-A');
     await git(template, 'commit', '-qm', 'init');
     expectCode(await edit(template, 'apply', '--auto-approve'), 0);
-    expect(existsSync(join(template, 'models/default/deltas/geo/france.safetensors'))).toBe(true);
+    expect(await deltaFiles(template)).toEqual([await deltaOf(template, 'geo/france')]);
+    expect(await deltaOf(template, 'geo/france')).toMatch(/^models\/default\/deltas\/geo\/france@[0-9a-f]{12}\.safetensors$/);
   });
 
   async function repoCopy(name: string): Promise<string> {
@@ -292,23 +309,28 @@ syncBuiltinESMExports();
     await rm(join(repo, '.git'), { recursive: true, force: true });
     await writeEdit(repo, 'geo/france', { ...notOs('The capital of France is'), target: ' Nice' });
     const before = await readFile(join(repo, 'models/default/state.json'), 'utf8');
-    const deltaBefore = await readFile(join(repo, 'models/default/deltas/geo/france.safetensors'));
+    const deltaBefore = await readFile(join(repo, await deltaOf(repo, 'geo/france')));
+    const filesBefore = await deltaFiles(repo);
     const r = await edit(repo, 'apply', '--auto-approve');
     expectCode(r, 1);
     expect(r.stderr).toContain('not inside a git repository');
     expect(r.stderr).not.toContain('computing deltas');
     expect(await readFile(join(repo, 'models/default/state.json'), 'utf8')).toBe(before);
-    expect(Buffer.compare(await readFile(join(repo, 'models/default/deltas/geo/france.safetensors')), deltaBefore)).toBe(0);
+    expect(Buffer.compare(await readFile(join(repo, await deltaOf(repo, 'geo/france'))), deltaBefore)).toBe(0);
+    expect(await deltaFiles(repo)).toEqual(filesBefore);
   });
 
   it('a commit that fails after the writes says the state was written (not "nothing was written")', async () => {
     const repo = await repoCopy('hook');
     await writeFile(join(repo, '.git/hooks/pre-commit'), '#!/bin/sh\necho refused by hook >&2\nexit 1\n', { mode: 0o755 });
     await writeEdit(repo, 'geo/france', { ...notOs('The capital of France is'), target: ' Nice' });
+    const old = await deltaOf(repo, 'geo/france');
     const r = await edit(repo, 'apply', '--auto-approve');
     expectCode(r, 1);
     expect(r.stderr).toMatch(/error: \/.*: the edits were applied \(state serial 2 written\) but not committed: git commit failed/);
-    expect(r.stderr).toContain('hint: commit models/default/deltas/geo/france.safetensors, models/default/state.json yourself');
+    const written = await deltaOf(repo, 'geo/france');
+    expect(written).not.toBe(old);
+    expect(r.stderr).toContain(`hint: commit ${written}, models/default/state.json, ${old} yourself`);
     expect(JSON.parse(await readFile(join(repo, 'models/default/state.json'), 'utf8')).serial).toBe(2);
   });
 
@@ -348,7 +370,7 @@ syncBuiltinESMExports();
       const editor: Editor = { method: 'fake', computeDeltas: async (_ctx, reqs) => new Map(reqs.map((r) => [r.id, r.id === 'a' ? small : { layers: {} }])) };
       const stateBefore = await readFile(join(repo, 'models/default/state.json'), 'utf8');
       await expect(applyPlan(ws, plan, loaded, { editor, commit: false })).rejects.toThrow('delta of edit "b" changes no parameter');
-      expect(existsSync(join(repo, 'models/default/deltas/a.safetensors'))).toBe(false);
+      expect(await deltaFiles(repo)).toEqual([await deltaOf(repo, 'geo/france')]);
       expect(await readFile(join(repo, 'models/default/state.json'), 'utf8')).toBe(stateBefore);
     } finally {
       loaded.model.dispose();
@@ -371,6 +393,93 @@ syncBuiltinESMExports();
     await git(repo, 'commit', '-qam', 'remove france');
     const destroy = await edit(repo, 'apply', '--auto-approve');
     expectCode(destroy, 0);
-    expect(existsSync(join(repo, 'models/default/deltas/geo/france.safetensors'))).toBe(false);
+    expect(existsSync(join(repo, 'models/default/deltas/geo'))).toBe(false);
+    expect(await deltaFiles(repo)).toEqual([await deltaOf(repo, 'b')]);
+  });
+  it('a kill between the delta write and the state write leaves the previous state usable; the next apply removes the stray file', async () => {
+    const repo = await repoCopy('killed');
+    const prompt = 'The capital of France is';
+    const before = await edit(repo, 'generate', prompt, '--json');
+    expectCode(before, 0);
+    await writeEdit(repo, 'geo/france', { ...notOs(prompt), target: ' Nice' });
+    await git(repo, 'commit', '-qam', 'update');
+    const stateBytes = await readFile(join(repo, 'models/default/state.json'));
+    const old = await deltaOf(repo, 'geo/france');
+    const oldBytes = await readFile(join(repo, old));
+
+    // SIGKILL the apply as it renames the new state.json into place: its delta file is written, state.json is not.
+    const hook = join(repo, '..', 'kill.cjs');
+    await writeFile(
+      hook,
+      `const fs = require('fs'); const { syncBuiltinESMExports } = require('module');
+const rename = fs.promises.rename;
+fs.promises.rename = async function (from, to) {
+  if (String(to).endsWith('/state.json')) process.kill(process.pid, 'SIGKILL');
+  return rename.call(this, from, to);
+};
+syncBuiltinESMExports();
+`,
+    );
+    const killed = await run(process.execPath, [BIN, 'apply', '--auto-approve'], repo, { NODE_OPTIONS: `--require ${hook}` });
+    expect(killed.code, killed.stderr).not.toBe(0);
+    expect(killed.stdout).not.toContain('Apply complete');
+    expect(await readFile(join(repo, 'models/default/state.json'))).toEqual(stateBytes);
+    expect(await readFile(join(repo, old))).toEqual(oldBytes);
+    const files = await deltaFiles(repo);
+    const stray = files.find((f) => f !== old);
+    expect(files).toHaveLength(2);
+    expect(stray).toMatch(/^models\/default\/deltas\/geo\/france@[0-9a-f]{12}\.safetensors$/);
+
+    // plan: no blocking drift, the stray file as a warning; the update is still to do.
+    const plan = await edit(repo, 'plan', '--detailed-exitcode');
+    expectCode(plan, 2);
+    expect(plan.stdout).toMatch(new RegExp(`^\\s*\\? ${stray!.replace(/[.]/g, '\\.')}\\s+stray file\\s+removed by the next apply$`, 'm'));
+    expect(plan.stdout).toMatch(/^\s*~ geo\/france\s+update/m);
+    expect(plan.stdout).toContain('Plan: 0 to create, 1 to update, 0 to destroy, 1 stray file to remove.');
+    expect(plan.stdout).not.toContain('drift');
+    const json = await edit(repo, 'plan', '--json', '--structural');
+    expectCode(json, 0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ drift: [], stray: [stray], summary: { drift: 0, stray: 1, update: 1 } });
+
+    // verify and generate run on the previous state.
+    const [verify, gen] = await Promise.all([edit(repo, 'verify'), edit(repo, 'generate', prompt, '--json')]);
+    expectCode(verify, 0);
+    expect(verify.stderr).not.toMatch(/error|drift/i);
+    expectCode(gen, 0);
+    expect(JSON.parse(gen.stdout)).toMatchObject({ completion: JSON.parse(before.stdout).completion, edits: ['geo/france'] });
+
+    // The killed apply still holds the lock (never taken over automatically); once it is cleared, the
+    // next apply removes the stray file (or, when it computed the same delta, reuses it) and the old one.
+    const lock = JSON.parse(await readFile(join(repo, 'models/default/.lock'), 'utf8')) as { id: string };
+    expectCode(await edit(repo, 'force-unlock', lock.id), 0);
+    const handWritten = 'models/default/deltas/geo/france@000000000000.safetensors';
+    await writeFile(join(repo, handWritten), serializeDelta({ layers: { 'h.0.mlp.c_fc.weight': { kind: 'dense', shape: [1, 1], data: new Float32Array([1]) } } }, { id: 'geo/france', method: 'ft' }));
+    const apply = await edit(repo, 'apply', '--auto-approve');
+    expectCode(apply, 0);
+    expect(apply.stderr).toMatch(/removed .*\.state\.json\.tmp-\d+-[0-9a-f]+ \(left by a killed write\)/);
+    const now = await deltaOf(repo, 'geo/france');
+    expect(now).not.toBe(old);
+    expect(await deltaFiles(repo)).toEqual([now]);
+    expect(await git(repo, 'status', '--porcelain', '--untracked-files=all', '--', 'models/default')).toBe('');
+    const clean = await edit(repo, 'plan', '--structural', '--detailed-exitcode');
+    expectCode(clean, 0);
+    expect(clean.stdout).not.toContain('stray');
+  });
+
+  it('an apply with only stray delta files to remove removes them and leaves state.json as it is', async () => {
+    const repo = await repoCopy('stray-only');
+    const stateBytes = await readFile(join(repo, 'models/default/state.json'));
+    const stray = 'models/default/deltas/killed/create@0123456789ab.safetensors';
+    await mkdir(dirname(join(repo, stray)), { recursive: true });
+    await writeFile(join(repo, stray), 'a killed create');
+    const plan = await edit(repo, 'plan', '--structural', '--detailed-exitcode');
+    expectCode(plan, 0);
+    expect(plan.stdout).toContain('No changes. The model matches the edit files (1 applied). 1 stray file to remove.');
+    const r = await edit(repo, 'apply', '--auto-approve');
+    expectCode(r, 0);
+    expect(r.stdout).toContain('No changes to apply; removed 1 stray delta file, nothing to commit.');
+    expect(existsSync(join(repo, 'models/default/deltas/killed'))).toBe(false);
+    expect(await deltaFiles(repo)).toEqual([await deltaOf(repo, 'geo/france')]);
+    expect(await readFile(join(repo, 'models/default/state.json'))).toEqual(stateBytes);
   });
 });

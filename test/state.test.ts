@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { EditError } from '../src/errors.js';
 import type { ModelManifest } from '../src/model/folder.js';
 import { deltaFileName, serializeDelta } from '../src/state/deltas.js';
-import { checkDrift, effectiveSha, emptyState, readState, writeState } from '../src/state/state.js';
+import { checkDrift, effectiveSha, emptyState, readState, strayDeltaFiles, writeState } from '../src/state/state.js';
 import type { AppliedEdit, ModelState } from '../src/state/types.js';
 import { sha256 } from '../src/util/hash.js';
 
@@ -47,10 +47,10 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Write a real delta file for `id` and return its state entry. */
+/** Write a real delta file for `id` (at its content-addressed place) and return its state entry. */
 async function addDelta(id: string, value: number): Promise<AppliedEdit> {
   const bytes = serializeDelta({ layers: { 'h.0.mlp.c_fc.weight': { kind: 'dense', shape: [2, 2], data: new Float32Array([value, 0, 0, value]) } } }, { id, method: 'instructedit' });
-  const file = deltaFileName(id);
+  const file = deltaFileName(id, sha256(bytes));
   await mkdir(dirname(join(dir, file)), { recursive: true });
   await writeFile(join(dir, file), bytes);
   return applied({ file, sha256: sha256(bytes), layers: ['h.0.mlp.c_fc'], rank: null }, id);
@@ -141,70 +141,90 @@ describe('effectiveSha', () => {
 });
 
 describe('checkDrift', () => {
+  const fileOf = (state: ModelState, id: string) => join(dir, state.edits[id].delta!.file);
+
   it('finds nothing when files match state', async () => {
     const state = await stateWithEdits();
-    // Leftovers of an interrupted atomic write are not drift.
+    expect(state.edits.spain.delta!.file).toMatch(/^deltas\/spain@[0-9a-f]{12}\.safetensors$/);
+    expect(state.edits.spain.delta!.file).toBe(`deltas/spain@${state.edits.spain.delta!.sha256.slice(0, 12)}.safetensors`);
+    // Leftovers of an interrupted atomic write are neither drift nor stray.
     await writeFile(join(dir, 'deltas', '.spain.safetensors.tmp-123-abcd'), 'x');
-    expect(await checkDrift(dir, manifest(), state)).toEqual([]);
+    expect(await checkDrift(dir, manifest(), state)).toEqual({ drift: [], stray: [] });
   });
 
   it('reports a modified delta', async () => {
     const state = await stateWithEdits();
-    await writeFile(join(dir, 'deltas/geo/france.safetensors'), 'tampered');
-    const problems = await checkDrift(dir, manifest(), state);
-    expect(problems).toHaveLength(1);
-    expect(problems[0].file).toBe(join(dir, 'deltas/geo/france.safetensors'));
-    expect(problems[0].message).toMatch(/delta of edit "geo\/france" has sha256 .* state\.json says/);
+    await writeFile(fileOf(state, 'geo/france'), 'tampered');
+    const { drift } = await checkDrift(dir, manifest(), state);
+    expect(drift).toHaveLength(1);
+    expect(drift[0].file).toBe(fileOf(state, 'geo/france'));
+    expect(drift[0].message).toMatch(/delta of edit "geo\/france" has sha256 .* state\.json says/);
   });
 
   it('reports a missing delta', async () => {
     const state = await stateWithEdits();
-    await unlink(join(dir, 'deltas/spain.safetensors'));
-    const problems = await checkDrift(dir, manifest(), state);
-    expect(problems).toEqual([{ file: join(dir, 'deltas/spain.safetensors'), message: 'delta of edit "spain" is missing' }]);
+    await unlink(fileOf(state, 'spain'));
+    expect(await checkDrift(dir, manifest(), state)).toEqual({ drift: [{ file: fileOf(state, 'spain'), message: 'delta of edit "spain" is missing' }], stray: [] });
   });
 
-  it('reports a stray delta file no edit names', async () => {
+  it('lists a delta file no edit names as stray, not as drift (it changes no weight)', async () => {
     const state = await stateWithEdits();
     await mkdir(join(dir, 'deltas/old'), { recursive: true });
     await writeFile(join(dir, 'deltas/old/italy.safetensors'), 'x');
-    const problems = await checkDrift(dir, manifest(), state);
-    expect(problems).toHaveLength(1);
-    expect(problems[0].file).toBe(join(dir, 'deltas/old/italy.safetensors'));
-    expect(problems[0].message).toContain('stray');
+    expect(await checkDrift(dir, manifest(), state)).toEqual({ drift: [], stray: [join(dir, 'deltas/old/italy.safetensors')] });
+    expect(await strayDeltaFiles(dir, state)).toEqual(['deltas/old/italy.safetensors']);
+  });
+
+  it('a killed update (new delta written, state.json not) leaves the old state without drift and the new file stray', async () => {
+    const state = await stateWithEdits();
+    const before = await readFile(fileOf(state, 'spain'));
+    const killed = { ...state, edits: { ...state.edits, spain: await addDelta('spain', 7) } };
+    expect(killed.edits.spain.delta!.file).not.toBe(state.edits.spain.delta!.file);
+    expect(await readFile(fileOf(state, 'spain'))).toEqual(before);
+    expect(await checkDrift(dir, manifest(), state)).toEqual({ drift: [], stray: [fileOf(killed, 'spain')] });
+  });
+
+  it('reports a delta file that is not at its content-addressed place', async () => {
+    const state = await stateWithEdits();
+    const spain = state.edits.spain.delta!;
+    for (const file of ['deltas/spain.safetensors', 'deltas/spain@000000000000.safetensors', `deltas/france@${spain.sha256.slice(0, 12)}.safetensors`]) {
+      const moved = { ...state, edits: { ...state.edits, spain: { ...state.edits.spain, delta: { ...spain, file } } } };
+      const { drift } = await checkDrift(dir, manifest(), moved);
+      expect(drift, file).toEqual([{ file: join(dir, 'state.json'), message: `edit "spain" names delta file "${file}", which is not its place in deltas/ (expected ${spain.file}: the id, "@" and the first 12 hex of its sha256)` }]);
+    }
   });
 
   it('reports modified base weights against state and manifest', async () => {
     const state = await stateWithEdits();
     await writeFile(join(dir, 'base.safetensors'), 'other weights');
-    const problems = await checkDrift(dir, manifest(), state);
-    expect(problems.map((p) => p.file)).toEqual([join(dir, 'base.safetensors'), join(dir, 'base.safetensors')]);
-    expect(problems[0].message).toContain('state.json');
-    expect(problems[1].message).toContain('model.json');
+    const { drift } = await checkDrift(dir, manifest(), state);
+    expect(drift.map((p) => p.file)).toEqual([join(dir, 'base.safetensors'), join(dir, 'base.safetensors')]);
+    expect(drift[0].message).toContain('state.json');
+    expect(drift[1].message).toContain('model.json');
   });
 
   it('reports a base that matches the manifest but not the state (the base was replaced)', async () => {
     const state = await stateWithEdits();
     const m = { ...manifest(), weights: { ...manifest().weights, sha256: sha256('new base') } };
     await writeFile(join(dir, 'base.safetensors'), 'new base');
-    const problems = await checkDrift(dir, m, state);
-    expect(problems).toHaveLength(1);
-    expect(problems[0].message).toContain('does not match state.json');
+    const { drift } = await checkDrift(dir, m, state);
+    expect(drift).toHaveLength(1);
+    expect(drift[0].message).toContain('does not match state.json');
   });
 
   it('reports an effective hash that does not recompute', async () => {
     const state = await stateWithEdits();
     state.effective.sha256 = 'a'.repeat(64);
-    const problems = await checkDrift(dir, manifest(), state);
-    expect(problems).toHaveLength(1);
-    expect(problems[0].file).toBe(join(dir, 'state.json'));
-    expect(problems[0].message).toContain('effective sha256');
+    const { drift } = await checkDrift(dir, manifest(), state);
+    expect(drift).toHaveLength(1);
+    expect(drift[0].file).toBe(join(dir, 'state.json'));
+    expect(drift[0].message).toContain('effective sha256');
   });
 
   it('reports a delta path in state.json that leaves the deltas folder', async () => {
     const state = await stateWithEdits();
     state.edits.spain = { ...state.edits.spain, delta: { ...state.edits.spain.delta!, file: '../../etc/passwd' } };
-    const problems = await checkDrift(dir, manifest(), state);
-    expect(problems.some((p) => p.file === join(dir, 'state.json') && p.message.includes('../../etc/passwd'))).toBe(true);
+    const { drift } = await checkDrift(dir, manifest(), state);
+    expect(drift.some((p) => p.file === join(dir, 'state.json') && p.message.includes('../../etc/passwd'))).toBe(true);
   });
 });

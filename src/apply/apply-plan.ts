@@ -1,8 +1,9 @@
 /**
  * apply: deltas → combined weights → every assertion → write + commit only if all pass.
- * Nothing is written before the last check passed; files are written atomically, state.json last,
- * so a killed apply leaves the previous state usable (at worst an unreferenced delta file, which
- * plan reports as drift).
+ * Nothing is written before the last check passed; files are written atomically, state.json last.
+ * Delta files are content-addressed (deltas/<id>@<hash>.safetensors), so no write before state.json
+ * touches a file the current state names: a killed apply leaves the previous state usable, at worst
+ * with a stray delta file, which plan shows as a warning and the next apply removes (DESIGN §8).
  */
 import * as tf from '@tensorflow/tfjs';
 import { rm, mkdir, readdir, rmdir } from 'node:fs/promises';
@@ -18,7 +19,7 @@ import type { Editor } from '../editor/editor.js';
 import { Action, summarize, type Plan } from '../plan/plan.js';
 import { markSatisfied } from '../plan/make-plan.js';
 import { DELTAS_DIR, deltaFileName, deltaShape, serializeDelta, sumDeltas, type Delta, type ParsedDelta } from '../state/deltas.js';
-import { effectiveSha, writeState, STATE_FILE } from '../state/state.js';
+import { effectiveSha, strayDeltaFiles, writeState, STATE_FILE } from '../state/state.js';
 import type { AppliedEdit, ModelState } from '../state/types.js';
 import { commitPaths } from '../state/git.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -32,8 +33,8 @@ export function toDeltaTensors(deltas: Iterable<Delta>, loaded: LoadedModel): De
   const list = [...deltas];
   // Each delta against the model before summing, so an error names its file; a wrong shape would broadcast silently in W + Δ.
   for (const d of list) {
-    const id = (d as Partial<ParsedDelta>).meta?.id;
-    const where = id === undefined ? {} : { file: join(loaded.dir, deltaFileName(id)) };
+    const file = (d as Partial<ParsedDelta>).file;
+    const where = file === undefined ? {} : { file };
     for (const [param, t] of Object.entries(d.layers)) {
       const base = loaded.model.params[param];
       if (base === undefined) throw new EditError(`the delta changes "${param}", which this model does not have`, where);
@@ -143,7 +144,8 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   }
   if (!check.pass) return { ok: false, check, touched: [], commit: null };
 
-  // 4. write: delta files, then state.json (the commit point), then remove stale delta files
+  // 4. write: delta files (new names: the current state's files stay as they are), then state.json
+  // (the commit point), then every delta file the new state does not name
   const modelAbs = join(ws.root, ws.modelDir);
   const touched: string[] = [];
   const now = (opts.now ?? new Date()).toISOString();
@@ -163,8 +165,8 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
     let delta: AppliedEdit['delta'] = null;
     const d = fresh.get(c.id);
     if (d !== undefined) {
-      const rel = deltaFileName(c.id);
       const bytes = encoded.get(c.id)!;
+      const rel = deltaFileName(c.id, sha256(bytes));
       await mkdir(dirname(join(modelAbs, rel)), { recursive: true });
       await writeFileAtomic(join(modelAbs, rel), bytes);
       touched.push(join(ws.modelDir, rel));
@@ -190,14 +192,7 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   };
   await writeState(modelAbs, state);
   touched.push(join(ws.modelDir, STATE_FILE));
-  for (const id of dropped) {
-    const old = ws.state.edits[id]?.delta;
-    if (old === null || old === undefined) continue;
-    if (fresh.has(id) && old.file === deltaFileName(id)) continue; // overwritten in place
-    await rm(join(modelAbs, old.file), { force: true });
-    touched.push(join(ws.modelDir, old.file));
-    await pruneEmptyDirs(join(modelAbs, DELTAS_DIR), dirname(join(modelAbs, old.file)));
-  }
+  touched.push(...(await removeStrayDeltas(ws.root, ws.modelDir, state)));
 
   // 5. commit exactly what was written
   const commit = opts.commit ? await commitPaths(ws.root, touched, commitMessage(plan, check)) : null;
@@ -206,6 +201,22 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
 
 function pct(x: number | null): string {
   return x === null ? '–' : `${Math.round(x * 100)}%`;
+}
+
+/**
+ * Remove the delta files `state` does not name — replaced and destroyed edits' old files, a killed
+ * apply's leftovers — and the folders that empties. Call it under the model lock, after state.json
+ * was written. Returns the removed paths relative to `root`.
+ */
+export async function removeStrayDeltas(root: string, modelDir: string, state: ModelState): Promise<string[]> {
+  const modelAbs = join(root, modelDir);
+  const removed: string[] = [];
+  for (const rel of await strayDeltaFiles(modelAbs, state)) {
+    await rm(join(modelAbs, rel), { force: true });
+    removed.push(join(modelDir, rel));
+    await pruneEmptyDirs(join(modelAbs, DELTAS_DIR), dirname(join(modelAbs, rel)));
+  }
+  return removed;
 }
 
 /** Remove `dir` and its parents while empty, stopping at `stop` (nested ids leave folders behind). */

@@ -1,22 +1,20 @@
 /**
  * `apply --refresh`: accept what is on disk. Applied edits whose delta file is missing or changed
  * are dropped from the (in-memory) state so the plan recreates them; when the base weights changed,
- * every delta was computed against the old base, so all edits are recreated. Stray delta files are
- * removed when the apply writes.
+ * every delta was computed against the old base, so all edits are recreated. Their files become
+ * stray, as any other unnamed delta file, and the apply removes them once state.json is written.
  */
 import { join } from 'node:path';
 import { sha256File } from '../util/hash.js';
 import { deltaFileName } from '../state/deltas.js';
 import { checkDrift, effectiveSha } from '../state/state.js';
 import type { AppliedEdit } from '../state/types.js';
-import type { Workspace } from './workspace.js';
+import { relativeDrift, type Workspace } from './workspace.js';
 
 export interface Refreshed {
   ws: Workspace;
   /** Edit ids that will be recomputed, with why. */
   dropped: Array<{ id: string; reason: string }>;
-  /** Delta files no applied edit names (relative to the repository root), to remove on apply. */
-  stray: string[];
 }
 
 async function shaOrNull(path: string): Promise<string | null> {
@@ -40,7 +38,7 @@ export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
     }
     if (e.delta !== null) {
       // A state.json entry whose id or file is not a delta's place in deltas/ is dropped, its file never read.
-      if (e.delta.file !== placeOf(id)) {
+      if (e.delta.file !== placeOf(id, e.delta.sha256)) {
         dropped.push({ id, reason: `state.json names delta file ${JSON.stringify(e.delta.file)}, not its place in deltas/` });
         continue;
       }
@@ -54,16 +52,14 @@ export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
   }
   const base = { sha256: baseSha ?? ws.state.base.sha256 };
   const state = { ...ws.state, base, edits, effective: { sha256: effectiveSha(base.sha256, edits) } };
-  const drift = await checkDrift(modelAbs, ws.manifest, state);
-  const stray = drift.filter((d) => d.message.startsWith('stray delta file')).map((d) => d.file.startsWith(ws.root) ? d.file.slice(ws.root.length + 1) : d.file);
-  const rest = drift.filter((d) => !d.message.startsWith('stray delta file'));
-  return { ws: { ...ws, state, drift: rest }, dropped, stray };
+  const { drift, stray } = relativeDrift(ws.root, await checkDrift(modelAbs, ws.manifest, state));
+  return { ws: { ...ws, state, drift, stray }, dropped };
 }
 
-/** deltas/<id>.safetensors, or undefined for an id that cannot name one (a hand-edited state.json). */
-function placeOf(id: string): string | undefined {
+/** deltas/<id>@<hash>.safetensors, or undefined for an id or hash that cannot name one (a hand-edited state.json). */
+function placeOf(id: string, fileSha256: string): string | undefined {
   try {
-    return deltaFileName(id);
+    return deltaFileName(id, fileSha256);
   } catch {
     return undefined;
   }

@@ -4,14 +4,14 @@
  * either (deltas become tensors in apply-plan.ts), so `plan --structural` starts fast.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { EditError } from '../errors.js';
 import { readManifest, type ModelManifest, type Thresholds } from '../model/folder.js';
 import { findConflicts } from '../spec/conflicts.js';
 import { loadEdits } from '../spec/load.js';
 import type { EditSpec, LoadedEdit, SpecProblem } from '../spec/types.js';
 import { parseDelta, type Delta } from '../state/deltas.js';
-import { checkDrift, readState, type DriftProblem } from '../state/state.js';
+import { checkDrift, readState, type DriftProblem, type DriftReport } from '../state/state.js';
 import type { ModelState } from '../state/types.js';
 import type { EditRequest } from '../editor/editor.js';
 import { makePlan } from '../plan/make-plan.js';
@@ -25,7 +25,10 @@ export interface Workspace {
   manifest: ModelManifest;
   state: ModelState;
   stateSha: string | null;
+  /** Blocking drift (paths relative to root): plan shows it, apply refuses it unless --refresh. */
   drift: DriftProblem[];
+  /** Delta files no applied edit names (relative to root): a warning; the next apply removes them. */
+  stray: string[];
   edits: LoadedEdit[];
   problems: SpecProblem[];
 }
@@ -34,16 +37,22 @@ export async function openWorkspace(root: string, modelDir: string, editsDir = '
   const dir = join(root, modelDir);
   const manifest = await readManifest(dir);
   const { state, sha256 } = await readState(dir, manifest);
-  const drift = (await checkDrift(dir, manifest, state)).map((d) => ({ ...d, file: d.file.startsWith(root) ? d.file.slice(root.length + 1) : d.file }));
+  const { drift, stray } = relativeDrift(root, await checkDrift(dir, manifest, state));
   const { edits, problems } = await loadEdits(root, editsDir);
   problems.push(...findConflicts(edits));
   problems.push(...taskProblems(edits, manifest));
-  return { root, modelDir, manifest, state, stateSha: sha256, drift, edits, problems };
+  return { root, modelDir, manifest, state, stateSha: sha256, drift, stray, edits, problems };
+}
+
+/** checkDrift's paths relative to `base` (the working directory), "/"-separated, as plans and messages show them. */
+export function relativeDrift(base: string, report: DriftReport): DriftReport {
+  const rel = (file: string) => relative(base, file).split(sep).join('/');
+  return { drift: report.drift.map((d) => ({ ...d, file: rel(d.file) })), stray: report.stray.map(rel) };
 }
 
 /** The plan from files and state alone (no model): creates are not checked against the current model. */
 export function structuralPlan(ws: Workspace, targets: string[] = []): Plan {
-  return makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, drift: ws.drift, targets });
+  return makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, drift: ws.drift, stray: ws.stray, targets });
 }
 
 /** An edit's task must be in the model's catalogue unless it describes itself with an instruction. */
@@ -97,8 +106,7 @@ export async function readAppliedDeltas(ws: Workspace, ids?: Iterable<string>): 
   for (const id of want) {
     const ref = ws.state.edits[id]?.delta;
     if (ref === null || ref === undefined) continue;
-    const file = join(ws.root, ws.modelDir, ref.file);
-    out.set(id, parseDelta(await readFile(file), file, id));
+    out.set(id, parseDelta(await readFile(join(ws.root, ws.modelDir, ref.file)), join(ws.modelDir, ref.file), id));
   }
   return out;
 }

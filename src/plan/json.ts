@@ -35,7 +35,7 @@ export function planFromJson(json: unknown, file: string): Plan {
     if (typeof ch.action !== 'string' || !ACTIONS.has(ch.action)) fail(`/changes/${i}/action`, `unknown action ${JSON.stringify(ch.action)}`);
   });
   if (p.targets !== undefined && (!Array.isArray(p.targets) || p.targets.some((t) => typeof t !== 'string'))) fail('/targets', 'must be a list of edit ids');
-  return { ...(p as unknown as Plan), targets: (p.targets as string[] | undefined) ?? [], drift: (p.drift as Plan['drift']) ?? [] };
+  return { ...(p as unknown as Plan), targets: (p.targets as string[] | undefined) ?? [], drift: (p.drift as Plan['drift']) ?? [], stray: (p.stray as string[] | undefined) ?? [] };
 }
 
 export function planMarkdown(plan: Plan): string {

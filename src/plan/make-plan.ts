@@ -9,6 +9,8 @@ export interface PlanInput {
   state: ModelState;
   stateSha256: string | null;
   drift: DriftEntry[];
+  /** Delta files no applied edit names; none when not given. */
+  stray?: string[];
   /** Edit ids to restrict the plan to (--target); empty = all. */
   targets?: string[];
   now?: Date;
@@ -43,6 +45,7 @@ export function makePlan(input: PlanInput): Plan {
     targets: input.targets ?? [],
     changes,
     drift: input.drift,
+    stray: input.stray ?? [],
     checkedSatisfied: false,
     createdAt: (input.now ?? new Date()).toISOString(),
   };

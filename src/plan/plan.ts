@@ -40,7 +40,13 @@ export interface Plan {
   /** Edit ids the plan was restricted to (--target); empty = every edit. */
   targets: string[];
   changes: EditChange[];
+  /** Files that do not match state.json; apply refuses them unless --refresh. */
   drift: DriftEntry[];
+  /**
+   * Delta files no applied edit names (relative to the repository root), e.g. left by a killed
+   * apply: a warning, not drift (they change no weight); the next apply removes them.
+   */
+  stray: string[];
   /** True when the satisfied check ran (a model was loaded); false for a structural plan. */
   checkedSatisfied: boolean;
   createdAt: string;
@@ -53,6 +59,7 @@ export interface PlanSummary {
   satisfied: number;
   unchanged: number;
   drift: number;
+  stray: number;
 }
 
 export function summarize(plan: Plan): PlanSummary {
@@ -64,6 +71,7 @@ export function summarize(plan: Plan): PlanSummary {
     satisfied: count(Action.Satisfied),
     unchanged: count(Action.NoOp),
     drift: plan.drift.length,
+    stray: plan.stray.length,
   };
 }
 

@@ -26,16 +26,19 @@ export function planRows(plan: Plan): PlanRow[] {
       return { symbol: c.action, id: c.id, verb: VERB[c.action], detail };
     });
   for (const d of plan.drift) rows.push({ symbol: '!', id: d.file, verb: 'drift', detail: d.message });
+  for (const f of plan.stray) rows.push({ symbol: '?', id: f, verb: 'stray file', detail: 'removed by the next apply' });
   return rows;
 }
 
 export function summaryLine(plan: Plan): string {
   const s = summarize(plan);
+  const stray = `${s.stray} stray file${s.stray === 1 ? '' : 's'} to remove`;
   if (s.create + s.update + s.destroy + s.satisfied === 0 && s.drift === 0) {
-    return `No changes. The model matches the edit files (${s.unchanged} applied).`;
+    return `No changes. The model matches the edit files (${s.unchanged} applied).${s.stray > 0 ? ` ${stray[0].toUpperCase()}${stray.slice(1)}.` : ''}`;
   }
   const parts = [`Plan: ${s.create} to create, ${s.update} to update, ${s.destroy} to destroy`];
   if (s.satisfied > 0) parts.push(`${s.satisfied} already satisfied`);
+  if (s.stray > 0) parts.push(stray);
   if (s.drift > 0) parts.push(`${s.drift} drifted (run \`edit apply --refresh\` or restore the files)`);
   return `${parts.join(', ')}.`;
 }

@@ -1,5 +1,5 @@
 /**
- * deltas/<id>.safetensors: one edit's weight change, computed against the base weights.
+ * deltas/<id>@<hash>.safetensors: one edit's weight change, computed against the base weights.
  * Effective weights = base + Σ densify(delta) (DESIGN §3: batch semantics, order-independent).
  *
  * Keys are parameter names ("h.3.mlp.c_fc.weight", "h.3.mlp.c_fc.bias"), the same names the
@@ -47,6 +47,8 @@ export interface DeltaMeta {
 
 export interface ParsedDelta extends Delta {
   meta: DeltaMeta;
+  /** The file it was read from, as given to parseDelta (errors name it). */
+  file: string;
 }
 
 /** A plain tensor: a densified delta or a sum of them. */
@@ -66,18 +68,26 @@ const PARAM_PATTERN = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*\.(weight|bias)$/;
 // ---------------------------------------------------------------------------------------------
 // Paths
 
-/** `deltas/<id>.safetensors`, relative to the model folder; ids may nest ("geo/france"). */
-export function deltaFileName(id: string): string {
+/** Hex digits of the file's sha256 that a delta file's name carries. */
+export const DELTA_NAME_HASH = 12;
+
+/**
+ * `deltas/<id>@<first 12 hex of the file's sha256>.safetensors`, relative to the model folder; ids
+ * may nest ("geo/france"). Content-addressed, so a new delta never overwrites one the current
+ * state.json names and a killed apply leaves that state usable (DESIGN §8); "@" cannot occur in an id.
+ */
+export function deltaFileName(id: string, fileSha256: string): string {
   const segments = id.split('/');
   if (!ID_PATTERN.test(id) || segments.some((s) => s === '' || s === '.' || s === '..')) {
     throw new EditError(`edit id "${id}" cannot name a delta file: use letters, digits, ".", "_", "-" and "/" between non-empty segments, no ".." or "."`);
   }
-  return `${DELTAS_DIR}/${id}.safetensors`;
+  if (!/^[0-9a-f]{64}$/.test(fileSha256)) throw new EditError(`delta of edit "${id}": "${fileSha256}" is not a hex sha256`);
+  return `${DELTAS_DIR}/${id}@${fileSha256.slice(0, DELTA_NAME_HASH)}.safetensors`;
 }
 
 /** Absolute path of an edit's delta file, refused if it would leave the model folder. */
-export function deltaPath(modelDir: string, id: string): string {
-  return insideFolder(modelDir, deltaFileName(id), `/edits/${id}`);
+export function deltaPath(modelDir: string, id: string, fileSha256: string): string {
+  return insideFolder(modelDir, deltaFileName(id, fileSha256), `/edits/${id}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -146,7 +156,7 @@ export function parseDelta(bytes: Uint8Array, file: string, expectId?: string): 
   for (const param of Object.keys(layers).sort()) {
     checkTensor(param, layers[param], (m) => new EditError(m, { file }));
   }
-  return { layers: sortedLayers(layers), meta: metadata as DeltaMeta };
+  return { layers: sortedLayers(layers), meta: metadata as DeltaMeta, file };
 }
 
 /** Shape and value checks shared by writing and reading. */

@@ -3,12 +3,12 @@
  * on disk (DESIGN §8: every hash is checked on load; a mismatch is drift).
  */
 import { readdir, readFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import { EditError } from '../errors.js';
 import { insideFolder, readManifest, type ModelManifest } from '../model/folder.js';
 import { isTempFile, writeFileAtomic } from '../util/atomic.js';
 import { sha256, sha256File } from '../util/hash.js';
-import { DELTAS_DIR, deltaFileName } from './deltas.js';
+import { DELTA_NAME_HASH, DELTAS_DIR, deltaFileName } from './deltas.js';
 import type { AppliedEdit, ModelState } from './types.js';
 
 export const STATE_FILE = 'state.json';
@@ -78,12 +78,23 @@ export async function writeState(modelDir: string, state: ModelState): Promise<s
   return sha256(text);
 }
 
+/** What checkDrift finds on disk. */
+export interface DriftReport {
+  /** Files that do not match state.json: plan shows them with "!", apply, verify and generate refuse. */
+  drift: DriftProblem[];
+  /**
+   * Delta files no applied edit names, as the model folder path joined with their relative path:
+   * a killed apply's new delta, say. Not drift — they change no weight — and the next apply removes them.
+   */
+  stray: string[];
+}
+
 /**
  * Everything on disk that does not match state.json: the base weights (against state and manifest),
- * each delta file (present, same sha256), stray files in deltas/ that no applied edit names, and
- * the effective hash. Empty = no drift.
+ * each delta file (at its content-addressed place, present, same sha256) and the effective hash;
+ * apart, the stray files in deltas/. No drift = `drift` empty.
  */
-export async function checkDrift(modelDir: string, manifest: ModelManifest, state: ModelState): Promise<DriftProblem[]> {
+export async function checkDrift(modelDir: string, manifest: ModelManifest, state: ModelState): Promise<DriftReport> {
   const problems: DriftProblem[] = [];
   const short = (s: string) => `${s.slice(0, 12)}…`;
 
@@ -101,36 +112,39 @@ export async function checkDrift(modelDir: string, manifest: ModelManifest, stat
     }
   }
 
-  const named = new Set<string>();
   for (const id of Object.keys(state.edits).sort(byCodeUnit)) {
     const delta = state.edits[id].delta;
     if (delta === null) continue;
     const file = join(modelDir, delta.file);
     let path: string;
     try {
-      if (delta.file !== deltaFileName(id)) throw new EditError(`expected ${deltaFileName(id)}`);
+      const place = deltaFileName(id, delta.sha256);
+      if (delta.file !== place) throw new EditError(`expected ${place}: the id, "@" and the first ${DELTA_NAME_HASH} hex of its sha256`);
       path = insideFolder(modelDir, delta.file, `/edits/${id}/delta/file`);
     } catch (err) {
       problems.push({ file: join(modelDir, STATE_FILE), message: `edit "${id}" names delta file "${delta.file}", which is not its place in ${DELTAS_DIR}/ (${(err as Error).message})` });
       continue;
     }
-    named.add(relative(modelDir, path).split(sep).join('/'));
     const actual = await fileSha(path);
     if (actual === null) problems.push({ file, message: `delta of edit "${id}" is missing` });
     else if (actual !== delta.sha256) problems.push({ file, message: `delta of edit "${id}" has sha256 ${short(actual)}, state.json says ${short(delta.sha256)}: it changed outside editops` });
-  }
-
-  for (const rel of await listFiles(join(modelDir, DELTAS_DIR), DELTAS_DIR)) {
-    if (!named.has(rel) && !isTempFile(rel)) {
-      problems.push({ file: join(modelDir, rel), message: 'stray delta file: no applied edit in state.json names it' });
-    }
   }
 
   const effective = effectiveSha(state.base.sha256, state.edits);
   if (effective !== state.effective.sha256) {
     problems.push({ file: join(modelDir, STATE_FILE), message: `effective sha256 ${short(state.effective.sha256)} does not match its base and deltas (${short(effective)})` });
   }
-  return problems;
+  const stray = (await strayDeltaFiles(modelDir, state)).map((rel) => join(modelDir, rel));
+  return { drift: problems, stray };
+}
+
+/**
+ * Files in deltas/ that no applied edit of `state` names, relative to the model folder ("/"
+ * separators); temp files of atomic writes are not counted. Lists only, hashes nothing.
+ */
+export async function strayDeltaFiles(modelDir: string, state: ModelState): Promise<string[]> {
+  const named = new Set(Object.values(state.edits).flatMap((e) => (e.delta === null ? [] : [e.delta.file])));
+  return (await listFiles(join(modelDir, DELTAS_DIR), DELTAS_DIR)).filter((rel) => !named.has(rel) && !isTempFile(rel));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ export interface AppliedEdit {
   specSha256: string;
   /** Editor backend that computed the delta ("ft", "mend", "instructedit"). */
   method: string;
-  /** deltas/<id>.safetensors, relative to the model folder; null when the model already satisfied the edit ("= already satisfied"). */
+  /** deltas/<id>@<first 12 hex of the file's sha256>.safetensors, relative to the model folder; null when the model already satisfied the edit ("= already satisfied"). */
   delta: (FileRef & { layers: string[]; rank: number | null }) | null;
   metrics: EditMetrics;
   appliedAt: string;

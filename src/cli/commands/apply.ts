@@ -2,7 +2,7 @@
  * `edit apply [plan.json]`: lock, compute deltas, verify every assertion on the combined weights,
  * then write and commit — or write nothing and say which assertion failed.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { loadModelFolder } from '../../model/folder.js';
@@ -10,7 +10,7 @@ import { initBackend } from '../../tensor/backend.js';
 import { Action, hasChanges, type Plan } from '../../plan/plan.js';
 import { planFromJson } from '../../plan/json.js';
 import { makePlan } from '../../plan/make-plan.js';
-import { applyPlan, planWorkspace } from '../../apply/apply-plan.js';
+import { applyPlan, planWorkspace, removeStrayDeltas, type ApplyResult } from '../../apply/apply-plan.js';
 import { refreshWorkspace } from '../../apply/refresh.js';
 import { driftError, openWorkspace, problemsError, type Workspace } from '../../apply/workspace.js';
 import { makeEditor, EDITOR_METHODS } from '../../editor/registry.js';
@@ -90,15 +90,12 @@ export const applyCommand: Command = {
 
     let ws = await openWorkspace(ctx.cwd, dir, editsDir);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
-    let stray: string[] = [];
     // --refresh on a drifted folder rewrites state.json even when the plan is empty: that is the fix.
     const refreshing = ctx.flags.refresh === true && ws.drift.length > 0;
     if (ctx.flags.refresh === true) {
       const r = await refreshWorkspace(ws);
       ws = r.ws;
-      stray = r.stray;
       for (const d of r.dropped) ctx.io.err(`refresh: ${d.id} will be recomputed (${d.reason})`);
-      for (const s of stray) ctx.io.err(`refresh: ${s} is named by no applied edit and will be removed`);
     }
     if (ws.drift.length > 0) throw driftError(ws.drift);
     const targets = listFlag(ctx, 'target');
@@ -121,14 +118,17 @@ export const applyCommand: Command = {
         plan = await planWorkspace(ws, loaded, targets, progress);
       }
       if (!json) ui!.plan(plan);
-      if (!hasChanges(plan) && stray.length === 0 && !refreshing) {
+      // Only stray delta files to remove: no delta to compute, no assertion to run, state.json stays as it is.
+      const strayOnly = !hasChanges(plan) && !refreshing;
+      if (strayOnly && ws.stray.length === 0) {
         if (json) ctx.io.out(JSON.stringify({ formatVersion: '1', applied: false, reason: 'no changes' }));
         await ui?.close();
         return 0;
       }
       // Before any work is done or file written: a commit that cannot happen fails now, not after the writes.
       if (commit) {
-        const written = plan.changes.filter((c) => c.action === Action.Create || c.action === Action.Update).map((c) => join(ws.modelDir, deltaFileName(c.id)));
+        // A delta's name ends in its hash, unknown yet; whether .gitignore keeps a file out does not depend on it.
+        const written = plan.changes.filter((c) => c.action === Action.Create || c.action === Action.Update).map((c) => join(ws.modelDir, deltaFileName(c.id, '0'.repeat(64))));
         await checkCommittable(ctx.cwd, [join(ws.modelDir, STATE_FILE), ...written]);
       }
       if (!autoApprove && !(await ui!.confirm('Apply these changes to the model?'))) {
@@ -142,31 +142,39 @@ export const applyCommand: Command = {
         if (now.sha256 !== ws.stateSha || now.state.serial !== ws.state.serial) {
           throw new EditError('the model state changed while this apply was planning (another apply finished); nothing was written', { hint: 'run the command again' });
         }
-        const r = await applyPlan(ws, plan, loaded, { editor, commit: false, onProgress: progress });
+        // applyPlan removes every delta file the new state does not name, stray ones included.
+        const r: ApplyResult = strayOnly
+          ? { ok: true, check: { edits: [], pass: true, passed: 0, total: 0 }, touched: await removeStrayDeltas(ctx.cwd, ws.modelDir, ws.state), commit: null, state: ws.state }
+          : await applyPlan(ws, plan, loaded, { editor, commit: false, onProgress: progress });
         if (r.ok) {
           // Leftovers of killed writes (dead writers only); under the lock no other editops writer owns them.
           const modelAbs = join(ctx.cwd, ws.modelDir);
           const leftovers = [...(await removeStaleTempFiles(modelAbs)), ...(await removeStaleTempFiles(join(modelAbs, DELTAS_DIR), { recursive: true }))];
           for (const t of leftovers) ctx.io.err(`removed ${t} (left by a killed write)`);
-          for (const s of stray) {
-            // A recomputed edit's delta was just rewritten at the same path: not stray any more.
-            if (r.touched.includes(s)) continue;
-            await rm(join(ctx.cwd, s), { force: true });
-            r.touched.push(s);
-          }
           if (commit) {
             const { commitMessage } = await import('../../apply/apply-plan.js');
+            const message = strayOnly ? `edit apply: removed ${r.touched.length} stray delta file${r.touched.length === 1 ? '' : 's'}\n\n${r.touched.join('\n')}\n` : commitMessage(plan, r.check);
             try {
-              r.commit = await commitPaths(ctx.cwd, r.touched, commitMessage(plan, r.check));
+              r.commit = await commitPaths(ctx.cwd, r.touched, message);
             } catch (err) {
               if (!(err instanceof EditError)) throw err;
               // The new state is on disk and consistent: say so, rather than "failed" as if nothing happened.
-              throw new EditError(`the edits were applied (state serial ${r.state!.serial} written) but not committed: ${err.message}`, { file: err.options.file, hint: `commit ${r.touched.join(', ')} yourself` });
+              const done = strayOnly ? 'the stray delta files were removed' : `the edits were applied (state serial ${r.state!.serial} written)`;
+              throw new EditError(`${done} but not committed: ${err.message}`, { file: err.options.file, hint: `commit ${r.touched.join(', ')} yourself` });
             }
           }
         }
         return r;
       });
+      const commitNote = result.commit ? `committed ${result.commit.slice(0, 10)}` : ctx.flags['no-commit'] === true ? 'not committed (--no-commit)' : 'nothing to commit';
+      if (strayOnly) {
+        if (json) ctx.io.out(JSON.stringify({ formatVersion: '1', applied: false, reason: 'no changes', commit: result.commit, touched: result.touched }, null, 2));
+        else {
+          ui!.text(`\nNo changes to apply; removed ${result.touched.length} stray delta file${result.touched.length === 1 ? '' : 's'}, ${commitNote}.`);
+          await ui!.close();
+        }
+        return 0;
+      }
       if (json) {
         ctx.io.out(JSON.stringify({ formatVersion: '1', applied: result.ok, commit: result.commit, touched: result.touched, checks: result.check }, null, 2));
         return result.ok ? 0 : 1;
@@ -178,7 +186,6 @@ export const applyCommand: Command = {
         await ui!.close();
         return 1;
       }
-      const commitNote = result.commit ? `committed ${result.commit.slice(0, 10)}` : ctx.flags['no-commit'] === true ? 'not committed (--no-commit)' : 'nothing to commit';
       ui!.text(`\nApply complete: state serial ${result.state!.serial}, ${result.touched.length} files written, ${commitNote}.`);
       await ui!.close();
       return 0;

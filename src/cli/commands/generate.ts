@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Deltas } from '../../model/gpt2.js';
 import { checkDrift, readState } from '../../state/state.js';
 import { parseDelta, type Delta } from '../../state/deltas.js';
-import { driftError } from '../../apply/workspace.js';
+import { driftError, relativeDrift } from '../../apply/workspace.js';
 import { toDeltaTensors } from '../../apply/apply-plan.js';
 import type { Command } from '../command.js';
 import { MODEL_OPTION, modelDir, numberFlag } from '../flags.js';
@@ -43,13 +43,14 @@ export const generateCommand: Command = {
     const applied = new Map<string, Delta>();
     if (ctx.flags.base !== true) {
       const { state } = await readState(dir, loaded.manifest);
-      const drift = await checkDrift(dir, loaded.manifest, state);
+      // Stray delta files (a killed apply's) change no weight: only real drift stops generate.
+      const { drift } = relativeDrift(ctx.cwd, await checkDrift(dir, loaded.manifest, state));
       if (drift.length > 0) {
         model.dispose();
         throw driftError(drift);
       }
       for (const [id, e] of Object.entries(state.edits)) {
-        if (e.delta !== null) applied.set(id, parseDelta(await readFile(join(dir, e.delta.file)), join(dir, e.delta.file), id));
+        if (e.delta !== null) applied.set(id, parseDelta(await readFile(join(dir, e.delta.file)), join(modelDir(ctx), e.delta.file), id));
       }
     }
     const deltas: Deltas = toDeltaTensors(applied.values(), loaded);

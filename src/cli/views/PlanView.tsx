@@ -3,7 +3,7 @@ import { Box, Text } from 'ink';
 import { Action, type Plan } from '../../plan/plan.js';
 import { planRows, summaryLine } from '../../plan/render.js';
 
-type Glyph = Exclude<Action, Action.NoOp> | '!';
+type Glyph = Exclude<Action, Action.NoOp> | '!' | '?';
 
 const GLYPH_STYLE: Record<Glyph, { color: string; bold?: boolean }> = {
   [Action.Create]: { color: 'green' },
@@ -11,6 +11,7 @@ const GLYPH_STYLE: Record<Glyph, { color: string; bold?: boolean }> = {
   [Action.Destroy]: { color: 'red' },
   [Action.Satisfied]: { color: 'cyan' },
   '!': { color: 'magenta', bold: true },
+  '?': { color: 'gray' },
 };
 
 export function PlanView({ plan }: { plan: Plan }) {

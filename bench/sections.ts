@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GPT, generate, initParams, type GPTConfig, type Params } from '../src/model/gpt2.js';
+import { clippedStep } from '../src/model/train-step.js';
 import { loadModelFolder } from '../src/model/folder.js';
 import type { BackendName } from '../src/tensor/backend.js';
 import { Rng } from '../src/util/random.js';
@@ -118,13 +119,7 @@ export async function benchTrain(backend: BackendName, variant: keyof typeof LOS
     const lossT = tf.tidy(() => {
       const xs = tf.tensor2d(rows.map((r) => r.slice(0, t)), [batch, t], 'int32');
       const ys = tf.tensor2d(rows.map((r) => r.slice(1)), [batch, t], 'int32');
-      const { value, grads } = tf.variableGrads(() => LOSSES[variant](model, xs, ys), varList);
-      const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
-      const scale = tf.minimum(1, tf.div(1.0, tf.add(norm, 1e-6)));
-      const clipped: Record<string, tf.Tensor> = {};
-      for (const [k, g] of Object.entries(grads)) clipped[k] = tf.mul(g, scale);
-      opt.applyGradients(clipped as Parameters<typeof opt.applyGradients>[0]);
-      return value;
+      return clippedStep(opt, varList, () => LOSSES[variant](model, xs, ys), 1.0);
     });
     const loss = (await lossT.data())[0];
     lossT.dispose();

@@ -12,6 +12,7 @@ import { initBackend } from '../src/tensor/backend.js';
 import { GPT, initParams, paramShapes, type GPTConfig, type Params } from '../src/model/gpt2.js';
 import { trainBpe, Tokenizer } from '../src/model/tokenizer.js';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
+import { clippedStep } from '../src/model/train-step.js';
 import { Rng } from '../src/util/random.js';
 import { sha256, sha256File } from '../src/util/hash.js';
 import { MANIFEST, type ModelManifest } from '../src/model/folder.js';
@@ -95,7 +96,9 @@ async function main(): Promise<void> {
     for (const [name, shape] of paramShapes(config)) init[name] = tf.tensor(file.tensors.get(name)!.data as Float32Array, shape);
     const adam = await readSafetensors(`${CKPT}/adam.safetensors`);
     const names = JSON.parse(adam.metadata.order) as string[];
-    await opt.setWeights(names.map((name) => ({ name, tensor: tf.tensor(adam.tensors.get(name)!.data as Float32Array | Int32Array, adam.tensors.get(name)!.shape) })));
+    const restored = names.map((name) => ({ name, tensor: tf.tensor(adam.tensors.get(name)!.data as Float32Array | Int32Array, adam.tensors.get(name)!.shape) }));
+    await opt.setWeights(restored);
+    for (const r of restored) r.tensor.dispose(); // the optimizer's variables hold their own references
     start = progress.step;
     console.log(`resuming at step ${start}`);
   } else {
@@ -130,18 +133,10 @@ async function main(): Promise<void> {
   for (let step = start; step < STEPS; step++) {
     const { x, y } = makeBatch(sentences, nl, step);
     (opt as unknown as { learningRate: number }).learningRate = lrAt(step);
-    const lossT = tf.tidy(() => {
-      const xs = tf.tensor2d(x, [BATCH, config.nPositions], 'int32');
-      const ys = tf.tensor2d(y, [BATCH, config.nPositions], 'int32');
-      const { value, grads } = tf.variableGrads(() => model.loss(xs, ys), varList);
-      // global-norm clipping
-      const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
-      const scale = tf.minimum(1, tf.div(CLIP, tf.add(norm, 1e-6)));
-      const clipped: Record<string, tf.Tensor> = {};
-      for (const [k, g] of Object.entries(grads)) clipped[k] = tf.mul(g, scale);
-      opt.applyGradients(clipped as Parameters<typeof opt.applyGradients>[0]);
-      return value;
-    });
+    const xs = tf.tensor2d(x, [BATCH, config.nPositions], 'int32');
+    const ys = tf.tensor2d(y, [BATCH, config.nPositions], 'int32');
+    const lossT = clippedStep(opt, varList, () => model.loss(xs, ys), CLIP);
+    tf.dispose([xs, ys]);
     const loss = (await lossT.data())[0];
     lossT.dispose();
     if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${step}; resume from the last checkpoint with a lower learning rate`);

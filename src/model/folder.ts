@@ -7,6 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve, relative, isAbsolute } from 'node:path';
 import { EditError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
+import { readJsonFile } from '../util/json-file.js';
 import type { GPT, GPTConfig } from './gpt2.js';
 import { parseSafetensors } from './safetensors.js';
 import { Tokenizer } from './tokenizer.js';
@@ -96,18 +97,7 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
   } catch {
     throw new EditError('model folder does not exist', { file: dir });
   }
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new EditError('model.json is missing: not a model folder', { file: path });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new EditError(`not valid JSON: ${(err as Error).message}`, { file: path });
-  }
+  const json = await readJsonFile(path, 'model.json is missing: not a model folder');
   return checkManifest(json, path);
 }
 

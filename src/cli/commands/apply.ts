@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
+import { readJsonFile } from '../../util/json-file.js';
 import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import { Action, hasChanges, type Plan } from '../../plan/plan.js';
@@ -25,18 +26,7 @@ import { makeUi } from '../ui.js';
 import { renderChecks } from '../report.js';
 
 async function readSavedPlan(path: string): Promise<Plan> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new EditError('cannot read the saved plan', { file: path });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new EditError(`not valid JSON: ${(err as Error).message}`, { file: path });
-  }
+  const json = await readJsonFile(path, 'cannot read the saved plan');
   return planFromJson(json, path);
 }
 

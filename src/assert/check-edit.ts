@@ -5,6 +5,7 @@
  * EasyEdit's teacher-forced token accuracy is reported beside, never used to pass
  * (QAEdit/WILD, arXiv 2502.11177: teacher forcing overstates real success).
  */
+import type { EditMetrics as StoredMetrics } from '../state/types.js';
 import type { Thresholds } from '../model/folder.js';
 import type { AssertionSpec, EditSpec } from '../spec/types.js';
 import { quote } from './format.js';
@@ -25,14 +26,8 @@ export interface KindSummary {
   pass: boolean;
 }
 
-export interface EditMetrics {
-  reliability: number | null;
-  generalization: number | null;
-  locality: number | null;
-  portability: number | null;
-  /** Checks passed and run, expect assertions included. */
-  passed: number;
-  total: number;
+/** The stored metrics (state.json) plus EasyEdit's teacher-forced numbers, which are reported, not stored. */
+export interface EditMetrics extends StoredMetrics {
   /** EasyEdit's teacher-forced token accuracy of the target/answers on the edited model (mean per kind); for comparison only. */
   teacherForced: { reliability: number | null; generalization: number | null; portability: number | null };
 }

@@ -17,7 +17,7 @@ import { planToJson } from '../src/plan/json.js';
 import { makePlan } from '../src/plan/make-plan.js';
 import { findConflicts } from '../src/spec/conflicts.js';
 import { loadEdits } from '../src/spec/load.js';
-import { emptyState } from '../src/state/state.js';
+import { emptyState, manifestSha } from '../src/state/state.js';
 import type { BackendName } from '../src/tensor/backend.js';
 import { packageRoot } from '../src/util/package-root.js';
 import { median, ms, now, sig, stamp, type BenchRecord } from './measure.js';
@@ -217,7 +217,7 @@ async function inProcess(repo: string, manifest: ModelManifest): Promise<{ loadE
   findConflicts(edits);
   const findConflictsS = ms(t) / 1000;
   t = now();
-  const plan = makePlan({ model: 'models/default', edits, state: emptyState(manifest, manifest.weights.sha256), stateSha256: null, drift: [] });
+  const plan = makePlan({ model: 'models/default', edits, state: emptyState(manifest, manifest.weights.sha256), stateSha256: null, manifestSha256: manifestSha(manifest), drift: [] });
   const makePlanS = ms(t) / 1000;
   t = now();
   JSON.stringify(planToJson(plan), null, 2);

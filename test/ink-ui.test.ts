@@ -22,7 +22,7 @@ function plan(): Plan {
   return {
     formatVersion: '1',
     model: 'models/default',
-    state: { serial: 3, sha256: sha('a') },
+    state: { serial: 3, sha256: sha('a'), manifestSha256: sha('9') },
     targets: [],
     changes: [
       { id: 'capitals/france', action: Action.Create, reason: 'new edit file', file: 'edits/capitals/france.yaml', after: { specSha256: sha('1'), prompt: 'The capital of France is', target: ' Lyon', task: 'capital' } },

@@ -16,48 +16,48 @@ function state(edits: Record<string, string>): ModelState {
   for (const [id, h] of Object.entries(edits)) {
     applied[id] = { specSha256: sha(h), method: 'ft', delta: null, metrics: { reliability: 1, generalization: null, locality: null, portability: null, passed: 1, total: 1 }, appliedAt: '2026-01-01T00:00:00Z' };
   }
-  return { version: 1, serial: 3, base: { sha256: sha('b') }, editor: null, effective: { sha256: sha('e') }, edits: applied };
+  return { version: 1, serial: 3, base: { sha256: sha('b') }, editor: null, manifest: { sha256: sha('9') }, effective: { sha256: sha('e') }, edits: applied };
 }
 const now = new Date('2026-11-25T00:00:00Z');
 
 describe('makePlan', () => {
   it('diffs declared edits against state: create, update, destroy, unchanged', () => {
-    const plan = makePlan({ model: 'models/default', edits: [edit('a', 'a'), edit('b', 'c'), edit('d', 'd')], state: state({ b: 'b', c: 'c', d: 'd' }), stateSha256: sha('f'), drift: [], now });
+    const plan = makePlan({ model: 'models/default', edits: [edit('a', 'a'), edit('b', 'c'), edit('d', 'd')], state: state({ b: 'b', c: 'c', d: 'd' }), stateSha256: sha('f'), manifestSha256: sha('9'), drift: [], now });
     expect(plan.changes.map((c) => [c.id, c.action])).toEqual([['a', '+'], ['b', '~'], ['c', '-'], ['d', ' ']]);
     expect(summaryLine(plan)).toBe('Plan: 1 to create, 1 to update, 1 to destroy.');
     expect(hasChanges(plan)).toBe(true);
-    expect(plan.state).toEqual({ serial: 3, sha256: sha('f') });
+    expect(plan.state).toEqual({ serial: 3, sha256: sha('f'), manifestSha256: sha('9') });
   });
 
   it('says "No changes" when state matches and marks satisfied creates', () => {
-    const same = makePlan({ model: 'm', edits: [edit('a', 'a')], state: state({ a: 'a' }), stateSha256: null, drift: [], now });
+    const same = makePlan({ model: 'm', edits: [edit('a', 'a')], state: state({ a: 'a' }), stateSha256: null, manifestSha256: sha('9'), drift: [], now });
     expect(summaryLine(same)).toBe('No changes. The model matches the edit files (1 applied).');
     expect(hasChanges(same)).toBe(false);
-    const sat = markSatisfied(makePlan({ model: 'm', edits: [edit('a', 'a'), edit('x', 'x')], state: state({}), stateSha256: null, drift: [], now }), new Set(['x']));
+    const sat = markSatisfied(makePlan({ model: 'm', edits: [edit('a', 'a'), edit('x', 'x')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], now }), new Set(['x']));
     expect(sat.changes.map((c) => c.action)).toEqual([Action.Create, Action.Satisfied]);
     expect(summaryLine(sat)).toBe('Plan: 1 to create, 0 to update, 0 to destroy, 1 already satisfied.');
   });
 
   it('restricts to --target ids, including destroys', () => {
-    const plan = makePlan({ model: 'm', edits: [edit('a', 'a'), edit('b', 'b')], state: state({ c: 'c' }), stateSha256: null, drift: [], targets: ['b', 'c'], now });
+    const plan = makePlan({ model: 'm', edits: [edit('a', 'a'), edit('b', 'b')], state: state({ c: 'c' }), stateSha256: null, manifestSha256: sha('9'), drift: [], targets: ['b', 'c'], now });
     expect(plan.changes.map((c) => [c.id, c.action])).toEqual([['b', '+'], ['c', '-']]);
     expect(plan.targets).toEqual(['b', 'c']);
   });
 
   it('renders drift with "!" and counts it', () => {
-    const plan = makePlan({ model: 'm', edits: [], state: state({}), stateSha256: null, drift: [{ file: 'm/deltas/x.safetensors', message: 'stray delta file' }], now });
+    const plan = makePlan({ model: 'm', edits: [], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [{ file: 'm/deltas/x.safetensors', message: 'stray delta file' }], now });
     expect(renderPlanText(plan)).toContain('  ! m/deltas/x.safetensors  drift  stray delta file');
     expect(summaryLine(plan)).toContain('1 drifted');
   });
 
   it('renders stray delta files with "?" as a warning: not drift, no change to the model', () => {
     const stray = ['m/deltas/x@0123456789ab.safetensors'];
-    const clean = makePlan({ model: 'm', edits: [edit('a', 'a')], state: state({ a: 'a' }), stateSha256: null, drift: [], stray, now });
+    const clean = makePlan({ model: 'm', edits: [edit('a', 'a')], state: state({ a: 'a' }), stateSha256: null, manifestSha256: sha('9'), drift: [], stray, now });
     expect(renderPlanText(clean)).toContain('  ? m/deltas/x@0123456789ab.safetensors  stray file  removed by the next apply');
     expect(summaryLine(clean)).toBe('No changes. The model matches the edit files (1 applied). 1 stray file to remove.');
     expect(hasChanges(clean)).toBe(false);
     expect(clean.drift).toEqual([]);
-    const create = makePlan({ model: 'm', edits: [edit('b', 'b')], state: state({}), stateSha256: null, drift: [], stray: [...stray, 'm/deltas/y@0123456789ab.safetensors'], now });
+    const create = makePlan({ model: 'm', edits: [edit('b', 'b')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], stray: [...stray, 'm/deltas/y@0123456789ab.safetensors'], now });
     expect(summaryLine(create)).toBe('Plan: 1 to create, 0 to update, 0 to destroy, 2 stray files to remove.');
     const json = JSON.parse(JSON.stringify(planToJson(create)));
     expect(validateAgainst('plan', json)).toEqual([]);
@@ -69,7 +69,7 @@ describe('makePlan', () => {
 
 describe('plan JSON', () => {
   it('validates against schemas/plan.schema.json and round-trips', () => {
-    const plan = makePlan({ model: 'models/default', edits: [edit('a', 'a'), edit('b', 'c')], state: state({ b: 'b', c: 'c' }), stateSha256: sha('f'), drift: [], now });
+    const plan = makePlan({ model: 'models/default', edits: [edit('a', 'a'), edit('b', 'c')], state: state({ b: 'b', c: 'c' }), stateSha256: sha('f'), manifestSha256: sha('9'), drift: [], now });
     const json = JSON.parse(JSON.stringify(planToJson(plan)));
     expect(validateAgainst('plan', json)).toEqual([]);
     expect(json.summary).toEqual({ create: 1, update: 1, destroy: 1, satisfied: 0, unchanged: 0, drift: 0, stray: 0 });
@@ -82,7 +82,7 @@ describe('plan JSON', () => {
   });
 
   it('renders markdown for job summaries', () => {
-    const plan = makePlan({ model: 'models/default', edits: [edit('a', 'a')], state: state({}), stateSha256: null, drift: [], now });
+    const plan = makePlan({ model: 'models/default', edits: [edit('a', 'a')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], now });
     expect(planMarkdown(plan)).toContain('| `+` | `a` | create | "prompt of a" → " Lyon" (counterfact) |');
   });
 });

@@ -23,7 +23,7 @@ import { loadModelFolder, type LoadedModel, type ModelManifest } from '../src/mo
 import { initBackend } from '../src/tensor/backend.js';
 import { serializeDelta, type Delta, type ParsedDelta } from '../src/state/deltas.js';
 import { checkCommittable } from '../src/state/git.js';
-import { effectiveSha } from '../src/state/state.js';
+import { effectiveSha, manifestSha } from '../src/state/state.js';
 import type { ModelState } from '../src/state/types.js';
 import { isTempFile, removeStaleTempFiles } from '../src/util/atomic.js';
 import { sha256 } from '../src/util/hash.js';
@@ -184,7 +184,7 @@ describe('apply --refresh with a hand-edited state.json', () => {
       thresholds: { reliability: 1, generalization: 0.5, locality: 0.9, portability: 0 },
     } as unknown as ModelManifest;
     const evil = { specSha256: 'a'.repeat(64), method: 'ft', delta: { file: '../../../outside.bin', sha256: 'b'.repeat(64), layers: [], rank: null }, metrics: { reliability: 1, generalization: null, locality: null, portability: null, passed: 1, total: 1 }, appliedAt: 'x' };
-    const state: ModelState = { version: 1, serial: 1, base: { sha256: baseSha }, editor: null, effective: { sha256: 'c'.repeat(64) }, edits: { '../evil': evil } };
+    const state: ModelState = { version: 1, serial: 1, base: { sha256: baseSha }, editor: null, manifest: { sha256: manifestSha(manifest) }, effective: { sha256: 'c'.repeat(64) }, edits: { '../evil': evil } };
     const ws: Workspace = { root: dir, modelDir: 'models/default', manifest, state, stateSha: 'd'.repeat(64), drift: [], stray: [], edits: [], problems: [] };
 
     const r = await refreshWorkspace(ws);
@@ -277,6 +277,56 @@ describe('end to end', () => {
     const plan = await edit(repo, 'plan', '--structural', '--detailed-exitcode');
     expectCode(plan, 0);
     expect(plan.stdout).not.toContain('drift');
+  });
+
+  it('a changed model.json (thresholds) is drift until apply --refresh re-verifies every edit', async () => {
+    const repo = await repoCopy('manifest-drift');
+    const manifestPath = join(repo, 'models/default/model.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ModelManifest;
+    await writeFile(manifestPath, `${JSON.stringify({ ...manifest, thresholds: { ...manifest.thresholds, reliability: 0.5 } }, null, 2)}\n`);
+
+    const plan = await edit(repo, 'plan');
+    expectCode(plan, 1);
+    expect(plan.stdout).toMatch(/!\s+models\/default\/model\.json/);
+    expect(plan.stdout).toContain('model.json changed since the edits were applied (thresholds, layers or editor)');
+    expectCode(await edit(repo, 'apply', '--auto-approve'), 1);
+
+    const r = await edit(repo, 'apply', '--refresh', '--auto-approve');
+    expectCode(r, 0);
+    expect(r.stderr).toContain('refresh: geo/france will be recomputed (model.json changed)');
+    expect(r.stdout).toContain('Apply complete');
+    const state = JSON.parse(await readFile(join(repo, 'models/default/state.json'), 'utf8')) as ModelState;
+    expect(state.manifest.sha256).toBe(manifestSha(JSON.parse(await readFile(manifestPath, 'utf8')) as ModelManifest));
+    const after = await edit(repo, 'plan', '--detailed-exitcode');
+    expectCode(after, 0);
+    expect(after.stdout).not.toContain('drift');
+  });
+
+  it('provenance and knowledge in model.json are not drift; a state.json without the manifest hash is taken as current', async () => {
+    const repo = await repoCopy('manifest-info');
+    const manifestPath = join(repo, 'models/default/model.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ModelManifest;
+    await writeFile(manifestPath, `${JSON.stringify({ ...manifest, knowledge: { heldIn: 0.5 }, provenance: { note: 'changed' } }, null, 2)}\n`);
+    const statePath = join(repo, 'models/default/state.json');
+    const { manifest: _recorded, ...old } = JSON.parse(await readFile(statePath, 'utf8')) as ModelState;
+    await writeFile(statePath, `${JSON.stringify(old, null, 2)}\n`);
+    expectCode(await edit(repo, 'plan', '--detailed-exitcode'), 0);
+  });
+
+  it('a saved plan made before model.json changed is stale', async () => {
+    const repo = await repoCopy('manifest-stale');
+    await writeEdit(repo, 'geo/france', { ...notOs('The capital of France is'), target: ' Nice' });
+    const saved = join(repo, '..', 'plan.json');
+    expectCode(await edit(repo, 'plan', '--out', saved), 0);
+    expect(JSON.parse(await readFile(saved, 'utf8')).state.manifestSha256).toMatch(/^[0-9a-f]{64}$/);
+    const manifestPath = join(repo, 'models/default/model.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ModelManifest;
+    await writeFile(manifestPath, `${JSON.stringify({ ...manifest, editableLayers: manifest.editableLayers.slice(0, 1) }, null, 2)}\n`);
+
+    const r = await edit(repo, 'apply', saved, '--refresh');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('saved plan is stale: model.json changed since it was made');
+    expect(await git(repo, 'status', '--porcelain', 'models/default/state.json')).toBe('');
   });
 
   it('apply --refresh still refuses a state that another apply changed while it was planning', async () => {

@@ -355,7 +355,7 @@ describe('schemas', () => {
     const assertionKeys: Record<keyof AssertionSpec, true> = { type: true, prompt: true, value: true, maxTokens: true, min: true, max: true, k: true, description: true };
     const manifestKeys: Record<keyof ModelManifest, true> = { $schema: true, version: true, name: true, architecture: true, config: true, tokenizer: true, weights: true, editableLayers: true, editor: true, tasks: true, thresholds: true, provenance: true, knowledge: true };
     const configKeys: Record<keyof GPTConfig, true> = { vocabSize: true, nPositions: true, nEmbd: true, nLayer: true, nHead: true, layerNormEps: true };
-    const stateKeys: Record<keyof ModelState, true> = { $schema: true, version: true, serial: true, base: true, editor: true, effective: true, edits: true };
+    const stateKeys: Record<keyof ModelState, true> = { $schema: true, version: true, serial: true, base: true, editor: true, manifest: true, effective: true, edits: true };
     const appliedKeys: Record<keyof AppliedEdit, true> = { specSha256: true, method: true, delta: true, metrics: true, appliedAt: true };
     const metricKeys: Record<keyof EditMetrics, true> = { reliability: true, generalization: true, locality: true, portability: true, passed: true, total: true };
     expect(props('edit')).toEqual(keys(editKeys));

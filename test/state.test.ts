@@ -97,7 +97,7 @@ describe('state.json', () => {
     const shuffled = reverse({ ...state, edits: reverse(Object.fromEntries(Object.entries(state.edits).map(([k, e]) => [k, reverse({ ...e, metrics: reverse(e.metrics) })]))) });
     await writeState(dir, shuffled);
     expect(await readFile(join(dir, 'state.json'), 'utf8')).toBe(first);
-    expect(Object.keys(JSON.parse(first))).toEqual(['version', 'serial', 'base', 'editor', 'effective', 'edits']);
+    expect(Object.keys(JSON.parse(first))).toEqual(['version', 'serial', 'base', 'editor', 'manifest', 'effective', 'edits']);
     expect(Object.keys(JSON.parse(first).edits)).toEqual(['geo/france', 'satisfied', 'spain']);
     expect(Object.keys(JSON.parse(first).edits.spain)).toEqual(['specSha256', 'method', 'delta', 'metrics', 'appliedAt']);
   });
@@ -208,8 +208,18 @@ describe('checkDrift', () => {
     const m = { ...manifest(), weights: { ...manifest().weights, sha256: sha256('new base') } };
     await writeFile(join(dir, 'base.safetensors'), 'new base');
     const { drift } = await checkDrift(dir, m, state);
-    expect(drift).toHaveLength(1);
+    // model.json's weights hash is part of the manifest hash: a new base is also a changed model.json.
+    expect(drift).toHaveLength(2);
     expect(drift[0].message).toContain('does not match state.json');
+    expect(drift[1].file).toBe(join(dir, 'model.json'));
+    expect(drift[1].message).toContain('model.json changed since the edits were applied');
+  });
+
+  it('reports a changed model.json (thresholds), not its provenance or knowledge', async () => {
+    const state = await stateWithEdits();
+    expect((await checkDrift(dir, { ...manifest(), provenance: { x: 1 }, knowledge: { y: 2 }, $schema: 'z' }, state)).drift).toEqual([]);
+    const { drift } = await checkDrift(dir, { ...manifest(), thresholds: { ...manifest().thresholds, reliability: 0.1 } }, state);
+    expect(drift).toEqual([{ file: join(dir, 'model.json'), message: 'model.json changed since the edits were applied (thresholds, layers or editor): run `edit apply --refresh` to re-verify every edit' }]);
   });
 
   it('reports an effective hash that does not recompute', async () => {

@@ -19,7 +19,7 @@ import type { Editor } from '../editor/editor.js';
 import { Action, summarize, type Plan } from '../plan/plan.js';
 import { markSatisfied } from '../plan/make-plan.js';
 import { DELTAS_DIR, deltaFileName, deltaShape, serializeDelta, sumDeltas, type Delta, type ParsedDelta } from '../state/deltas.js';
-import { effectiveSha, strayDeltaFiles, writeState, STATE_FILE } from '../state/state.js';
+import { effectiveSha, manifestSha, strayDeltaFiles, writeState, STATE_FILE } from '../state/state.js';
 import type { AppliedEdit, ModelState } from '../state/types.js';
 import { commitPaths } from '../state/git.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -187,6 +187,7 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
     serial: ws.state.serial + 1,
     base: { sha256: ws.manifest.weights.sha256 },
     editor: ws.manifest.editor ? { method: ws.manifest.editor.method, sha256: ws.manifest.editor.sha256 } : ws.state.editor,
+    manifest: { sha256: manifestSha(ws.manifest) },
     effective: { sha256: effectiveSha(ws.manifest.weights.sha256, edits) },
     edits,
   };

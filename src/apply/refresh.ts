@@ -1,13 +1,14 @@
 /**
  * `apply --refresh`: accept what is on disk. Applied edits whose delta file is missing or changed
  * are dropped from the (in-memory) state so the plan recreates them; when the base weights changed,
- * every delta was computed against the old base, so all edits are recreated. Their files become
+ * every delta was computed against the old base, so all edits are recreated; so are they all when
+ * model.json changed (thresholds, editable layers, editor), to be re-verified under it. Their files become
  * stray, as any other unnamed delta file, and the apply removes them once state.json is written.
  */
 import { join } from 'node:path';
 import { sha256File } from '../util/hash.js';
 import { deltaFileName } from '../state/deltas.js';
-import { checkDrift, effectiveSha } from '../state/state.js';
+import { checkDrift, effectiveSha, manifestSha } from '../state/state.js';
 import type { AppliedEdit } from '../state/types.js';
 import { relativeDrift, type Workspace } from './workspace.js';
 
@@ -29,11 +30,18 @@ export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
   const modelAbs = join(ws.root, ws.modelDir);
   const baseSha = await shaOrNull(join(modelAbs, ws.manifest.weights.file));
   const baseChanged = baseSha !== ws.state.base.sha256;
+  // Thresholds, editable layers or editor changed: every edit is recomputed and re-verified under the new model.json.
+  const manifestNow = manifestSha(ws.manifest);
+  const manifestChanged = manifestNow !== ws.state.manifest.sha256;
   const edits: Record<string, AppliedEdit> = {};
   const dropped: Refreshed['dropped'] = [];
   for (const [id, e] of Object.entries(ws.state.edits)) {
     if (baseChanged && e.delta !== null) {
       dropped.push({ id, reason: 'base weights changed' });
+      continue;
+    }
+    if (manifestChanged) {
+      dropped.push({ id, reason: 'model.json changed' });
       continue;
     }
     if (e.delta !== null) {
@@ -51,7 +59,7 @@ export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
     edits[id] = e;
   }
   const base = { sha256: baseSha ?? ws.state.base.sha256 };
-  const state = { ...ws.state, base, edits, effective: { sha256: effectiveSha(base.sha256, edits) } };
+  const state = { ...ws.state, base, manifest: { sha256: manifestNow }, edits, effective: { sha256: effectiveSha(base.sha256, edits) } };
   const { drift, stray } = relativeDrift(ws.root, await checkDrift(modelAbs, ws.manifest, state));
   return { ws: { ...ws, state, drift, stray }, dropped };
 }

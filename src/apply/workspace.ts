@@ -11,7 +11,7 @@ import { findConflicts } from '../spec/conflicts.js';
 import { loadEdits } from '../spec/load.js';
 import type { EditSpec, LoadedEdit, SpecProblem } from '../spec/types.js';
 import { parseDelta, type Delta } from '../state/deltas.js';
-import { checkDrift, readState, type DriftProblem, type DriftReport } from '../state/state.js';
+import { checkDrift, manifestSha, readState, type DriftProblem, type DriftReport } from '../state/state.js';
 import type { ModelState } from '../state/types.js';
 import type { EditRequest } from '../editor/editor.js';
 import { makePlan } from '../plan/make-plan.js';
@@ -52,7 +52,7 @@ export function relativeDrift(base: string, report: DriftReport): DriftReport {
 
 /** The plan from files and state alone (no model): creates are not checked against the current model. */
 export function structuralPlan(ws: Workspace, targets: string[] = []): Plan {
-  return makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, drift: ws.drift, stray: ws.stray, targets });
+  return makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, manifestSha256: manifestSha(ws.manifest), drift: ws.drift, stray: ws.stray, targets });
 }
 
 /** An edit's task must be in the model's catalogue unless it describes itself with an instruction. */

@@ -8,6 +8,8 @@ export interface PlanInput {
   edits: LoadedEdit[];
   state: ModelState;
   stateSha256: string | null;
+  /** manifestSha of the model.json the plan is made against. */
+  manifestSha256: string;
   drift: DriftEntry[];
   /** Delta files no applied edit names; none when not given. */
   stray?: string[];
@@ -41,7 +43,7 @@ export function makePlan(input: PlanInput): Plan {
   return {
     formatVersion: '1',
     model: input.model,
-    state: { serial: state.serial, sha256: input.stateSha256 },
+    state: { serial: state.serial, sha256: input.stateSha256, manifestSha256: input.manifestSha256 },
     targets: input.targets ?? [],
     changes,
     drift: input.drift,

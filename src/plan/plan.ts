@@ -35,8 +35,8 @@ export interface Plan {
   formatVersion: '1';
   /** The model folder, relative to the repository root. */
   model: string;
-  /** Binding of a saved plan: apply refuses if the state changed since. */
-  state: { serial: number; sha256: string | null };
+  /** Binding of a saved plan: apply refuses if the state or model.json (manifestSha256, see manifestSha) changed since. */
+  state: { serial: number; sha256: string | null; manifestSha256: string };
   /** Edit ids the plan was restricted to (--target); empty = every edit. */
   targets: string[];
   changes: EditChange[];

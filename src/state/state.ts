@@ -5,9 +5,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EditError } from '../errors.js';
-import { insideFolder, readManifest, type ModelManifest } from '../model/folder.js';
+import { insideFolder, MANIFEST, readManifest, type ModelManifest } from '../model/folder.js';
 import { isTempFile, writeFileAtomic } from '../util/atomic.js';
 import { sha256, sha256File } from '../util/hash.js';
+import { canonicalJson } from '../spec/load.js';
 import { DELTA_NAME_HASH, DELTAS_DIR, deltaFileName } from './deltas.js';
 import type { AppliedEdit, ModelState } from './types.js';
 
@@ -26,9 +27,20 @@ export function emptyState(manifest: ModelManifest, baseSha: string): ModelState
     serial: 0,
     base: { sha256: baseSha },
     editor: manifest.editor ? { method: manifest.editor.method, sha256: manifest.editor.sha256 } : null,
+    manifest: { sha256: manifestSha(manifest) },
     effective: { sha256: effectiveSha(baseSha, {}) },
     edits: {},
   };
+}
+
+/**
+ * sha256 of what in model.json decides how edits are computed and judged (thresholds, editable
+ * layers, editor, tasks, config, weights): its canonical JSON without the informational
+ * `provenance`, `knowledge` and `$schema`.
+ */
+export function manifestSha(manifest: ModelManifest): string {
+  const { $schema: _schema, provenance: _provenance, knowledge: _knowledge, ...rest } = manifest;
+  return sha256(canonicalJson(rest));
 }
 
 /**
@@ -68,7 +80,10 @@ export async function readState(modelDir: string, manifest?: ModelManifest): Pro
     const what = msg.replace(/ in JSON at position \d+.*$/s, '').replace(/\s*\(line \d+ column \d+\)/, '');
     throw new EditError(`not valid JSON at ${jsonErrorPlace(text, msg)}: ${what}`, { file: path, hint: `restore it from git: git checkout -- ${path}` });
   }
-  return { state: checkState(json, path), sha256: sha256(bytes) };
+  const state = checkState(json, path);
+  // A state.json written before the manifest hash was recorded: take today's model.json as the one applied against.
+  if (state.manifest === undefined) state.manifest = { sha256: manifestSha(manifest ?? (await readManifest(modelDir))) };
+  return { state, sha256: sha256(bytes) };
 }
 
 /** Write state.json atomically: pretty JSON, keys in a fixed order, edits sorted by id. Returns the file's sha256. */
@@ -128,6 +143,11 @@ export async function checkDrift(modelDir: string, manifest: ModelManifest, stat
     const actual = await fileSha(path);
     if (actual === null) problems.push({ file, message: `delta of edit "${id}" is missing` });
     else if (actual !== delta.sha256) problems.push({ file, message: `delta of edit "${id}" has sha256 ${short(actual)}, state.json says ${short(delta.sha256)}: it changed outside editops` });
+  }
+
+  const manifestNow = manifestSha(manifest);
+  if (manifestNow !== state.manifest.sha256) {
+    problems.push({ file: join(modelDir, MANIFEST), message: 'model.json changed since the edits were applied (thresholds, layers or editor): run `edit apply --refresh` to re-verify every edit' });
   }
 
   const effective = effectiveSha(state.base.sha256, state.edits);
@@ -191,7 +211,7 @@ function jsonErrorPlace(text: string, message: string): string {
   return `line ${before.length}, column ${before[before.length - 1].length + 1}`;
 }
 
-const STATE_KEYS = ['$schema', 'version', 'serial', 'base', 'editor', 'effective', 'edits'];
+const STATE_KEYS = ['$schema', 'version', 'serial', 'base', 'editor', 'manifest', 'effective', 'edits'];
 const EDIT_KEYS = ['specSha256', 'method', 'delta', 'metrics', 'appliedAt'];
 const DELTA_KEYS = ['file', 'sha256', 'layers', 'rank'];
 const METRIC_KEYS = ['reliability', 'generalization', 'locality', 'portability', 'passed', 'total'];
@@ -226,6 +246,7 @@ function checkState(json: unknown, file: string): ModelState {
   if (typeof json.serial !== 'number' || !Number.isSafeInteger(json.serial) || json.serial < 0) fail('/serial', 'must be a non-negative integer');
   if (!isObj(json.base) || !isSha(json.base.sha256)) fail('/base/sha256', 'must be a hex sha256');
   if (!isObj(json.effective) || !isSha(json.effective.sha256)) fail('/effective/sha256', 'must be a hex sha256');
+  if (json.manifest !== undefined && (!isObj(json.manifest) || !isSha(json.manifest.sha256))) fail('/manifest/sha256', 'must be a hex sha256');
   if (json.editor !== null && json.editor !== undefined) {
     if (!isObj(json.editor) || typeof json.editor.method !== 'string') fail('/editor', 'must be null or {method, sha256}');
   }

@@ -33,6 +33,11 @@ export interface ModelState {
   serial: number;
   base: { sha256: string };
   editor: { method: string; sha256: string | null } | null;
+  /**
+   * sha256 of model.json's canonical JSON without provenance, knowledge and $schema (see
+   * manifestSha): thresholds, editable layers, editor, tasks, config. A different one is drift.
+   */
+  manifest: { sha256: string };
   /** sha256 over the base hash and every applied delta's hash, in id order. */
   effective: { sha256: string };
   edits: Record<string, AppliedEdit>;

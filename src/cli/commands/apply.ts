@@ -16,7 +16,7 @@ import { refreshWorkspace } from '../../apply/refresh.js';
 import { driftError, openWorkspace, problemsError, type Workspace } from '../../apply/workspace.js';
 import { makeEditor, EDITOR_METHODS } from '../../editor/registry.js';
 import { withLock } from '../../state/lock.js';
-import { readState, STATE_FILE } from '../../state/state.js';
+import { manifestSha, readState, STATE_FILE } from '../../state/state.js';
 import { checkCommittable, commitPaths } from '../../state/git.js';
 import { DELTAS_DIR, deltaFileName } from '../../state/deltas.js';
 import { removeStaleTempFiles } from '../../util/atomic.js';
@@ -37,8 +37,11 @@ function checkFresh(saved: Plan, ws: Workspace, file: string): void {
   if (saved.state.serial !== ws.state.serial || saved.state.sha256 !== ws.stateSha) {
     throw stale(`the model's state changed since it was made (serial ${saved.state.serial}, now ${ws.state.serial})`);
   }
+  const manifestNow = manifestSha(ws.manifest);
+  if (typeof saved.state.manifestSha256 !== 'string') throw stale('it has no model.json binding (made by an older editops)');
+  if (saved.state.manifestSha256 !== manifestNow) throw stale('model.json changed since it was made');
   // The same diff must come out of today's files: same ids, same actions, same edit contents.
-  const now = makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, drift: [], targets: saved.targets });
+  const now = makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, manifestSha256: manifestNow, drift: [], targets: saved.targets });
   const norm = (a: Action) => (a === Action.Satisfied ? Action.Create : a);
   const savedById = new Map(saved.changes.map((c) => [c.id, c]));
   for (const c of now.changes) {

@@ -4,6 +4,7 @@ import { EditError } from '../src/errors.js';
 import { sha256 } from '../src/util/hash.js';
 import { serializeSafetensors } from '../src/model/safetensors.js';
 import { deltaFileName, deltaPath, deltaStats, densify, parseDelta, serializeDelta, sumDeltas, type Delta, type LowRankDelta } from '../src/state/deltas.js';
+import { editErrorOf } from './helpers/errors.js';
 
 /** Deterministic pseudo-random floats. */
 function floats(n: number, seed: number): Float32Array {
@@ -32,15 +33,6 @@ function sample(): Delta {
   };
 }
 
-function errorOf(fn: () => unknown): EditError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EditError);
-    return err as EditError;
-  }
-  throw new Error('expected an EditError');
-}
 
 describe('delta files', () => {
   it('round-trips dense, low-rank and bias deltas with their metadata', () => {
@@ -68,17 +60,17 @@ describe('delta files', () => {
   });
 
   it('refuses a delta with the wrong edit id', () => {
-    const e = errorOf(() => parseDelta(serializeDelta(sample(), META), 'd.safetensors', 'other'));
+    const e = editErrorOf(() => parseDelta(serializeDelta(sample(), META), 'd.safetensors', 'other'));
     expect(e.format()).toContain('d.safetensors');
     expect(e.message).toContain('"geo/france"');
   });
 
   it('refuses NaN and shape mismatches when writing', () => {
     const bad: Delta = { layers: { 'h.0.mlp.c_fc.weight': { kind: 'dense', shape: [2, 2], data: new Float32Array([1, NaN, 0, 0]) } } };
-    expect(errorOf(() => serializeDelta(bad, META)).message).toContain('NaN');
+    expect(editErrorOf(() => serializeDelta(bad, META)).message).toContain('NaN');
     const wrong: Delta = { layers: { 'h.0.mlp.c_fc.weight': { kind: 'lowrank', a: new Float32Array(5), b: new Float32Array(6), in: 2, out: 3, rank: 2 } } };
-    expect(errorOf(() => serializeDelta(wrong, META)).message).toContain('factor A');
-    expect(errorOf(() => serializeDelta({ layers: {} }, META)).message).toContain('no parameter');
+    expect(editErrorOf(() => serializeDelta(wrong, META)).message).toContain('factor A');
+    expect(editErrorOf(() => serializeDelta({ layers: {} }, META)).message).toContain('no parameter');
   });
 });
 
@@ -104,7 +96,7 @@ describe('malformed delta files', () => {
   ];
   for (const [name, bytes, message] of cases) {
     it(`refuses ${name}, naming the file`, () => {
-      const e = errorOf(() => parseDelta(bytes, file));
+      const e = editErrorOf(() => parseDelta(bytes, file));
       expect(e.message).toContain(message);
       expect(e.format().startsWith(`${file}: `)).toBe(true);
     });

@@ -10,6 +10,7 @@ import {
   writeSafetensors,
   type SafetensorsFile,
 } from '../src/model/safetensors.js';
+import { editErrorOf } from './helpers/errors.js';
 
 const FILE = 'bad.safetensors';
 
@@ -47,15 +48,6 @@ function roundTrip(dtype: 'F16' | 'BF16', values: number[]): { bits: number[]; d
   return { bits: halfBits(bytes), decoded: [...(t.data as Float32Array)] };
 }
 
-function thrown(fn: () => unknown): EditError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(EditError);
-    return err as EditError;
-  }
-  throw new Error('expected an EditError');
-}
 
 describe('known files', () => {
   it('parses what safetensors.torch.save_file({"a": torch.tensor([1.0, 2.0])}) writes', () => {
@@ -278,7 +270,7 @@ describe('malformed files', () => {
   const eight = [0, 0, 0x80, 0x3f, 0, 0, 0, 0x40];
 
   it('names the file in every error', () => {
-    const err = thrown(() => parseSafetensors(new Uint8Array(3), FILE));
+    const err = editErrorOf(() => parseSafetensors(new Uint8Array(3), FILE));
     expect(err.options.file).toBe(FILE);
     expect(err.format()).toMatch(/^bad\.safetensors: truncated/);
   });

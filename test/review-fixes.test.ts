@@ -185,7 +185,7 @@ describe('apply --refresh with a hand-edited state.json', () => {
     } as unknown as ModelManifest;
     const evil = { specSha256: 'a'.repeat(64), method: 'ft', delta: { file: '../../../outside.bin', sha256: 'b'.repeat(64), layers: [], rank: null }, metrics: { reliability: 1, generalization: null, locality: null, portability: null, passed: 1, total: 1 }, appliedAt: 'x' };
     const state: ModelState = { version: 1, serial: 1, base: { sha256: baseSha }, editor: null, manifest: { sha256: manifestSha(manifest) }, effective: { sha256: 'c'.repeat(64) }, edits: { '../evil': evil } };
-    const ws: Workspace = { root: dir, modelDir: 'models/default', manifest, state, stateSha: 'd'.repeat(64), drift: [], stray: [], edits: [], problems: [] };
+    const ws: Workspace = { root: dir, modelDir: 'models/default', manifest, state, stateSha: 'd'.repeat(64), drift: [], stray: [], edits: [], problems: [], lockedBy: null };
 
     const r = await refreshWorkspace(ws);
     expect(r.dropped).toEqual([{ id: '../evil', reason: 'state.json names delta file "../../../outside.bin", not its place in deltas/' }]);
@@ -531,5 +531,25 @@ syncBuiltinESMExports();
     expect(existsSync(join(repo, 'models/default/deltas/killed'))).toBe(false);
     expect(await deltaFiles(repo)).toEqual([await deltaOf(repo, 'geo/france')]);
     expect(await readFile(join(repo, 'models/default/state.json'))).toEqual(stateBytes);
+  });
+});
+
+describe('read commands while an apply holds the lock', () => {
+  it('plan --structural warns on stderr naming the holder, and still plans', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'editops-lockwarn-'));
+    try {
+      await git(dir, 'init', '-q');
+      expectCode(await edit(dir, 'model', 'import', TINY, '--out', 'models/default'), 0);
+      const { hostname } = await import('node:os');
+      // A live holder: this test process itself, as a concurrent apply would be.
+      const lock = { id: 'lock-1', pid: process.pid, host: hostname(), command: 'edit apply', startedAt: new Date().toISOString() };
+      await writeFile(join(dir, 'models/default/.lock'), JSON.stringify(lock));
+      const r = await edit(dir, 'plan', '--structural');
+      expectCode(r, 0);
+      expect(r.stderr).toContain(`warning: models/default is locked by pid ${process.pid} on host ${hostname()} running "edit apply"`);
+      expect(r.stdout).toContain('No changes.');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

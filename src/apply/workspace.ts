@@ -14,6 +14,7 @@ import { parseDelta, type Delta } from '../state/deltas.js';
 import { checkDrift, manifestSha, readState, type DriftProblem, type DriftReport } from '../state/state.js';
 import type { ModelState } from '../state/types.js';
 import type { EditRequest } from '../editor/editor.js';
+import { describeHolder, holderStatus, readLock, type LockInfo } from '../state/lock.js';
 import { makePlan } from '../plan/make-plan.js';
 import type { Plan } from '../plan/plan.js';
 
@@ -31,6 +32,8 @@ export interface Workspace {
   stray: string[];
   edits: LoadedEdit[];
   problems: SpecProblem[];
+  /** A lock held by a running process (an apply in progress): what is read may change when it finishes. */
+  lockedBy: LockInfo | null;
 }
 
 export async function openWorkspace(root: string, modelDir: string, editsDir = 'edits'): Promise<Workspace> {
@@ -41,7 +44,9 @@ export async function openWorkspace(root: string, modelDir: string, editsDir = '
   const { edits, problems } = await loadEdits(root, editsDir);
   problems.push(...findConflicts(edits));
   problems.push(...taskProblems(edits, manifest));
-  return { root, modelDir, manifest, state, stateSha: sha256, drift, stray, edits, problems };
+  const lock = await readLock(join(root, modelDir)).catch(() => null);
+  const lockedBy = lock !== null && holderStatus(lock) === 'running' && lock.pid !== process.pid ? lock : null;
+  return { root, modelDir, manifest, state, stateSha: sha256, drift, stray, edits, problems, lockedBy };
 }
 
 /** checkDrift's paths relative to `base` (the working directory), "/"-separated, as plans and messages show them. */
@@ -109,4 +114,10 @@ export async function readAppliedDeltas(ws: Workspace, ids?: Iterable<string>): 
     out.set(id, parseDelta(await readFile(join(ws.root, ws.modelDir, ref.file)), join(ws.modelDir, ref.file), id));
   }
   return out;
+}
+
+/** The warning read-only commands print while an apply holds the lock. */
+export function lockWarning(ws: Workspace): string | undefined {
+  if (ws.lockedBy === null) return undefined;
+  return `warning: ${ws.modelDir} is locked by ${describeHolder(ws.lockedBy)}; what this shows may change when it finishes`;
 }

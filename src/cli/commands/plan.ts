@@ -7,7 +7,7 @@ import { EditError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { hasChanges, summarize, type Plan } from '../../plan/plan.js';
 import { planToJson, planMarkdown } from '../../plan/json.js';
-import { openWorkspace, problemsError, structuralPlan } from '../../apply/workspace.js';
+import { openWorkspace, problemsError, structuralPlan, lockWarning } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { MODEL_OPTION, modelDir, stringFlag, listFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
@@ -29,6 +29,8 @@ export const planCommand: Command = {
   async run(ctx) {
     if (ctx.args.length > 0) throw new EditError(`plan takes no arguments (got ${JSON.stringify(ctx.args[0])})`);
     const ws = await openWorkspace(ctx.cwd, modelDir(ctx), stringFlag(ctx, 'dir', 'edits'));
+    const warning = lockWarning(ws);
+    if (warning !== undefined) ctx.io.err(warning);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
     const targets = listFlag(ctx, 'target');
     for (const t of targets) {

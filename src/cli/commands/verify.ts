@@ -9,7 +9,7 @@ import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import type { BatchCheck } from '../../assert/check-edit.js';
 import { checkAll, judges } from '../../apply/apply-plan.js';
-import { driftError, openWorkspace, problemsError, readAppliedDeltas } from '../../apply/workspace.js';
+import { driftError, openWorkspace, problemsError, readAppliedDeltas, lockWarning } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { MODEL_OPTION, modelDir, stringFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
@@ -41,6 +41,8 @@ export const verifyCommand: Command = {
     if (ctx.args.length > 0) throw new EditError(`verify takes no arguments (got ${JSON.stringify(ctx.args[0])})`);
     const shard = parseShard(stringFlag(ctx, 'shard'));
     const ws = await openWorkspace(ctx.cwd, modelDir(ctx), stringFlag(ctx, 'dir', 'edits'));
+    const warning = lockWarning(ws);
+    if (warning !== undefined) ctx.io.err(warning);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
     if (ws.drift.length > 0) throw driftError(ws.drift);
     const edits = shard === undefined ? ws.edits : ws.edits.filter((_, i) => i % shard.count === shard.index - 1);

@@ -12,7 +12,7 @@ import { loadEdits } from '../spec/load.js';
 import type { EditSpec, LoadedEdit, SpecProblem } from '../spec/types.js';
 import { parseDelta, type Delta } from '../state/deltas.js';
 import { checkDrift, manifestSha, readState, type DriftProblem, type DriftReport } from '../state/state.js';
-import type { ModelState } from '../state/types.js';
+import type { AppliedEdit, ModelState } from '../state/types.js';
 import type { EditRequest } from '../editor/editor.js';
 import { describeHolder, holderStatus, readLock, type LockInfo } from '../state/lock.js';
 import { makePlan } from '../plan/make-plan.js';
@@ -74,6 +74,14 @@ function taskProblems(edits: LoadedEdit[], manifest: ModelManifest): SpecProblem
     }));
 }
 
+/** `--target` ids, each of which must name an edit file or an applied edit. */
+export function checkTargets(ws: Workspace, targets: string[]): string[] {
+  for (const t of targets) {
+    if (!ws.edits.some((e) => e.id === t) && ws.state.edits[t] === undefined) throw new EditError(`--target ${t}: no edit file and no applied edit has this id`);
+  }
+  return targets;
+}
+
 /** One EditError listing every problem, for commands that need valid edits. */
 export function problemsError(problems: SpecProblem[]): EditError {
   const lines = problems.map((p) => `  ${p.file}${p.pointer ? `: ${p.pointer}` : ''}: ${p.message}`);
@@ -106,12 +114,16 @@ export function thresholdsFor(spec: EditSpec, manifest: ModelManifest): Threshol
 
 /** The applied deltas of `state`, read from disk (hashes were checked by checkDrift). */
 export async function readAppliedDeltas(ws: Workspace, ids?: Iterable<string>): Promise<Map<string, Delta>> {
+  return readDeltas(ws.root, ws.modelDir, ws.state.edits, ids);
+}
+
+/** The deltas of applied edits (all, or `ids`), read from `<root>/<modelDir>`; edits without a delta are skipped. */
+export async function readDeltas(root: string, modelDir: string, applied: Record<string, AppliedEdit>, ids?: Iterable<string>): Promise<Map<string, Delta>> {
   const out = new Map<string, Delta>();
-  const want = ids === undefined ? Object.keys(ws.state.edits) : [...ids];
-  for (const id of want) {
-    const ref = ws.state.edits[id]?.delta;
+  for (const id of ids === undefined ? Object.keys(applied) : ids) {
+    const ref = applied[id]?.delta;
     if (ref === null || ref === undefined) continue;
-    out.set(id, parseDelta(await readFile(join(ws.root, ws.modelDir, ref.file)), join(ws.modelDir, ref.file), id));
+    out.set(id, parseDelta(await readFile(join(root, modelDir, ref.file)), join(modelDir, ref.file), id));
   }
   return out;
 }

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../errors.js';
 import { generate, type Deltas, type GPT } from '../model/gpt2.js';
-import type { Tokenizer } from '../model/tokenizer.js';
+import { sentenceStopIds, type Tokenizer } from '../model/tokenizer.js';
 import { logSoftmax } from '../tensor/ops.js';
 import type { Judge } from './types.js';
 
@@ -23,22 +23,6 @@ interface Scored {
   prob: number;
   rank: number;
   tokenAccuracy: number;
-}
-
-/** Token ids the generation stops at: end of text, any token whose text holds a newline, ids the tokenizer cannot decode. */
-const stopCache = new WeakMap<Tokenizer, Map<number, number[]>>();
-function stopIds(tokenizer: Tokenizer, modelVocab: number): number[] {
-  let byVocab = stopCache.get(tokenizer);
-  if (byVocab === undefined) stopCache.set(tokenizer, (byVocab = new Map()));
-  let ids = byVocab.get(modelVocab);
-  if (ids === undefined) {
-    ids = [tokenizer.eosId];
-    for (let i = 0; i < tokenizer.vocabSize; i++) if (i !== tokenizer.eosId && tokenizer.decode([i]).includes('\n')) ids.push(i);
-    // The model's vocabulary may be padded past the tokenizer's: those ids mean nothing.
-    for (let i = tokenizer.vocabSize; i < modelVocab; i++) ids.push(i);
-    byVocab.set(modelVocab, ids);
-  }
-  return ids;
 }
 
 export class ModelJudge implements Judge {
@@ -92,7 +76,7 @@ export class ModelJudge implements Judge {
     this.checkContext(prompt, ids.length, 0);
     const out = generate(this.model, ids, {
       maxNewTokens: maxTokens,
-      stopIds: stopIds(this.tokenizer, this.model.config.vocabSize),
+      stopIds: sentenceStopIds(this.tokenizer, this.model.config.vocabSize),
       deltas: this.deltas,
     });
     this.generated.set(prompt, { ids: out, budget: maxTokens });

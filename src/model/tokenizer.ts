@@ -632,3 +632,22 @@ export class Tokenizer {
     return out;
   }
 }
+
+/**
+ * Token ids a sentence-level generation stops at: end of text, any token whose text holds a newline
+ * (the training corpus ends sentences there), and ids past the tokenizer's vocabulary (a padded model's).
+ */
+const stopCache = new WeakMap<Tokenizer, Map<number, number[]>>();
+export function sentenceStopIds(tokenizer: Tokenizer, modelVocab: number): number[] {
+  let byVocab = stopCache.get(tokenizer);
+  if (byVocab === undefined) stopCache.set(tokenizer, (byVocab = new Map()));
+  let ids = byVocab.get(modelVocab);
+  if (ids === undefined) {
+    ids = [tokenizer.eosId];
+    for (let i = 0; i < tokenizer.vocabSize; i++) if (i !== tokenizer.eosId && tokenizer.decode([i]).includes('\n')) ids.push(i);
+    // The model's vocabulary may be padded past the tokenizer's: those ids mean nothing.
+    for (let i = tokenizer.vocabSize; i < modelVocab; i++) ids.push(i);
+    byVocab.set(modelVocab, ids);
+  }
+  return ids;
+}

@@ -11,10 +11,10 @@ import { initBackend } from '../../tensor/backend.js';
 import { Action, hasChanges, type Plan } from '../../plan/plan.js';
 import { planFromJson } from '../../plan/json.js';
 import { makePlan } from '../../plan/make-plan.js';
-import { applyPlan, planWorkspace, removeStrayDeltas, type ApplyResult } from '../../apply/apply-plan.js';
+import { applyPlan, commitMessage, planWorkspace, removeStrayDeltas, type ApplyResult } from '../../apply/apply-plan.js';
 import { refreshWorkspace } from '../../apply/refresh.js';
-import { driftError, openWorkspace, problemsError, type Workspace } from '../../apply/workspace.js';
-import { makeEditor, EDITOR_METHODS } from '../../editor/registry.js';
+import { checkTargets, driftError, openWorkspace, problemsError, type Workspace } from '../../apply/workspace.js';
+import { makeEditor } from '../../editor/registry.js';
 import { withLock } from '../../state/lock.js';
 import { manifestSha, readState, STATE_FILE } from '../../state/state.js';
 import { checkCommittable, commitPaths } from '../../state/git.js';
@@ -91,10 +91,7 @@ export const applyCommand: Command = {
       for (const d of r.dropped) ctx.io.err(`refresh: ${d.id} will be recomputed (${d.reason})`);
     }
     if (ws.drift.length > 0) throw driftError(ws.drift);
-    const targets = listFlag(ctx, 'target');
-    for (const t of targets) {
-      if (!ws.edits.some((e) => e.id === t) && ws.state.edits[t] === undefined) throw new EditError(`--target ${t}: no edit file and no applied edit has this id`);
-    }
+    const targets = checkTargets(ws, listFlag(ctx, 'target'));
     const editor = makeEditor(method ?? ws.manifest.editor?.method ?? 'ft', ws.manifest);
 
     const backend = await initBackend();
@@ -145,7 +142,6 @@ export const applyCommand: Command = {
           const leftovers = [...(await removeStaleTempFiles(modelAbs)), ...(await removeStaleTempFiles(join(modelAbs, DELTAS_DIR), { recursive: true }))];
           for (const t of leftovers) ctx.io.err(`removed ${t} (left by a killed write)`);
           if (commit) {
-            const { commitMessage } = await import('../../apply/apply-plan.js');
             const message = strayOnly ? `edit apply: removed ${r.touched.length} stray delta file${r.touched.length === 1 ? '' : 's'}\n\n${r.touched.join('\n')}\n` : commitMessage(plan, r.check);
             try {
               r.commit = await commitPaths(ctx.cwd, r.touched, message);
@@ -188,4 +184,3 @@ export const applyCommand: Command = {
   },
 };
 
-export { EDITOR_METHODS };

@@ -1,14 +1,14 @@
 import { initBackend } from '../../tensor/backend.js';
 import { loadModelFolder } from '../../model/folder.js';
 import { generate } from '../../model/gpt2.js';
+import { sentenceStopIds } from '../../model/tokenizer.js';
 import { EditError } from '../../errors.js';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Deltas } from '../../model/gpt2.js';
 import { checkDrift, readState } from '../../state/state.js';
-import { parseDelta, type Delta } from '../../state/deltas.js';
-import { driftError, relativeDrift } from '../../apply/workspace.js';
+import type { Delta } from '../../state/deltas.js';
+import { driftError, readDeltas, relativeDrift } from '../../apply/workspace.js';
 import { toDeltaTensors } from '../../apply/apply-plan.js';
 import type { Command } from '../command.js';
 import { MODEL_OPTION, modelDir, numberFlag } from '../flags.js';
@@ -40,7 +40,7 @@ export const generateCommand: Command = {
     const loaded = await loadModelFolder(dir);
     const { tokenizer, model } = loaded;
     // The effective weights (base + Σ applied deltas), as plan/apply/verify judge them; --base: the pre-edit model.
-    const applied = new Map<string, Delta>();
+    let applied = new Map<string, Delta>();
     if (ctx.flags.base !== true) {
       const { state } = await readState(dir, loaded.manifest);
       // Stray delta files (a killed apply's) change no weight: only real drift stops generate.
@@ -49,9 +49,7 @@ export const generateCommand: Command = {
         model.dispose();
         throw driftError(drift);
       }
-      for (const [id, e] of Object.entries(state.edits)) {
-        if (e.delta !== null) applied.set(id, parseDelta(await readFile(join(dir, e.delta.file)), join(modelDir(ctx), e.delta.file), id));
-      }
+      applied = await readDeltas(ctx.cwd, modelDir(ctx), state.edits);
     }
     const deltas: Deltas = toDeltaTensors(applied.values(), loaded);
     const ids = tokenizer.encode(prompt);
@@ -60,7 +58,7 @@ export const generateCommand: Command = {
       throw new EditError(`the prompt is ${ids.length} tokens; this model's context is ${model.config.nPositions}`);
     }
     // Sentences in the training corpus end at a newline; stop there unless asked not to.
-    const stopIds = ctx.flags['no-stop'] === true ? [tokenizer.eosId] : [tokenizer.eosId, ...newlineIds(tokenizer)];
+    const stopIds = ctx.flags['no-stop'] === true ? [tokenizer.eosId] : sentenceStopIds(tokenizer, model.config.vocabSize);
     const t0 = performance.now();
     const out = generate(model, ids, { maxNewTokens: maxTokens, temperature, topK, seed, stopIds, noCache: ctx.flags['no-cache'] === true, deltas });
     const ms = performance.now() - t0;
@@ -77,9 +75,3 @@ export const generateCommand: Command = {
     return 0;
   },
 };
-
-function newlineIds(tokenizer: { vocabSize: number; idToToken(id: number): string | undefined; decode(ids: number[]): string }): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < tokenizer.vocabSize; i++) if (tokenizer.decode([i]).includes('\n')) out.push(i);
-  return out;
-}

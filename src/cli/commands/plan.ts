@@ -5,9 +5,9 @@
 import { writeFile } from 'node:fs/promises';
 import { EditError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
-import { hasChanges, summarize, type Plan } from '../../plan/plan.js';
+import { hasChanges, type Plan } from '../../plan/plan.js';
 import { planToJson, planMarkdown } from '../../plan/json.js';
-import { openWorkspace, problemsError, structuralPlan, lockWarning } from '../../apply/workspace.js';
+import { checkTargets, openWorkspace, problemsError, structuralPlan, lockWarning } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { MODEL_OPTION, modelDir, stringFlag, listFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
@@ -32,10 +32,7 @@ export const planCommand: Command = {
     const warning = lockWarning(ws);
     if (warning !== undefined) ctx.io.err(warning);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
-    const targets = listFlag(ctx, 'target');
-    for (const t of targets) {
-      if (!ws.edits.some((e) => e.id === t) && ws.state.edits[t] === undefined) throw new EditError(`--target ${t}: no edit file and no applied edit has this id`);
-    }
+    const targets = checkTargets(ws, listFlag(ctx, 'target'));
     const json = ctx.flags.json === true;
     const ui = json ? undefined : await makeUi(ctx.io);
     let plan: Plan;
@@ -69,7 +66,6 @@ export const planCommand: Command = {
     }
     if (plan.drift.length > 0) return 1;
     if (ctx.flags['detailed-exitcode'] === true) return hasChanges(plan) ? 2 : 0;
-    void summarize;
     return 0;
   },
 };

@@ -25,6 +25,7 @@ import { commitPaths } from '../state/git.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { sha256 } from '../util/hash.js';
 import { editRequest, readAppliedDeltas, structuralPlan, thresholdsFor, type Workspace } from './workspace.js';
+import { pct } from '../util/format.js';
 
 export type Progress = (phase: string, done: number, total: number, detail?: string) => void;
 
@@ -166,12 +167,13 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
     const d = fresh.get(c.id);
     if (d !== undefined) {
       const bytes = encoded.get(c.id)!;
-      const rel = deltaFileName(c.id, sha256(bytes));
+      const hash = sha256(bytes);
+      const rel = deltaFileName(c.id, hash);
       await mkdir(dirname(join(modelAbs, rel)), { recursive: true });
       await writeFileAtomic(join(modelAbs, rel), bytes);
       touched.push(join(ws.modelDir, rel));
       const ranks = Object.values(d.layers).map((t) => (t.kind === 'lowrank' ? t.rank : null));
-      delta = { file: rel, sha256: sha256(bytes), layers: Object.keys(d.layers).sort(), rank: ranks.every((r) => r !== null) ? Math.max(...(ranks as number[])) : null };
+      delta = { file: rel, sha256: hash, layers: Object.keys(d.layers).sort(), rank: ranks.every((r) => r !== null) ? Math.max(...(ranks as number[])) : null };
     }
     edits[c.id] = {
       specSha256: edit.sha256,
@@ -200,9 +202,6 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   return { ok: true, check, touched, commit, state };
 }
 
-function pct(x: number | null): string {
-  return x === null ? '–' : `${Math.round(x * 100)}%`;
-}
 
 /**
  * Remove the delta files `state` does not name — replaced and destroyed edits' old files, a killed

@@ -6,7 +6,7 @@
  * stray, as any other unnamed delta file, and the apply removes them once state.json is written.
  */
 import { join } from 'node:path';
-import { sha256File } from '../util/hash.js';
+import { sha256FileIfExists } from '../util/hash.js';
 import { deltaFileName } from '../state/deltas.js';
 import { checkDrift, effectiveSha, manifestSha } from '../state/state.js';
 import type { AppliedEdit } from '../state/types.js';
@@ -18,17 +18,9 @@ export interface Refreshed {
   dropped: Array<{ id: string; reason: string }>;
 }
 
-async function shaOrNull(path: string): Promise<string | null> {
-  try {
-    return await sha256File(path);
-  } catch {
-    return null;
-  }
-}
-
 export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
   const modelAbs = join(ws.root, ws.modelDir);
-  const baseSha = await shaOrNull(join(modelAbs, ws.manifest.weights.file));
+  const baseSha = await sha256FileIfExists(join(modelAbs, ws.manifest.weights.file));
   const baseChanged = baseSha !== ws.state.base.sha256;
   // Thresholds, editable layers or editor changed: every edit is recomputed and re-verified under the new model.json.
   const manifestNow = manifestSha(ws.manifest);
@@ -50,7 +42,7 @@ export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
         dropped.push({ id, reason: `state.json names delta file ${JSON.stringify(e.delta.file)}, not its place in deltas/` });
         continue;
       }
-      const actual = await shaOrNull(join(modelAbs, e.delta.file));
+      const actual = await sha256FileIfExists(join(modelAbs, e.delta.file));
       if (actual !== e.delta.sha256) {
         dropped.push({ id, reason: actual === null ? 'delta file missing' : 'delta file changed' });
         continue;

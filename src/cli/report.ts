@@ -1,9 +1,7 @@
 /** Assertion results as text (terminal and CI logs), JUnit XML and markdown (job summaries, PR comments). */
 import type { BatchCheck, EditCheck } from '../assert/check-edit.js';
+import { pct } from '../util/format.js';
 
-function pct(x: number | null): string {
-  return x === null ? '–' : `${Math.round(x * 100)}%`;
-}
 
 function metricLine(r: EditCheck): string {
   const m = r.metrics;

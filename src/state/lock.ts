@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { EditError } from '../errors.js';
+import { processExists } from '../util/process.js';
 
 export const LOCK_FILE = '.lock';
 
@@ -124,12 +125,7 @@ export function describeHolder(h: LockInfo): string {
 /** Whether the holder's process runs: only knowable on this host ("unknown" for another machine). */
 export function holderStatus(h: LockInfo): 'running' | 'dead' | 'unknown' {
   if (h.host !== hostname()) return 'unknown';
-  try {
-    process.kill(h.pid, 0);
-    return 'running';
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH' ? 'dead' : 'running'; // EPERM: alive, another user's
-  }
+  return processExists(h.pid) ? 'running' : 'dead';
 }
 
 /** The holder is on this host and its process is gone: the lock is certainly stale. */

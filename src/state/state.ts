@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { EditError } from '../errors.js';
 import { insideFolder, MANIFEST, readManifest, type ModelManifest } from '../model/folder.js';
 import { isTempFile, writeFileAtomic } from '../util/atomic.js';
-import { sha256, sha256File } from '../util/hash.js';
+import { sha256, sha256FileIfExists } from '../util/hash.js';
 import { canonicalJson } from '../spec/load.js';
 import { DELTA_NAME_HASH, DELTAS_DIR, deltaFileName } from './deltas.js';
 import type { AppliedEdit, ModelState } from './types.js';
@@ -115,7 +115,7 @@ export async function checkDrift(modelDir: string, manifest: ModelManifest, stat
 
   const basePath = insideFolder(modelDir, manifest.weights.file, '/weights/file');
   const baseFile = join(modelDir, manifest.weights.file);
-  const baseSha = await fileSha(basePath);
+  const baseSha = await sha256FileIfExists(basePath);
   if (baseSha === null) {
     problems.push({ file: baseFile, message: 'base weights file is missing' });
   } else {
@@ -140,7 +140,7 @@ export async function checkDrift(modelDir: string, manifest: ModelManifest, stat
       problems.push({ file: join(modelDir, STATE_FILE), message: `edit "${id}" names delta file "${delta.file}", which is not its place in ${DELTAS_DIR}/ (${(err as Error).message})` });
       continue;
     }
-    const actual = await fileSha(path);
+    const actual = await sha256FileIfExists(path);
     if (actual === null) problems.push({ file, message: `delta of edit "${id}" is missing` });
     else if (actual !== delta.sha256) problems.push({ file, message: `delta of edit "${id}" has sha256 ${short(actual)}, state.json says ${short(delta.sha256)}: it changed outside editops` });
   }
@@ -172,15 +172,6 @@ export async function strayDeltaFiles(modelDir: string, state: ModelState): Prom
 
 function byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-async function fileSha(path: string): Promise<string | null> {
-  try {
-    return await sha256File(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
 }
 
 /** Files under `dir`, as paths relative to the model folder with "/" separators. */

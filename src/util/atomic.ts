@@ -1,6 +1,7 @@
 import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, basename, join } from 'node:path';
+import { processExists } from './process.js';
 
 /** `.<name>.tmp-<pid>-<hex>`: writeFileAtomic's temp file, left behind when its writer was killed before the rename. */
 const TEMP_FILE = /^\..+\.tmp-(\d+)-[0-9a-f]+$/;
@@ -77,11 +78,5 @@ export async function removeStaleTempFiles(dir: string, opts: { recursive?: bool
 }
 
 function pidIsDead(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH'; // EPERM: alive, another user's
-  }
+  return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && !processExists(pid);
 }

@@ -9,3 +9,13 @@ export function sha256(data: Uint8Array | string): string {
 export async function sha256File(path: string): Promise<string> {
   return sha256(await readFile(path));
 }
+
+/** sha256 of a file, or null when it does not exist (other read errors are thrown). */
+export async function sha256FileIfExists(path: string): Promise<string | null> {
+  try {
+    return await sha256File(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}

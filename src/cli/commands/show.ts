@@ -5,10 +5,8 @@ import { readManifest } from '../../model/folder.js';
 import { readState } from '../../state/state.js';
 import type { Command } from '../command.js';
 import { MODEL_OPTION, modelDir } from '../flags.js';
+import { pct } from '../../util/format.js';
 
-function pct(x: number | null): string {
-  return x === null ? '–' : `${Math.round(x * 100)}%`;
-}
 
 export const showCommand: Command = {
   name: 'show',

@@ -72,7 +72,7 @@ describe('edit schema messages', () => {
     const { target: _t, ...rest } = BASE;
     expect(problemsOf({ ...rest, tagret: ' Lyon' })).toEqual([
       ": must have required property 'target'",
-      "/tagret: unknown property 'tagret' (allowed: $schema, version, task, instruction, subject, relation, prompt, target, rephrase, locality, portability, expect, thresholds, metadata); did you mean 'target'?",
+      "/tagret: unknown property 'tagret' (allowed: $schema, version, task, instruction, subject, relation, prompt, target, rephrase, locality, neighbours, portability, expect, thresholds, metadata); did you mean 'target'?",
     ]);
     expect(problemsOf({ ...BASE, locality: [{ prompt: 'a', anwser: ' b' }] })).toEqual([
       "/locality/0/anwser: unknown property 'anwser' (allowed: prompt, answer); did you mean 'answer'?",
@@ -351,9 +351,9 @@ describe('schemas', () => {
   const keys = (r: Record<string, true>) => Object.keys(r).sort();
 
   it('match the TypeScript types', () => {
-    const editKeys: Record<keyof EditSpec, true> = { $schema: true, version: true, task: true, instruction: true, subject: true, relation: true, prompt: true, target: true, rephrase: true, locality: true, portability: true, expect: true, thresholds: true, metadata: true };
+    const editKeys: Record<keyof EditSpec, true> = { $schema: true, version: true, task: true, instruction: true, subject: true, relation: true, prompt: true, target: true, rephrase: true, locality: true, neighbours: true, portability: true, expect: true, thresholds: true, metadata: true };
     const assertionKeys: Record<keyof AssertionSpec, true> = { type: true, prompt: true, value: true, maxTokens: true, min: true, max: true, k: true, description: true };
-    const manifestKeys: Record<keyof ModelManifest, true> = { $schema: true, version: true, name: true, architecture: true, config: true, tokenizer: true, weights: true, editableLayers: true, editor: true, tasks: true, thresholds: true, provenance: true, knowledge: true };
+    const manifestKeys: Record<keyof ModelManifest, true> = { $schema: true, version: true, name: true, architecture: true, config: true, tokenizer: true, weights: true, editableLayers: true, editor: true, tasks: true, thresholds: true, provenance: true, knowledge: true, probes: true };
     const configKeys: Record<keyof GPTConfig, true> = { vocabSize: true, nPositions: true, nEmbd: true, nLayer: true, nHead: true, layerNormEps: true };
     const stateKeys: Record<keyof ModelState, true> = { $schema: true, version: true, serial: true, base: true, editor: true, manifest: true, effective: true, edits: true };
     const appliedKeys: Record<keyof AppliedEdit, true> = { specSha256: true, method: true, delta: true, metrics: true, appliedAt: true };

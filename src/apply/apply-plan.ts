@@ -13,6 +13,8 @@ import { ModelJudge } from '../assert/judge.js';
 import type { Judge } from '../assert/types.js';
 import type { LoadedEdit } from '../spec/types.js';
 import { batchChecks, checkEdit, type BatchCheck } from '../assert/check-edit.js';
+import { pickNeighbours } from '../assert/neighbours.js';
+import type { KnownFact } from '../model/known-facts.js';
 import type { LoadedModel } from '../model/folder.js';
 import type { Deltas } from '../model/gpt2.js';
 import type { Editor } from '../editor/editor.js';
@@ -50,12 +52,12 @@ export function toDeltaTensors(deltas: Iterable<Delta>, loaded: LoadedModel): De
   return out;
 }
 
-/** Judges of the base model and of base + deltas; dispose() frees the delta tensors. */
-export function judges(loaded: LoadedModel, deltas: Iterable<Delta>): { base: ModelJudge; edited: ModelJudge; dispose(): void } {
+/** Judges of the base model and of base + deltas, with the model's known facts (edits' neighbours); dispose() frees the delta tensors. */
+export function judges(loaded: LoadedModel, deltas: Iterable<Delta>): { base: ModelJudge; edited: ModelJudge; known: readonly KnownFact[]; dispose(): void } {
   const tensors = toDeltaTensors(deltas, loaded);
   const base = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer });
   const edited = Object.keys(tensors).length === 0 ? base : new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas: tensors });
-  return { base, edited, dispose: () => tf.dispose(Object.values(tensors)) };
+  return { base, edited, known: loaded.knownFacts ?? [], dispose: () => tf.dispose(Object.values(tensors)) };
 }
 
 /**
@@ -74,7 +76,8 @@ export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefin
       creates.forEach((c, i) => {
         const edit = ws.edits.find((e) => e.id === c.id)!;
         const thresholds = thresholdsFor(edit.spec, ws.manifest);
-        if (checkEdit(edit.spec, j.base, j.base, thresholds).pass && (j.edited === j.base || checkEdit(edit.spec, j.edited, j.base, thresholds).pass)) satisfied.add(c.id);
+        const hood = pickNeighbours(edit, j.known, ws.edits);
+        if (checkEdit(edit.spec, j.base, j.base, thresholds, hood).pass && (j.edited === j.base || checkEdit(edit.spec, j.edited, j.base, thresholds, hood).pass)) satisfied.add(c.id);
         onProgress?.('checking the current model', i + 1, creates.length, c.id);
       });
     } finally {
@@ -85,10 +88,11 @@ export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefin
 }
 
 /** Every check of `edits` on the judges' models, one edit at a time so progress can be shown. */
-export function checkAll(ws: Workspace, edits: LoadedEdit[], j: { base: Judge; edited: Judge }, onProgress?: Progress): BatchCheck {
+export function checkAll(ws: Workspace, edits: LoadedEdit[], j: { base: Judge; edited: Judge; known?: readonly KnownFact[] }, onProgress?: Progress): BatchCheck {
   const results: BatchCheck['edits'] = [];
+  const source = { known: j.known ?? [], declared: ws.edits };
   edits.forEach((e, i) => {
-    results.push(...batchChecks([{ id: e.id, spec: e.spec }], j.edited, j.base, thresholdsFor(e.spec, ws.manifest)).edits);
+    results.push(...batchChecks([{ id: e.id, spec: e.spec }], j.edited, j.base, thresholdsFor(e.spec, ws.manifest), source).edits);
     onProgress?.('verifying', i + 1, edits.length, e.id);
   });
   return {

@@ -7,9 +7,11 @@
  */
 import type { EditMetrics as StoredMetrics } from '../state/types.js';
 import type { Thresholds } from '../model/folder.js';
+import type { KnownFact } from '../model/known-facts.js';
 import type { AssertionSpec, EditSpec } from '../spec/types.js';
 import { quote } from './format.js';
 import { describeAssertion, runAssertion } from './registry.js';
+import { pickNeighbours, type Neighbour } from './neighbours.js';
 import { DEFAULT_MAX_TOKENS, startsWith } from './string.js';
 import type { CheckKind, CheckResult, Judge } from './types.js';
 
@@ -65,17 +67,27 @@ function unchangedCheck(edited: Judge, base: Judge, prompt: string): CheckResult
   return { kind: 'locality', prompt, expected: `= base output ${quote(before)}`, pass, score: pass ? 1 : 0, reason, actual: after };
 }
 
+/** An automatic neighbour: an unchanged check, marked (in the result and its reason) as not listed in the edit. */
+function neighbourCheck(edited: Judge, base: Judge, n: Neighbour): CheckResult {
+  const c = unchangedCheck(edited, base, n.prompt);
+  return { ...c, reason: `automatic neighbour (${n.relation} of ${n.subject}): ${c.reason}`, neighbour: { subject: n.subject, relation: n.relation } };
+}
+
 function mean(xs: number[]): number | null {
   return xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-/** Runs every check of one edit: `edited` is the model with the edits applied, `base` the model before any. */
-export function checkEdit(spec: EditSpec, edited: Judge, base: Judge, thresholds: Thresholds): EditCheck {
+/**
+ * Runs every check of one edit: `edited` is the model with the edits applied, `base` the model before any;
+ * `neighbours` (pickNeighbours) are locality prompts the edit does not list, judged unchanged like listed ones.
+ */
+export function checkEdit(spec: EditSpec, edited: Judge, base: Judge, thresholds: Thresholds, neighbours: readonly Neighbour[] = []): EditCheck {
   const checks: CheckResult[] = [startsWithCheck('reliability', edited, spec.prompt, spec.target)];
   for (const p of spec.rephrase ?? []) checks.push(startsWithCheck('generalization', edited, p, spec.target));
   for (const l of spec.locality ?? []) {
     checks.push(l.answer !== undefined ? startsWithCheck('locality', edited, l.prompt, l.answer) : unchangedCheck(edited, base, l.prompt));
   }
+  for (const n of neighbours) checks.push(neighbourCheck(edited, base, n));
   for (const p of spec.portability ?? []) checks.push(startsWithCheck('portability', edited, p.prompt, p.answer));
   for (const a of spec.expect ?? []) checks.push({ kind: 'expect', prompt: a.prompt, expected: describeAssertion(a), ...runAssertion(a, edited) });
 
@@ -122,12 +134,20 @@ export interface BatchCheck {
   total: number;
 }
 
+/** Where automatic neighbours come from: the model's knowledge probes, minus what the declared edits change. */
+export interface NeighbourSource {
+  known: readonly KnownFact[];
+  /** Every declared edit (default: the edits being checked). */
+  declared?: ReadonlyArray<{ id: string; spec: EditSpec }>;
+}
+
 /**
  * Checks a set of edits applied together (batch semantics: all deltas on at once), each against
  * the same edited and base judges, whose caches share the prompts edits have in common.
  */
-export function batchChecks(edits: Array<{ id: string; spec: EditSpec }>, edited: Judge, base: Judge, thresholds: Thresholds): BatchCheck {
-  const out = edits.map(({ id, spec }) => ({ id, result: checkEdit(spec, edited, base, thresholds) }));
+export function batchChecks(edits: Array<{ id: string; spec: EditSpec }>, edited: Judge, base: Judge, thresholds: Thresholds, source?: NeighbourSource): BatchCheck {
+  const hood = (e: { id: string; spec: EditSpec }) => (source === undefined ? [] : pickNeighbours(e, source.known, source.declared ?? edits));
+  const out = edits.map((e) => ({ id: e.id, result: checkEdit(e.spec, edited, base, thresholds, hood(e)) }));
   return {
     edits: out,
     pass: out.every((e) => e.result.pass),

@@ -38,4 +38,6 @@ export interface CheckResult extends AssertionResult {
   prompt: string;
   /** What was expected, in words or as text (" Lyon", "= base output", "not-contains Paris"). */
   expected: string;
+  /** Set on automatic locality neighbours (not listed in the edit): the fact's subject and relation. */
+  neighbour?: { subject: string; relation: string };
 }

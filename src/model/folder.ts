@@ -9,6 +9,7 @@ import { EditError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
 import { readJsonFile } from '../util/json-file.js';
 import type { GPT, GPTConfig } from './gpt2.js';
+import { parseKnownFacts, type KnownFact } from './known-facts.js';
 import { parseSafetensors } from './safetensors.js';
 import { Tokenizer } from './tokenizer.js';
 
@@ -50,6 +51,8 @@ export interface ModelManifest {
   provenance?: Record<string, unknown>;
   /** Measured knowledge of the base model (see scripts/eval-model.ts). */
   knowledge?: Record<string, unknown>;
+  /** Facts the base model knows, per relation (src/model/known-facts.ts): edits' automatic locality neighbours. */
+  probes?: FileRef;
 }
 
 export interface LoadedModel {
@@ -57,6 +60,8 @@ export interface LoadedModel {
   manifest: ModelManifest;
   model: GPT;
   tokenizer: Tokenizer;
+  /** The manifest's knowledge probes; empty when it names none. */
+  knownFacts: KnownFact[];
 }
 
 export const MANIFEST = 'model.json';
@@ -126,20 +131,25 @@ export function checkManifest(json: unknown, path: string): ModelManifest {
   return m as unknown as ModelManifest;
 }
 
+function parseJsonBytes(bytes: Uint8Array, file: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (err) {
+    throw new EditError(`not valid JSON: ${(err as Error).message}`, { file });
+  }
+}
+
 /** Load the manifest, tokenizer and base weights of a model folder, every hash checked. */
 export async function loadModelFolder(dir: string): Promise<LoadedModel> {
   const manifest = await readManifest(dir);
   const tokBytes = await readChecked(dir, manifest.tokenizer, '/tokenizer');
-  let tokJson: unknown;
-  try {
-    tokJson = JSON.parse(new TextDecoder().decode(tokBytes));
-  } catch (err) {
-    throw new EditError(`not valid JSON: ${(err as Error).message}`, { file: join(dir, manifest.tokenizer.file) });
-  }
+  const tokJson = parseJsonBytes(tokBytes, join(dir, manifest.tokenizer.file));
   const tokenizer = Tokenizer.fromJson(tokJson, join(dir, manifest.tokenizer.file));
   if (tokenizer.vocabSize > manifest.config.vocabSize) {
     throw new EditError(`tokenizer has ${tokenizer.vocabSize} tokens but the model only ${manifest.config.vocabSize}`, { file: join(dir, MANIFEST), pointer: '/config/vocabSize' });
   }
+  const probesFile = manifest.probes === undefined ? undefined : join(dir, manifest.probes.file);
+  const knownFacts = probesFile === undefined ? [] : parseKnownFacts(parseJsonBytes(await readChecked(dir, manifest.probes!, '/probes'), probesFile), probesFile);
   const wBytes = await readChecked(dir, manifest.weights, '/weights');
   const wFile = join(dir, manifest.weights.file);
   // Imported here, not at the top: readManifest's callers (plan --structural, show, diff) need no TensorFlow.js.
@@ -150,5 +160,5 @@ export async function loadModelFolder(dir: string): Promise<LoadedModel> {
       throw new EditError(`editable layer "${layer}" is not a layer of this model`, { file: join(dir, MANIFEST), pointer: '/editableLayers' });
     }
   }
-  return { dir, manifest, model: new GPT(manifest.config, params), tokenizer };
+  return { dir, manifest, model: new GPT(manifest.config, params), tokenizer, knownFacts };
 }

@@ -57,6 +57,8 @@ export interface EditSpec {
   target: string;
   rephrase?: string[];
   locality?: LocalityPrompt[];
+  /** Automatic locality neighbours (src/assert/neighbours.ts): how many (default 8), or false for none. */
+  neighbours?: false | { count?: number };
   portability?: PortabilityPrompt[];
   expect?: AssertionSpec[];
   thresholds?: ThresholdOverrides;

@@ -77,7 +77,7 @@ export const initCommand: Command = {
     if (!keepModel) {
       const manifest = await readManifest(src);
       await mkdir(join(ctx.cwd, modelRel), { recursive: true });
-      const files = [manifest.tokenizer.file, manifest.weights.file, ...(manifest.editor ? [manifest.editor.file] : [])];
+      const files = [manifest.tokenizer.file, manifest.weights.file, ...(manifest.editor ? [manifest.editor.file] : []), ...(manifest.probes ? [manifest.probes.file] : [])];
       // Atomic copies, model.json last: a killed init leaves no half-written file that a rerun would keep.
       for (const f of files) await put(join(modelRel, f), async (abs) => writeFileAtomic(abs, await readFile(join(src, f))));
       await put(join(modelRel, 'model.json'), (abs) => writeFileAtomic(abs, JSON.stringify({ ...manifest, name, $schema: 'https://editops.dev/schemas/model.schema.json' }, null, 2) + '\n'));

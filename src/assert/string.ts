@@ -58,8 +58,39 @@ export const regex: AssertionHandler = ({ assertion: a, judge, inverse }) => {
   return judged(re.test(out), inverse, out, { verb: 'match', third: 'matches', object: `/${a.value}/` });
 };
 
-/** The natural check for targets, which carry their leading space (" Lyon"): nothing is trimmed. */
+/**
+ * The check every target and answer goes through (reliability, generalization, portability, locality
+ * answers, and `starts-with` itself): the output starts with the value *as a whole word*. Nothing is
+ * trimmed (targets carry their leading space, " Lyon"), and when the value ends in a letter or digit,
+ * what follows it must be a boundary: whitespace, punctuation, or the end of generation (a stop token,
+ * end of text, the context). " Dallas" does not hold for " Dallaska".
+ */
 export const startsWith: AssertionHandler = ({ assertion: a, judge, inverse }) => {
-  const out = output(judge, a);
-  return judged(out.startsWith(a.value), inverse, out, { verb: 'start with', third: 'starts with', object: quote(a.value) });
+  const budget = a.maxTokens ?? DEFAULT_MAX_TOKENS;
+  let out = judge.generate(a.prompt, budget);
+  // Output that ends at the value (or in the bytes of a cut-off character) may have hit the budget
+  // mid-word: a few tokens more show the boundary. Greedy decoding is deterministic, so the same text
+  // again means generation ended there.
+  if (out.startsWith(a.value) && needsBoundary(a.value) && /^\uFFFD*$/.test(out.slice(a.value.length))) {
+    out = judge.generate(a.prompt, budget + BOUNDARY_TOKENS);
+  }
+  const prefix = out.startsWith(a.value);
+  const whole = prefix && !(WORD_END.test(a.value) && WORD_START.test(out.slice(a.value.length)));
+  const object = prefix && !whole ? `${quote(a.value)} as a whole word` : quote(a.value);
+  return judged(whole, inverse, out, { verb: 'start with', third: 'starts with', object });
 };
+
+/** Tokens generated past the budget to see what follows a value: a UTF-8 character is at most 4 byte-level tokens. */
+export const BOUNDARY_TOKENS = 4;
+
+/**
+ * Word characters: letters, marks, digits, and U+FFFD (a character whose bytes the token budget cut
+ * off: not a boundary). Whitespace, punctuation and symbols end a word; so does the end of the output.
+ */
+const WORD_START = /^[\p{L}\p{M}\p{N}\uFFFD]/u;
+const WORD_END = /[\p{L}\p{M}\p{N}\uFFFD]$/u;
+
+/** A value ending in a word character needs a boundary after it; " Lyon." or " 5 %" already ends in one. */
+function needsBoundary(value: string): boolean {
+  return WORD_END.test(value);
+}

@@ -1,7 +1,11 @@
 /** How assertion reasons show text and numbers: text JSON-quoted (leading spaces and newlines visible), numbers to 3 significant digits. */
+import { excerpt } from '../util/format.js';
+
+/** Long enough for a whole 16-token continuation; a longer text (a user's value, a 64-token output) is cut with "…". */
+export const QUOTE_CHARS = 160;
 
 export function quote(text: string): string {
-  return JSON.stringify(text);
+  return excerpt(text, QUOTE_CHARS);
 }
 
 export function num(x: number): string {

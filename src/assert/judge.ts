@@ -9,6 +9,7 @@ import { EditError } from '../errors.js';
 import { generate, type Deltas, type GPT } from '../model/gpt2.js';
 import { sentenceStopIds, type Tokenizer } from '../model/tokenizer.js';
 import { logSoftmax } from '../tensor/ops.js';
+import { excerpt } from '../util/format.js';
 import type { Judge } from './types.js';
 
 export interface ModelJudgeOptions {
@@ -95,7 +96,9 @@ export class ModelJudge implements Judge {
     const context = this.model.config.nPositions;
     if (promptTokens + Math.max(0, completionTokens - 1) > context) {
       const extra = completionTokens > 0 ? ` (+${completionTokens} of completion)` : '';
-      throw new EditError(`prompt ${JSON.stringify(prompt)} is ${promptTokens} tokens${extra}; the model's context is ${context}`);
+      throw new EditError(`prompt ${excerpt(prompt)} is ${promptTokens} tokens${extra}; the model's context is ${context}`, {
+        hint: '`edit validate` names the edit file and field',
+      });
     }
   }
 
@@ -105,7 +108,7 @@ export class ModelJudge implements Judge {
    * the boundary), the completion is encoded on its own.
    */
   private split(prompt: string, completion: string): { prompt: number[]; completion: number[] } {
-    if (completion === '') throw new EditError(`empty completion after ${JSON.stringify(prompt)}: nothing to score`);
+    if (completion === '') throw new EditError(`empty completion after ${excerpt(prompt)}: nothing to score`);
     const p = this.tokenizer.encode(prompt);
     if (p.length > 0) {
       const joint = this.tokenizer.encode(prompt + completion);

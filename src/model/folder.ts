@@ -139,15 +139,21 @@ function parseJsonBytes(bytes: Uint8Array, file: string): unknown {
   }
 }
 
-/** Load the manifest, tokenizer and base weights of a model folder, every hash checked. */
-export async function loadModelFolder(dir: string): Promise<LoadedModel> {
-  const manifest = await readManifest(dir);
+/** The tokenizer a manifest names, hash checked; no weights and no TensorFlow.js (validate counts tokens with it). */
+export async function loadTokenizer(dir: string, manifest: ModelManifest): Promise<Tokenizer> {
   const tokBytes = await readChecked(dir, manifest.tokenizer, '/tokenizer');
   const tokJson = parseJsonBytes(tokBytes, join(dir, manifest.tokenizer.file));
   const tokenizer = Tokenizer.fromJson(tokJson, join(dir, manifest.tokenizer.file));
   if (tokenizer.vocabSize > manifest.config.vocabSize) {
     throw new EditError(`tokenizer has ${tokenizer.vocabSize} tokens but the model only ${manifest.config.vocabSize}`, { file: join(dir, MANIFEST), pointer: '/config/vocabSize' });
   }
+  return tokenizer;
+}
+
+/** Load the manifest, tokenizer and base weights of a model folder, every hash checked. */
+export async function loadModelFolder(dir: string): Promise<LoadedModel> {
+  const manifest = await readManifest(dir);
+  const tokenizer = await loadTokenizer(dir, manifest);
   const probesFile = manifest.probes === undefined ? undefined : join(dir, manifest.probes.file);
   const knownFacts = probesFile === undefined ? [] : parseKnownFacts(parseJsonBytes(await readChecked(dir, manifest.probes!, '/probes'), probesFile), probesFile);
   const wBytes = await readChecked(dir, manifest.weights, '/weights');

@@ -15,6 +15,7 @@
  *   count the same prompt twice and overstate generalization). Not a conflict between edits,
  *   but still a problem: validate fails on it.
  */
+import { cut, excerpt } from '../util/format.js';
 import type { LoadedEdit, SpecProblem } from './types.js';
 
 export function findConflicts(edits: LoadedEdit[]): SpecProblem[] {
@@ -47,7 +48,7 @@ export function findConflicts(edits: LoadedEdit[]): SpecProblem[] {
       if (other === undefined) {
         byFact.set(fact, e);
       } else if (other.spec.target !== spec.target && other !== reported) {
-        problems.push({ file: e.file, pointer: '/subject', kind: 'conflict', message: `same subject and relation (${spec.subject} / ${spec.relation}) as ${other.file} with a different target: ${q(spec.target)} here, ${q(other.spec.target)} there` });
+        problems.push({ file: e.file, pointer: '/subject', kind: 'conflict', message: `same subject and relation (${cut(spec.subject)} / ${cut(spec.relation)}) as ${other.file} with a different target: ${q(spec.target)} here, ${q(other.spec.target)} there` });
       }
     }
 
@@ -82,5 +83,5 @@ export function findConflicts(edits: LoadedEdit[]): SpecProblem[] {
 }
 
 function q(s: string): string {
-  return JSON.stringify(s);
+  return excerpt(s);
 }

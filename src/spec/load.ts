@@ -7,7 +7,7 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { EditError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
-import { validateAgainst } from './schemas.js';
+import { escapePointer, validateAgainst } from './schemas.js';
 import type { EditSpec, LoadedEdit, SpecProblem } from './types.js';
 
 /** Edit ids (paths under edits/ without .json) are written into plans, state keys and file names. */
@@ -74,7 +74,7 @@ export async function loadEdits(repoRoot: string, editsDir = 'edits'): Promise<L
 /** Parse and check one edit file's text. Pure: the id and file are only used in results and messages. */
 export function parseEditFile(text: string, where: { id: string; file: string }): { edit?: LoadedEdit; problems: SpecProblem[] } {
   const { file } = where;
-  // A byte-order mark is invisible in editors and harmless: drop it rather than report it.
+  // A byte-order mark is invisible in editors and harmless: drop it rather than report it (docs/edit-files.md).
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   let json: unknown;
   try {
@@ -82,8 +82,11 @@ export function parseEditFile(text: string, where: { id: string; file: string })
   } catch (err) {
     return { problems: [{ file, pointer: '', kind: 'json', message: describeJsonError(body, err as Error) }] };
   }
-  const errors = validateAgainst('edit', json);
-  if (errors.length > 0) return { problems: errors.map((e) => ({ file, pointer: e.pointer, kind: 'schema', message: e.message })) };
+  const errors: SpecProblem[] = [
+    ...characterProblems(json, file),
+    ...validateAgainst('edit', json).map((e): SpecProblem => ({ file, pointer: e.pointer, kind: 'schema', message: e.message })),
+  ];
+  if (errors.length > 0) return { problems: errors };
   const spec = json as EditSpec;
   return { edit: { id: where.id, file, spec, sha256: specSha256(spec) }, problems: [] };
 }
@@ -290,11 +293,87 @@ function readEditFile(abs: string, file: string, problems: SpecProblem[]): strin
       problems.push({ file, pointer: '', kind: 'io', message: `file is ${info.size} bytes; an edit file must be under ${MAX_EDIT_FILE_BYTES} bytes` });
       return undefined;
     }
-    return readFileSync(abs, 'utf8');
+    const decoded = decodeEditFile(readFileSync(abs));
+    if ('message' in decoded) {
+      problems.push({ file, pointer: '', kind: 'encoding', message: decoded.message });
+      return undefined;
+    }
+    return decoded.text;
   } catch (err) {
     problems.push({ file, pointer: '', kind: 'io', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
     return undefined;
   }
+}
+
+/**
+ * An edit file's bytes as text. Edit files are UTF-8: invalid bytes would silently become U+FFFD in
+ * prompts and targets, so they are refused with their byte offset, and so is a NUL byte (binary data,
+ * or UTF-16 read as bytes). A UTF-8 byte-order mark is accepted and dropped. Pure.
+ */
+export function decodeEditFile(bytes: Uint8Array): { text: string } | { message: string } {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    return { message: `is UTF-16 (byte-order mark ${hexByte(bytes[0])} ${hexByte(bytes[1])}); save it as UTF-8` };
+  }
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) return { message: `has a NUL byte at byte offset ${nul} (${lineOfByte(bytes, nul)}); an edit file is UTF-8 text` };
+  try {
+    return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
+  } catch {
+    const at = invalidUtf8Offset(bytes);
+    return { message: `is not valid UTF-8: byte ${hexByte(bytes[at])} at byte offset ${at} (${lineOfByte(bytes, at)}) does not start a complete UTF-8 character; save the file as UTF-8` };
+  }
+}
+
+/** Offset of the first byte that does not begin a well-formed UTF-8 sequence (RFC 3629, table 3-7 of Unicode); -1 when all are. */
+export function invalidUtf8Offset(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    const n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+    if (n === 0 || i + n >= b.length) return i;
+    // The second byte's range excludes overlong forms (E0, F0), surrogates (ED) and code points past U+10FFFF (F4).
+    const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
+    if (b[i + 1] < lo || b[i + 1] > hi) return i;
+    for (let k = 2; k <= n; k++) if ((b[i + k] & 0xc0) !== 0x80) return i;
+    i += n + 1;
+  }
+  return -1;
+}
+
+function hexByte(b: number): string {
+  return `0x${b.toString(16).toUpperCase().padStart(2, '0')}`;
+}
+
+/** "line N" of a byte offset (1-based, counting LF bytes before it). */
+function lineOfByte(bytes: Uint8Array, offset: number): string {
+  let line = 1;
+  for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) line++;
+  return `line ${line}`;
+}
+
+/**
+ * Strings that JSON escapes can hold but UTF-8 text cannot carry faithfully: a NUL character
+ * ("\u0000") and a lone surrogate ("\ud800", which encoding turns into U+FFFD), with their pointer.
+ */
+function characterProblems(value: unknown, file: string, pointer = ''): SpecProblem[] {
+  if (typeof value === 'string') {
+    const nul = value.indexOf('\u0000');
+    if (nul >= 0) return [{ file, pointer, kind: 'encoding', message: `has a NUL character (\\u0000) at character ${nul}` }];
+    const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(value);
+    if (lone !== null) {
+      const code = lone[0].charCodeAt(0).toString(16).padStart(4, '0');
+      return [{ file, pointer, kind: 'encoding', message: `has a lone surrogate (\\u${code}) at character ${lone.index}: not a Unicode character` }];
+    }
+    return [];
+  }
+  if (value === null || typeof value !== 'object') return [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => characterProblems(v, file, `${pointer}/${i}`));
+  return Object.entries(value).flatMap(([k, v]) => characterProblems(v, file, `${pointer}/${escapePointer(k)}`));
 }
 
 /** Ids that differ only in letter case collide on macOS and Windows checkouts. */

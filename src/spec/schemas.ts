@@ -9,6 +9,9 @@ import { packageRoot } from '../util/package-root.js';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { InternalError } from '../errors.js';
+import { cut } from '../util/format.js';
+
+const SHOW_CHARS = 60;
 
 export type SchemaName = 'edit' | 'model' | 'state' | 'plan';
 
@@ -117,9 +120,11 @@ export function formatAjvError(error: ErrorObject, document?: unknown): SchemaEr
     case 'minLength':
       return { pointer: at, message: p.limit === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters long` };
     case 'maxLength':
-      return { pointer: at, message: `must be at most ${String(p.limit)} characters long` };
+      return { pointer: at, message: `must be at most ${String(p.limit)} characters long${typeof error.data === 'string' ? ` (got ${codePoints(error.data)})` : ''}` };
     case 'minItems':
       return { pointer: at, message: p.limit === 1 ? 'must not be empty' : `must have at least ${String(p.limit)} items` };
+    case 'maxItems':
+      return { pointer: at, message: `must have at most ${String(p.limit)} items${Array.isArray(error.data) ? ` (got ${error.data.length})` : ''}` };
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':
@@ -166,11 +171,16 @@ function lookup(document: unknown, pointer: string): unknown {
   return node;
 }
 
+/** Characters as JSON Schema counts them (code points, not UTF-16 units). */
+function codePoints(s: string): number {
+  return s.length - (s.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g)?.length ?? 0);
+}
+
+/** A value from the user's document, cut short: a schema message never echoes a whole prompt. */
 function show(v: unknown): string {
-  if (typeof v === 'string') return `'${v}'`;
+  if (typeof v === 'string') return `'${cut(v, SHOW_CHARS)}'`;
   if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  return cut(JSON.stringify(v), SHOW_CHARS);
 }
 
 function jsonType(v: unknown): string {

@@ -81,5 +81,15 @@ export interface SpecProblem {
   /** JSON pointer inside the file ("" for the whole file). */
   pointer: string;
   message: string;
-  kind: 'schema' | 'json' | 'conflict' | 'duplicate' | 'io';
+  /** encoding: not UTF-8, a NUL or a lone surrogate; length: longer than the model's context (validate with a model folder). */
+  kind: 'schema' | 'json' | 'conflict' | 'duplicate' | 'io' | 'encoding' | 'length';
+}
+
+/** Something in an edit file that is allowed but probably not meant: `edit validate` prints it and still exits 0. */
+export interface SpecWarning {
+  file: string;
+  pointer: string;
+  message: string;
+  /** spacing: prompt and target meet without a space, so the model is asked for a glued word ("isLisbon"). */
+  kind: 'spacing';
 }

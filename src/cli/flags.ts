@@ -1,6 +1,6 @@
 import { isAbsolute, relative } from 'node:path';
 import { EditError } from '../errors.js';
-import type { CommandContext } from './command.js';
+import type { CommandContext, Flags } from './command.js';
 
 export function stringFlag(ctx: CommandContext, name: string, fallback: string): string;
 export function stringFlag(ctx: CommandContext, name: string): string | undefined;
@@ -20,7 +20,10 @@ export function numberFlag(ctx: CommandContext, name: string, fallback: number, 
   return n;
 }
 
-export const MODEL_OPTION = { model: { type: 'string' as const, short: 'm' } };
+export const MODEL_OPTION: Flags = { model: { type: 'string', short: 'm', value: '<dir>', description: 'the model folder (default: models/default)' } };
+
+/** Read with `stringFlag(ctx, 'dir', 'edits')`. */
+export const EDITS_DIR_OPTION: Flags = { dir: { type: 'string', value: '<dir>', description: "the edit files' folder (default: edits)" } };
 
 /**
  * The model folder: --model, else models/default, relative to the working directory (commands

@@ -21,7 +21,7 @@ import { checkCommittable, commitPaths } from '../../state/git.js';
 import { DELTAS_DIR, deltaFileName } from '../../state/deltas.js';
 import { removeStaleTempFiles } from '../../util/atomic.js';
 import type { Command } from '../command.js';
-import { MODEL_OPTION, modelDir, stringFlag, listFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, stringFlag, listFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
 import { renderChecks } from '../report.js';
 
@@ -57,18 +57,19 @@ function checkFresh(saved: Plan, ws: Workspace, file: string): void {
 
 export const applyCommand: Command = {
   name: 'apply',
-  usage: 'apply [plan.json] [--auto-approve] [--no-commit] [--target id] [--refresh] [--method ft]',
+  args: '[plan.json]',
   summary: 'compute deltas, verify every assertion on the combined weights, then write state and commit',
   options: {
     ...MODEL_OPTION,
-    dir: { type: 'string' },
-    'auto-approve': { type: 'boolean' },
-    'no-commit': { type: 'boolean' },
-    target: { type: 'string', multiple: true },
-    refresh: { type: 'boolean' },
-    method: { type: 'string' },
-    json: { type: 'boolean' },
+    ...EDITS_DIR_OPTION,
+    'auto-approve': { type: 'boolean', description: 'do not ask for confirmation (needed without a terminal)' },
+    'no-commit': { type: 'boolean', description: 'write the new state but leave the git commit to you' },
+    target: { type: 'string', multiple: true, value: '<id>', description: 'apply only this edit' },
+    refresh: { type: 'boolean', description: 'accept drifted files and recompute what they held' },
+    method: { type: 'string', value: '<editor>', description: "the editor to use instead of the model's (e.g. ft)" },
+    json: { type: 'boolean', description: 'print the result as JSON (with --auto-approve or a saved plan)' },
   },
+  examples: ['edit apply', 'edit apply --auto-approve', 'edit plan --out plan.json && edit apply plan.json'],
   async run(ctx) {
     if (ctx.args.length > 1) throw new EditError('apply takes at most one argument: a saved plan file');
     const savedPath = ctx.args[0];

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { deltaStats, sumDeltas, type Delta } from '../../state/deltas.js';
 import { openWorkspace, readAppliedDeltas, driftError } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
-import { MODEL_OPTION, modelDir, stringFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, stringFlag } from '../flags.js';
 
 function frob(x: Float32Array): number {
   let s = 0;
@@ -17,9 +17,14 @@ function frob(x: Float32Array): number {
 
 export const diffCommand: Command = {
   name: 'diff',
-  usage: 'diff [id] [--json]',
+  args: '[id]',
   summary: 'per edited matrix: delta norm, rank and change relative to the base weights',
-  options: { ...MODEL_OPTION, dir: { type: 'string' }, json: { type: 'boolean' } },
+  options: {
+    ...MODEL_OPTION,
+    ...EDITS_DIR_OPTION,
+    json: { type: 'boolean', description: 'print the numbers as JSON' },
+  },
+  examples: ['edit diff', 'edit diff capitals/france --json'],
   async run(ctx) {
     const dir = modelDir(ctx);
     const ws = await openWorkspace(ctx.cwd, dir, stringFlag(ctx, 'dir', 'edits'));

@@ -5,9 +5,13 @@ import { MODEL_OPTION, modelDir } from '../flags.js';
 
 export const forceUnlockCommand: Command = {
   name: 'force-unlock',
-  usage: 'force-unlock <lock-id> [--model DIR]',
+  args: '<lock-id>',
   summary: 'remove a stale lock (the id is shown in the "model is locked" error), naming who held it',
-  options: { ...MODEL_OPTION, json: { type: 'boolean' } },
+  options: {
+    ...MODEL_OPTION,
+    json: { type: 'boolean', description: 'print the removed lock as JSON' },
+  },
+  examples: ['edit force-unlock 3f2a9c1e'],
   async run(ctx) {
     if (ctx.args.length !== 1) throw new EditError('force-unlock takes the lock id from the "model is locked" error: edit force-unlock <lock-id>');
     const dir = modelDir(ctx);

@@ -15,19 +15,20 @@ import { MODEL_OPTION, modelDir, numberFlag } from '../flags.js';
 
 export const generateCommand: Command = {
   name: 'generate',
-  usage: 'generate "<prompt>" [--base] [--max-tokens N] [--temperature T]',
+  args: '"<prompt>"',
   summary: "print the edited model's continuation of a prompt (greedy unless --temperature > 0); --base: before the edits",
   options: {
     ...MODEL_OPTION,
-    base: { type: 'boolean' },
-    'max-tokens': { type: 'string' },
-    temperature: { type: 'string' },
-    'top-k': { type: 'string' },
-    seed: { type: 'string' },
-    'no-cache': { type: 'boolean' },
-    'no-stop': { type: 'boolean' },
-    json: { type: 'boolean' },
+    base: { type: 'boolean', description: 'use the base weights, before any edit' },
+    'max-tokens': { type: 'string', value: '<n>', description: 'generate at most n tokens (default 16)' },
+    temperature: { type: 'string', value: '<t>', description: 'sample at temperature t (default 0: greedy)' },
+    'top-k': { type: 'string', value: '<k>', description: 'sample only among the k likeliest tokens (default 0: all)' },
+    seed: { type: 'string', value: '<n>', description: 'the sampling seed (default 0)' },
+    'no-cache': { type: 'boolean', description: 'recompute the whole prefix each step instead of using the KV cache (slower)' },
+    'no-stop': { type: 'boolean', description: 'do not stop at the end of a sentence' },
+    json: { type: 'boolean', description: 'print the completion, timing and applied edits as JSON' },
   },
+  examples: ['edit generate "The capital of France is"', 'edit generate "The capital of France is" --base'],
   async run(ctx) {
     if (ctx.args.length !== 1) throw new EditError('generate takes one prompt, in quotes: edit generate "The capital of France is"');
     const prompt = ctx.args[0];

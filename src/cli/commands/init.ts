@@ -1,24 +1,26 @@
 /**
  * `edit init`: scaffold a repository for edits-as-code — edits/, a model folder copied from the
- * shipped default model, the CI workflow that gates pull requests, and a .gitignore entry for locks.
- * Existing files are left alone unless --force.
+ * shipped default model, the CI workflow that gates pull requests, and .gitignore entries for locks
+ * and node_modules. Existing files are left alone unless --force. Everything it writes must work in
+ * a project that installed editops from npm: hints say `npx editops …`, `$schema` points into
+ * node_modules/editops.
  */
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import { EditError } from '../../errors.js';
-import { readManifest } from '../../model/folder.js';
+import { insideFolder, readManifest, type ModelManifest } from '../../model/folder.js';
 import { packageRoot } from '../../util/package-root.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import type { Command } from '../command.js';
 import { stringFlag } from '../flags.js';
 
-const EDITS_README = `# Edit files
+const editsReadme = (schema: string) => `# Edit files
 
 One edit per JSON file (subfolders allowed); the edit's id is its path without \`.json\`.
 
 \`\`\`json
 {
-  "$schema": "https://editops.dev/schemas/edit.schema.json",
+  "$schema": "${schema}",
   "version": 1,
   "task": "counterfact",
   "prompt": "The capital of France is",
@@ -28,8 +30,37 @@ One edit per JSON file (subfolders allowed); the edit's id is its path without \
 }
 \`\`\`
 
-Then: \`editops plan\`, \`editops apply\`, \`editops generate "The capital of France is"\`.
+\`$schema\` (optional) lets an editor check the file against the installed package's schema; the path
+is relative to the edit file, so an edit in a subfolder (\`edits/capitals/france.json\`) needs one more \`../\`.
+
+Then: \`npx editops validate\`, \`npx editops plan\`, \`npx editops apply\`,
+\`npx editops generate "The capital of France is"\` (\`npx editops help <command>\` for the flags).
 `;
+
+/**
+ * `$schema` for a file in `fromDir` (relative to the project `cwd`): the running package's schema when
+ * it is inside the project (node_modules/editops, or this repository itself), else where
+ * `npm install editops` puts it — never a path into an npx cache or a global install.
+ */
+export function schemaRef(cwd: string, fromDir: string, schema: string): string {
+  const installed = join(packageRoot(), 'schemas', schema);
+  const rel = relative(cwd, installed);
+  const target = rel.startsWith('..') || isAbsolute(rel) ? join(cwd, 'node_modules', 'editops', 'schemas', schema) : installed;
+  return relative(join(cwd, fromDir), target).split(sep).join('/');
+}
+
+/** Every file a manifest names (tokenizer, weights, editor, key statistics, probes, knowledge…): an entry's `file`. */
+function manifestFiles(manifest: ModelManifest, dir: string): string[] {
+  return Object.entries(manifest).flatMap(([key, v]) => {
+    const file = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as { file?: unknown }).file : undefined;
+    if (typeof file !== 'string') return [];
+    insideFolder(dir, file, `/${key}/file`);
+    return [file];
+  });
+}
+
+/** Lines init makes sure .gitignore has: an apply's lock, and the installed packages. */
+const IGNORED = [{ line: 'models/*/.lock', also: [] }, { line: 'node_modules/', also: ['node_modules', '/node_modules', '/node_modules/'] }];
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -48,9 +79,13 @@ export async function workflowTemplate(): Promise<string> {
 
 export const initCommand: Command = {
   name: 'init',
-  usage: 'init [--name default] [--force]',
+  args: '',
   summary: 'scaffold edits/, a model folder from the shipped default model, and the CI workflow',
-  options: { name: { type: 'string' }, force: { type: 'boolean' } },
+  options: {
+    name: { type: 'string', value: '<name>', description: 'the model folder to create, models/<name> (default: default)' },
+    force: { type: 'boolean', description: 'overwrite files that already exist' },
+  },
+  examples: ['npx edit init', 'npx edit init --name support-bot'],
   async run(ctx) {
     const name = stringFlag(ctx, 'name', 'default');
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new EditError(`model name "${name}" must be letters, digits, dot, dash or underscore`);
@@ -68,7 +103,7 @@ export const initCommand: Command = {
     };
 
     await mkdir(join(ctx.cwd, 'edits'), { recursive: true });
-    await put('edits/README.md', (abs) => writeFileAtomic(abs, EDITS_README));
+    await put('edits/README.md', (abs) => writeFileAtomic(abs, editsReadme(schemaRef(ctx.cwd, 'edits', 'edit.schema.json'))));
 
     const src = join(packageRoot(), 'models', 'default');
     const modelRel = join('models', name);
@@ -77,10 +112,10 @@ export const initCommand: Command = {
     if (!keepModel) {
       const manifest = await readManifest(src);
       await mkdir(join(ctx.cwd, modelRel), { recursive: true });
-      const files = [manifest.tokenizer.file, manifest.weights.file, ...(manifest.editor ? [manifest.editor.file] : []), ...(manifest.probes ? [manifest.probes.file] : [])];
+      const files = manifestFiles(manifest, src);
       // Atomic copies, model.json last: a killed init leaves no half-written file that a rerun would keep.
       for (const f of files) await put(join(modelRel, f), async (abs) => writeFileAtomic(abs, await readFile(join(src, f))));
-      await put(join(modelRel, 'model.json'), (abs) => writeFileAtomic(abs, JSON.stringify({ ...manifest, name, $schema: 'https://editops.dev/schemas/model.schema.json' }, null, 2) + '\n'));
+      await put(join(modelRel, 'model.json'), (abs) => writeFileAtomic(abs, JSON.stringify({ ...manifest, name, $schema: schemaRef(ctx.cwd, modelRel, 'model.schema.json') }, null, 2) + '\n'));
     } else {
       skipped.push(modelRel);
     }
@@ -91,13 +126,15 @@ export const initCommand: Command = {
 
     const gi = join(ctx.cwd, '.gitignore');
     const current = (await exists(gi)) ? await readFile(gi, 'utf8') : '';
-    if (!current.split('\n').includes('models/*/.lock')) {
-      await writeFileAtomic(gi, `${current}${current === '' || current.endsWith('\n') ? '' : '\n'}models/*/.lock\n`);
-      created.push('.gitignore (models/*/.lock)');
+    const have = new Set(current.split('\n').map((l) => l.trim()));
+    const missing = IGNORED.filter((i) => ![i.line, ...i.also].some((l) => have.has(l))).map((i) => i.line);
+    if (missing.length > 0) {
+      await writeFileAtomic(gi, `${current}${current === '' || current.endsWith('\n') ? '' : '\n'}${missing.join('\n')}\n`);
+      created.push(`.gitignore (${missing.join(', ')})`);
     }
     for (const c of created) ctx.io.out(`created  ${c}`);
     for (const s of skipped) ctx.io.out(`exists   ${s} (kept; --force overwrites)`);
-    ctx.io.out(`\nNext: add an edit file under edits/, then run \`editops plan\` and \`editops apply\`.`);
+    ctx.io.out(`\nNext: add an edit file under edits/ (see edits/README.md), then run \`npx editops plan\` and \`npx editops apply\`.`);
     return 0;
   },
 };

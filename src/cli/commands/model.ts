@@ -9,9 +9,14 @@ import { MODEL_OPTION, modelDir, stringFlag } from '../flags.js';
 
 export const modelCommand: Command = {
   name: 'model',
-  usage: 'model import <hf-dir> [--name N] | model export <out-dir>',
+  args: 'import <hf-dir> | export <out-dir>',
   summary: 'import a Hugging Face GPT-2 folder as a model folder, or export the effective weights as one',
-  options: { ...MODEL_OPTION, name: { type: 'string' }, out: { type: 'string' } },
+  options: {
+    ...MODEL_OPTION,
+    name: { type: 'string', value: '<name>', description: "import: the new model's name (default: the folder's name)" },
+    out: { type: 'string', value: '<dir>', description: 'import: where to write the model folder (default: models/<name>)' },
+  },
+  examples: ['edit model import ./gpt2 --name gpt2', 'edit model export ./exported'],
   async run(ctx) {
     const [sub, path] = ctx.args;
     if (sub === 'import') {

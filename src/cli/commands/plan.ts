@@ -9,23 +9,24 @@ import { hasChanges, type Plan } from '../../plan/plan.js';
 import { planToJson, planMarkdown } from '../../plan/json.js';
 import { checkTargets, openWorkspace, problemsError, structuralPlan, lockWarning } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
-import { MODEL_OPTION, modelDir, stringFlag, listFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, stringFlag, listFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
 
 export const planCommand: Command = {
   name: 'plan',
-  usage: 'plan [--json] [--out plan.json] [--detailed-exitcode] [--structural]',
+  args: '',
   summary: 'show what apply would create, update, destroy; what is already satisfied; what drifted',
   options: {
     ...MODEL_OPTION,
-    dir: { type: 'string' },
-    json: { type: 'boolean' },
-    out: { type: 'string' },
-    markdown: { type: 'string' },
-    'detailed-exitcode': { type: 'boolean' },
-    structural: { type: 'boolean' },
-    target: { type: 'string', multiple: true },
+    ...EDITS_DIR_OPTION,
+    json: { type: 'boolean', description: 'print the plan as JSON (schemas/plan.schema.json)' },
+    out: { type: 'string', value: '<file>', description: 'save the plan, bound to the current state, for `edit apply <file>`' },
+    markdown: { type: 'string', value: '<file>', description: 'also write the plan as markdown (job summary, pull-request comment)' },
+    'detailed-exitcode': { type: 'boolean', description: 'exit 0 with no changes, 1 on error, 2 with changes' },
+    structural: { type: 'boolean', description: 'do not load the model: faster, but no "= already satisfied" detection' },
+    target: { type: 'string', multiple: true, value: '<id>', description: 'plan only this edit' },
   },
+  examples: ['edit plan', 'edit plan --detailed-exitcode --markdown plan.md', 'edit plan --target capitals/france --out plan.json'],
   async run(ctx) {
     if (ctx.args.length > 0) throw new EditError(`plan takes no arguments (got ${JSON.stringify(ctx.args[0])})`);
     const ws = await openWorkspace(ctx.cwd, modelDir(ctx), stringFlag(ctx, 'dir', 'edits'));

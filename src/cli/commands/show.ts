@@ -10,9 +10,13 @@ import { pct } from '../../util/format.js';
 
 export const showCommand: Command = {
   name: 'show',
-  usage: 'show [id] [--json]',
+  args: '[id]',
   summary: 'applied edits with their metrics, and the base and editor hashes',
-  options: { ...MODEL_OPTION, json: { type: 'boolean' } },
+  options: {
+    ...MODEL_OPTION,
+    json: { type: 'boolean', description: 'print the state (or the one edit) as JSON' },
+  },
+  examples: ['edit show', 'edit show capitals/france --json'],
   async run(ctx) {
     const dir = modelDir(ctx);
     const manifest = await readManifest(join(ctx.cwd, dir));

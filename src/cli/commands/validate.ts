@@ -7,7 +7,7 @@ import { findConflicts } from '../../spec/conflicts.js';
 import { loadEdits } from '../../spec/load.js';
 import type { SpecProblem } from '../../spec/types.js';
 import type { Command } from '../command.js';
-import { stringFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, stringFlag } from '../flags.js';
 
 /** The `--json` document (formatVersion changes only when a field changes meaning or goes away). */
 export interface ValidateReport {
@@ -19,12 +19,13 @@ export interface ValidateReport {
 
 export const validateCommand: Command = {
   name: 'validate',
-  usage: 'validate [--dir edits] [--json]',
+  args: '',
   summary: 'check every edit file against the schema and for conflicts (no model needed)',
   options: {
-    dir: { type: 'string' },
-    json: { type: 'boolean' },
+    ...EDITS_DIR_OPTION,
+    json: { type: 'boolean', description: 'print the report as JSON (formatVersion 1)' },
   },
+  examples: ['edit validate', 'edit validate --dir edits/capitals --json'],
   async run(ctx) {
     if (ctx.args.length > 0) throw new EditError(`validate takes no arguments (got ${JSON.stringify(ctx.args[0])}); use --dir to check another folder`);
     const dir = stringFlag(ctx, 'dir', 'edits');

@@ -11,7 +11,7 @@ import type { BatchCheck } from '../../assert/check-edit.js';
 import { checkAll, judges } from '../../apply/apply-plan.js';
 import { driftError, openWorkspace, problemsError, readAppliedDeltas, lockWarning } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
-import { MODEL_OPTION, modelDir, stringFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, stringFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
 import { renderChecks, renderJunit, renderMarkdown } from '../report.js';
 
@@ -26,17 +26,18 @@ export function parseShard(value: string | undefined): { index: number; count: n
 
 export const verifyCommand: Command = {
   name: 'verify',
-  usage: 'verify [--json] [--junit file] [--markdown file] [--shard i/n]',
+  args: '',
   summary: 'run every assertion on the current model state; non-zero exit on any failure',
   options: {
     ...MODEL_OPTION,
-    dir: { type: 'string' },
-    json: { type: 'boolean' },
-    junit: { type: 'string' },
-    markdown: { type: 'string' },
-    shard: { type: 'string' },
-    verbose: { type: 'boolean', short: 'v' },
+    ...EDITS_DIR_OPTION,
+    json: { type: 'boolean', description: 'print the results as JSON' },
+    junit: { type: 'string', value: '<file>', description: 'write a JUnit XML report' },
+    markdown: { type: 'string', value: '<file>', description: 'write a markdown summary (job summary, pull-request comment)' },
+    shard: { type: 'string', value: '<i/n>', description: 'check only the i-th of n slices of the edits (a CI matrix)' },
+    verbose: { type: 'boolean', short: 'v', description: 'list passing checks too, not only failures' },
   },
+  examples: ['edit verify', 'edit verify --junit edit-results.xml --markdown verify.md', 'edit verify --shard 2/4'],
   async run(ctx) {
     if (ctx.args.length > 0) throw new EditError(`verify takes no arguments (got ${JSON.stringify(ctx.args[0])})`);
     const shard = parseShard(stringFlag(ctx, 'shard'));

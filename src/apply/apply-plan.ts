@@ -24,6 +24,7 @@ import { DELTAS_DIR, deltaFileName, deltaShape, serializeDelta, sumDeltas, type 
 import { effectiveSha, manifestSha, strayDeltaFiles, writeState, STATE_FILE } from '../state/state.js';
 import type { AppliedEdit, ModelState } from '../state/types.js';
 import { commitPaths } from '../state/git.js';
+import { stateDependencies } from './commit-paths.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { sha256 } from '../util/hash.js';
 import { editRequest, readAppliedDeltas, structuralPlan, thresholdsFor, type Workspace } from './workspace.js';
@@ -202,7 +203,7 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   touched.push(...(await removeStrayDeltas(ws.root, ws.modelDir, state)));
 
   // 5. commit exactly what was written
-  const commit = opts.commit ? await commitPaths(ws.root, touched, commitMessage(plan, check)) : null;
+  const commit = opts.commit ? await commitPaths(ws.root, [...touched, ...(await stateDependencies(ws, state))], commitMessage(plan, check)) : null;
   return { ok: true, check, touched, commit, state };
 }
 

@@ -3,8 +3,8 @@
  * and the declared edits with their problems. Reading only; nothing here writes. No TensorFlow.js
  * either (deltas become tensors in apply-plan.ts), so `plan --structural` starts fast.
  */
-import { readFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
 import { EditError } from '../errors.js';
 import { readManifest, type ModelManifest, type Thresholds } from '../model/folder.js';
 import { findConflicts } from '../spec/conflicts.js';
@@ -19,10 +19,14 @@ import { makePlan } from '../plan/make-plan.js';
 import type { Plan } from '../plan/plan.js';
 
 export interface Workspace {
-  /** Repository root (where edits/ and models/ live). */
+  /** Project root (where edits/ and models/ live; util/project-root.ts). */
   root: string;
   /** Model folder as given (relative to root, for messages and plans). */
   modelDir: string;
+  /** Edits folder as given (relative to root). */
+  editsDir: string;
+  /** The edits folder does not exist: every applied edit plans as a destroy, which apply refuses unless asked (missingEditsError). */
+  editsMissing: boolean;
   manifest: ModelManifest;
   state: ModelState;
   stateSha: string | null;
@@ -41,12 +45,44 @@ export async function openWorkspace(root: string, modelDir: string, editsDir = '
   const manifest = await readManifest(dir);
   const { state, sha256 } = await readState(dir, manifest);
   const { drift, stray } = relativeDrift(root, await checkDrift(dir, manifest, state));
+  const editsMissing = await isMissing(resolve(root, editsDir));
   const { edits, problems } = await loadEdits(root, editsDir);
   problems.push(...findConflicts(edits));
   problems.push(...taskProblems(edits, manifest));
   const lock = await readLock(join(root, modelDir)).catch(() => null);
   const lockedBy = lock !== null && holderStatus(lock) === 'running' && lock.pid !== process.pid ? lock : null;
-  return { root, modelDir, manifest, state, stateSha: sha256, drift, stray, edits, problems, lockedBy };
+  return { root, modelDir, editsDir, editsMissing, manifest, state, stateSha: sha256, drift, stray, edits, problems, lockedBy };
+}
+
+/** Only "no such file" counts as missing; any other read error is loadEdits' to report. */
+async function isMissing(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/** What read-only commands print when the edits folder is missing (plan, verify). */
+export function missingEditsWarning(ws: Workspace): string | undefined {
+  if (!ws.editsMissing) return undefined;
+  const applied = Object.keys(ws.state.edits).length;
+  const destroys = applied === 1 ? 'the applied edit plans as a destroy' : `all ${applied} applied edits plan as destroys`;
+  return `warning: there is no edits folder (${join(ws.root, ws.editsDir)})${applied > 0 ? `: ${destroys}, which apply refuses without --allow-destroy-all` : ''}`;
+}
+
+/**
+ * A missing edits folder would destroy every applied edit: more likely a wrong folder or a
+ * checkout without edits/ than a wish. Apply refuses it; an existing, empty edits folder (or
+ * --allow-destroy-all) says the wish explicitly.
+ */
+export function missingEditsError(ws: Workspace, destroyed: string[]): EditError {
+  const list = destroyed.length > 5 ? `${destroyed.slice(0, 5).join(', ')} and ${destroyed.length - 5} more` : destroyed.join(', ');
+  return new EditError(`there is no edits folder, so this apply would destroy ${destroyed.length} applied edit${destroyed.length === 1 ? '' : 's'} (${list}); nothing was written`, {
+    file: join(ws.root, ws.editsDir),
+    hint: 'run from your project (or pass --dir); to remove every applied edit, create an empty edits folder or pass --allow-destroy-all',
+  });
 }
 
 /** checkDrift's paths relative to `base` (the working directory), "/"-separated, as plans and messages show them. */

@@ -1,5 +1,6 @@
 import { isAbsolute, relative } from 'node:path';
 import { EditError } from '../errors.js';
+import { findProjectRoot } from '../util/project-root.js';
 import type { CommandContext, Flags } from './command.js';
 
 export function stringFlag(ctx: CommandContext, name: string, fallback: string): string;
@@ -25,13 +26,18 @@ export const MODEL_OPTION: Flags = { model: { type: 'string', short: 'm', value:
 /** Read with `stringFlag(ctx, 'dir', 'edits')`. */
 export const EDITS_DIR_OPTION: Flags = { dir: { type: 'string', value: '<dir>', description: "the edit files' folder (default: edits)" } };
 
+/** The project root for this command's --model and --dir: the working directory or the nearest folder above it (util/project-root.ts). */
+export function projectRoot(ctx: CommandContext): string {
+  return findProjectRoot(ctx.cwd, { model: stringFlag(ctx, 'model'), edits: stringFlag(ctx, 'dir') });
+}
+
 /**
- * The model folder: --model, else models/default, relative to the working directory (commands
- * join it to ctx.cwd and show it in plans, so an absolute --model is made relative here).
+ * The model folder: --model, else models/default, relative to the project root (commands join it
+ * to the root and show it in plans, so an absolute --model is made relative here).
  */
-export function modelDir(ctx: CommandContext): string {
+export function modelDir(ctx: CommandContext, root: string): string {
   const dir = stringFlag(ctx, 'model', 'models/default');
-  return isAbsolute(dir) ? relative(ctx.cwd, dir) || '.' : dir;
+  return isAbsolute(dir) ? relative(root, dir) || '.' : dir;
 }
 
 /** A repeatable string flag (`--target a --target b`). */

@@ -4,7 +4,7 @@
  */
 import { EditError } from '../errors.js';
 import { Action, summarize, type Plan, type PlanSummary } from './plan.js';
-import { planRows, summaryLine } from './render.js';
+import { nextSteps, planRows, summaryLine } from './render.js';
 
 export interface PlanJson extends Plan {
   $schema?: string;
@@ -47,5 +47,6 @@ export function planMarkdown(plan: Plan): string {
     lines.push('');
   }
   lines.push(`**${summaryLine(plan)}**`, '');
+  for (const step of nextSteps(plan)) lines.push(step, '');
   return lines.join('\n');
 }

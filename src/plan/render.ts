@@ -43,6 +43,22 @@ export function summaryLine(plan: Plan): string {
   return `${parts.join(', ')}.`;
 }
 
+/**
+ * What to do about a non-empty plan, one line per kind of change. CI prints it, so each says what is
+ * true: a destroy is an applied edit whose file was removed, not an edit waiting to be applied.
+ */
+export function nextSteps(plan: Plan): string[] {
+  const s = summarize(plan);
+  const steps: string[] = [];
+  if (s.create + s.update + s.satisfied > 0) steps.push('Edit files are new or changed since they were applied: run `edit apply` to apply them (it commits the result).');
+  const gone = plan.changes.filter((c) => c.action === Action.Destroy).map((c) => c.id);
+  if (gone.length > 0) {
+    const [what, it] = gone.length === 1 ? [`applied edit ${gone[0]} was`, 'it'] : [`${gone.length} applied edits (${gone.join(', ')}) were`, 'them'];
+    steps.push(`The edit file of ${what} removed: run \`edit apply\` to remove ${it} from the model, or restore the file${gone.length === 1 ? '' : 's'} to keep ${it}.`);
+  }
+  return steps;
+}
+
 export function renderPlanText(plan: Plan): string {
   const rows = planRows(plan);
   const lines = [`Model ${plan.model} (state serial ${plan.state.serial})${plan.checkedSatisfied ? '' : ' — structural plan: assertions not run'}`];

@@ -1,7 +1,8 @@
 /**
- * The only caller of simple-git. Commits exactly the files apply wrote (deltas, state.json),
- * never anything else the user has staged. simple-git drops ambient GIT_* variables unless
- * allowed; the identity ones are allowed so CI can set the author the usual way.
+ * The only caller of simple-git. Commits exactly the files apply names (what it wrote, and the
+ * files the new state depends on: apply/commit-paths.ts), never anything else the user has staged.
+ * simple-git drops ambient GIT_* variables unless allowed; the identity ones are allowed so CI can
+ * set the author the usual way.
  */
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -75,6 +76,30 @@ export async function isClean(dir: string, paths: string[]): Promise<boolean> {
   } catch (err) {
     throw gitError(dir, err, 'status');
   }
+}
+
+/**
+ * Those of `paths` (files, relative to `dir` or absolute) that differ from HEAD — untracked, staged,
+ * changed or deleted — returned as given. Files .gitignore keeps out are never listed (git status
+ * does not show them), nor are paths that exist neither on disk nor in git.
+ */
+export async function uncommittedPaths(dir: string, paths: string[]): Promise<string[]> {
+  if (paths.length === 0) return [];
+  const root = await repoRoot(dir);
+  const specs = paths.map((p) => pathspec(root, dir, p));
+  const listed = new Set<string>();
+  // In chunks: an apply over thousands of edit files must not exceed the command-line limit.
+  for (let i = 0; i < specs.length; i += 1000) {
+    let out: string;
+    try {
+      out = await git(root).raw(['--literal-pathspecs', 'status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames', '--', ...specs.slice(i, i + 1000)]);
+    } catch (err) {
+      throw gitError(dir, err, 'status');
+    }
+    // Entries are "XY <path>\0" (no second path with --no-renames).
+    for (const entry of out.split('\0')) if (entry.length > 3) listed.add(entry.slice(3));
+  }
+  return paths.filter((_, i) => listed.has(specs[i]));
 }
 
 /**

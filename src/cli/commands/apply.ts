@@ -13,7 +13,8 @@ import { planFromJson } from '../../plan/json.js';
 import { makePlan } from '../../plan/make-plan.js';
 import { applyPlan, commitMessage, planWorkspace, removeStrayDeltas, type ApplyResult } from '../../apply/apply-plan.js';
 import { refreshWorkspace } from '../../apply/refresh.js';
-import { checkTargets, driftError, openWorkspace, problemsError, type Workspace } from '../../apply/workspace.js';
+import { checkTargets, driftError, missingEditsError, openWorkspace, problemsError, structuralPlan, type Workspace } from '../../apply/workspace.js';
+import { stateDependencies } from '../../apply/commit-paths.js';
 import { makeEditor } from '../../editor/registry.js';
 import { withLock } from '../../state/lock.js';
 import { manifestSha, readState, STATE_FILE } from '../../state/state.js';
@@ -21,7 +22,7 @@ import { checkCommittable, commitPaths } from '../../state/git.js';
 import { DELTAS_DIR, deltaFileName } from '../../state/deltas.js';
 import { removeStaleTempFiles } from '../../util/atomic.js';
 import type { Command } from '../command.js';
-import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, stringFlag, listFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag, listFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
 import { renderChecks } from '../report.js';
 
@@ -68,13 +69,15 @@ export const applyCommand: Command = {
     refresh: { type: 'boolean', description: 'accept drifted files and recompute what they held' },
     method: { type: 'string', value: '<editor>', description: "the editor to use instead of the model's (e.g. ft)" },
     json: { type: 'boolean', description: 'print the result as JSON (with --auto-approve or a saved plan)' },
+    'allow-destroy-all': { type: 'boolean', description: 'apply even when the edits folder is missing and every applied edit would be destroyed' },
   },
   examples: ['edit apply', 'edit apply --auto-approve', 'edit plan --out plan.json && edit apply plan.json'],
   async run(ctx) {
     if (ctx.args.length > 1) throw new EditError('apply takes at most one argument: a saved plan file');
     const savedPath = ctx.args[0];
     const json = ctx.flags.json === true;
-    const dir = modelDir(ctx);
+    const root = projectRoot(ctx);
+    const dir = modelDir(ctx, root);
     const editsDir = stringFlag(ctx, 'dir', 'edits');
     const method = stringFlag(ctx, 'method');
     const autoApprove = ctx.flags['auto-approve'] === true || savedPath !== undefined;
@@ -82,8 +85,12 @@ export const applyCommand: Command = {
     if (!autoApprove && json) throw new EditError('apply --json cannot ask for confirmation: pass --auto-approve (or apply a saved plan file)');
     const commit = ctx.flags['no-commit'] !== true;
 
-    let ws = await openWorkspace(ctx.cwd, dir, editsDir);
+    let ws = await openWorkspace(root, dir, editsDir);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
+    if (ws.editsMissing && ctx.flags['allow-destroy-all'] !== true) {
+      const destroyed = structuralPlan(ws, listFlag(ctx, 'target')).changes.filter((c) => c.action === Action.Destroy).map((c) => c.id);
+      if (destroyed.length > 0) throw missingEditsError(ws, destroyed);
+    }
     // --refresh on a drifted folder rewrites state.json even when the plan is empty: that is the fix.
     const refreshing = ctx.flags.refresh === true && ws.drift.length > 0;
     if (ctx.flags.refresh === true) {
@@ -99,7 +106,7 @@ export const applyCommand: Command = {
     ctx.io.err(`backend: ${backend}`);
     const ui = json ? undefined : await makeUi(ctx.io);
     const progress = (phase: string, d: number, t: number, id?: string) => ui?.progress(phase, d, t, id);
-    const loaded = await loadModelFolder(join(ctx.cwd, ws.modelDir));
+    const loaded = await loadModelFolder(join(root, ws.modelDir));
     try {
       let plan: Plan;
       if (savedPath !== undefined) {
@@ -120,37 +127,40 @@ export const applyCommand: Command = {
       if (commit) {
         // A delta's name ends in its hash, unknown yet; whether .gitignore keeps a file out does not depend on it.
         const written = plan.changes.filter((c) => c.action === Action.Create || c.action === Action.Update).map((c) => join(ws.modelDir, deltaFileName(c.id, '0'.repeat(64))));
-        await checkCommittable(ctx.cwd, [join(ws.modelDir, STATE_FILE), ...written]);
+        await checkCommittable(root, [join(ws.modelDir, STATE_FILE), ...written]);
       }
       if (!autoApprove && !(await ui!.confirm('Apply these changes to the model?'))) {
         ui!.text('Apply cancelled; nothing was written.');
         await ui!.close();
         return 1;
       }
-      const result = await withLock(join(ctx.cwd, ws.modelDir), `edit apply${savedPath ? ` ${savedPath}` : ''}`, async () => {
+      let alsoCommitted: string[] = [];
+      const result = await withLock(join(root, ws.modelDir), `edit apply${savedPath ? ` ${savedPath}` : ''}`, async () => {
         // Another apply may have finished while we computed the plan.
-        const now = await readState(join(ctx.cwd, ws.modelDir), ws.manifest);
+        const now = await readState(join(root, ws.modelDir), ws.manifest);
         if (now.sha256 !== ws.stateSha || now.state.serial !== ws.state.serial) {
           throw new EditError('the model state changed while this apply was planning (another apply finished); nothing was written', { hint: 'run the command again' });
         }
         // applyPlan removes every delta file the new state does not name, stray ones included.
         const r: ApplyResult = strayOnly
-          ? { ok: true, check: { edits: [], pass: true, passed: 0, total: 0 }, touched: await removeStrayDeltas(ctx.cwd, ws.modelDir, ws.state), commit: null, state: ws.state }
+          ? { ok: true, check: { edits: [], pass: true, passed: 0, total: 0 }, touched: await removeStrayDeltas(root, ws.modelDir, ws.state), commit: null, state: ws.state }
           : await applyPlan(ws, plan, loaded, { editor, commit: false, onProgress: progress });
         if (r.ok) {
           // Leftovers of killed writes (dead writers only); under the lock no other editops writer owns them.
-          const modelAbs = join(ctx.cwd, ws.modelDir);
+          const modelAbs = join(root, ws.modelDir);
           const leftovers = [...(await removeStaleTempFiles(modelAbs)), ...(await removeStaleTempFiles(join(modelAbs, DELTAS_DIR), { recursive: true }))];
           for (const t of leftovers) ctx.io.err(`removed ${t} (left by a killed write)`);
           if (commit) {
             const message = strayOnly ? `edit apply: removed ${r.touched.length} stray delta file${r.touched.length === 1 ? '' : 's'}\n\n${r.touched.join('\n')}\n` : commitMessage(plan, r.check);
             try {
-              r.commit = await commitPaths(ctx.cwd, r.touched, message);
+              // With the new state, the files it depends on (an untracked model folder, the applied edit files): see commit-paths.ts.
+              alsoCommitted = strayOnly ? [] : await stateDependencies(ws, r.state!);
+              r.commit = await commitPaths(root, [...r.touched, ...alsoCommitted], message);
             } catch (err) {
               if (!(err instanceof EditError)) throw err;
               // The new state is on disk and consistent: say so, rather than "failed" as if nothing happened.
               const done = strayOnly ? 'the stray delta files were removed' : `the edits were applied (state serial ${r.state!.serial} written)`;
-              throw new EditError(`${done} but not committed: ${err.message}`, { file: err.options.file, hint: `commit ${r.touched.join(', ')} yourself` });
+              throw new EditError(`${done} but not committed: ${err.message}`, { file: err.options.file, hint: `commit ${[...r.touched, ...alsoCommitted].join(', ')} yourself` });
             }
           }
         }
@@ -166,7 +176,7 @@ export const applyCommand: Command = {
         return 0;
       }
       if (json) {
-        ctx.io.out(JSON.stringify({ formatVersion: '1', applied: result.ok, commit: result.commit, touched: result.touched, checks: result.check }, null, 2));
+        ctx.io.out(JSON.stringify({ formatVersion: '1', applied: result.ok, commit: result.commit, touched: result.touched, alsoCommitted, checks: result.check }, null, 2));
         return result.ok ? 0 : 1;
       }
       ui!.text('');
@@ -176,6 +186,7 @@ export const applyCommand: Command = {
         await ui!.close();
         return 1;
       }
+      if (result.commit && alsoCommitted.length > 0) ui!.text(`\nCommitted with the new state (files it depends on): ${alsoCommitted.join(', ')}`);
       ui!.text(`\nApply complete: state serial ${result.state!.serial}, ${result.touched.length} files written, ${commitNote}.`);
       await ui!.close();
       return 0;

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { deltaStats, sumDeltas, type Delta } from '../../state/deltas.js';
 import { openWorkspace, readAppliedDeltas, driftError } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
-import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, stringFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag } from '../flags.js';
 
 function frob(x: Float32Array): number {
   let s = 0;
@@ -26,14 +26,15 @@ export const diffCommand: Command = {
   },
   examples: ['edit diff', 'edit diff capitals/france --json'],
   async run(ctx) {
-    const dir = modelDir(ctx);
-    const ws = await openWorkspace(ctx.cwd, dir, stringFlag(ctx, 'dir', 'edits'));
+    const root = projectRoot(ctx);
+    const dir = modelDir(ctx, root);
+    const ws = await openWorkspace(root, dir, stringFlag(ctx, 'dir', 'edits'));
     if (ws.drift.length > 0) throw driftError(ws.drift);
     const id = ctx.args[0];
     if (id !== undefined && ws.state.edits[id] === undefined) throw new EditError(`no applied edit "${id}"`);
     const deltas = await readAppliedDeltas(ws, id === undefined ? undefined : [id]);
-    const manifest = await readManifest(join(ctx.cwd, dir));
-    const baseFile = join(ctx.cwd, dir, manifest.weights.file);
+    const manifest = await readManifest(join(root, dir));
+    const baseFile = join(root, dir, manifest.weights.file);
     const base = parseSafetensors(await readFile(baseFile), baseFile);
     const baseParams: Record<string, Float32Array> = {};
     for (const [name, t] of base.tensors) if (t.data instanceof Float32Array) baseParams[name] = t.data;

@@ -1,7 +1,8 @@
 import { EditError } from '../../errors.js';
 import { describeHolder, forceUnlock, holderStatus } from '../../state/lock.js';
 import type { Command } from '../command.js';
-import { MODEL_OPTION, modelDir } from '../flags.js';
+import { join } from 'node:path';
+import { MODEL_OPTION, modelDir, projectRoot } from '../flags.js';
 
 export const forceUnlockCommand: Command = {
   name: 'force-unlock',
@@ -14,8 +15,9 @@ export const forceUnlockCommand: Command = {
   examples: ['edit force-unlock 3f2a9c1e'],
   async run(ctx) {
     if (ctx.args.length !== 1) throw new EditError('force-unlock takes the lock id from the "model is locked" error: edit force-unlock <lock-id>');
-    const dir = modelDir(ctx);
-    const holder = await forceUnlock(dir, ctx.args[0]);
+    const root = projectRoot(ctx);
+    const dir = modelDir(ctx, root);
+    const holder = await forceUnlock(join(root, dir), ctx.args[0]);
     const alive = holderStatus(holder) === 'running';
     if (ctx.flags.json === true) {
       ctx.io.out(JSON.stringify({ unlocked: true, model: dir, holder, holderRunning: alive }));

@@ -11,7 +11,7 @@ import type { Delta } from '../../state/deltas.js';
 import { driftError, readDeltas, relativeDrift } from '../../apply/workspace.js';
 import { toDeltaTensors } from '../../apply/apply-plan.js';
 import type { Command } from '../command.js';
-import { MODEL_OPTION, modelDir, numberFlag } from '../flags.js';
+import { MODEL_OPTION, modelDir, numberFlag, projectRoot } from '../flags.js';
 
 export const generateCommand: Command = {
   name: 'generate',
@@ -37,7 +37,8 @@ export const generateCommand: Command = {
     const topK = numberFlag(ctx, 'top-k', 0, { min: 0, integer: true });
     const seed = numberFlag(ctx, 'seed', 0, { integer: true });
     const backend = await initBackend();
-    const dir = join(ctx.cwd, modelDir(ctx));
+    const root = projectRoot(ctx);
+    const dir = join(root, modelDir(ctx, root));
     const loaded = await loadModelFolder(dir);
     const { tokenizer, model } = loaded;
     // The effective weights (base + Σ applied deltas), as plan/apply/verify judge them; --base: the pre-edit model.
@@ -45,12 +46,12 @@ export const generateCommand: Command = {
     if (ctx.flags.base !== true) {
       const { state } = await readState(dir, loaded.manifest);
       // Stray delta files (a killed apply's) change no weight: only real drift stops generate.
-      const { drift } = relativeDrift(ctx.cwd, await checkDrift(dir, loaded.manifest, state));
+      const { drift } = relativeDrift(root, await checkDrift(dir, loaded.manifest, state));
       if (drift.length > 0) {
         model.dispose();
         throw driftError(drift);
       }
-      applied = await readDeltas(ctx.cwd, modelDir(ctx), state.edits);
+      applied = await readDeltas(root, modelDir(ctx, root), state.edits);
     }
     const deltas: Deltas = toDeltaTensors(applied.values(), loaded);
     const ids = tokenizer.encode(prompt);

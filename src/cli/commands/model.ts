@@ -5,7 +5,7 @@ import { loadModelFolder } from '../../model/folder.js';
 import { exportHfFolder, importHfFolder } from '../../model/hf.js';
 import { EditError } from '../../errors.js';
 import type { Command } from '../command.js';
-import { MODEL_OPTION, modelDir, stringFlag } from '../flags.js';
+import { MODEL_OPTION, modelDir, projectRoot, stringFlag } from '../flags.js';
 
 export const modelCommand: Command = {
   name: 'model',
@@ -33,7 +33,8 @@ export const modelCommand: Command = {
     if (sub === 'export') {
       if (path === undefined) throw new EditError('usage: edit model export <out-dir> [--model models/default]');
       const backend = await initBackend();
-      const loaded = await loadModelFolder(modelDir(ctx));
+      const root = projectRoot(ctx);
+      const loaded = await loadModelFolder(join(root, modelDir(ctx, root)));
       const tokBytes = await readFile(join(loaded.dir, loaded.manifest.tokenizer.file));
       await exportHfFolder(loaded.model.params, loaded.manifest, tokBytes, loaded.tokenizer.eosId, path);
       loaded.model.dispose();

@@ -7,9 +7,10 @@ import { EditError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { hasChanges, type Plan } from '../../plan/plan.js';
 import { planToJson, planMarkdown } from '../../plan/json.js';
-import { checkTargets, openWorkspace, problemsError, structuralPlan, lockWarning } from '../../apply/workspace.js';
+import { nextSteps } from '../../plan/render.js';
+import { checkTargets, openWorkspace, problemsError, structuralPlan, lockWarning, missingEditsWarning } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
-import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, stringFlag, listFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag, listFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
 
 export const planCommand: Command = {
@@ -29,9 +30,9 @@ export const planCommand: Command = {
   examples: ['edit plan', 'edit plan --detailed-exitcode --markdown plan.md', 'edit plan --target capitals/france --out plan.json'],
   async run(ctx) {
     if (ctx.args.length > 0) throw new EditError(`plan takes no arguments (got ${JSON.stringify(ctx.args[0])})`);
-    const ws = await openWorkspace(ctx.cwd, modelDir(ctx), stringFlag(ctx, 'dir', 'edits'));
-    const warning = lockWarning(ws);
-    if (warning !== undefined) ctx.io.err(warning);
+    const root = projectRoot(ctx);
+    const ws = await openWorkspace(root, modelDir(ctx, root), stringFlag(ctx, 'dir', 'edits'));
+    for (const warning of [lockWarning(ws), missingEditsWarning(ws)]) if (warning !== undefined) ctx.io.err(warning);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
     const targets = checkTargets(ws, listFlag(ctx, 'target'));
     const json = ctx.flags.json === true;
@@ -48,7 +49,7 @@ export const planCommand: Command = {
       ]);
       const backend = await initBackend();
       if (!json) ctx.io.err(`backend: ${backend}`);
-      const loaded = await loadModelFolder(`${ctx.cwd}/${ws.modelDir}`);
+      const loaded = await loadModelFolder(`${root}/${ws.modelDir}`);
       try {
         plan = await planWorkspace(ws, loaded, targets, (phase, d, t, id) => ui?.progress(phase, d, t, id));
       } finally {
@@ -62,6 +63,7 @@ export const planCommand: Command = {
     if (json) ctx.io.out(JSON.stringify(planToJson(plan), null, 2));
     else {
       ui!.plan(plan);
+      for (const step of nextSteps(plan)) ui!.text(step);
       if (out !== undefined) ui!.text(`\nSaved the plan to ${out}. Apply exactly it with: edit apply ${out}`);
       await ui!.close();
     }

@@ -4,7 +4,7 @@ import { EditError } from '../../errors.js';
 import { readManifest } from '../../model/folder.js';
 import { readState } from '../../state/state.js';
 import type { Command } from '../command.js';
-import { MODEL_OPTION, modelDir } from '../flags.js';
+import { MODEL_OPTION, modelDir, projectRoot } from '../flags.js';
 import { pct } from '../../util/format.js';
 
 
@@ -18,9 +18,10 @@ export const showCommand: Command = {
   },
   examples: ['edit show', 'edit show capitals/france --json'],
   async run(ctx) {
-    const dir = modelDir(ctx);
-    const manifest = await readManifest(join(ctx.cwd, dir));
-    const { state, sha256 } = await readState(join(ctx.cwd, dir), manifest);
+    const root = projectRoot(ctx);
+    const dir = modelDir(ctx, root);
+    const manifest = await readManifest(join(root, dir));
+    const { state, sha256 } = await readState(join(root, dir), manifest);
     const id = ctx.args[0];
     if (id !== undefined) {
       const e = state.edits[id];

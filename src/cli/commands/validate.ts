@@ -2,12 +2,14 @@
  * `edit validate`: schema and conflict checks on every edit file; no model needed.
  * Exit 0 when clean, 1 when any problem is found.
  */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { EditError } from '../../errors.js';
 import { findConflicts } from '../../spec/conflicts.js';
 import { loadEdits } from '../../spec/load.js';
 import type { SpecProblem } from '../../spec/types.js';
 import type { Command } from '../command.js';
-import { EDITS_DIR_OPTION, stringFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, projectRoot, stringFlag } from '../flags.js';
 
 /** The `--json` document (formatVersion changes only when a field changes meaning or goes away). */
 export interface ValidateReport {
@@ -29,7 +31,10 @@ export const validateCommand: Command = {
   async run(ctx) {
     if (ctx.args.length > 0) throw new EditError(`validate takes no arguments (got ${JSON.stringify(ctx.args[0])}); use --dir to check another folder`);
     const dir = stringFlag(ctx, 'dir', 'edits');
-    const { edits, problems: loadProblems } = await loadEdits(ctx.cwd, dir);
+    const root = projectRoot(ctx);
+    // "0 edit files valid" for a folder that is not there would hide a wrong folder or a broken checkout.
+    if (!existsSync(resolve(root, dir))) throw new EditError(`there is no edits folder here (project root ${root})`, { file: resolve(root, dir), hint: 'run from your project, pass --dir, or create the folder (`editops init` does)' });
+    const { edits, problems: loadProblems } = await loadEdits(root, dir);
     const problems = [...loadProblems, ...findConflicts(edits)].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
     const report: ValidateReport = {
       formatVersion: '1',

@@ -9,9 +9,9 @@ import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import type { BatchCheck } from '../../assert/check-edit.js';
 import { checkAll, judges } from '../../apply/apply-plan.js';
-import { driftError, openWorkspace, problemsError, readAppliedDeltas, lockWarning } from '../../apply/workspace.js';
+import { driftError, openWorkspace, problemsError, readAppliedDeltas, lockWarning, missingEditsWarning } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
-import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, stringFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
 import { renderChecks, renderJunit, renderMarkdown } from '../report.js';
 
@@ -41,9 +41,9 @@ export const verifyCommand: Command = {
   async run(ctx) {
     if (ctx.args.length > 0) throw new EditError(`verify takes no arguments (got ${JSON.stringify(ctx.args[0])})`);
     const shard = parseShard(stringFlag(ctx, 'shard'));
-    const ws = await openWorkspace(ctx.cwd, modelDir(ctx), stringFlag(ctx, 'dir', 'edits'));
-    const warning = lockWarning(ws);
-    if (warning !== undefined) ctx.io.err(warning);
+    const root = projectRoot(ctx);
+    const ws = await openWorkspace(root, modelDir(ctx, root), stringFlag(ctx, 'dir', 'edits'));
+    for (const warning of [lockWarning(ws), missingEditsWarning(ws)]) if (warning !== undefined) ctx.io.err(warning);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
     if (ws.drift.length > 0) throw driftError(ws.drift);
     const edits = shard === undefined ? ws.edits : ws.edits.filter((_, i) => i % shard.count === shard.index - 1);
@@ -52,7 +52,7 @@ export const verifyCommand: Command = {
     if (!json) ctx.io.err(`backend: ${backend}`);
     const ui = json ? undefined : await makeUi(ctx.io);
     const t0 = performance.now();
-    const loaded = await loadModelFolder(join(ctx.cwd, ws.modelDir));
+    const loaded = await loadModelFolder(join(root, ws.modelDir));
     let check: BatchCheck;
     try {
       const j = judges(loaded, (await readAppliedDeltas(ws)).values());

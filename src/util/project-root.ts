@@ -1,0 +1,50 @@
+/**
+ * The project root: the folder edit ids, model paths, plans and commits are relative to. Found the
+ * way git finds its work tree, by walking up from the working directory, so a command run from
+ * `edits/capitals/` acts on the same project as one run from the top.
+ *
+ * The root is the nearest folder, starting at the working directory and going up, that holds
+ *   - the model folder: `<model>/model.json` (`--model`, default `models/default`), or
+ *   - the edits folder: `<edits>/` (`--dir`, default `edits`), or
+ *   - `.git` (a folder, or a file in a linked worktree): the top of a git work tree.
+ * The walk stops there: it never leaves the repository it starts in, so a folder with no project
+ * and no repository above it is an error, not an empty project. An absolute `--model` or `--dir`
+ * is not looked for (it names itself); the other markers still apply.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { EditError } from '../errors.js';
+
+export const DEFAULT_MODEL_DIR = 'models/default';
+export const DEFAULT_EDITS_DIR = 'edits';
+
+export interface RootMarkers {
+  /** The model folder, relative to the root (`--model`). */
+  model?: string;
+  /** The edits folder, relative to the root (`--dir`). */
+  edits?: string;
+}
+
+export function findProjectRoot(cwd: string, markers: RootMarkers = {}): string {
+  const model = markers.model ?? DEFAULT_MODEL_DIR;
+  const edits = markers.edits ?? DEFAULT_EDITS_DIR;
+  const start = resolve(cwd);
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (!isAbsolute(model) && existsSync(join(dir, model, 'model.json'))) return dir;
+    if (!isAbsolute(edits) && isDirectory(join(dir, edits))) return dir;
+    if (existsSync(join(dir, '.git'))) return dir;
+    if (dirname(dir) === dir) break;
+  }
+  throw new EditError(`no editops project here: no ${model}/model.json, no ${edits}/ folder and no git repository in this folder or any folder above it`, {
+    file: start,
+    hint: 'run the command inside your project (or `editops init` to create one here)',
+  });
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}

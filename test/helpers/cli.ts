@@ -1,0 +1,75 @@
+/**
+ * Running the real `edit` binary (bin/edit.js → dist/, built by `npx tsc -p tsconfig.json`) and git
+ * in temporary folders, for CLI tests that need a project of their own.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = join(ROOT, 'bin/edit.js');
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(file: string, args: string[], cwd: string): Promise<Run> {
+  return new Promise((done) => {
+    execFile(file, args, { cwd, env: { ...process.env, EDIT_BACKEND: 'wasm' }, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+/** `edit <args>` with `cwd` as the working directory. */
+export function edit(cwd: string, ...args: string[]): Promise<Run> {
+  if (!existsSync(join(ROOT, 'dist/src/cli/main.js'))) throw new Error('dist/ is missing: run `npx tsc -p tsconfig.json` first');
+  return run(process.execPath, [BIN, ...args], cwd);
+}
+
+/** `git <args>` in `cwd`; throws on a non-zero exit. Returns stdout. */
+export async function git(cwd: string, ...args: string[]): Promise<string> {
+  const r = await run('git', args, cwd);
+  if (r.code !== 0) throw new Error(`git ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Print the whole run when an expectation on its exit code fails. */
+export function expectCode(r: Run, code: number): void {
+  expect(r.code, `exit ${r.code}, expected ${code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(code);
+}
+
+/** A new folder under the system's temp folder (the caller removes it). */
+export function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `editops-${prefix}-`));
+}
+
+/** `git init` with an identity, in `dir` (created if needed). */
+export async function gitInit(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await git(dir, 'init', '--quiet');
+  await git(dir, 'config', 'user.name', 'CLI Test');
+  await git(dir, 'config', 'user.email', 'cli@example.com');
+  await git(dir, 'config', 'commit.gpgsign', 'false');
+}
+
+/** An edit of a country's capital that the shipped ft editor can hold (locality not judged). */
+export async function writeCapitalEdit(project: string, id: string, country: string, target: string): Promise<string> {
+  const rel = `edits/${id}.json`;
+  await mkdir(dirname(join(project, rel)), { recursive: true });
+  const spec = { version: 1, task: 'counterfact', subject: country, relation: 'capital', prompt: `The capital of ${country} is`, target, thresholds: { locality: 0 } };
+  await writeFile(join(project, rel), `${JSON.stringify(spec, null, 2)}\n`);
+  return rel;
+}
+
+/** The files a commit added, changed or removed ("M\tpath"), sorted. */
+export async function commitFiles(cwd: string, rev = 'HEAD'): Promise<string[]> {
+  return (await git(cwd, 'show', '--name-status', '--no-renames', '--format=', rev)).split('\n').filter(Boolean).sort();
+}

@@ -1,6 +1,6 @@
 /** Assertion results as text (terminal and CI logs), JUnit XML and markdown (job summaries, PR comments). */
 import type { BatchCheck, EditCheck } from '../assert/check-edit.js';
-import { pct } from '../util/format.js';
+import { cut, excerpt, pct } from '../util/format.js';
 
 
 function metricLine(r: EditCheck): string {
@@ -15,7 +15,7 @@ export function renderChecks(check: BatchCheck, opts: { verbose?: boolean } = {}
     lines.push(`${result.pass ? '✓' : '✗'} ${id}  ${metricLine(result)}`);
     for (const c of result.checks) {
       if (c.pass && !opts.verbose) continue;
-      lines.push(`    ${c.pass ? 'ok  ' : 'FAIL'} ${c.kind.padEnd(14)} ${JSON.stringify(c.prompt)}: ${c.reason}`);
+      lines.push(`    ${c.pass ? 'ok  ' : 'FAIL'} ${c.kind.padEnd(14)} ${excerpt(c.prompt)}: ${c.reason}`);
     }
     if (!result.pass) {
       for (const [kind, k] of Object.entries(result.kinds)) {
@@ -41,7 +41,7 @@ export function renderJunit(check: BatchCheck, seconds: number): string {
     const f = result.checks.filter((c) => !c.pass).length;
     out.push(`  <testsuite name="${xml(id)}" tests="${result.checks.length}" failures="${f}">`);
     result.checks.forEach((c, i) => {
-      const name = `${c.kind} #${i + 1}: ${c.prompt}`;
+      const name = `${c.kind} #${i + 1}: ${cut(c.prompt)}`;
       if (c.pass) out.push(`    <testcase classname="${xml(id)}" name="${xml(name)}"/>`);
       else out.push(`    <testcase classname="${xml(id)}" name="${xml(name)}">\n      <failure message="${xml(c.reason)}">expected: ${xml(c.expected)}\nactual: ${xml(c.actual ?? '')}</failure>\n    </testcase>`);
     });
@@ -64,7 +64,7 @@ export function renderMarkdown(check: BatchCheck, title: string): string {
   }
   for (const { id, result } of failed) {
     lines.push(`<details><summary><code>${id}</code> failed</summary>`, '');
-    for (const c of result.checks.filter((c) => !c.pass)) lines.push(`- **${c.kind}** \`${c.prompt.replaceAll('`', "'")}\`: ${c.reason.replaceAll('|', '\\|')}`);
+    for (const c of result.checks.filter((c) => !c.pass)) lines.push(`- **${c.kind}** \`${cut(c.prompt).replaceAll('`', "'")}\`: ${c.reason.replaceAll('|', '\\|')}`);
     lines.push('', '</details>', '');
   }
   return lines.join('\n');

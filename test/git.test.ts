@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EditError } from '../src/errors.js';
-import { commitPaths, headCommit, isClean, isRepo, repoRoot } from '../src/state/git.js';
+import { commitPaths, headCommit, isClean, isRepo, repoRoot, uncommittedPaths } from '../src/state/git.js';
 
 let root: string;
 let repo: string;
@@ -154,6 +154,23 @@ describe('git', () => {
     }
     const missing = await repoRoot(join(root, 'nope')).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(EditError);
+  });
+});
+
+describe('uncommittedPaths', () => {
+  it('lists the given paths that differ from HEAD (untracked, changed, staged, deleted), as given', async () => {
+    await writeFile(join(repo, 'README.md'), 'changed\n');
+    await writeFile(join(repo, 'new.txt'), 'new\n');
+    await writeFile(join(repo, 'staged.txt'), 'staged\n');
+    git('add', 'staged.txt');
+    await unlink(join(repo, 'models/default/deltas/old.safetensors'));
+    await writeFile(join(repo, '.gitignore'), '*.bin\n');
+    await writeFile(join(repo, 'w.bin'), 'x');
+    const asked = ['README.md', 'new.txt', join(repo, 'staged.txt'), 'models/default/deltas/old.safetensors', 'models/default/state.json', 'w.bin', 'never-existed.txt'];
+    expect(await uncommittedPaths(repo, asked)).toEqual(['README.md', 'new.txt', join(repo, 'staged.txt'), 'models/default/deltas/old.safetensors']);
+    // Relative to a subfolder of the repository, too.
+    expect(await uncommittedPaths(join(repo, 'models'), ['default/deltas/old.safetensors', 'default/state.json'])).toEqual(['default/deltas/old.safetensors']);
+    expect(await uncommittedPaths(repo, [])).toEqual([]);
   });
 });
 

@@ -1,0 +1,125 @@
+/**
+ * Automatic locality neighbours through the real binary (bin/edit.js → dist/), on the shipped model
+ * in a temporary git repository made by `edit init`: an edit whose delta changes a neighbour fails
+ * apply and verify, and the output names the neighbour with the base and edited outputs.
+ *
+ * The model's probes file is replaced by a hand-written one whose "neighbour" is a phrasing of the
+ * edited fact itself under another subject name: any editor that makes the edit generalize changes
+ * it, so the test does not hang on which unrelated facts a particular editor happens to disturb.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = join(ROOT, 'bin/edit.js');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(file: string, args: string[], cwd: string): Promise<Run> {
+  return new Promise((done) => {
+    execFile(file, args, { cwd, env: { ...process.env, EDIT_BACKEND: 'wasm' }, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+function expectCode(r: Run, code: number): void {
+  expect(r.code, `exit ${r.code}, expected ${code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(code);
+}
+
+let repo: string;
+const edit = (...args: string[]) => run(process.execPath, [BIN, ...args], repo);
+async function git(...args: string[]): Promise<string> {
+  const r = await run('git', args, repo);
+  if (r.code !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const P = 'The capital of France is';
+/** A neighbour the edit changes (France under another name) and one it must leave alone. */
+const PROBES = {
+  version: 1,
+  facts: [
+    { relation: 'capital', subject: 'the French Republic', prompt: "France's capital is", object: 'Paris' },
+    { relation: 'capital', subject: 'Spain', prompt: 'The capital of Spain is', object: 'Madrid' },
+    { relation: 'currency', subject: 'Germany', prompt: "Germany's capital is", object: 'Berlin' },
+  ],
+};
+
+async function writeFrance(extra: Record<string, unknown> = {}): Promise<void> {
+  const spec = { version: 1, task: 'counterfact', subject: 'France', relation: 'capital', prompt: P, target: ' Marseille', ...extra };
+  await mkdir(join(repo, 'edits/capitals'), { recursive: true });
+  await writeFile(join(repo, 'edits/capitals/france.json'), `${JSON.stringify(spec, null, 2)}\n`);
+}
+
+beforeAll(async () => {
+  if (!existsSync(join(ROOT, 'dist/src/cli/main.js'))) throw new Error('build first: npx tsc -p tsconfig.json');
+  repo = await mkdtemp(join(tmpdir(), 'editops-neighbours-'));
+  await git('init', '-q');
+  await git('config', 'user.email', 'neighbours@example.com');
+  await git('config', 'user.name', 'neighbours');
+  await git('config', 'commit.gpgsign', 'false');
+  expectCode(await edit('init'), 0);
+  // init copies the probes file the shipped manifest names; replace it by the hand-written one.
+  const manifestPath = join(repo, 'models/default/model.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { probes?: { file: string; sha256: string } };
+  expect(manifest.probes?.file).toBe('probes.json');
+  expect(existsSync(join(repo, 'models/default/probes.json'))).toBe(true);
+  const text = `${JSON.stringify(PROBES, null, 1)}\n`;
+  await writeFile(join(repo, 'models/default/probes.json'), text);
+  manifest.probes = { file: 'probes.json', sha256: createHash('sha256').update(text).digest('hex') };
+  await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeFrance();
+  await git('add', '-A');
+  await git('commit', '-qm', 'init');
+}, 120_000);
+
+afterAll(async () => {
+  if (repo) await rm(repo, { recursive: true, force: true });
+});
+
+describe('automatic neighbours through the CLI', () => {
+  it('apply refuses an edit whose delta changes a neighbour, showing it, and writes nothing', async () => {
+    const r = await edit('apply', '--auto-approve');
+    expectCode(r, 1);
+    const out = r.stdout + r.stderr;
+    expect(out).toMatch(/FAIL locality\s+"France's capital is": automatic neighbour \(capital of the French Republic\): expected the base model's output " Paris[^"]*", got " Marseille[^"]*"/);
+    expect(out).toMatch(/locality: 50% passed, threshold 80%/);
+    // Spain's capital is a neighbour that held; Germany's fact is another relation's, never picked.
+    expect(out).not.toContain('The capital of Spain is');
+    expect(out).not.toContain("Germany's capital is");
+    expect(existsSync(join(repo, 'models/default/state.json'))).toBe(false);
+  }, 120_000);
+
+  it('"neighbours": false opts out; verify then reports the neighbour once it is back on (JSON and JUnit)', async () => {
+    await writeFrance({ neighbours: false });
+    await git('commit', '-qam', 'no neighbours');
+    expectCode(await edit('apply', '--auto-approve'), 0);
+
+    await writeFrance(); // neighbours back on, same delta: verify judges the declared edit file
+    const v = await edit('verify', '--json', '--junit', join(repo, 'junit.xml'));
+    expectCode(v, 1);
+    const report = JSON.parse(v.stdout) as { edits: Array<{ id: string; result: { pass: boolean; metrics: { locality: number }; checks: Array<{ kind: string; prompt: string; pass: boolean; neighbour?: { subject: string; relation: string }; actual?: string }> } }> };
+    const checks = report.edits[0].result.checks.filter((c) => c.neighbour !== undefined);
+    expect(checks.map((c) => [c.kind, c.prompt, c.pass, c.neighbour]).sort()).toEqual([
+      ['locality', "France's capital is", false, { subject: 'the French Republic', relation: 'capital' }],
+      ['locality', 'The capital of Spain is', true, { subject: 'Spain', relation: 'capital' }],
+    ]);
+    expect(checks.find((c) => !c.pass)!.actual).toMatch(/^ Marseille/);
+    expect(report.edits[0].result.metrics.locality).toBe(0.5);
+    expect(report.edits[0].result.pass).toBe(false);
+    const junit = await readFile(join(repo, 'junit.xml'), 'utf8');
+    expect(junit).toMatch(/<testcase classname="capitals\/france" name="locality #\d+: France&apos;s capital is">\s*<failure message="automatic neighbour \(capital of the French Republic\): expected the base model&apos;s output &quot; Paris/);
+  }, 240_000);
+});

@@ -158,9 +158,10 @@ describe('edit validate', () => {
     expect(stray.stderr).toBe('error: validate takes no arguments (got "edits/x.json"); use --dir to check another folder\n');
   });
 
-  it('the example edits shipped in edits/ are valid', async () => {
+  it('the example edits shipped in edits/ are valid, fit the shipped model\'s context, and draw no warning', async () => {
     const r = await validate(ROOT);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^\d+ edit files? valid\n$/);
+    expect(r.stdout).toMatch(/^\d+ edit files? valid \(token lengths fit the \d+-token context of models\/default\)\n$/);
+    expect(r.stderr).toBe('');
   });
 });

@@ -1,15 +1,21 @@
 /**
- * `edit validate`: schema and conflict checks on every edit file; no model needed.
- * Exit 0 when clean, 1 when any problem is found.
+ * `edit validate`: schema and conflict checks on every edit file; no model needed. When the model
+ * folder is there (--model, else models/default), every prompt and what follows it is also counted
+ * in the model's tokens against its context. Warnings (a target glued to its prompt) are printed
+ * but do not fail. Exit 0 when there is no problem, 1 otherwise.
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { EditError } from '../../errors.js';
 import { findConflicts } from '../../spec/conflicts.js';
+import { contextProblems } from '../../spec/lengths.js';
 import { loadEdits } from '../../spec/load.js';
-import type { SpecProblem } from '../../spec/types.js';
+import { spacingWarnings } from '../../spec/spacing.js';
+import type { LoadedEdit, SpecProblem, SpecWarning } from '../../spec/types.js';
+import { loadTokenizer, MANIFEST, readManifest } from '../../model/folder.js';
+import { excerpt } from '../../util/format.js';
 import type { Command } from '../command.js';
-import { EDITS_DIR_OPTION, projectRoot, stringFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag } from '../flags.js';
 
 /** The `--json` document (formatVersion changes only when a field changes meaning or goes away). */
 export interface ValidateReport {
@@ -17,35 +23,49 @@ export interface ValidateReport {
   valid: boolean;
   edits: Array<{ id: string; file: string; sha256: string }>;
   problems: SpecProblem[];
+  /** Allowed but probably not meant; they do not make the files invalid. */
+  warnings: SpecWarning[];
+  /** The model whose context token lengths were checked against; null when there was no model folder. */
+  context: { model: string; tokens: number } | null;
 }
 
 export const validateCommand: Command = {
   name: 'validate',
   args: '',
-  summary: 'check every edit file against the schema and for conflicts (no model needed)',
+  summary: 'check every edit file against the schema and for conflicts; token lengths too when the model folder is there',
   options: {
     ...EDITS_DIR_OPTION,
+    ...MODEL_OPTION,
     json: { type: 'boolean', description: 'print the report as JSON (formatVersion 1)' },
   },
   examples: ['edit validate', 'edit validate --dir edits/capitals --json'],
   async run(ctx) {
-    if (ctx.args.length > 0) throw new EditError(`validate takes no arguments (got ${JSON.stringify(ctx.args[0])}); use --dir to check another folder`);
+    if (ctx.args.length > 0) throw new EditError(`validate takes no arguments (got ${excerpt(ctx.args[0])}); use --dir to check another folder`);
     const dir = stringFlag(ctx, 'dir', 'edits');
     const root = projectRoot(ctx);
     // "0 edit files valid" for a folder that is not there would hide a wrong folder or a broken checkout.
     if (!existsSync(resolve(root, dir))) throw new EditError(`there is no edits folder here (project root ${root})`, { file: resolve(root, dir), hint: 'run from your project, pass --dir, or create the folder (`editops init` does)' });
     const { edits, problems: loadProblems } = await loadEdits(root, dir);
-    const problems = [...loadProblems, ...findConflicts(edits)].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+    const lengths = await checkLengths(edits, root, modelDir(ctx, root), ctx.flags.model !== undefined);
+    const problems = [...loadProblems, ...findConflicts(edits), ...lengths.problems].sort(byFile);
+    const warnings = spacingWarnings(edits).sort(byFile);
     const report: ValidateReport = {
       formatVersion: '1',
       valid: problems.length === 0,
       edits: edits.map((e) => ({ id: e.id, file: e.file, sha256: e.sha256 })),
       problems,
+      warnings,
+      context: lengths.context,
     };
     if (ctx.flags.json === true) {
       ctx.io.out(JSON.stringify(report, null, 2));
-    } else if (report.valid) {
-      ctx.io.out(`${count(edits.length, 'edit file')} valid`);
+      return report.valid ? 0 : 1;
+    }
+    if (warnings.length > 0) ctx.io.err(warnings.map((w) => `warning: ${formatProblem(w)}`).join('\n'));
+    if (report.valid) {
+      const checked = lengths.context === null ? '' : ` (token lengths fit the ${lengths.context.tokens}-token context of ${lengths.context.model})`;
+      const warned = warnings.length === 0 ? '' : `, ${count(warnings.length, 'warning')}`;
+      ctx.io.out(`${count(edits.length, 'edit file')} valid${checked}${warned}`);
     } else {
       ctx.io.err(problems.map(formatProblem).join('\n'));
       const files = new Set(problems.map((p) => p.file)).size;
@@ -55,8 +75,25 @@ export const validateCommand: Command = {
   },
 };
 
+/**
+ * Token lengths against the model's context, when the model folder is there: an explicit --model
+ * must exist; the default folder may be missing (validate needs no model), and then nothing is counted.
+ */
+async function checkLengths(edits: LoadedEdit[], root: string, model: string, explicit: boolean): Promise<{ problems: SpecProblem[]; context: ValidateReport['context'] }> {
+  const dir = resolve(root, model);
+  if (!explicit && !existsSync(join(dir, MANIFEST))) return { problems: [], context: null };
+  const manifest = await readManifest(dir);
+  const tokenizer = await loadTokenizer(dir, manifest);
+  const limit = { countTokens: (text: string) => tokenizer.encode(text).length, context: manifest.config.nPositions, model };
+  return { problems: contextProblems(edits, limit), context: { model, tokens: limit.context } };
+}
+
+function byFile(a: { file: string }, b: { file: string }): number {
+  return a.file < b.file ? -1 : a.file > b.file ? 1 : 0;
+}
+
 /** `file: /pointer: message` (the pointer left out when the problem is the whole file). */
-export function formatProblem(p: SpecProblem): string {
+export function formatProblem(p: SpecProblem | SpecWarning): string {
   return p.pointer === '' ? `${p.file}: ${p.message}` : `${p.file}: ${p.pointer}: ${p.message}`;
 }
 

@@ -1,4 +1,5 @@
 /** The human view of a plan, rendered from the same structure `--json` emits. */
+import { excerpt } from '../util/format.js';
 import { Action, summarize, type Plan } from './plan.js';
 
 export interface PlanRow {
@@ -21,8 +22,8 @@ export function planRows(plan: Plan): PlanRow[] {
     .filter((c) => c.action !== Action.NoOp)
     .map((c) => {
       let detail = c.reason;
-      if (c.action === Action.Create || c.action === Action.Satisfied) detail = `${JSON.stringify(c.after!.prompt)} → ${JSON.stringify(c.after!.target)} (${c.after!.task})`;
-      if (c.action === Action.Update) detail = `${JSON.stringify(c.after!.prompt)} → ${JSON.stringify(c.after!.target)} (${c.reason})`;
+      if (c.action === Action.Create || c.action === Action.Satisfied) detail = `${excerpt(c.after!.prompt)} → ${excerpt(c.after!.target)} (${c.after!.task})`;
+      if (c.action === Action.Update) detail = `${excerpt(c.after!.prompt)} → ${excerpt(c.after!.target)} (${c.reason})`;
       return { symbol: c.action, id: c.id, verb: VERB[c.action], detail };
     });
   for (const d of plan.drift) rows.push({ symbol: '!', id: d.file, verb: 'drift', detail: d.message });

@@ -1,0 +1,196 @@
+/**
+ * Builds data/bench.json, the `edit eval` benchmark, from data/facts.json (the facts the default model
+ * was trained on) and city-timezones (MIT) for subjects it never saw. Seeded: `npm run bench:data`.
+ *
+ * Tasks mirror InstructEdit's four (arXiv 2402.16123):
+ * - counterfact: rewrite a known fact (capital, currency, continent, language, country of a city,
+ *   state capital) to another object of the same relation; prompt = form 0, rephrasings = up to 3
+ *   other trained declarative forms, plus the relation's held-out form apart.
+ * - recent: insert a fact about a subject the model never saw (a city absent from facts.json, as
+ *   subject or object) → its real country; same form structure.
+ * - convsent: flip the opinion about a language to an adjective of the opposite polarity.
+ * - zsre: the same facts as question and answer ("Q: What is the capital of France? A:"); rephrasings
+ *   are the other question-like forms. The held-out task of the later InstructEdit holdout experiment.
+ * Portability: none built (this model knows no fact that follows from another: no follow-ups to ask).
+ * Subjects are split 60/20/20 into train/validation/test, one split per subject across all tasks.
+ */
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { Rng } from '../src/util/random.js';
+import { BENCH_FORMAT, BENCH_TASKS, SPLITS, type BenchFile, type BenchRecord, type BenchTask, type Neighbour, type Split } from '../src/eval/bench.js';
+
+const require = createRequire(import.meta.url);
+const SEED = Number(process.env.BENCH_SEED ?? 2024);
+const FACTS = process.argv[2] ?? 'data/facts.json';
+const OUT = process.argv[3] ?? 'data/bench.json';
+const RECENT = 1200;
+const CANDIDATES_SAME = 4;
+const CANDIDATES_ANY = 6;
+
+interface Fact { subject: string; relation: string; object: string }
+interface Relation { name: string; phrases: string[]; forms: string[]; heldOut: number }
+
+// The opinion adjectives of scripts/make-data.ts (which runs on import, so they are repeated here);
+// main() checks every opinion in facts.json is one of them.
+const POSITIVE = ['wonderful', 'beautiful', 'delightful', 'elegant', 'fascinating'];
+const NEGATIVE = ['terrible', 'boring', 'dreadful', 'awkward', 'annoying'];
+
+const COUNTERFACT_RELATIONS = ['capital', 'currency', 'continent', 'language', 'country', 'state capital'];
+/** Generic forms that are questions ("Q: …? A:", "Question: …? Answer:", "Tell me … It is"): zsre's, not counterfact's. */
+const QUESTION_FORMS = [2, 5, 8];
+
+const INSTRUCTIONS: Record<BenchTask, string> = {
+  counterfact: 'Rewrite the stated fact so the model gives the new object.',
+  recent: 'Teach the model a new fact about a subject it has not seen.',
+  convsent: 'Change the opinion the model expresses about the topic.',
+  zsre: 'Answer the question with the new answer.',
+};
+
+/** As scripts/make-data.ts: forms ending in `{o}` (plus punctuation) can be asked as prompts. */
+function isProbeForm(form: string): boolean {
+  return /\{o\}[.!]?$/.test(form) && !form.startsWith('{o}');
+}
+
+/** As scripts/make-data.ts fillForm: the form cut before the object; the object keeps its leading space. */
+function promptOf(form: string, subject: string, phrase: string): string {
+  const head = form.slice(0, form.indexOf('{o}')).replaceAll('{s}', subject).replaceAll('{r}', phrase);
+  const prompt = head.endsWith(' ') ? head.slice(0, -1) : head;
+  return prompt.length > 0 ? prompt[0].toUpperCase() + prompt.slice(1) : prompt;
+}
+
+function answerOf(form: string, object: string): string {
+  return form[form.indexOf('{o}') - 1] === ' ' ? ` ${object}` : object;
+}
+
+function readPackageJson(pkg: string, file: string): unknown {
+  let dir = dirname(require.resolve(pkg));
+  while (!existsSync(join(dir, 'package.json')) || JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name !== pkg) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`cannot find the folder of package ${pkg}`);
+    dir = up;
+  }
+  return JSON.parse(readFileSync(join(dir, file), 'utf8'));
+}
+
+/** Cities the model never saw (not a subject or object of any fact), with a country it knows. */
+function newCities(facts: Fact[]): Fact[] {
+  const cities = readPackageJson('city-timezones', 'data/cityMap.json') as Array<{ city_ascii: string; country: string; pop: number }>;
+  const countries = new Set(facts.filter((f) => f.relation === 'capital').map((f) => f.subject));
+  const known = new Set(facts.flatMap((f) => [f.subject, f.object]));
+  const byName = new Map<string, Set<string>>();
+  for (const c of cities) byName.set(c.city_ascii, (byName.get(c.city_ascii) ?? new Set()).add(c.country));
+  const out: Fact[] = [];
+  const seen = new Set<string>();
+  const sorted = [...cities].sort((a, b) => b.pop - a.pop || a.city_ascii.localeCompare(b.city_ascii));
+  for (const c of sorted) {
+    const name = c.city_ascii;
+    if (out.length >= RECENT) break;
+    if (seen.has(name) || !/^[A-Za-z][A-Za-z .'-]*[A-Za-z.]$/.test(name) || byName.get(name)!.size !== 1) continue;
+    if (known.has(name) || countries.has(name) || !countries.has(c.country)) continue;
+    seen.add(name);
+    out.push({ subject: name, relation: 'country', object: c.country });
+  }
+  return out;
+}
+
+function main(): void {
+  const rng = new Rng(SEED);
+  const { relations, facts } = JSON.parse(readFileSync(FACTS, 'utf8')) as { relations: Relation[]; facts: Fact[] };
+  const rel = new Map(relations.map((r) => [r.name, r]));
+  for (const f of facts) {
+    if (f.relation === 'opinion' && !POSITIVE.includes(f.object) && !NEGATIVE.includes(f.object)) throw new Error(`opinion "${f.object}" of ${f.subject} is in neither polarity list: update make-bench.ts from make-data.ts`);
+  }
+  const recent = newCities(facts);
+
+  // Splits by subject, shared by every task (zsre's test subjects are counterfact's).
+  const subjects = rng.shuffle([...new Set([...facts, ...recent].map((f) => f.subject))].sort());
+  const splitOf = new Map<string, Split>();
+  subjects.forEach((s, i) => splitOf.set(s, i < 0.6 * subjects.length ? 'train' : i < 0.8 * subjects.length ? 'validation' : 'test'));
+
+  // Locality pool: every known fact once, in a seeded trained form.
+  const neighbours: Neighbour[] = facts.map((f) => {
+    const r = rel.get(f.relation)!;
+    const forms = r.forms.map((_, i) => i).filter((i) => i !== r.heldOut && isProbeForm(r.forms[i]));
+    const i = rng.pick(forms);
+    return { subject: f.subject, relation: f.relation, prompt: promptOf(r.forms[i], f.subject, r.phrases[0]), answer: answerOf(r.forms[i], f.object) };
+  });
+  const byRelation = new Map<string, number[]>();
+  neighbours.forEach((n, i) => byRelation.set(n.relation, [...(byRelation.get(n.relation) ?? []), i]));
+  const candidates = (subject: string, relation: string): number[] => {
+    const pick = (pool: number[], k: number, taken: Set<number>) => {
+      const free = pool.filter((i) => neighbours[i].subject !== subject && !taken.has(i));
+      return rng.shuffle(free).slice(0, k);
+    };
+    const same = pick(byRelation.get(relation) ?? [], CANDIDATES_SAME, new Set());
+    return rng.shuffle([...same, ...pick(neighbours.map((_, i) => i), CANDIDATES_ANY, new Set(same))]);
+  };
+
+  const objects = new Map<string, string[]>();
+  for (const f of facts) objects.set(f.relation, [...new Set([...(objects.get(f.relation) ?? []), f.object])]);
+  const records: BenchRecord[] = [];
+  const add = (task: BenchTask, f: Fact, target: string, prompt: string, rephrase: string[], heldOut: string[], original: string | null) => {
+    const n = records.filter((r) => r.task === task).length;
+    records.push({
+      id: `${task}-${String(n).padStart(4, '0')}`, task, split: splitOf.get(f.subject)!, subject: f.subject, relation: f.relation,
+      original, target, prompt, rephrase, heldOutRephrase: heldOut, portability: [], locality: candidates(f.subject, f.relation),
+    });
+  };
+  const otherObject = (f: Fact) => rng.pick(objects.get(f.relation)!.filter((o) => o !== f.object));
+  const declarative = (f: Fact, r: Relation) => {
+    const forms = r.forms.map((_, i) => i).filter((i) => i !== 0 && i !== r.heldOut && isProbeForm(r.forms[i]) && (f.relation === 'opinion' || !QUESTION_FORMS.includes(i)));
+    return rng.shuffle(forms).slice(0, 3).sort((a, b) => a - b).map((i) => promptOf(r.forms[i], f.subject, r.phrases[0]));
+  };
+  const heldOutOf = (f: Fact, r: Relation) => (isProbeForm(r.forms[r.heldOut]) ? [promptOf(r.forms[r.heldOut], f.subject, r.phrases[0])] : []);
+
+  for (const f of facts.filter((x) => COUNTERFACT_RELATIONS.includes(x.relation))) {
+    const r = rel.get(f.relation)!;
+    add('counterfact', f, answerOf(r.forms[0], otherObject(f)), promptOf(r.forms[0], f.subject, r.phrases[0]), declarative(f, r), heldOutOf(f, r), answerOf(r.forms[0], f.object));
+  }
+  for (const f of recent) {
+    const r = rel.get('country')!;
+    add('recent', f, answerOf(r.forms[0], f.object), promptOf(r.forms[0], f.subject, r.phrases[0]), declarative(f, r), heldOutOf(f, r), null);
+  }
+  for (const f of facts.filter((x) => x.relation === 'opinion')) {
+    const r = rel.get('opinion')!;
+    const opposite = POSITIVE.includes(f.object) ? NEGATIVE : POSITIVE;
+    add('convsent', f, answerOf(r.forms[0], rng.pick(opposite)), promptOf(r.forms[0], f.subject, r.phrases[0]), declarative(f, r), heldOutOf(f, r), answerOf(r.forms[0], f.object));
+  }
+  for (const f of facts.filter((x) => COUNTERFACT_RELATIONS.includes(x.relation))) {
+    const r = rel.get(f.relation)!;
+    const q = QUESTION_FORMS[0];
+    const asks = [
+      ...r.phrases.slice(1).map((p) => promptOf(r.forms[q], f.subject, p)),
+      ...QUESTION_FORMS.slice(1).filter((i) => i !== r.heldOut).map((i) => promptOf(r.forms[i], f.subject, r.phrases[0])),
+    ];
+    add('zsre', f, answerOf(r.forms[q], otherObject(f)), promptOf(r.forms[q], f.subject, r.phrases[0]), asks, heldOutOf(f, r), answerOf(r.forms[q], f.object));
+  }
+
+  const count = (task: BenchTask) => Object.fromEntries(SPLITS.map((s) => [s, records.filter((x) => x.task === task && x.split === s).length])) as Record<Split, number>;
+  const bench: BenchFile = {
+    format: BENCH_FORMAT,
+    version: 1,
+    seed: SEED,
+    notes: {
+      command: 'npm run bench:data',
+      sources: { facts: FACTS, recent: 'city-timezones (MIT): the most populous unambiguous cities absent from facts.json' },
+      splits: 'by subject, 60/20/20, one split per subject across all tasks',
+      heldOutTask: 'zsre',
+      forms: 'prompt = form 0 (zsre: the question form); rephrase = up to 3 other trained forms (zsre: the other question forms and relation phrasings); heldOutRephrase = the relation\'s held-out form',
+      portability: 'none: the model knows no fact that follows from another, so there is no follow-up to ask',
+      locality: `per record ${CANDIDATES_SAME} candidates of the same relation and ${CANDIDATES_ANY} of any, all of other subjects; eval skips those whose subject the edit set touches`,
+    },
+    tasks: Object.fromEntries(BENCH_TASKS.map((t) => [t, { instruction: INSTRUCTIONS[t], heldOut: t === 'zsre', records: count(t) }])) as BenchFile['tasks'],
+    neighbours,
+    records,
+  };
+  // One record and one neighbour per line: reviewable diffs when the builder changes.
+  const lines = (xs: unknown[]) => `[\n${xs.map((x) => JSON.stringify(x)).join(',\n')}\n]`;
+  const { neighbours: pool, records: recs, ...head } = bench;
+  const text = `${JSON.stringify(head, null, 1).slice(0, -2)},\n "neighbours": ${lines(pool)},\n "records": ${lines(recs)}\n}\n`;
+  writeFileSync(OUT, text);
+  const summary = BENCH_TASKS.map((t) => `${t} ${Object.values(bench.tasks[t].records).join('/')}`).join(', ');
+  console.log(`${OUT}: ${records.length} records (train/validation/test: ${summary}), ${neighbours.length} neighbours, ${(text.length / 1e6).toFixed(2)} MB`);
+}
+
+main();

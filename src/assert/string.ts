@@ -58,28 +58,6 @@ export const regex: AssertionHandler = ({ assertion: a, judge, inverse }) => {
   return judged(re.test(out), inverse, out, { verb: 'match', third: 'matches', object: `/${a.value}/` });
 };
 
-/**
- * The check every target and answer goes through (reliability, generalization, portability, locality
- * answers, and `starts-with` itself): the output starts with the value *as a whole word*. Nothing is
- * trimmed (targets carry their leading space, " Lyon"), and when the value ends in a letter or digit,
- * what follows it must be a boundary: whitespace, punctuation, or the end of generation (a stop token,
- * end of text, the context). " Dallas" does not hold for " Dallaska".
- */
-export const startsWith: AssertionHandler = ({ assertion: a, judge, inverse }) => {
-  const budget = a.maxTokens ?? DEFAULT_MAX_TOKENS;
-  let out = judge.generate(a.prompt, budget);
-  // Output that ends at the value (or in the bytes of a cut-off character) may have hit the budget
-  // mid-word: a few tokens more show the boundary. Greedy decoding is deterministic, so the same text
-  // again means generation ended there.
-  if (out.startsWith(a.value) && needsBoundary(a.value) && /^\uFFFD*$/.test(out.slice(a.value.length))) {
-    out = judge.generate(a.prompt, budget + BOUNDARY_TOKENS);
-  }
-  const prefix = out.startsWith(a.value);
-  const whole = prefix && !(WORD_END.test(a.value) && WORD_START.test(out.slice(a.value.length)));
-  const object = prefix && !whole ? `${quote(a.value)} as a whole word` : quote(a.value);
-  return judged(whole, inverse, out, { verb: 'start with', third: 'starts with', object });
-};
-
 /** Tokens generated past the budget to see what follows a value: a UTF-8 character is at most 4 byte-level tokens. */
 export const BOUNDARY_TOKENS = 4;
 
@@ -94,3 +72,25 @@ const WORD_END = /[\p{L}\p{M}\p{N}\uFFFD]$/u;
 function needsBoundary(value: string): boolean {
   return WORD_END.test(value);
 }
+
+/**
+ * The check every target and answer goes through (reliability, generalization, portability, locality
+ * answers, and `starts-with` itself): the output starts with the value *as a whole word*. Nothing is
+ * trimmed (targets carry their leading space, " Lyon"), and when the value ends in a letter, mark or
+ * digit, what follows it must be a boundary: whitespace, punctuation, or the end of generation (a stop token,
+ * end of text, the context). " Dallas" does not hold for " Dallaska".
+ */
+export const startsWith: AssertionHandler = ({ assertion: a, judge, inverse }) => {
+  const budget = a.maxTokens ?? DEFAULT_MAX_TOKENS;
+  let out = judge.generate(a.prompt, budget);
+  // Output that ends at the value (or in the bytes of a cut-off character) may have hit the budget
+  // mid-word: a few tokens more show the boundary. Greedy decoding is deterministic, so the same text
+  // again means generation ended there.
+  if (out.startsWith(a.value) && needsBoundary(a.value) && /^\uFFFD*$/.test(out.slice(a.value.length))) {
+    out = judge.generate(a.prompt, budget + BOUNDARY_TOKENS);
+  }
+  const prefix = out.startsWith(a.value);
+  const whole = prefix && !(needsBoundary(a.value) && WORD_START.test(out.slice(a.value.length)));
+  const object = prefix && !whole ? `${quote(a.value)} as a whole word` : quote(a.value);
+  return judged(whole, inverse, out, { verb: 'start with', third: 'starts with', object });
+};

@@ -116,7 +116,7 @@ describe('edit validate', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr.split('\n')).toEqual([
       "edits/broken/schema.json: must have required property 'target'",
-      "edits/broken/schema.json: /tagret: unknown property 'tagret' (allowed: $schema, version, task, instruction, subject, relation, prompt, target, rephrase, locality, portability, expect, thresholds, metadata); did you mean 'target'?",
+      "edits/broken/schema.json: /tagret: unknown property 'tagret' (allowed: $schema, version, task, instruction, subject, relation, prompt, target, rephrase, locality, neighbours, portability, expect, thresholds, metadata); did you mean 'target'?",
       'edits/broken/schema.json: /rephrase/1: must be a string, got an integer',
       "edits/broken/schema.json: /expect/0/type: must be one of 'equals', 'contains', 'icontains', 'regex', 'starts-with', 'not-equals', 'not-contains', 'not-icontains', 'not-regex', 'not-starts-with', 'prob', 'rank' (got 'contians'); did you mean 'contains'?",
       "edits/broken/schema.json: /expect/1: must have at least one of the properties 'min', 'max'",

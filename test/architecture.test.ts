@@ -7,7 +7,8 @@ const SRC = join(import.meta.dirname, '..', 'src');
 const MIDDLE = ['editor', 'assert', 'state', 'spec'];
 /** Rooms each room may import (besides itself); util and errors are leaves anyone may use. */
 const ALLOWED: Record<string, string[]> = {
-  cli: ['apply', 'plan', ...MIDDLE, 'model', 'tensor'],
+  cli: ['eval', 'apply', 'plan', ...MIDDLE, 'model', 'tensor'],
+  eval: [...MIDDLE, 'model', 'tensor'],
   apply: ['plan', ...MIDDLE, 'model', 'tensor'],
   plan: [...MIDDLE, 'model', 'tensor'],
   editor: [...MIDDLE, 'model', 'tensor'],

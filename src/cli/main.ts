@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   diff: async () => (await import('./commands/diff.js')).diffCommand,
   generate: async () => (await import('./commands/generate.js')).generateCommand,
   model: async () => (await import('./commands/model.js')).modelCommand,
+  eval: async () => (await import('./commands/eval.js')).evalCommand,
   'force-unlock': async () => (await import('./commands/force-unlock.js')).forceUnlockCommand,
 };
 

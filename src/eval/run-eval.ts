@@ -1,0 +1,202 @@
+/**
+ * `edit eval`: for each editor × task × batch size, solve `size` benchmark records as ONE set
+ * (solveSet, the path apply uses), then measure the edited model against the base model, both as
+ * EasyEdit does and on real greedy generation (metrics.ts). Batch size 1 averages several
+ * single-edit sets. The same seeded records go to every editor.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { EditError } from '../errors.js';
+import { ModelJudge } from '../assert/judge.js';
+import type { EditRequest, EditorContext, LayerCapacity } from '../editor/editor.js';
+import { editorSettings, makeEditor, needsStats, type EditorMethod, type EditorSettings } from '../editor/registry.js';
+import { solveSet } from '../editor/set.js';
+import type { KeyStats } from '../editor/stats.js';
+import type { LoadedModel } from '../model/folder.js';
+import type { Deltas } from '../model/gpt2.js';
+import { densify } from '../state/deltas.js';
+import { Rng } from '../util/random.js';
+import { capacityOf, neighboursOf, pickRecords, type BenchFile, type BenchRecord, type BenchTask, type Neighbour, type Split } from './bench.js';
+import { agreement, continuationUnchanged, generationHolds, mean, tokenAccuracy } from './metrics.js';
+import { teacherForcedTokens, type ForcedTokens } from './teacher-forced.js';
+
+export interface EvalOptions {
+  editors: EditorMethod[];
+  tasks: BenchTask[];
+  sizes: number[];
+  splits: Split[];
+  seed: number;
+  /** Single-edit sets averaged for batch size 1. */
+  singles: number;
+  /** Locality neighbours per record (the first ones of its candidates whose subject the set leaves alone). */
+  neighbours: number;
+}
+
+/** Means over the set's records (each record's own mean first, as EasyEdit averages); null: nothing to measure. */
+export interface Scores {
+  reliability: number | null;
+  /** Trained-form rephrasings. */
+  generalization: number | null;
+  /** The relation's held-out form. */
+  heldOut: number | null;
+  locality: number | null;
+  portability: number | null;
+}
+
+export interface EvalRow {
+  editor: EditorMethod;
+  task: BenchTask;
+  size: number;
+  /** Sets solved (size 1: several single-edit sets; else one). */
+  sets: number;
+  edits: number;
+  subjects: number;
+  /** Real greedy generation, judged as `edit apply` judges. */
+  generation: Scores;
+  /** EasyEdit's teacher-forced token accuracy; locality = argmax agreement with the base model. */
+  teacherForced: Scores;
+  /** Prompts measured per kind, over all sets. */
+  prompts: { rephrase: number; heldOut: number; locality: number; portability: number };
+  seconds: { rowsPerEdit: number; solvePerSet: number; measurePerSet: number };
+  /** Rows per edited layer against its key dimension, of the last set (joint editors). */
+  capacity: LayerCapacity[];
+}
+
+export interface EvalProgress {
+  (message: string): void;
+}
+
+/** Per record: one value per kind (its prompts' mean) for each of the two views. */
+interface RecordScores {
+  generation: Scores;
+  teacherForced: Scores;
+}
+
+export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, bench: BenchFile, opts: EvalOptions, onRow?: (row: EvalRow) => void | Promise<void>, progress?: EvalProgress): Promise<EvalRow[]> {
+  const base = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer });
+  const baseForced = new Map<string, ForcedTokens>();
+  const plan = opts.tasks.flatMap((task) => {
+    const pool = bench.records.filter((r) => r.task === task && opts.splits.includes(r.split));
+    return opts.sizes.map((size) => ({ task, size, sets: pickSets(pool, size, opts, task) }));
+  });
+  const rows: EvalRow[] = [];
+  for (const method of opts.editors) {
+    const settings: EditorSettings = editorSettings(loaded.manifest, method);
+    const editor = makeEditor(settings);
+    if (needsStats(method) && stats === undefined) throw new EditError(`the ${method} editor needs the model's key statistics (model.json "stats")`);
+    const ctx: EditorContext = { model: loaded.model, tokenizer: loaded.tokenizer, layers: loaded.manifest.editableLayers, stats };
+    for (const { task, size, sets } of plan) {
+      const perRecord: RecordScores[] = [];
+      const prompts = { rephrase: 0, heldOut: 0, locality: 0, portability: 0 };
+      let rowsSeconds = 0;
+      let solveSeconds = 0;
+      let measureSeconds = 0;
+      let capacity: LayerCapacity[] = [];
+      for (const [i, set] of sets.entries()) {
+        progress?.(`${method} ${task} N=${size}: set ${i + 1}/${sets.length}, computing rows and solving`);
+        const requests: EditRequest[] = set.map((r) => ({ id: r.id, task: r.task, instruction: bench.tasks[r.task].instruction, prompt: r.prompt, target: r.target, rephrase: r.rephrase }));
+        const sol = await solveSet(ctx, editor, requests);
+        rowsSeconds += sol.rowsSeconds;
+        solveSeconds += sol.solveSeconds;
+        capacity = sol.capacity;
+        const t0 = performance.now();
+        const deltas: Deltas = {};
+        for (const [param, t] of densify(sol.delta)) deltas[param] = tf.tensor(t.data, t.shape);
+        try {
+          progress?.(`${method} ${task} N=${size}: set ${i + 1}/${sets.length}, measuring`);
+          const edited = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas });
+          const touched = new Set(set.map((r) => r.subject));
+          const hoods = set.map((r) => neighboursOf(r, bench.neighbours, touched, opts.neighbours));
+          perRecord.push(...measureSet(loaded, set, hoods, edited, base, deltas, baseForced));
+          for (const [j, r] of set.entries()) {
+            prompts.rephrase += r.rephrase.length;
+            prompts.heldOut += r.heldOutRephrase.length;
+            prompts.portability += r.portability.length;
+            prompts.locality += hoods[j].length;
+          }
+        } finally {
+          tf.dispose(Object.values(deltas));
+        }
+        measureSeconds += (performance.now() - t0) / 1000;
+      }
+      const edits = sets.reduce((a, s) => a + s.length, 0);
+      const row: EvalRow = {
+        editor: method,
+        task,
+        size,
+        sets: sets.length,
+        edits,
+        subjects: new Set(sets.flat().map((r) => r.subject)).size,
+        generation: meanScores(perRecord.map((r) => r.generation)),
+        teacherForced: meanScores(perRecord.map((r) => r.teacherForced)),
+        prompts,
+        seconds: { rowsPerEdit: rowsSeconds / edits, solvePerSet: solveSeconds / sets.length, measurePerSet: measureSeconds / sets.length },
+        capacity,
+      };
+      rows.push(row);
+      await onRow?.(row);
+    }
+  }
+  return rows;
+}
+
+/** Size 1: `singles` single-edit sets; else one set of `size` records. Refuses a size the split cannot fill. */
+function pickSets(pool: BenchRecord[], size: number, opts: EvalOptions, task: BenchTask): BenchRecord[][] {
+  const rng = new Rng(opts.seed * 1_000_003 + size);
+  const want = size === 1 ? opts.singles : size;
+  const picked = pickRecords(pool, want, rng);
+  if (picked.length === 0 || (size > 1 && picked.length < size)) {
+    throw new EditError(`task ${task} has ${capacityOf(pool)} distinct (subject, relation) records in split ${opts.splits.join('+')}; a set of ${size} does not fit`, {
+      hint: 'use a smaller --sizes value or more splits (--split train,validation,test)',
+    });
+  }
+  return size === 1 ? picked.map((r) => [r]) : [picked];
+}
+
+function measureSet(loaded: LoadedModel, set: BenchRecord[], hoods: Neighbour[][], edited: ModelJudge, base: ModelJudge, deltas: Deltas, baseForced: Map<string, ForcedTokens>): RecordScores[] {
+  const { model, tokenizer } = loaded;
+  // Teacher forcing, batched: every edit prompt with its target, every neighbour with its true answer.
+  const editPairs = set.flatMap((r) => [r.prompt, ...r.rephrase, ...r.heldOutRephrase].map((prompt) => ({ prompt, completion: r.target })));
+  const portPairs = set.flatMap((r) => r.portability.map((p) => ({ prompt: p.prompt, completion: p.answer })));
+  const hoodPairs = hoods.flat().map((n) => ({ prompt: n.prompt, completion: n.answer }));
+  const forced = teacherForcedTokens(model, tokenizer, [...editPairs, ...portPairs, ...hoodPairs], deltas);
+  const key = (p: { prompt: string; completion: string }) => `${p.prompt}\u0000${p.completion}`;
+  const missing = hoodPairs.filter((p) => !baseForced.has(key(p)));
+  teacherForcedTokens(model, tokenizer, missing).forEach((f, i) => baseForced.set(key(missing[i]), f));
+
+  let at = 0;
+  let portAt = editPairs.length;
+  let hoodAt = editPairs.length + portPairs.length;
+  const acc = () => {
+    const f = forced[at++];
+    return tokenAccuracy(f.argmax, f.target);
+  };
+  return set.map((r, j) => {
+    const tfRel = acc();
+    const tfGen = r.rephrase.map(acc);
+    const tfHeld = r.heldOutRephrase.map(acc);
+    const tfPort = r.portability.map(() => {
+      const f = forced[portAt++];
+      return tokenAccuracy(f.argmax, f.target);
+    });
+    const tfLoc = hoods[j].map((n) => {
+      const f = forced[hoodAt++];
+      return agreement(f.argmax, baseForced.get(key({ prompt: n.prompt, completion: n.answer }))!.argmax);
+    });
+    const holds = (p: string) => (generationHolds(edited, p, r.target) ? 1 : 0);
+    return {
+      teacherForced: { reliability: tfRel, generalization: mean(tfGen), heldOut: mean(tfHeld), locality: mean(tfLoc), portability: mean(tfPort) },
+      generation: {
+        reliability: holds(r.prompt),
+        generalization: mean(r.rephrase.map(holds)),
+        heldOut: mean(r.heldOutRephrase.map(holds)),
+        locality: mean(hoods[j].map((n) => (continuationUnchanged(edited, base, n.prompt) ? 1 : 0))),
+        portability: mean(r.portability.map((p) => (generationHolds(edited, p.prompt, p.answer) ? 1 : 0))),
+      },
+    };
+  });
+}
+
+function meanScores(xs: Scores[]): Scores {
+  const m = (k: keyof Scores) => mean(xs.map((x) => x[k]));
+  return { reliability: m('reliability'), generalization: m('generalization'), heldOut: m('heldOut'), locality: m('locality'), portability: m('portability') };
+}

@@ -10,6 +10,7 @@ import { closest } from '../util/closest.js';
 import { packageRoot } from '../util/package-root.js';
 import type { Command, CommandContext, Io } from './command.js';
 import { HELP_FLAG, commandHelp, commandTable, overviewHelp } from './help.js';
+import { handleInterrupts } from './interrupt.js';
 /** Commands load on demand: most do not need TensorFlow.js, which takes a second to import. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   init: async () => (await import('./commands/init.js')).initCommand,
@@ -102,7 +103,12 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
       io.out(commandHelp(command));
       return 0;
     }
-    return await command.run({ args, flags, io, cwd: process.cwd() });
+    const stopHandling = handleInterrupts(io);
+    try {
+      return await command.run({ args, flags, io, cwd: process.cwd() });
+    } finally {
+      stopHandling();
+    }
   } catch (err) {
     const { closeOpenUis } = await import('./ui.js');
     await closeOpenUis();

@@ -2,6 +2,7 @@
  * `edit apply [plan.json]`: lock, compute deltas, verify every assertion on the combined weights,
  * then write and commit — or write nothing and say which assertion failed.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
@@ -25,6 +26,7 @@ import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag, listFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
 import { renderChecks } from '../report.js';
+import { reportOnInterrupt, testPause } from '../interrupt.js';
 
 async function readSavedPlan(path: string): Promise<Plan> {
   const json = await readJsonFile(path, 'cannot read the saved plan');
@@ -56,6 +58,22 @@ function checkFresh(saved: Plan, ws: Workspace, file: string): void {
   if (gone !== undefined) throw stale(`edit ${gone} is in the plan but no longer declared or applied`);
 }
 
+function readIfExists(path: string): Buffer | null {
+  try {
+    return readFileSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** What an interrupted apply kept: state.json is written last and atomically, so it tells. */
+function keptOnInterrupt(statePath: string, before: Buffer | null, committed: string | null, modelRel: string): string {
+  if (committed !== null) return `the apply had finished: committed ${committed.slice(0, 10)}`;
+  const now = readIfExists(statePath);
+  if (now === null ? before === null : before !== null && now.equals(before)) return 'nothing written; the model state is as before (the lock is released)';
+  return `the new state was written to ${modelRel} but not committed; review \`git status\` and commit ${modelRel} yourself`;
+}
+
 export const applyCommand: Command = {
   name: 'apply',
   args: '[plan.json]',
@@ -84,6 +102,10 @@ export const applyCommand: Command = {
     if (!autoApprove && !ctx.io.tty) throw new EditError('apply asks for confirmation; without a terminal pass --auto-approve (or apply a saved plan file)');
     if (!autoApprove && json) throw new EditError('apply --json cannot ask for confirmation: pass --auto-approve (or apply a saved plan file)');
     const commit = ctx.flags['no-commit'] !== true;
+    const statePath = join(root, dir, STATE_FILE);
+    const stateBefore = readIfExists(statePath);
+    let committed: string | null = null;
+    reportOnInterrupt(() => keptOnInterrupt(statePath, stateBefore, committed, dir));
 
     let ws = await openWorkspace(root, dir, editsDir);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
@@ -141,11 +163,13 @@ export const applyCommand: Command = {
         if (now.sha256 !== ws.stateSha || now.state.serial !== ws.state.serial) {
           throw new EditError('the model state changed while this apply was planning (another apply finished); nothing was written', { hint: 'run the command again' });
         }
+        await testPause('apply:locked', ctx.io);
         // applyPlan removes every delta file the new state does not name, stray ones included.
         const r: ApplyResult = strayOnly
           ? { ok: true, check: { edits: [], pass: true, passed: 0, total: 0 }, touched: await removeStrayDeltas(root, ws.modelDir, ws.state), commit: null, state: ws.state }
           : await applyPlan(ws, plan, loaded, { editor, commit: false, onProgress: progress });
         if (r.ok) {
+          await testPause('apply:written', ctx.io);
           // Leftovers of killed writes (dead writers only); under the lock no other editops writer owns them.
           const modelAbs = join(root, ws.modelDir);
           const leftovers = [...(await removeStaleTempFiles(modelAbs)), ...(await removeStaleTempFiles(join(modelAbs, DELTAS_DIR), { recursive: true }))];
@@ -156,6 +180,7 @@ export const applyCommand: Command = {
               // With the new state, the files it depends on (an untracked model folder, the applied edit files): see commit-paths.ts.
               alsoCommitted = strayOnly ? [] : await stateDependencies(ws, r.state!);
               r.commit = await commitPaths(root, [...r.touched, ...alsoCommitted], message);
+              committed = r.commit;
             } catch (err) {
               if (!(err instanceof EditError)) throw err;
               // The new state is on disk and consistent: say so, rather than "failed" as if nothing happened.

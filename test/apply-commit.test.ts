@@ -29,10 +29,15 @@ async function modelFiles(): Promise<string[]> {
   return ['model.json', ...named.map((v) => v.file)].map((f) => `${MODEL}/${f}`);
 }
 
-async function deltaOf(id: string): Promise<string> {
-  const state = JSON.parse(await readFile(join(repo, MODEL, 'state.json'), 'utf8')) as { edits: Record<string, { delta: { file: string } }> };
-  return `${MODEL}/${state.edits[id].delta.file}`;
+/** The commit's files outside the model folder, and whether it holds any of the model's own files. */
+async function commitSplit(): Promise<{ outside: string[]; modelOwn: string[] }> {
+  const files = await commitFiles(repo);
+  const own = await modelFiles();
+  return { outside: files.filter((f) => !f.split('\t')[1].startsWith(`${MODEL}/`)), modelOwn: files.filter((f) => own.includes(f.split('\t')[1])) };
 }
+
+// The editor is pinned: what is tested here is what apply commits, not which editor is the default.
+const APPLY = ['apply', '--auto-approve', '--method', 'ft'];
 
 beforeAll(async () => {
   scratch = await tempDir('apply-commit');
@@ -62,12 +67,13 @@ describe.sequential('apply commits what the new state depends on', () => {
     const statusOf = async () => (await git(repo, 'status', '--porcelain', '--untracked-files=all')).split('\n').filter(Boolean).sort();
     const before = await statusOf();
     expect(before).toContain(`?? ${MODEL}/model.json`);
-    const r = await edit(repo, 'apply', '--auto-approve');
+    const r = await edit(repo, ...APPLY, '--json');
     expectCode(r, 0);
-    expect(r.stdout).toMatch(/Apply complete: state serial 1, 2 files written, committed [0-9a-f]{10}\./);
-    expect(r.stdout).toContain(`Committed with the new state (files it depends on): `);
-    const expected = [italy, ...(await modelFiles()), await deltaOf('capitals/italy'), `${MODEL}/state.json`].map((f) => `A\t${f}`).sort();
-    expect(await commitFiles(repo)).toEqual(expected);
+    const out = JSON.parse(r.stdout) as { applied: boolean; commit: string; touched: string[]; alsoCommitted: string[] };
+    expect(out.applied).toBe(true);
+    expect(out.alsoCommitted.sort()).toEqual([italy, ...(await modelFiles())].sort());
+    expect(out.touched).toContain(`${MODEL}/state.json`);
+    expect(await commitFiles(repo)).toEqual([...out.touched, ...out.alsoCommitted].map((f) => `A\t${f}`).sort());
     // Everything else is as the user left it: the unstaged change, the staged file, untracked files (init's included).
     userStatus = await statusOf();
     expect(userStatus).toEqual([' M README.md', '?? .github/workflows/edits.yml', '?? .gitignore', '?? edits/README.md', '?? scratch.txt', 'A  notes.txt']);
@@ -79,12 +85,12 @@ describe.sequential('apply commits what the new state depends on', () => {
   it('commits a changed, tracked edit file in its applied form; an edit left out by --target stays uncommitted', async () => {
     const italy = await writeCapitalEdit(repo, 'capitals/italy', 'Italy', ' Madrid');
     const spain = await writeCapitalEdit(repo, 'capitals/spain', 'Spain', ' Tokyo');
-    const r = await edit(repo, 'apply', '--auto-approve', '--target', 'capitals/italy');
+    const r = await edit(repo, ...APPLY, '--target', 'capitals/italy');
     expectCode(r, 0);
-    const files = await commitFiles(repo);
-    expect(files).toContain(`M\t${italy}`);
-    expect(files.some((f) => f.endsWith(spain))).toBe(false);
-    expect(files.filter((f) => !f.includes('/deltas/'))).toEqual([`M\t${italy}`, `M\t${MODEL}/state.json`]);
+    expect(r.stdout).toContain(`Committed with the new state (files it depends on): ${italy}\n`);
+    expect(r.stdout).toMatch(/Apply complete: state serial 2, \d+ files written, committed [0-9a-f]{10}\./);
+    // The edit file in its applied form; not the edit left out; not the model's files (unchanged since the last commit).
+    expect(await commitSplit()).toEqual({ outside: [`M\t${italy}`], modelOwn: [] });
     expect(await git(repo, 'show', `HEAD:${italy}`)).toContain('" Madrid"');
     expect(await git(repo, 'status', '--porcelain', '--', spain)).toBe(`?? ${spain}\n`);
     await unlink(join(repo, spain));
@@ -104,11 +110,9 @@ describe.sequential('apply commits what the new state depends on', () => {
     expect(await readFile(join(scratch, 'plan.md'), 'utf8')).toContain(said);
     // The workflow init wrote says nothing untrue about a pending destroy either.
     expect(await readFile(join(repo, '.github/workflows/edits.yml'), 'utf8')).not.toMatch(/not applied: run/);
-    const r = await edit(repo, 'apply', '--auto-approve');
+    const r = await edit(repo, ...APPLY);
     expectCode(r, 0);
-    const files = await commitFiles(repo);
-    expect(files).toContain(`D\t${italy}`);
-    expect(files.filter((f) => !f.includes('/deltas/'))).toEqual([`D\t${italy}`, `M\t${MODEL}/state.json`]);
+    expect(await commitSplit()).toEqual({ outside: [`D\t${italy}`], modelOwn: [] });
   }, T);
 
   it('a clone plans "No changes" after the destroy', () => expectCloneClean('clone-3'), T);

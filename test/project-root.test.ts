@@ -14,6 +14,8 @@ import { editErrorOf } from './helpers/errors.js';
 import { commitFiles, edit, expectCode, git, gitInit, tempDir, writeCapitalEdit } from './helpers/cli.js';
 
 let scratch: string;
+// The editor is pinned: what is tested here is where commands act, not which editor is the default.
+const APPLY = ['apply', '--auto-approve', '--method', 'ft'];
 
 beforeAll(async () => {
   scratch = await tempDir('project-root');
@@ -71,7 +73,7 @@ describe.sequential('commands find the project root; a missing edits folder dest
     await mkdir(repo);
     expectCode(await edit(repo, 'init'), 0);
     await writeCapitalEdit(repo, 'capitals/italy', 'Italy', ' Berlin');
-    expectCode(await edit(repo, 'apply', '--auto-approve'), 0);
+    expectCode(await edit(repo, ...APPLY), 0);
     expect(await commitFiles(top)).toContain(`A\tml/${ITALY}`);
   }, T);
 
@@ -92,7 +94,7 @@ describe.sequential('commands find the project root; a missing edits folder dest
 
   it('from a subfolder, apply of a new edit commits it at its place in the project', async () => {
     await writeCapitalEdit(repo, 'capitals/spain', 'Spain', ' Tokyo');
-    const r = await edit(join(repo, 'edits/capitals'), 'apply', '--auto-approve');
+    const r = await edit(join(repo, 'edits/capitals'), ...APPLY);
     expectCode(r, 0);
     expect(r.stdout).toMatch(/\+ capitals\/spain\s+create/);
     expect(await commitFiles(repo)).toContain('A\tml/edits/capitals/spain.json');
@@ -132,7 +134,7 @@ describe.sequential('commands find the project root; a missing edits folder dest
     expectCode(plan, 2);
     expect(plan.stderr).toContain('warning: there is no edits folder');
     expect(plan.stderr).toContain('all 2 applied edits plan as destroys, which apply refuses without --allow-destroy-all');
-    const apply = await edit(join(repo, 'models'), 'apply', '--auto-approve');
+    const apply = await edit(join(repo, 'models'), ...APPLY);
     expectCode(apply, 1);
     expect(apply.stderr).toContain('there is no edits folder, so this apply would destroy 2 applied edits (capitals/italy, capitals/spain); nothing was written');
     expect(apply.stderr).toContain('--allow-destroy-all');
@@ -141,7 +143,7 @@ describe.sequential('commands find the project root; a missing edits folder dest
   }, T);
 
   it('--allow-destroy-all destroys them and commits the edit files\' removal', async () => {
-    const r = await edit(repo, 'apply', '--auto-approve', '--allow-destroy-all');
+    const r = await edit(repo, ...APPLY, '--allow-destroy-all');
     expectCode(r, 0);
     expect((await stateOf()).edits).toEqual({});
     const files = await commitFiles(repo);
@@ -151,13 +153,13 @@ describe.sequential('commands find the project root; a missing edits folder dest
   }, T);
 
   it('an existing, empty edits folder is an explicit wish: apply destroys without the flag', async () => {
-    expectCode(await edit(repo, 'apply', '--auto-approve'), 0);
+    expectCode(await edit(repo, ...APPLY), 0);
     expect(Object.keys((await stateOf()).edits)).toHaveLength(2);
     await rm(join(repo, 'edits'), { recursive: true });
     await mkdir(join(repo, 'edits'));
     const plan = await edit(repo, 'plan', '--structural');
     expect(plan.stderr).not.toContain('warning: there is no edits folder');
-    const r = await edit(repo, 'apply', '--auto-approve');
+    const r = await edit(repo, ...APPLY);
     expectCode(r, 0);
     expect((await stateOf()).edits).toEqual({});
   }, T);

@@ -9,6 +9,7 @@ import type { Thresholds } from '../src/model/folder.js';
 import { parseKnownFacts, type KnownFact } from '../src/model/known-facts.js';
 import { DEFAULT_NEIGHBOURS, pickNeighbours } from '../src/assert/neighbours.js';
 import { batchChecks, checkEdit } from '../src/assert/check-edit.js';
+import { validateAgainst } from '../src/spec/schemas.js';
 import { editErrorOf } from './helpers/errors.js';
 
 const COUNTRIES = ['France', 'Germany', 'Spain', 'Italy', 'Japan', 'China', 'India', 'Peru', 'Chile', 'Kenya', 'Ghana', 'Nepal', 'Laos', 'Cuba'];
@@ -142,5 +143,21 @@ describe('parseKnownFacts', () => {
     expect(parseKnownFacts({ version: 1, seed: 3, facts: [capitalOf('Peru')] }, 'p.json')).toEqual([capitalOf('Peru')]);
     expect(editErrorOf(() => parseKnownFacts({ version: 2, facts: [] }, 'p.json')).format()).toBe('p.json: /version: unsupported probes version 2 (expected 1)');
     expect(editErrorOf(() => parseKnownFacts({ version: 1, facts: [{ ...capitalOf('Peru'), prompt: ' ' }] }, 'p.json')).format()).toBe('p.json: /facts/0/prompt: must be a non-empty string');
+  });
+});
+
+describe('the edit schema\'s "neighbours"', () => {
+  const problems = (neighbours: unknown) =>
+    validateAgainst('edit', { ...france().spec, neighbours }).map((e) => `${e.pointer}: ${e.message}`);
+
+  it('takes false or {count: 0..64}, and says what is wrong otherwise', () => {
+    expect(problems(false)).toEqual([]);
+    expect(problems({})).toEqual([]);
+    expect(problems({ count: 30 })).toEqual([]);
+    expect(problems(true)).toEqual(['/neighbours: must be false (got true)']);
+    expect(problems({ count: -1 })).toEqual(['/neighbours/count: must be >= 0 (got -1)']);
+    expect(problems({ count: 65 })).toEqual(['/neighbours/count: must be <= 64 (got 65)']);
+    expect(problems({ cnt: 3 })).toEqual(["/neighbours/cnt: unknown property 'cnt' (allowed: count)"]);
+    expect(problems('none')).toEqual(['/neighbours: must be an object, got a string']);
   });
 });

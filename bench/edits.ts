@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { defaultFtLayers, FT_DEFAULTS } from '../src/editor/ft.js';
+import { FT_DEFAULTS, lastProjection as defaultFtLayers } from '../src/editor/settings.js';
 import { readManifest, type ModelManifest } from '../src/model/folder.js';
 import { planToJson } from '../src/plan/json.js';
 import { makePlan } from '../src/plan/make-plan.js';
@@ -243,7 +243,7 @@ function roundAll<T extends object>(o: T): T {
 function makeRepo(dir: string, modelDir: string, manifest: ModelManifest): string {
   const dest = join(dir, 'models', 'default');
   mkdirSync(dest, { recursive: true });
-  const files = ['model.json', manifest.tokenizer.file, manifest.weights.file, ...(manifest.editor ? [manifest.editor.file] : [])];
+  const files = ['model.json', manifest.tokenizer.file, manifest.weights.file, ...(manifest.editor?.file ? [manifest.editor.file] : []), ...(manifest.stats ? [manifest.stats.file] : [])];
   for (const f of files) {
     mkdirSync(dirname(join(dest, f)), { recursive: true });
     copyFileSync(join(modelDir, f), join(dest, f));

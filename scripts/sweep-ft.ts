@@ -6,6 +6,7 @@
  *   node dist/scripts/sweep-ft.js [model-dir] ['[{"steps":60,"lr":0.005,"epsilon":0.03,"stopLoss":0.02}]']
  */
 import * as tf from '@tensorflow/tfjs';
+import { sumDeltas } from '../src/state/deltas.js';
 import { readFileSync } from 'node:fs';
 import { initBackend } from '../src/tensor/backend.js';
 import { loadModelFolder } from '../src/model/folder.js';
@@ -27,14 +28,15 @@ async function main(): Promise<void> {
     const deltas = await new FtEditor(opts).computeDeltas({ model: loaded.model, tokenizer: loaded.tokenizer, layers: loaded.manifest.editableLayers }, edits);
     let rel = 0, gen = 0, loc = 0, summed = 0;
     for (const e of edits) {
-      const t = toDeltaTensors([deltas.get(e.id)!], loaded);
+      const t = toDeltaTensors(deltas.get(e.id)!, loaded);
       const j = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas: t });
       rel += Number(j.generate(e.prompt, 4).startsWith(e.target));
       gen += Number(j.generate(e.rephrase[0], 4).startsWith(e.target));
       loc += Number(j.generate(e.neighbour, 8) === base.generate(e.neighbour, 8));
       tf.dispose(Object.values(t));
     }
-    const all = toDeltaTensors([...deltas.values()], loaded);
+    const sum = sumDeltas(deltas.values());
+    const all = toDeltaTensors({ layers: Object.fromEntries([...sum].map(([p, t]) => [p, { kind: 'dense' as const, shape: t.shape, data: t.data }])) }, loaded);
     const jAll = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas: all });
     for (const e of edits) summed += Number(jAll.generate(e.prompt, 4).startsWith(e.target));
     tf.dispose(Object.values(all));

@@ -17,45 +17,46 @@ import { pickNeighbours } from '../assert/neighbours.js';
 import type { KnownFact } from '../model/known-facts.js';
 import type { LoadedModel } from '../model/folder.js';
 import type { Deltas } from '../model/gpt2.js';
-import type { Editor } from '../editor/editor.js';
+import type { EditRequest, LayerCapacity, SetEditor } from '../editor/editor.js';
+import type { KeyStats } from '../editor/stats.js';
+import { solveSet } from '../editor/set.js';
 import { Action, summarize, type Plan } from '../plan/plan.js';
 import { markSatisfied } from '../plan/make-plan.js';
-import { DELTAS_DIR, deltaFileName, deltaShape, serializeDelta, sumDeltas, type Delta, type ParsedDelta } from '../state/deltas.js';
-import { effectiveSha, manifestSha, strayDeltaFiles, writeState, STATE_FILE } from '../state/state.js';
+import { deltaFileName, deltaShape, densify, serializeDelta, SET_DELTA_NAME, type Delta, type ParsedDelta } from '../state/deltas.js';
+import { rowCount, rowsFileName, serializeRows } from '../state/rows.js';
+import { editorRecord, effectiveSha, manifestSha, strayFiles, writeState, STATE_FILE } from '../state/state.js';
 import type { AppliedEdit, ModelState } from '../state/types.js';
 import { commitPaths } from '../state/git.js';
 import { stateDependencies } from './commit-paths.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { sha256 } from '../util/hash.js';
-import { editRequest, readAppliedDeltas, structuralPlan, thresholdsFor, type Workspace } from './workspace.js';
-import { pct } from '../util/format.js';
+import { editRequest, readAppliedRows, readSetDelta, structuralPlan, thresholdsFor, type Workspace } from './workspace.js';
+import { excerpt, pct } from '../util/format.js';
 
 export type Progress = (phase: string, done: number, total: number, detail?: string) => void;
 
-/** base + Σ deltas as run-time tensors for the model's forward pass (the caller disposes them). */
-export function toDeltaTensors(deltas: Iterable<Delta>, loaded: LoadedModel): Deltas {
-  const list = [...deltas];
-  // Each delta against the model before summing, so an error names its file; a wrong shape would broadcast silently in W + Δ.
-  for (const d of list) {
-    const file = (d as Partial<ParsedDelta>).file;
-    const where = file === undefined ? {} : { file };
-    for (const [param, t] of Object.entries(d.layers)) {
-      const base = loaded.model.params[param];
-      if (base === undefined) throw new EditError(`the delta changes "${param}", which this model does not have`, where);
-      const shape = deltaShape(t);
-      if (shape.length !== base.shape.length || shape.some((n, i) => n !== base.shape[i])) {
-        throw new EditError(`the delta of "${param}" has shape ${JSON.stringify(shape)}, the model's parameter ${JSON.stringify(base.shape)}`, where);
-      }
+/** A weight change as run-time tensors for the model's forward pass (the caller disposes them); checked against the model's shapes. */
+export function toDeltaTensors(delta: Delta | null, loaded: LoadedModel): Deltas {
+  const out: Deltas = {};
+  if (delta === null) return out;
+  const file = (delta as Partial<ParsedDelta>).file;
+  const where = file === undefined ? {} : { file };
+  // a wrong shape would broadcast silently in W + Δ
+  for (const [param, t] of Object.entries(delta.layers)) {
+    const base = loaded.model.params[param];
+    if (base === undefined) throw new EditError(`the delta changes "${param}", which this model does not have`, where);
+    const shape = deltaShape(t);
+    if (shape.length !== base.shape.length || shape.some((n, i) => n !== base.shape[i])) {
+      throw new EditError(`the delta of "${param}" has shape ${JSON.stringify(shape)}, the model's parameter ${JSON.stringify(base.shape)}`, where);
     }
   }
-  const out: Deltas = {};
-  for (const [param, t] of sumDeltas(list)) out[param] = tf.tensor(t.data, t.shape);
+  for (const [param, t] of densify(delta)) out[param] = tf.tensor(t.data, t.shape);
   return out;
 }
 
-/** Judges of the base model and of base + deltas, with the model's known facts (edits' neighbours); dispose() frees the delta tensors. */
-export function judges(loaded: LoadedModel, deltas: Iterable<Delta>): { base: ModelJudge; edited: ModelJudge; known: readonly KnownFact[]; dispose(): void } {
-  const tensors = toDeltaTensors(deltas, loaded);
+/** Judges of the base model and of base + delta, with the model's known facts (edits' neighbours); dispose() frees the delta tensors. */
+export function judges(loaded: LoadedModel, delta: Delta | null): { base: ModelJudge; edited: ModelJudge; known: readonly KnownFact[]; dispose(): void } {
+  const tensors = toDeltaTensors(delta, loaded);
   const base = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer });
   const edited = Object.keys(tensors).length === 0 ? base : new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas: tensors });
   return { base, edited, known: loaded.knownFacts ?? [], dispose: () => tf.dispose(Object.values(tensors)) };
@@ -72,7 +73,7 @@ export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefin
   const creates = plan.changes.filter((c) => c.action === Action.Create);
   const satisfied = new Set<string>();
   if (creates.length > 0) {
-    const j = judges(loaded, (await readAppliedDeltas(ws)).values());
+    const j = judges(loaded, await readSetDelta(ws.root, ws.modelDir, ws.state));
     try {
       creates.forEach((c, i) => {
         const edit = ws.edits.find((e) => e.id === c.id)!;
@@ -111,115 +112,132 @@ export interface ApplyResult {
   touched: string[];
   commit: string | null;
   state?: ModelState;
+  /** Rows per edited layer of the solved set, against the key dimension. */
+  capacity?: LayerCapacity[];
 }
 
 export interface ApplyOptions {
-  editor: Editor;
+  editor: SetEditor;
+  /** Key statistics for joint editors. */
+  stats?: KeyStats;
   commit: boolean;
   onProgress?: Progress;
   now?: Date;
 }
 
+/**
+ * Rows for created and updated edits (each against the base), the kept edits' rows from their
+ * cache files, one solve of the whole set, every assertion of every edit on base + ΔW(set); only if
+ * all pass: rows files, the set's delta file, state.json (the commit point), stray removal, commit.
+ */
 export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, opts: ApplyOptions): Promise<ApplyResult> {
   const byId = new Map(ws.edits.map((e) => [e.id, e]));
   const toCompute = plan.changes.filter((c) => c.action === Action.Create || c.action === Action.Update).map((c) => byId.get(c.id)!);
   const dropped = new Set(plan.changes.filter((c) => c.action === Action.Destroy || c.action === Action.Update).map((c) => c.id));
+  const { editor } = opts;
 
-  // 1. deltas of created and updated edits, each against the base weights
-  const layers = ws.manifest.editableLayers;
-  const fresh = await opts.editor.computeDeltas(
-    { model: loaded.model, tokenizer: loaded.tokenizer, layers, onProgress: (d, t, id) => opts.onProgress?.('computing deltas', d, t, id) },
-    toCompute.map((e) => editRequest(e, ws.manifest)),
-  );
+  // 1. the set: kept edits (rows from their files) + created and updated ones (rows computed now)
+  const keptIds = Object.keys(ws.state.edits).filter((id) => !dropped.has(id) && ws.state.edits[id].rows !== null);
+  const cache = await readAppliedRows(ws, keptIds, editor.method);
+  const requests = [...keptIds.map((id) => ({ id })), ...toCompute.map((e) => editRequest(e, ws.manifest))];
+  const ctx = { model: loaded.model, tokenizer: loaded.tokenizer, layers: ws.manifest.editableLayers, stats: opts.stats, onProgress: (d: number, t: number, id: string) => opts.onProgress?.('computing rows', d, t, id) };
+  const solution = await solveSet(ctx, editor, requests as EditRequest[], cache);
+  const delta = Object.keys(solution.delta.layers).length === 0 ? null : solution.delta;
 
-  // 2. the combined weights: kept deltas + fresh ones
-  const kept = await readAppliedDeltas(ws, Object.keys(ws.state.edits).filter((id) => !dropped.has(id)));
-  const combined = new Map<string, Delta>([...kept, ...fresh]);
-
-  // 3. every assertion of every edit the new state holds: --target narrows what changes, not what
+  // 2. every assertion of every edit the new state holds: --target narrows what changes, not what
   // must hold — but a declared edit left out by --target and not applied as declared (new or
-  // changed) has no delta yet, so its assertions cannot hold and are not this apply's to judge.
+  // changed) has no rows yet, so its assertions cannot hold and are not this apply's to judge.
   const inPlan = new Set(plan.changes.map((c) => c.id));
   const leftOut = (e: (typeof ws.edits)[number]) => plan.targets.length > 0 && !inPlan.has(e.id) && ws.state.edits[e.id]?.specSha256 !== e.sha256;
-  const j = judges(loaded, combined.values());
+  const j = judges(loaded, delta);
   let check: BatchCheck;
   try {
     check = checkAll(ws, ws.edits.filter((e) => !leftOut(e)), j, opts.onProgress);
   } finally {
     j.dispose();
   }
-  if (!check.pass) return { ok: false, check, touched: [], commit: null };
+  if (!check.pass) return { ok: false, check, touched: [], commit: null, capacity: solution.capacity };
 
-  // 4. write: delta files (new names: the current state's files stay as they are), then state.json
-  // (the commit point), then every delta file the new state does not name
+  // 3. encode everything before the first write (a refused file — NaN, empty — leaves nothing half-written)
   const modelAbs = join(ws.root, ws.modelDir);
   const touched: string[] = [];
   const now = (opts.now ?? new Date()).toISOString();
-  const edits: Record<string, AppliedEdit> = {};
-  for (const [id, applied] of Object.entries(ws.state.edits)) if (!dropped.has(id)) edits[id] = applied;
   const metricsOf = new Map(check.edits.map((e) => [e.id, e.result.metrics]));
   const recorded = plan.changes.filter((c) => c.action === Action.Create || c.action === Action.Update || c.action === Action.Satisfied);
-  // Encode (and so validate: no NaN, no empty delta) every delta before the first write, so a refused one leaves nothing half-written.
-  const encoded = new Map<string, Uint8Array>();
+  const files: Array<{ rel: string; bytes: Uint8Array }> = [];
+  const rowsRef = new Map<string, AppliedEdit['rows']>();
   for (const c of recorded) {
-    const d = fresh.get(c.id);
-    if (d !== undefined) encoded.set(c.id, serializeDelta(d, { id: c.id, method: opts.editor.method, specSha256: byId.get(c.id)!.sha256 }));
+    const rows = solution.rows.get(c.id);
+    if (rows === undefined) continue;
+    const bytes = serializeRows(rows, { id: c.id, method: editor.method, specSha256: byId.get(c.id)!.sha256 });
+    const hash = sha256(bytes);
+    const rel = rowsFileName(c.id, hash);
+    files.push({ rel, bytes });
+    rowsRef.set(c.id, { file: rel, sha256: hash, count: rowCount(rows) });
   }
+  let deltaRef: ModelState['delta'] = null;
+  if (delta !== null) {
+    const bytes = serializeDelta(delta, { id: SET_DELTA_NAME, method: editor.method, edits: String(requests.length) });
+    const hash = sha256(bytes);
+    const rel = deltaFileName(SET_DELTA_NAME, hash);
+    files.push({ rel, bytes });
+    deltaRef = { file: rel, sha256: hash, layers: Object.keys(delta.layers).map((p) => p.replace(/\.(weight|bias)$/, '')).filter((l, i, a) => a.indexOf(l) === i).sort(), capacity: solution.capacity };
+  }
+
+  // 4. write: content-addressed files (new names: the current state's files stay as they are),
+  // then state.json (the commit point), then every file the new state does not name
+  for (const f of files) {
+    await mkdir(dirname(join(modelAbs, f.rel)), { recursive: true });
+    await writeFileAtomic(join(modelAbs, f.rel), f.bytes);
+    touched.push(join(ws.modelDir, f.rel));
+  }
+  const edits: Record<string, AppliedEdit> = {};
+  for (const [id, applied] of Object.entries(ws.state.edits)) if (!dropped.has(id)) edits[id] = applied;
   for (const c of recorded) {
-    const edit = byId.get(c.id)!;
     const m = metricsOf.get(c.id)!;
-    let delta: AppliedEdit['delta'] = null;
-    const d = fresh.get(c.id);
-    if (d !== undefined) {
-      const bytes = encoded.get(c.id)!;
-      const hash = sha256(bytes);
-      const rel = deltaFileName(c.id, hash);
-      await mkdir(dirname(join(modelAbs, rel)), { recursive: true });
-      await writeFileAtomic(join(modelAbs, rel), bytes);
-      touched.push(join(ws.modelDir, rel));
-      const ranks = Object.values(d.layers).map((t) => (t.kind === 'lowrank' ? t.rank : null));
-      delta = { file: rel, sha256: hash, layers: Object.keys(d.layers).sort(), rank: ranks.every((r) => r !== null) ? Math.max(...(ranks as number[])) : null };
-    }
+    const rows = rowsRef.get(c.id) ?? null;
     edits[c.id] = {
-      specSha256: edit.sha256,
-      method: d === undefined ? 'none' : opts.editor.method,
-      delta,
+      specSha256: byId.get(c.id)!.sha256,
+      method: rows === null ? 'none' : editor.method,
+      rows,
       metrics: { reliability: m.reliability, generalization: m.generalization, locality: m.locality, portability: m.portability, passed: m.passed, total: m.total },
       appliedAt: now,
     };
   }
   const state: ModelState = {
     ...ws.state,
-    version: 1,
+    version: 2,
     serial: ws.state.serial + 1,
     base: { sha256: ws.manifest.weights.sha256 },
-    editor: ws.manifest.editor ? { method: ws.manifest.editor.method, sha256: ws.manifest.editor.sha256 } : ws.state.editor,
+    editor: editorRecord(ws.manifest) ?? { method: editor.method, sha256: null },
+    stats: ws.manifest.stats ? { sha256: ws.manifest.stats.sha256 } : null,
     manifest: { sha256: manifestSha(ws.manifest) },
-    effective: { sha256: effectiveSha(ws.manifest.weights.sha256, edits) },
+    delta: deltaRef,
+    effective: { sha256: effectiveSha(ws.manifest.weights.sha256, deltaRef?.sha256 ?? null) },
     edits,
   };
   await writeState(modelAbs, state);
   touched.push(join(ws.modelDir, STATE_FILE));
-  touched.push(...(await removeStrayDeltas(ws.root, ws.modelDir, state)));
+  touched.push(...(await removeStrayFiles(ws.root, ws.modelDir, state)));
 
-  // 5. commit exactly what was written
+  // 5. commit exactly what was written, and what the new state depends on
   const commit = opts.commit ? await commitPaths(ws.root, [...touched, ...(await stateDependencies(ws, state))], commitMessage(plan, check)) : null;
-  return { ok: true, check, touched, commit, state };
+  return { ok: true, check, touched, commit, state, capacity: solution.capacity };
 }
 
-
 /**
- * Remove the delta files `state` does not name — replaced and destroyed edits' old files, a killed
- * apply's leftovers — and the folders that empties. Call it under the model lock, after state.json
- * was written. Returns the removed paths relative to `root`.
+ * Remove the rows and delta files `state` does not name — replaced and destroyed edits' old files,
+ * the previous set delta, a killed apply's leftovers — and the folders that empties. Call it under
+ * the model lock, after state.json was written. Returns the removed paths relative to `root`.
  */
-export async function removeStrayDeltas(root: string, modelDir: string, state: ModelState): Promise<string[]> {
+export async function removeStrayFiles(root: string, modelDir: string, state: ModelState): Promise<string[]> {
   const modelAbs = join(root, modelDir);
   const removed: string[] = [];
-  for (const rel of await strayDeltaFiles(modelAbs, state)) {
+  for (const rel of await strayFiles(modelAbs, state)) {
     await rm(join(modelAbs, rel), { force: true });
     removed.push(join(modelDir, rel));
-    await pruneEmptyDirs(join(modelAbs, DELTAS_DIR), dirname(join(modelAbs, rel)));
+    const top = rel.split('/')[0];
+    await pruneEmptyDirs(join(modelAbs, top), dirname(join(modelAbs, rel)));
   }
   return removed;
 }
@@ -242,7 +260,7 @@ export function commitMessage(plan: Plan, check: BatchCheck): string {
     .map((c) => {
       const m = metrics.get(c.id);
       const tail = m === undefined ? '' : `  reliability ${pct(m.reliability)} generalization ${pct(m.generalization)} locality ${pct(m.locality)} portability ${pct(m.portability)}`;
-      return `${c.action} ${c.id}${c.after ? ` ${JSON.stringify(c.after.prompt)} → ${JSON.stringify(c.after.target)}` : ''}${tail}`;
+      return `${c.action} ${c.id}${c.after ? ` ${excerpt(c.after.prompt)} → ${excerpt(c.after.target)}` : ''}${tail}`;
     });
   return `${head}\n\n${lines.join('\n')}\n\nAssertions: ${check.passed}/${check.total} passed on the combined weights.\n`;
 }

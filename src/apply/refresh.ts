@@ -1,13 +1,14 @@
 /**
- * `apply --refresh`: accept what is on disk. Applied edits whose delta file is missing or changed
- * are dropped from the (in-memory) state so the plan recreates them; when the base weights changed,
- * every delta was computed against the old base, so all edits are recreated; so are they all when
- * model.json changed (thresholds, editable layers, editor), to be re-verified under it. Their files become
- * stray, as any other unnamed delta file, and the apply removes them once state.json is written.
+ * `apply --refresh`: accept what is on disk. Applied edits whose rows file is missing or changed
+ * are dropped from the (in-memory) state so the plan recreates them; when the base weights or
+ * model.json (editor, settings, statistics, thresholds, layers) changed, every edit's rows were
+ * computed under the old ones, so all edits are recreated. The set's delta is always re-solved
+ * from the kept rows by the apply that follows. Old files become stray and are removed once
+ * state.json is written.
  */
 import { join } from 'node:path';
 import { sha256FileIfExists } from '../util/hash.js';
-import { deltaFileName } from '../state/deltas.js';
+import { rowsFileName } from '../state/rows.js';
 import { checkDrift, effectiveSha, manifestSha } from '../state/state.js';
 import type { AppliedEdit } from '../state/types.js';
 import { relativeDrift, type Workspace } from './workspace.js';
@@ -28,7 +29,7 @@ export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
   const edits: Record<string, AppliedEdit> = {};
   const dropped: Refreshed['dropped'] = [];
   for (const [id, e] of Object.entries(ws.state.edits)) {
-    if (baseChanged && e.delta !== null) {
+    if (baseChanged && e.rows !== null) {
       dropped.push({ id, reason: 'base weights changed' });
       continue;
     }
@@ -36,30 +37,31 @@ export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
       dropped.push({ id, reason: 'model.json changed' });
       continue;
     }
-    if (e.delta !== null) {
-      // A state.json entry whose id or file is not a delta's place in deltas/ is dropped, its file never read.
-      if (e.delta.file !== placeOf(id, e.delta.sha256)) {
-        dropped.push({ id, reason: `state.json names delta file ${JSON.stringify(e.delta.file)}, not its place in deltas/` });
+    if (e.rows !== null) {
+      // A state.json entry whose id or file is not a rows file's place in rows/ is dropped, its file never read.
+      if (e.rows.file !== placeOf(id, e.rows.sha256)) {
+        dropped.push({ id, reason: `state.json names rows file ${JSON.stringify(e.rows.file)}, not its place in rows/` });
         continue;
       }
-      const actual = await sha256FileIfExists(join(modelAbs, e.delta.file));
-      if (actual !== e.delta.sha256) {
-        dropped.push({ id, reason: actual === null ? 'delta file missing' : 'delta file changed' });
+      const actual = await sha256FileIfExists(join(modelAbs, e.rows.file));
+      if (actual !== e.rows.sha256) {
+        dropped.push({ id, reason: actual === null ? 'rows file missing' : 'rows file changed' });
         continue;
       }
     }
     edits[id] = e;
   }
   const base = { sha256: baseSha ?? ws.state.base.sha256 };
-  const state = { ...ws.state, base, manifest: { sha256: manifestNow }, edits, effective: { sha256: effectiveSha(base.sha256, edits) } };
+  // the set's delta is re-solved by the apply: the refreshed state names none
+  const state = { ...ws.state, base, manifest: { sha256: manifestNow }, edits, delta: null, effective: { sha256: effectiveSha(base.sha256, null) } };
   const { drift, stray } = relativeDrift(ws.root, await checkDrift(modelAbs, ws.manifest, state));
   return { ws: { ...ws, state, drift, stray }, dropped };
 }
 
-/** deltas/<id>@<hash>.safetensors, or undefined for an id or hash that cannot name one (a hand-edited state.json). */
+/** rows/<id>@<hash>.safetensors, or undefined for an id or hash that cannot name one (a hand-edited state.json). */
 function placeOf(id: string, fileSha256: string): string | undefined {
   try {
-    return deltaFileName(id, fileSha256);
+    return rowsFileName(id, fileSha256);
   } catch {
     return undefined;
   }

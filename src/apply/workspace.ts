@@ -6,16 +6,20 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { EditError } from '../errors.js';
-import { readManifest, type ModelManifest, type Thresholds } from '../model/folder.js';
+import { loadTokenizer, readManifest, type ModelManifest, type Thresholds } from '../model/folder.js';
 import { findConflicts } from '../spec/conflicts.js';
+import { contextProblems } from '../spec/lengths.js';
 import { loadEdits } from '../spec/load.js';
 import type { EditSpec, LoadedEdit, SpecProblem } from '../spec/types.js';
-import { parseDelta, type Delta } from '../state/deltas.js';
+import { parseDelta, SET_DELTA_NAME, type Delta } from '../state/deltas.js';
+import { parseRows } from '../state/rows.js';
 import { checkDrift, manifestSha, readState, type DriftProblem, type DriftReport } from '../state/state.js';
 import type { AppliedEdit, ModelState } from '../state/types.js';
-import type { EditRequest } from '../editor/editor.js';
+import type { EditRequest, EditRows } from '../editor/editor.js';
 import { describeHolder, holderStatus, readLock, type LockInfo } from '../state/lock.js';
-import { makePlan } from '../plan/make-plan.js';
+import { makePlan, type PlanInput } from '../plan/make-plan.js';
+import { editedLayers, editorInfo, editorSettings } from '../editor/settings.js';
+import type { Tokenizer } from '../model/tokenizer.js';
 import type { Plan } from '../plan/plan.js';
 
 export interface Workspace {
@@ -38,6 +42,8 @@ export interface Workspace {
   problems: SpecProblem[];
   /** A lock held by a running process (an apply in progress): what is read may change when it finishes. */
   lockedBy: LockInfo | null;
+  /** The model's tokenizer (loaded when there are edits: context lengths, row estimates). */
+  tokenizer?: Tokenizer;
 }
 
 export async function openWorkspace(root: string, modelDir: string, editsDir = 'edits'): Promise<Workspace> {
@@ -49,9 +55,16 @@ export async function openWorkspace(root: string, modelDir: string, editsDir = '
   const { edits, problems } = await loadEdits(root, editsDir);
   problems.push(...findConflicts(edits));
   problems.push(...taskProblems(edits, manifest));
+  let tokenizer: Tokenizer | undefined;
+  // Prompts that do not fit the model's context fail here, with file and pointer, not later in the judge.
+  if (edits.length > 0) {
+    const tok = await loadTokenizer(dir, manifest);
+    tokenizer = tok;
+    problems.push(...contextProblems(edits, { countTokens: (t) => tok.encode(t).length, context: manifest.config.nPositions, model: modelDir }));
+  }
   const lock = await readLock(join(root, modelDir)).catch(() => null);
   const lockedBy = lock !== null && holderStatus(lock) === 'running' && lock.pid !== process.pid ? lock : null;
-  return { root, modelDir, editsDir, editsMissing, manifest, state, stateSha: sha256, drift, stray, edits, problems, lockedBy };
+  return { root, modelDir, editsDir, editsMissing, manifest, state, stateSha: sha256, drift, stray, edits, problems, lockedBy, tokenizer };
 }
 
 /** Only "no such file" counts as missing; any other read error is loadEdits' to report. */
@@ -93,7 +106,32 @@ export function relativeDrift(base: string, report: DriftReport): DriftReport {
 
 /** The plan from files and state alone (no model): creates are not checked against the current model. */
 export function structuralPlan(ws: Workspace, targets: string[] = []): Plan {
-  return makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, manifestSha256: manifestSha(ws.manifest), drift: ws.drift, stray: ws.stray, targets });
+  return makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, manifestSha256: manifestSha(ws.manifest), drift: ws.drift, stray: ws.stray, targets, editor: editorView(ws) });
+}
+
+/** The plan's view of the model's editor: its layers, their key dimension, and rows estimated per target token. */
+function editorView(ws: Workspace): NonNullable<PlanInput['editor']> | undefined {
+  let settings;
+  try {
+    settings = editorSettings(ws.manifest);
+  } catch {
+    return undefined; // an unknown editor is apply's error to report
+  }
+  let layers: string[];
+  try {
+    layers = editedLayers(settings, ws.manifest.editableLayers);
+  } catch {
+    return undefined;
+  }
+  const tokenizer = ws.tokenizer;
+  return {
+    method: settings.method,
+    joint: editorInfo(settings).joint,
+    layers,
+    // GPT-2's MLP: c_proj reads the 4·d hidden units
+    keyDim: 4 * ws.manifest.config.nEmbd,
+    estimateRows: (e) => Math.max(1, tokenizer === undefined ? 1 : tokenizer.encode(e.spec.target).length),
+  };
 }
 
 /** An edit's task must be in the model's catalogue unless it describes itself with an instruction. */
@@ -148,18 +186,23 @@ export function thresholdsFor(spec: EditSpec, manifest: ModelManifest): Threshol
   return { ...manifest.thresholds, ...(spec.thresholds ?? {}) };
 }
 
-/** The applied deltas of `state`, read from disk (hashes were checked by checkDrift). */
-export async function readAppliedDeltas(ws: Workspace, ids?: Iterable<string>): Promise<Map<string, Delta>> {
-  return readDeltas(ws.root, ws.modelDir, ws.state.edits, ids);
+/**
+ * The applied set's solved weight change (base + this = the effective weights), read from disk
+ * (its hash was checked by checkDrift); null when no applied edit changes a weight. The one path
+ * plan, verify, generate, diff and export read the effective weights through.
+ */
+export async function readSetDelta(root: string, modelDir: string, state: ModelState): Promise<Delta | null> {
+  if (state.delta === null) return null;
+  return parseDelta(await readFile(join(root, modelDir, state.delta.file)), join(modelDir, state.delta.file), SET_DELTA_NAME);
 }
 
-/** The deltas of applied edits (all, or `ids`), read from `<root>/<modelDir>`; edits without a delta are skipped. */
-export async function readDeltas(root: string, modelDir: string, applied: Record<string, AppliedEdit>, ids?: Iterable<string>): Promise<Map<string, Delta>> {
-  const out = new Map<string, Delta>();
-  for (const id of ids === undefined ? Object.keys(applied) : ids) {
-    const ref = applied[id]?.delta;
+/** The cached rows of applied edits (`ids`), read from disk; edits without rows are skipped. */
+export async function readAppliedRows(ws: Workspace, ids: Iterable<string>, method: string): Promise<Map<string, EditRows>> {
+  const out = new Map<string, EditRows>();
+  for (const id of ids) {
+    const ref = ws.state.edits[id]?.rows;
     if (ref === null || ref === undefined) continue;
-    out.set(id, parseDelta(await readFile(join(root, modelDir, ref.file)), join(modelDir, ref.file), id));
+    out.set(id, parseRows(await readFile(join(ws.root, ws.modelDir, ref.file)), join(ws.modelDir, ref.file), id, method));
   }
   return out;
 }

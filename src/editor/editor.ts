@@ -1,10 +1,18 @@
 /**
- * The editor interface: every backend turns edit requests into weight deltas computed against
- * the base weights (batch semantics: deltas add, order does not matter, removal is exact).
+ * The editor interface. The unit of editing is the set (DESIGN §3, §5): effective weights are
+ * base + ΔW(set), a pure function of the base, the editor's settings, the key statistics and the
+ * applied edit specs. An editor splits its work in two:
+ * - `computeRows`: per edit, against the base weights only (cached content-addressed in
+ *   rows/<id>@<sha12>.safetensors, so adding one edit to a large set costs one edit);
+ * - `solve`: the set's weight change from every edit's rows, recomputed on every apply — one joint
+ *   least-squares solve (MEMIT; MALMEN for hypernetwork rows), or a plain sum for the `ft` baseline.
+ * Rows must not depend on which other edits are computed alongside (each edit is computed on its
+ * own), and `solve` sees the rows in id order, so the same set always gives the same bytes.
  */
 import type { GPT } from '../model/gpt2.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import type { Delta } from '../state/deltas.js';
+import type { KeyStats } from './stats.js';
 
 export interface EditRequest {
   id: string;
@@ -20,13 +28,49 @@ export interface EditRequest {
 export interface EditorContext {
   model: GPT;
   tokenizer: Tokenizer;
-  /** Linear layers the editor may change ("h.3.mlp.c_fc"). */
+  /** Linear layers the manifest allows editing ("h.3.mlp.c_proj"). */
   layers: string[];
+  /** Key second moments per edited layer (joint editors; from the model folder's stats file). */
+  stats?: KeyStats;
   onProgress?: (done: number, total: number, id: string) => void;
 }
 
+/** One cached tensor of an edit's rows. */
+export interface RowTensor {
+  dtype: 'F32' | 'I32';
+  shape: number[];
+  data: Float32Array | Int32Array;
+}
+
+/** What an editor keeps per edit: named tensors whose meaning is the editor's own. */
+export interface EditRows {
+  tensors: Record<string, RowTensor>;
+}
+
+/** Rows against the key dimension of one edited layer (a joint solve holds while rows ≲ keyDim). */
+export interface LayerCapacity {
+  layer: string;
+  rows: number;
+  keyDim: number;
+}
+
+export interface SetEditor {
+  /** "ft", "memit", "mend", "instructedit". */
+  readonly method: string;
+  /** true: the set's change is one joint solve over all rows; false: per-edit changes are summed. */
+  readonly joint: boolean;
+  /** The parameters' layers this editor changes, given the manifest's editable layers. */
+  editedLayers(editable: string[]): string[];
+  /** Per edit, against the base weights; each edit is computed on its own. */
+  computeRows(ctx: EditorContext, edits: EditRequest[]): Promise<Map<string, EditRows>>;
+  /** The set's weight change from every applied edit's rows (given in id order). */
+  solve(ctx: EditorContext, rows: Array<[string, EditRows]>): Promise<Delta>;
+  /** Rows per edited layer for `plan` (joint editors). */
+  capacity(ctx: { layers: string[]; keyDims: Record<string, number> }, rows: Array<[string, EditRows]>): LayerCapacity[];
+}
+
+/** The per-edit-delta interface apply still uses (replaced by SetEditor). */
 export interface Editor {
-  /** "ft", "mend", "instructedit". */
   readonly method: string;
   computeDeltas(ctx: EditorContext, edits: EditRequest[]): Promise<Map<string, Delta>>;
 }

@@ -8,31 +8,48 @@
  * once summed; the last c_proj alone: 11/12 and 9/12).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Delta } from '../state/deltas.js';
+import { densify, sumDeltas, type Delta } from '../state/deltas.js';
 import type { Deltas } from '../model/gpt2.js';
 import { Rng } from '../util/random.js';
 import { makeBatch } from './batch.js';
-import type { EditRequest, Editor, EditorContext } from './editor.js';
+import type { EditRequest, EditRows, EditorContext, LayerCapacity, SetEditor } from './editor.js';
+import { FT_DEFAULTS, lastProjection, type FtSettings } from './settings.js';
 
-export interface FtOptions {
-  steps: number;
-  lr: number;
-  /** L∞ bound on every weight change. */
-  epsilon: number;
-  /** Stop early once the target's mean NLL is below this. */
-  stopLoss: number;
-  /** Matrices to tune; default: the last "mlp.c_proj" among the model's editable layers. */
-  layers?: string[];
-  /** Fit ΔW = A·B of this rank (stored as factors) instead of a dense ΔW. */
-  rank?: number;
-}
+export { FT_DEFAULTS, type FtSettings };
 
-/** Chosen on 12 counterfactual capital edits (the default model at 2,000 training steps): reliability and generalization 12/12, locality 11/12, 11/12 held once all 12 deltas were summed. */
-export const FT_DEFAULTS: FtOptions = { steps: 60, lr: 5e-3, epsilon: 0.03, stopLoss: 0.02 };
+/** FT-L's settings without the method tag. */
+export type FtOptions = Omit<FtSettings, 'method'>;
 
-export class FtEditor implements Editor {
+/** The FT-L baseline: per-edit deltas, summed (they collapse beyond a few edits: FACTS). */
+export class FtEditor implements SetEditor {
   readonly method = 'ft';
+  readonly joint = false;
   constructor(readonly options: FtOptions = FT_DEFAULTS) {}
+
+  editedLayers(editable: string[]): string[] {
+    return this.options.layers ?? lastProjection(editable);
+  }
+
+  /** An edit's rows are its own dense delta, one tensor per parameter. */
+  async computeRows(ctx: EditorContext, edits: EditRequest[]): Promise<Map<string, EditRows>> {
+    const out = new Map<string, EditRows>();
+    for (const [id, delta] of await this.computeDeltas(ctx, edits)) {
+      const tensors: EditRows['tensors'] = {};
+      for (const [param, t] of densify(delta)) tensors[param] = { dtype: 'F32', shape: t.shape, data: t.data };
+      out.set(id, { tensors });
+    }
+    return out;
+  }
+
+  async solve(_ctx: EditorContext, rows: Array<[string, EditRows]>): Promise<Delta> {
+    const deltas = rows.map(([, r]): Delta => ({ layers: Object.fromEntries(Object.entries(r.tensors).map(([p, t]) => [p, { kind: 'dense' as const, shape: t.shape, data: t.data as Float32Array }])) }));
+    const sum = sumDeltas(deltas);
+    return { layers: Object.fromEntries([...sum].map(([p, t]) => [p, { kind: 'dense' as const, shape: t.shape, data: t.data }])) };
+  }
+
+  capacity(): LayerCapacity[] {
+    return [];
+  }
 
   async computeDeltas(ctx: EditorContext, edits: EditRequest[]): Promise<Map<string, Delta>> {
     const out = new Map<string, Delta>();
@@ -45,7 +62,7 @@ export class FtEditor implements Editor {
 
   private async fit(ctx: EditorContext, edit: EditRequest): Promise<Delta> {
     const { model, tokenizer } = ctx;
-    const layers = this.options.layers ?? defaultFtLayers(ctx.layers);
+    const layers = this.editedLayers(ctx.layers);
     const { steps, lr, epsilon, stopLoss, rank } = this.options;
     const batch = makeBatch(tokenizer, [{ prompt: edit.prompt, completion: edit.target }], model.config.nPositions);
     // Dense: one variable per matrix, projected into the L∞ ball. Low-rank: factors A [in, r]
@@ -107,11 +124,4 @@ export class FtEditor implements Editor {
       for (const v of Object.values(vars)) v.dispose();
     }
   }
-}
-
-/** The last MLP output projection among the editable layers (else the last editable layer). */
-export function defaultFtLayers(editable: string[]): string[] {
-  const proj = editable.filter((l) => l.endsWith('mlp.c_proj'));
-  const pick = proj.length > 0 ? proj[proj.length - 1] : editable[editable.length - 1];
-  return pick === undefined ? [] : [pick];
 }

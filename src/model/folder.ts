@@ -42,7 +42,10 @@ export interface ModelManifest {
   weights: FileRef & { dtype: 'F32' };
   /** Linear layers the editor may change, e.g. "h.3.mlp.c_fc". */
   editableLayers: string[];
-  editor?: (FileRef & { method: string }) | null;
+  /** The editor and its typed settings (src/editor/registry.ts); null/absent: the default editor. Hypernetworks name their weights file. */
+  editor?: { method: string; settings?: Record<string, unknown>; file?: string; sha256?: string } | null;
+  /** Key statistics of the joint editor's layers (stats.safetensors), hash checked. */
+  stats?: FileRef & { layers?: string[]; source?: Record<string, unknown> };
   /** The editor's task catalogue: tasks it was meta-trained on, each with instruction texts (the first is the default). */
   tasks?: TaskEntry[];
   /** Default pass thresholds of the implied assertions (fraction of prompts that must pass). */

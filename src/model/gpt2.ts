@@ -37,6 +37,8 @@ export interface ForwardOptions {
   /** Filled with each probed layer's input u [N, in]. */
   captured?: Record<string, tf.Tensor2D>;
   cache?: KVCache;
+  /** Requested block indices; filled with the residual stream after each of those blocks, [B·T, E] (kept copies: the caller disposes them). */
+  residuals?: Map<number, tf.Tensor2D | null>;
 }
 
 /** Names and shapes of every parameter, in checkpoint order. */
@@ -143,6 +145,7 @@ export class GPT {
       x = tf.add(x, this.lin(`${p}attn.c_proj`, y, opts));
       const hmid = gelu(this.lin(`${p}mlp.c_fc`, this.ln(`${p}ln_2`, x, opts), opts)) as tf.Tensor2D;
       x = tf.add(x, this.lin(`${p}mlp.c_proj`, hmid, opts));
+      if (opts.residuals?.has(l) === true) opts.residuals.set(l, tf.keep(tf.clone(x)));
     }
     if (opts.cache !== undefined) opts.cache.length = total;
     return this.ln('ln_f', x, opts);
@@ -156,6 +159,11 @@ export class GPT {
     // Otherwise the flag is far cheaper than transposing the [V, E] table on every call (~20 ms on wasm).
     if (wte instanceof tf.Variable && wte.trainable) return linear(h, tf.transpose(wte) as tf.Tensor2D);
     return tf.matMul(h, wte, false, true);
+  }
+
+  /** Logits [N, V] from residual-stream rows x [N, E] taken after the last block: ln_f, then the tied head. */
+  readout(x: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor2D {
+    return tf.matMul(this.ln('ln_f', x, opts), this.weight('wte.weight', opts.deltas) as tf.Tensor2D, false, true);
   }
 
   /** Mean cross-entropy of targets [B, T] given ids [B, T]; weights [B, T] mask positions (default all 1). */

@@ -4,7 +4,7 @@
  */
 import { EditError } from '../errors.js';
 import { Action, summarize, type Plan, type PlanSummary } from './plan.js';
-import { nextSteps, planRows, summaryLine } from './render.js';
+import { nextSteps, planRows, solveLines, summaryLine } from './render.js';
 
 export interface PlanJson extends Plan {
   $schema?: string;
@@ -46,6 +46,7 @@ export function planMarkdown(plan: Plan): string {
     for (const r of rows) lines.push(`| \`${r.symbol}\` | \`${r.id}\` | ${r.verb} | ${r.detail.replaceAll('|', '\\|')} |`);
     lines.push('');
   }
+  for (const l of solveLines(plan)) lines.push(l, '');
   lines.push(`**${summaryLine(plan)}**`, '');
   for (const step of nextSteps(plan)) lines.push(step, '');
   return lines.join('\n');

@@ -1,7 +1,7 @@
 /** The structural diff of declared edits against applied state. Pure: no fs, no model. */
 import type { LoadedEdit } from '../spec/types.js';
 import type { ModelState } from '../state/types.js';
-import { Action, type DriftEntry, type EditChange, type Plan } from './plan.js';
+import { Action, type DriftEntry, type EditChange, type Plan, type SolveInfo } from './plan.js';
 
 export interface PlanInput {
   model: string;
@@ -16,7 +16,19 @@ export interface PlanInput {
   /** Edit ids to restrict the plan to (--target); empty = all. */
   targets?: string[];
   now?: Date;
+  /** The editor's view of the set, for the solve section; none: no solve section. */
+  editor?: {
+    method: string;
+    joint: boolean;
+    layers: string[];
+    keyDim: number;
+    /** Estimated rows of an edit about to be computed. */
+    estimateRows(edit: LoadedEdit): number;
+  };
 }
+
+/** Warn from this share of the key dimension on (FACTS: 435 rows of 512 no longer held every edit). */
+export const CAPACITY_WARNING = 0.6;
 
 export function makePlan(input: PlanInput): Plan {
   const { edits, state } = input;
@@ -41,6 +53,7 @@ export function makePlan(input: PlanInput): Plan {
   }
   changes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return {
+    solve: input.editor === undefined ? null : solveInfo(input.editor, changes, state, declared),
     formatVersion: '1',
     model: input.model,
     state: { serial: state.serial, sha256: input.stateSha256, manifestSha256: input.manifestSha256 },
@@ -61,5 +74,25 @@ export function markSatisfied(plan: Plan, satisfied: Set<string>): Plan {
     changes: plan.changes.map((c) =>
       c.action === Action.Create && satisfied.has(c.id) ? { ...c, action: Action.Satisfied, reason: 'the current model already passes every assertion of this edit' } : c,
     ),
+  };
+}
+
+function solveInfo(editor: NonNullable<PlanInput['editor']>, changes: EditChange[], state: ModelState, declared: Map<string, LoadedEdit>): SolveInfo {
+  const leaving = new Set(changes.filter((c) => c.action === Action.Destroy || c.action === Action.Update).map((c) => c.id));
+  const kept = Object.entries(state.edits).filter(([id, e]) => !leaving.has(id) && e.rows !== null);
+  const coming = changes.filter((c) => c.action === Action.Create || c.action === Action.Update).map((c) => declared.get(c.id)!);
+  const rows = kept.reduce((a, [, e]) => a + (e.rows?.count ?? 0), 0) + coming.reduce((a, e) => a + editor.estimateRows(e), 0);
+  const share = editor.keyDim > 0 ? rows / editor.keyDim : 0;
+  const warning = !editor.joint || share < CAPACITY_WARNING ? null : `${rows} rows per edited layer against a key dimension of ${editor.keyDim} (${Math.round(100 * share)}%): ${share >= 1 ? 'past' : 'near'} the capacity of a joint solve on this model; expect edits or locality to fail (edit more layers or use a wider model)`;
+  return {
+    method: editor.method,
+    joint: editor.joint,
+    resolves: changes.some((c) => c.action === Action.Create || c.action === Action.Update || c.action === Action.Destroy),
+    edits: kept.length + coming.length,
+    kept: kept.length,
+    layers: editor.layers,
+    rows,
+    keyDim: editor.keyDim,
+    warning,
   };
 }

@@ -31,6 +31,27 @@ export interface DriftEntry {
   message: string;
 }
 
+/**
+ * What the set's solve will be after this plan (DESIGN §3): any create, update or destroy re-solves
+ * the shared layers for the whole set, so every kept edit's weights change with it.
+ */
+export interface SolveInfo {
+  /** The editor ("memit", "ft") and whether it solves the set jointly (ft sums per-edit deltas). */
+  method: string;
+  joint: boolean;
+  /** True when the plan changes the set (a create, update or destroy): the shared layers are solved again. */
+  resolves: boolean;
+  /** Edits in the set after this plan that change weights, and how many of them are applied ones kept (rows reused). */
+  edits: number;
+  kept: number;
+  layers: string[];
+  /** Rows per edited layer after this plan (new edits estimated at one per target token) against the layers' key dimension. */
+  rows: number;
+  keyDim: number;
+  /** Said when the rows come near the key dimension, where a joint solve stops holding every edit. */
+  warning: string | null;
+}
+
 export interface Plan {
   formatVersion: '1';
   /** The model folder, relative to the repository root. */
@@ -47,6 +68,8 @@ export interface Plan {
    * apply: a warning, not drift (they change no weight); the next apply removes them.
    */
   stray: string[];
+  /** The set's solve after this plan; null when the plan was made without the editor's view (old saved plans). */
+  solve?: SolveInfo | null;
   /** True when the satisfied check ran (a model was loaded); false for a structural plan. */
   checkedSatisfied: boolean;
   createdAt: string;

@@ -60,6 +60,19 @@ export function nextSteps(plan: Plan): string[] {
   return steps;
 }
 
+/** The solve section: what re-solving the set touches and how full the edited layers are. */
+export function solveLines(plan: Plan): string[] {
+  const s = plan.solve;
+  if (s === null || s === undefined || !s.resolves) return [];
+  if (!s.joint) return [`Editor ${s.method}: per-edit changes are summed over ${s.layers.join(', ')} (${s.edits} edit${s.edits === 1 ? '' : 's'} after this plan).`];
+  const lines = [
+    `Editor ${s.method} re-solves ${s.layers.join(', ')} for the whole set of ${s.edits} edit${s.edits === 1 ? '' : 's'}: ${s.kept} applied edit${s.kept === 1 ? '' : 's'} keep${s.kept === 1 ? 's' : ''} ${s.kept === 1 ? 'its' : 'their'} rows, but their weights change with the solve and every edit is verified again.`,
+    `Capacity: ${s.rows} rows per edited layer of ${s.keyDim} (${s.keyDim > 0 ? Math.round((100 * s.rows) / s.keyDim) : 0}%).`,
+  ];
+  if (s.warning !== null) lines.push(`Warning: ${s.warning}.`);
+  return lines;
+}
+
 export function renderPlanText(plan: Plan): string {
   const rows = planRows(plan);
   const lines = [`Model ${plan.model} (state serial ${plan.state.serial})${plan.checkedSatisfied ? '' : ' — structural plan: assertions not run'}`];
@@ -69,6 +82,8 @@ export function renderPlanText(plan: Plan): string {
     const v = Math.max(...rows.map((r) => r.verb.length));
     for (const r of rows) lines.push(`  ${r.symbol} ${r.id.padEnd(w)}  ${r.verb.padEnd(v)}  ${r.detail}`);
   }
+  const solve = solveLines(plan);
+  if (solve.length > 0) lines.push('', ...solve);
   lines.push('', summaryLine(plan));
   return lines.join('\n');
 }

@@ -72,22 +72,29 @@ const PARAM_PATTERN = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*\.(weight|bias)$/;
 export const DELTA_NAME_HASH = 12;
 
 /**
- * `deltas/<id>@<first 12 hex of the file's sha256>.safetensors`, relative to the model folder; ids
- * may nest ("geo/france"). Content-addressed, so a new delta never overwrites one the current
- * state.json names and a killed apply leaves that state usable (DESIGN §8); "@" cannot occur in an id.
+ * `<dir>/<name>@<first 12 hex of the file's sha256>.safetensors`, relative to the model folder;
+ * names may nest ("geo/france"). Content-addressed, so a new file never overwrites one the current
+ * state.json names and a killed apply leaves that state usable (DESIGN §8); "@" cannot occur in a name.
  */
-export function deltaFileName(id: string, fileSha256: string): string {
-  const segments = id.split('/');
-  if (!ID_PATTERN.test(id) || segments.some((s) => s === '' || s === '.' || s === '..')) {
-    throw new EditError(`edit id "${id}" cannot name a delta file: use letters, digits, ".", "_", "-" and "/" between non-empty segments, no ".." or "."`);
+export function contentFileName(dir: string, name: string, fileSha256: string): string {
+  const segments = name.split('/');
+  if (!ID_PATTERN.test(name) || segments.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new EditError(`edit id "${name}" cannot name a file: use letters, digits, ".", "_", "-" and "/" between non-empty segments, no ".." or "."`);
   }
-  if (!/^[0-9a-f]{64}$/.test(fileSha256)) throw new EditError(`delta of edit "${id}": "${fileSha256}" is not a hex sha256`);
-  return `${DELTAS_DIR}/${id}@${fileSha256.slice(0, DELTA_NAME_HASH)}.safetensors`;
+  if (!/^[0-9a-f]{64}$/.test(fileSha256)) throw new EditError(`file of "${name}": "${fileSha256}" is not a hex sha256`);
+  return `${dir}/${name}@${fileSha256.slice(0, DELTA_NAME_HASH)}.safetensors`;
 }
 
-/** Absolute path of an edit's delta file, refused if it would leave the model folder. */
-export function deltaPath(modelDir: string, id: string, fileSha256: string): string {
-  return insideFolder(modelDir, deltaFileName(id, fileSha256), `/edits/${id}`);
+/** The set's solved change: deltas/set@<sha12>.safetensors. */
+export const SET_DELTA_NAME = 'set';
+
+export function deltaFileName(name: string, fileSha256: string): string {
+  return contentFileName(DELTAS_DIR, name, fileSha256);
+}
+
+/** Absolute path of a delta file, refused if it would leave the model folder. */
+export function deltaPath(modelDir: string, name: string, fileSha256: string): string {
+  return insideFolder(modelDir, deltaFileName(name, fileSha256), '/delta');
 }
 
 // ---------------------------------------------------------------------------------------------

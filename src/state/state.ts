@@ -9,7 +9,8 @@ import { insideFolder, MANIFEST, readManifest, type ModelManifest } from '../mod
 import { isTempFile, writeFileAtomic } from '../util/atomic.js';
 import { sha256, sha256FileIfExists } from '../util/hash.js';
 import { canonicalJson } from '../spec/load.js';
-import { DELTA_NAME_HASH, DELTAS_DIR, deltaFileName } from './deltas.js';
+import { DELTA_NAME_HASH, DELTAS_DIR, deltaFileName, SET_DELTA_NAME } from './deltas.js';
+import { ROWS_DIR, rowsFileName } from './rows.js';
 import type { AppliedEdit, ModelState } from './types.js';
 
 export const STATE_FILE = 'state.json';
@@ -23,14 +24,22 @@ export interface DriftProblem {
 
 export function emptyState(manifest: ModelManifest, baseSha: string): ModelState {
   return {
-    version: 1,
+    version: 2,
     serial: 0,
     base: { sha256: baseSha },
-    editor: manifest.editor ? { method: manifest.editor.method, sha256: manifest.editor.sha256 } : null,
+    editor: editorRecord(manifest),
+    stats: manifest.stats ? { sha256: manifest.stats.sha256 } : null,
     manifest: { sha256: manifestSha(manifest) },
-    effective: { sha256: effectiveSha(baseSha, {}) },
+    delta: null,
+    effective: { sha256: effectiveSha(baseSha, null) },
     edits: {},
   };
+}
+
+/** What state.json records of the manifest's editor: its method and the sha256 of its settings (or weights file). */
+export function editorRecord(manifest: ModelManifest): ModelState['editor'] {
+  if (!manifest.editor) return null;
+  return { method: manifest.editor.method, sha256: manifest.editor.sha256 ?? sha256(canonicalJson(manifest.editor.settings ?? {})) };
 }
 
 /**
@@ -43,17 +52,9 @@ export function manifestSha(manifest: ModelManifest): string {
   return sha256(canonicalJson(rest));
 }
 
-/**
- * sha256 of the effective weights' identity: the base hash and, sorted by id, each applied
- * edit's id and delta hash. Edits without a delta ("already satisfied") change no weight and are left out.
- */
-export function effectiveSha(baseSha: string, edits: Record<string, AppliedEdit>): string {
-  const lines = [`base ${baseSha}`];
-  for (const id of Object.keys(edits).sort(byCodeUnit)) {
-    const delta = edits[id].delta;
-    if (delta !== null) lines.push(`${id} ${delta.sha256}`);
-  }
-  return sha256(`${lines.join('\n')}\n`);
+/** sha256 of the effective weights' identity: the base hash and the set delta's hash (none: the base itself). */
+export function effectiveSha(baseSha: string, deltaSha: string | null): string {
+  return sha256(`base ${baseSha}\ndelta ${deltaSha ?? 'none'}\n`);
 }
 
 /**
@@ -127,22 +128,35 @@ export async function checkDrift(modelDir: string, manifest: ModelManifest, stat
     }
   }
 
-  for (const id of Object.keys(state.edits).sort(byCodeUnit)) {
-    const delta = state.edits[id].delta;
-    if (delta === null) continue;
-    const file = join(modelDir, delta.file);
+  if (manifest.stats !== undefined) {
+    const statsFile = join(modelDir, manifest.stats.file);
+    const actual = await sha256FileIfExists(insideFolder(modelDir, manifest.stats.file, '/stats/file'));
+    if (actual === null) problems.push({ file: statsFile, message: 'key statistics file is missing' });
+    else if (actual !== manifest.stats.sha256) problems.push({ file: statsFile, message: `key statistics sha256 ${short(actual)} does not match model.json (${short(manifest.stats.sha256)}): the file changed outside editops` });
+  }
+
+  const checkFile = async (ref: { file: string; sha256: string }, place: () => string, what: string, pointer: string) => {
+    const file = join(modelDir, ref.file);
     let path: string;
     try {
-      const place = deltaFileName(id, delta.sha256);
-      if (delta.file !== place) throw new EditError(`expected ${place}: the id, "@" and the first ${DELTA_NAME_HASH} hex of its sha256`);
-      path = insideFolder(modelDir, delta.file, `/edits/${id}/delta/file`);
+      const want = place();
+      if (ref.file !== want) throw new EditError(`expected ${want}: the name, "@" and the first ${DELTA_NAME_HASH} hex of its sha256`);
+      path = insideFolder(modelDir, ref.file, pointer);
     } catch (err) {
-      problems.push({ file: join(modelDir, STATE_FILE), message: `edit "${id}" names delta file "${delta.file}", which is not its place in ${DELTAS_DIR}/ (${(err as Error).message})` });
-      continue;
+      problems.push({ file: join(modelDir, STATE_FILE), message: `${what} is named "${ref.file}", which is not its place (${(err as Error).message})` });
+      return;
     }
     const actual = await sha256FileIfExists(path);
-    if (actual === null) problems.push({ file, message: `delta of edit "${id}" is missing` });
-    else if (actual !== delta.sha256) problems.push({ file, message: `delta of edit "${id}" has sha256 ${short(actual)}, state.json says ${short(delta.sha256)}: it changed outside editops` });
+    if (actual === null) problems.push({ file, message: `${what} is missing` });
+    else if (actual !== ref.sha256) problems.push({ file, message: `${what} has sha256 ${short(actual)}, state.json says ${short(ref.sha256)}: it changed outside editops` });
+  };
+  for (const id of Object.keys(state.edits).sort(byCodeUnit)) {
+    const rows = state.edits[id].rows;
+    if (rows !== null) await checkFile(rows, () => rowsFileName(id, rows.sha256), `rows of edit "${id}"`, `/edits/${id}/rows/file`);
+  }
+  if (state.delta !== null) {
+    const delta = state.delta;
+    await checkFile(delta, () => deltaFileName(SET_DELTA_NAME, delta.sha256), 'the solved change of the edit set', '/delta/file');
   }
 
   const manifestNow = manifestSha(manifest);
@@ -150,21 +164,23 @@ export async function checkDrift(modelDir: string, manifest: ModelManifest, stat
     problems.push({ file: join(modelDir, MANIFEST), message: 'model.json changed since the edits were applied (thresholds, layers or editor): run `edit apply --refresh` to re-verify every edit' });
   }
 
-  const effective = effectiveSha(state.base.sha256, state.edits);
+  const effective = effectiveSha(state.base.sha256, state.delta?.sha256 ?? null);
   if (effective !== state.effective.sha256) {
-    problems.push({ file: join(modelDir, STATE_FILE), message: `effective sha256 ${short(state.effective.sha256)} does not match its base and deltas (${short(effective)})` });
+    problems.push({ file: join(modelDir, STATE_FILE), message: `effective sha256 ${short(state.effective.sha256)} does not match its base and delta (${short(effective)})` });
   }
-  const stray = (await strayDeltaFiles(modelDir, state)).map((rel) => join(modelDir, rel));
+  const stray = (await strayFiles(modelDir, state)).map((rel) => join(modelDir, rel));
   return { drift: problems, stray };
 }
 
 /**
- * Files in deltas/ that no applied edit of `state` names, relative to the model folder ("/"
+ * Files in rows/ and deltas/ that `state` does not name, relative to the model folder ("/"
  * separators); temp files of atomic writes are not counted. Lists only, hashes nothing.
  */
-export async function strayDeltaFiles(modelDir: string, state: ModelState): Promise<string[]> {
-  const named = new Set(Object.values(state.edits).flatMap((e) => (e.delta === null ? [] : [e.delta.file])));
-  return (await listFiles(join(modelDir, DELTAS_DIR), DELTAS_DIR)).filter((rel) => !named.has(rel) && !isTempFile(rel));
+export async function strayFiles(modelDir: string, state: ModelState): Promise<string[]> {
+  const named = new Set(Object.values(state.edits).flatMap((e) => (e.rows === null ? [] : [e.rows.file])));
+  if (state.delta !== null) named.add(state.delta.file);
+  const all = [...(await listFiles(join(modelDir, ROWS_DIR), ROWS_DIR)), ...(await listFiles(join(modelDir, DELTAS_DIR), DELTAS_DIR))];
+  return all.filter((rel) => !named.has(rel) && !isTempFile(rel));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -202,9 +218,10 @@ function jsonErrorPlace(text: string, message: string): string {
   return `line ${before.length}, column ${before[before.length - 1].length + 1}`;
 }
 
-const STATE_KEYS = ['$schema', 'version', 'serial', 'base', 'editor', 'manifest', 'effective', 'edits'];
-const EDIT_KEYS = ['specSha256', 'method', 'delta', 'metrics', 'appliedAt'];
-const DELTA_KEYS = ['file', 'sha256', 'layers', 'rank'];
+const STATE_KEYS = ['$schema', 'version', 'serial', 'base', 'editor', 'stats', 'manifest', 'delta', 'effective', 'edits'];
+const EDIT_KEYS = ['specSha256', 'method', 'rows', 'metrics', 'appliedAt'];
+const ROWS_KEYS = ['file', 'sha256', 'count'];
+const DELTA_KEYS = ['file', 'sha256', 'layers', 'capacity'];
 const METRIC_KEYS = ['reliability', 'generalization', 'locality', 'portability', 'passed', 'total'];
 
 /** Known keys in declared order, unknown ones after them alphabetically. */
@@ -218,9 +235,9 @@ function orderState(state: ModelState): ModelState {
   const edits: Record<string, AppliedEdit> = {};
   for (const id of Object.keys(state.edits).sort(byCodeUnit)) {
     const e = state.edits[id];
-    edits[id] = ordered({ ...e, delta: e.delta === null ? null : ordered(e.delta, DELTA_KEYS), metrics: ordered(e.metrics, METRIC_KEYS) }, EDIT_KEYS);
+    edits[id] = ordered({ ...e, rows: e.rows === null ? null : ordered(e.rows, ROWS_KEYS), metrics: ordered(e.metrics, METRIC_KEYS) }, EDIT_KEYS);
   }
-  return ordered({ ...state, edits }, STATE_KEYS);
+  return ordered({ ...state, delta: state.delta === null ? null : ordered(state.delta, DELTA_KEYS), edits }, STATE_KEYS);
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -233,7 +250,14 @@ function checkState(json: unknown, file: string): ModelState {
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   const isSha = (v: unknown) => typeof v === 'string' && HEX64.test(v);
   if (!isObj(json)) return fail('', 'must be a JSON object');
-  if (json.version !== 1) fail('/version', `unsupported state version ${JSON.stringify(json.version)} (expected 1)`);
+  if (json.version === 1) {
+    throw new EditError('state.json has version 1 (per-edit deltas, summed), written by an older editops; this one solves the edit set jointly (version 2)', {
+      file,
+      pointer: '/version',
+      hint: 'delete state.json and deltas/ (git rm), then run `edit apply` to re-apply every edit file as one set',
+    });
+  }
+  if (json.version !== 2) fail('/version', `unsupported state version ${JSON.stringify(json.version)} (expected 2)`);
   if (typeof json.serial !== 'number' || !Number.isSafeInteger(json.serial) || json.serial < 0) fail('/serial', 'must be a non-negative integer');
   if (!isObj(json.base) || !isSha(json.base.sha256)) fail('/base/sha256', 'must be a hex sha256');
   if (!isObj(json.effective) || !isSha(json.effective.sha256)) fail('/effective/sha256', 'must be a hex sha256');
@@ -247,13 +271,21 @@ function checkState(json: unknown, file: string): ModelState {
     if (!isObj(e)) return fail(at, 'must be an object');
     if (!isSha(e.specSha256)) fail(`${at}/specSha256`, 'must be a hex sha256');
     if (typeof e.method !== 'string') fail(`${at}/method`, 'must be a string');
-    if (e.delta !== null) {
-      if (!isObj(e.delta)) return fail(`${at}/delta`, 'must be null or {file, sha256, layers, rank}');
-      if (typeof e.delta.file !== 'string') fail(`${at}/delta/file`, 'must be a path relative to the model folder');
-      if (!isSha(e.delta.sha256)) fail(`${at}/delta/sha256`, 'must be a hex sha256');
-      if (!Array.isArray(e.delta.layers) || !e.delta.layers.every((l) => typeof l === 'string')) fail(`${at}/delta/layers`, 'must be a list of layer names');
+    if (e.rows !== null) {
+      if (!isObj(e.rows)) return fail(`${at}/rows`, 'must be null or {file, sha256, count}');
+      if (typeof e.rows.file !== 'string') fail(`${at}/rows/file`, 'must be a path relative to the model folder');
+      if (!isSha(e.rows.sha256)) fail(`${at}/rows/sha256`, 'must be a hex sha256');
+      if (typeof e.rows.count !== 'number' || !Number.isSafeInteger(e.rows.count) || e.rows.count < 0) fail(`${at}/rows/count`, 'must be a non-negative integer');
     }
     if (!isObj(e.metrics)) fail(`${at}/metrics`, 'must be an object');
   }
+  if (json.delta !== null) {
+    if (!isObj(json.delta)) return fail('/delta', 'must be null or {file, sha256, layers, capacity}');
+    if (typeof json.delta.file !== 'string') fail('/delta/file', 'must be a path relative to the model folder');
+    if (!isSha(json.delta.sha256)) fail('/delta/sha256', 'must be a hex sha256');
+    if (!Array.isArray(json.delta.layers) || !json.delta.layers.every((l) => typeof l === 'string')) fail('/delta/layers', 'must be a list of layer names');
+    if (!Array.isArray(json.delta.capacity)) fail('/delta/capacity', 'must be a list');
+  }
+  if (json.stats !== null && (!isObj(json.stats) || !isSha(json.stats.sha256))) fail('/stats/sha256', 'must be null or a hex sha256');
   return { ...(json as unknown as ModelState), editor: (json.editor ?? null) as ModelState['editor'] };
 }

@@ -12,15 +12,17 @@ import { initBackend } from '../../tensor/backend.js';
 import { Action, hasChanges, type Plan } from '../../plan/plan.js';
 import { planFromJson } from '../../plan/json.js';
 import { makePlan } from '../../plan/make-plan.js';
-import { applyPlan, commitMessage, planWorkspace, removeStrayDeltas, type ApplyResult } from '../../apply/apply-plan.js';
+import { applyPlan, commitMessage, planWorkspace, removeStrayFiles, type ApplyResult } from '../../apply/apply-plan.js';
 import { refreshWorkspace } from '../../apply/refresh.js';
 import { checkTargets, driftError, missingEditsError, openWorkspace, problemsError, structuralPlan, type Workspace } from '../../apply/workspace.js';
 import { stateDependencies } from '../../apply/commit-paths.js';
-import { makeEditor } from '../../editor/registry.js';
+import { editorSettings, makeEditor, needsStats } from '../../editor/registry.js';
+import { readKeyStats } from '../../editor/stats.js';
 import { withLock } from '../../state/lock.js';
 import { manifestSha, readState, STATE_FILE } from '../../state/state.js';
 import { checkCommittable, commitPaths } from '../../state/git.js';
-import { DELTAS_DIR, deltaFileName } from '../../state/deltas.js';
+import { DELTAS_DIR, deltaFileName, SET_DELTA_NAME } from '../../state/deltas.js';
+import { ROWS_DIR, rowsFileName } from '../../state/rows.js';
 import { removeStaleTempFiles } from '../../util/atomic.js';
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag, listFlag } from '../flags.js';
@@ -122,7 +124,10 @@ export const applyCommand: Command = {
     }
     if (ws.drift.length > 0) throw driftError(ws.drift);
     const targets = checkTargets(ws, listFlag(ctx, 'target'));
-    const editor = makeEditor(method ?? ws.manifest.editor?.method ?? 'ft', ws.manifest);
+    const settings = editorSettings(ws.manifest, method);
+    const editor = makeEditor(settings);
+    const stats = needsStats(settings.method) ? await readKeyStats(join(root, ws.modelDir), ws.manifest) : undefined;
+    if (needsStats(settings.method) && stats === undefined) throw new EditError(`the ${settings.method} editor needs key statistics, and ${ws.modelDir}/model.json names none`, { hint: 'run `npm run stats`, or set "editor": {"method": "ft"} in model.json' });
 
     const backend = await initBackend();
     ctx.io.err(`backend: ${backend}`);
@@ -147,8 +152,9 @@ export const applyCommand: Command = {
       }
       // Before any work is done or file written: a commit that cannot happen fails now, not after the writes.
       if (commit) {
-        // A delta's name ends in its hash, unknown yet; whether .gitignore keeps a file out does not depend on it.
-        const written = plan.changes.filter((c) => c.action === Action.Create || c.action === Action.Update).map((c) => join(ws.modelDir, deltaFileName(c.id, '0'.repeat(64))));
+        // A file's name ends in its hash, unknown yet; whether .gitignore keeps a file out does not depend on it.
+        const zero = '0'.repeat(64);
+        const written = [join(ws.modelDir, deltaFileName(SET_DELTA_NAME, zero)), ...plan.changes.filter((c) => c.action === Action.Create || c.action === Action.Update).map((c) => join(ws.modelDir, rowsFileName(c.id, zero)))];
         await checkCommittable(root, [join(ws.modelDir, STATE_FILE), ...written]);
       }
       if (!autoApprove && !(await ui!.confirm('Apply these changes to the model?'))) {
@@ -166,13 +172,13 @@ export const applyCommand: Command = {
         await testPause('apply:locked', ctx.io);
         // applyPlan removes every delta file the new state does not name, stray ones included.
         const r: ApplyResult = strayOnly
-          ? { ok: true, check: { edits: [], pass: true, passed: 0, total: 0 }, touched: await removeStrayDeltas(root, ws.modelDir, ws.state), commit: null, state: ws.state }
-          : await applyPlan(ws, plan, loaded, { editor, commit: false, onProgress: progress });
+          ? { ok: true, check: { edits: [], pass: true, passed: 0, total: 0 }, touched: await removeStrayFiles(root, ws.modelDir, ws.state), commit: null, state: ws.state }
+          : await applyPlan(ws, plan, loaded, { editor, stats, commit: false, onProgress: progress });
         if (r.ok) {
           await testPause('apply:written', ctx.io);
           // Leftovers of killed writes (dead writers only); under the lock no other editops writer owns them.
           const modelAbs = join(root, ws.modelDir);
-          const leftovers = [...(await removeStaleTempFiles(modelAbs)), ...(await removeStaleTempFiles(join(modelAbs, DELTAS_DIR), { recursive: true }))];
+          const leftovers = [...(await removeStaleTempFiles(modelAbs)), ...(await removeStaleTempFiles(join(modelAbs, DELTAS_DIR), { recursive: true })), ...(await removeStaleTempFiles(join(modelAbs, ROWS_DIR), { recursive: true }))];
           for (const t of leftovers) ctx.io.err(`removed ${t} (left by a killed write)`);
           if (commit) {
             const message = strayOnly ? `edit apply: removed ${r.touched.length} stray delta file${r.touched.length === 1 ? '' : 's'}\n\n${r.touched.join('\n')}\n` : commitMessage(plan, r.check);

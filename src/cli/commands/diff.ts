@@ -4,8 +4,8 @@ import { EditError } from '../../errors.js';
 import { readManifest } from '../../model/folder.js';
 import { parseSafetensors } from '../../model/safetensors.js';
 import { readFile } from 'node:fs/promises';
-import { deltaStats, sumDeltas, type Delta } from '../../state/deltas.js';
-import { openWorkspace, readAppliedDeltas, driftError } from '../../apply/workspace.js';
+import { deltaStats } from '../../state/deltas.js';
+import { openWorkspace, readSetDelta, driftError } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag } from '../flags.js';
 
@@ -18,7 +18,7 @@ function frob(x: Float32Array): number {
 export const diffCommand: Command = {
   name: 'diff',
   args: '[id]',
-  summary: 'per edited matrix: delta norm, rank and change relative to the base weights',
+  summary: 'per edited matrix: the set\'s solved change (norm, relative size, rows against the key dimension), and each edit\'s rows',
   options: {
     ...MODEL_OPTION,
     ...EDITS_DIR_OPTION,
@@ -32,33 +32,33 @@ export const diffCommand: Command = {
     if (ws.drift.length > 0) throw driftError(ws.drift);
     const id = ctx.args[0];
     if (id !== undefined && ws.state.edits[id] === undefined) throw new EditError(`no applied edit "${id}"`);
-    const deltas = await readAppliedDeltas(ws, id === undefined ? undefined : [id]);
+    // One solved change for the whole set: an edit has rows in it, not a matrix of its own.
+    const delta = await readSetDelta(root, dir, ws.state);
     const manifest = await readManifest(join(root, dir));
     const baseFile = join(root, dir, manifest.weights.file);
     const base = parseSafetensors(await readFile(baseFile), baseFile);
     const baseParams: Record<string, Float32Array> = {};
     for (const [name, t] of base.tensors) if (t.data instanceof Float32Array) baseParams[name] = t.data;
-    const perEdit = [...deltas].map(([eid, d]) => ({ id: eid, layers: deltaStats(d, baseParams) }));
-    const total = [...sumDeltas(deltas.values() as Iterable<Delta>)].map(([param, t]) => {
-      const n = frob(t.data);
-      const b = baseParams[param];
-      const rankBound = perEdit.reduce((a, e) => a + (e.layers.find((l) => l.param === param)?.rank ?? Number.NaN), 0);
-      return { param, norm: n, relative: b ? n / frob(b) : null, rankUpperBound: Number.isNaN(rankBound) ? null : rankBound };
+    const capacity = ws.state.delta?.capacity ?? [];
+    const total = delta === null ? [] : deltaStats(delta, baseParams).map((l) => {
+      const cap = capacity.find((c) => `${c.layer}.weight` === l.param);
+      return { param: l.param, norm: l.norm, relative: l.relative, rows: cap?.rows ?? null, keyDim: cap?.keyDim ?? null };
     });
+    const edits = Object.entries(ws.state.edits)
+      .filter(([eid]) => id === undefined || eid === id)
+      .map(([eid, e]) => ({ id: eid, method: e.method, rows: e.rows?.count ?? 0 }));
     if (ctx.flags.json === true) {
-      ctx.io.out(JSON.stringify({ model: dir, edits: perEdit, total }, null, 2));
+      ctx.io.out(JSON.stringify({ model: dir, method: ws.state.editor?.method ?? null, total, edits }, null, 2));
       return 0;
     }
-    if (deltas.size === 0) {
-      ctx.io.out('No weight changes: no applied edit has a delta.');
+    if (delta === null) {
+      ctx.io.out('No weight changes: no applied edit changes a weight.');
       return 0;
     }
-    const lines = ['Combined change (base + Σ deltas):', `  ${'matrix'.padEnd(24)} ${'‖Δ‖'.padStart(10)} ${'‖Δ‖/‖W‖'.padStart(10)}  rank`];
-    for (const t of total) lines.push(`  ${t.param.padEnd(24)} ${t.norm.toFixed(4).padStart(10)} ${(t.relative === null ? '–' : `${(100 * t.relative).toFixed(2)}%`).padStart(10)}  ${t.rankUpperBound === null ? 'dense' : `≤ ${t.rankUpperBound}`}`);
-    for (const e of perEdit) {
-      lines.push('', `${e.id}:`);
-      for (const l of e.layers) lines.push(`  ${l.param.padEnd(24)} ${l.norm.toFixed(4).padStart(10)} ${(l.relative === null ? '–' : `${(100 * l.relative).toFixed(2)}%`).padStart(10)}  ${l.rank === null ? 'dense' : l.rank}`);
-    }
+    const lines = [`The applied set's solved change (${ws.state.editor?.method ?? 'editor'}; base + ΔW):`, `  ${'matrix'.padEnd(24)} ${'‖ΔW‖'.padStart(10)} ${'‖ΔW‖/‖W‖'.padStart(10)}  rank ≤ rows / key dim`];
+    for (const t of total) lines.push(`  ${t.param.padEnd(24)} ${t.norm.toFixed(4).padStart(10)} ${(t.relative === null ? '–' : `${(100 * t.relative).toFixed(2)}%`).padStart(10)}  ${t.rows === null ? 'dense' : `${t.rows} / ${t.keyDim}`}`);
+    lines.push('', `${id === undefined ? 'Rows per edit' : `Rows of ${id}`} (each edit's share of the solve):`);
+    for (const e of edits) lines.push(`  ${e.id.padEnd(24)} ${String(e.rows).padStart(4)} row${e.rows === 1 ? '' : 's'}${e.rows === 0 ? ' (no change: already satisfied)' : ''}`);
     ctx.io.out(lines.join('\n'));
     return 0;
   },

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Deltas } from '../../model/gpt2.js';
 import { checkDrift, readState } from '../../state/state.js';
 import type { Delta } from '../../state/deltas.js';
-import { driftError, readDeltas, relativeDrift } from '../../apply/workspace.js';
+import { driftError, readSetDelta, relativeDrift } from '../../apply/workspace.js';
 import { toDeltaTensors } from '../../apply/apply-plan.js';
 import type { Command } from '../command.js';
 import { MODEL_OPTION, modelDir, numberFlag, projectRoot } from '../flags.js';
@@ -41,8 +41,9 @@ export const generateCommand: Command = {
     const dir = join(root, modelDir(ctx, root));
     const loaded = await loadModelFolder(dir);
     const { tokenizer, model } = loaded;
-    // The effective weights (base + Σ applied deltas), as plan/apply/verify judge them; --base: the pre-edit model.
-    let applied = new Map<string, Delta>();
+    // The effective weights (base + the applied set's solved change), as plan/apply/verify judge them; --base: the pre-edit model.
+    let delta: Delta | null = null;
+    let applied: string[] = [];
     if (ctx.flags.base !== true) {
       const { state } = await readState(dir, loaded.manifest);
       // Stray delta files (a killed apply's) change no weight: only real drift stops generate.
@@ -51,9 +52,10 @@ export const generateCommand: Command = {
         model.dispose();
         throw driftError(drift);
       }
-      applied = await readDeltas(root, modelDir(ctx, root), state.edits);
+      delta = await readSetDelta(root, modelDir(ctx, root), state);
+      applied = Object.keys(state.edits).sort();
     }
-    const deltas: Deltas = toDeltaTensors(applied.values(), loaded);
+    const deltas: Deltas = toDeltaTensors(delta, loaded);
     const ids = tokenizer.encode(prompt);
     if (ids.length === 0) throw new EditError('the prompt is empty');
     if (ids.length >= model.config.nPositions) {
@@ -68,11 +70,11 @@ export const generateCommand: Command = {
     tf.dispose(Object.values(deltas));
     model.dispose();
     if (ctx.flags.json === true) {
-      ctx.io.out(JSON.stringify({ prompt, completion, tokens: out.length, promptTokens: ids.length, backend, ms: Math.round(ms), model: loaded.manifest.name, edits: [...applied.keys()].sort() }));
+      ctx.io.out(JSON.stringify({ prompt, completion, tokens: out.length, promptTokens: ids.length, backend, ms: Math.round(ms), model: loaded.manifest.name, edits: applied }));
       return 0;
     }
     ctx.io.out(`${prompt}${completion}`);
-    const edited = ctx.flags.base === true ? 'base weights (--base)' : `${applied.size} applied edit${applied.size === 1 ? '' : 's'}`;
+    const edited = ctx.flags.base === true ? 'base weights (--base)' : `${applied.length} applied edit${applied.length === 1 ? '' : 's'}`;
     ctx.io.err(`${out.length} tokens in ${ms.toFixed(0)} ms (${out.length > 0 ? (ms / out.length).toFixed(1) : '0'} ms/token) on ${backend}, model ${loaded.manifest.name}, ${edited}`);
     return 0;
   },

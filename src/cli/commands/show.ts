@@ -32,7 +32,7 @@ export const showCommand: Command = {
           `edit ${id}`,
           `  applied      ${e.appliedAt} by ${e.method}`,
           `  spec sha256  ${e.specSha256}`,
-          `  delta        ${e.delta === null ? 'none (the model already satisfied it)' : `${e.delta.file} (${e.delta.layers.join(', ')}${e.delta.rank !== null ? `, rank ${e.delta.rank}` : ', dense'})`}`,
+          `  rows         ${e.rows === null ? 'none (the model already satisfied it)' : `${e.rows.file} (${e.rows.count} row${e.rows.count === 1 ? '' : 's'} in the set's solve)`}`,
           `  metrics      reliability ${pct(e.metrics.reliability)}, generalization ${pct(e.metrics.generalization)}, locality ${pct(e.metrics.locality)}, portability ${pct(e.metrics.portability)} (${e.metrics.passed}/${e.metrics.total} checks)`,
         ].join('\n'));
       }
@@ -46,7 +46,8 @@ export const showCommand: Command = {
     const lines = [
       `model    ${dir} (${manifest.name}: GPT-2, ${manifest.config.nLayer} layers, d=${manifest.config.nEmbd})`,
       `base     ${state.base.sha256}`,
-      `editor   ${state.editor ? `${state.editor.method} ${state.editor.sha256 ?? ''}` : manifest.editor ? `${manifest.editor.method} ${manifest.editor.sha256}` : 'none (ft baseline)'}`,
+      `editor   ${state.editor ? `${state.editor.method} (settings ${(state.editor.sha256 ?? '').slice(0, 12)})` : manifest.editor ? manifest.editor.method : 'default'}`,
+      `delta    ${state.delta === null ? 'none' : `${state.delta.file}: ${state.delta.capacity.map((c) => `${c.layer} ${c.rows}/${c.keyDim} rows`).join(', ') || state.delta.layers.join(', ')}`}`,
       `state    serial ${state.serial}, effective weights ${state.effective.sha256.slice(0, 16)}…`,
       '',
     ];

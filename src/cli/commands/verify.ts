@@ -9,7 +9,7 @@ import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import type { BatchCheck } from '../../assert/check-edit.js';
 import { checkAll, judges } from '../../apply/apply-plan.js';
-import { driftError, openWorkspace, problemsError, readAppliedDeltas, lockWarning, missingEditsWarning } from '../../apply/workspace.js';
+import { driftError, openWorkspace, problemsError, readSetDelta, lockWarning, missingEditsWarning } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag } from '../flags.js';
 import { makeUi } from '../ui.js';
@@ -55,7 +55,7 @@ export const verifyCommand: Command = {
     const loaded = await loadModelFolder(join(root, ws.modelDir));
     let check: BatchCheck;
     try {
-      const j = judges(loaded, (await readAppliedDeltas(ws)).values());
+      const j = judges(loaded, await readSetDelta(ws.root, ws.modelDir, ws.state));
       try {
         check = checkAll(ws, edits, j, (phase, d, t, id) => ui?.progress(phase, d, t, id));
       } finally {

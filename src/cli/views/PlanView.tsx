@@ -1,7 +1,7 @@
 /** The plan as a table, rendered from the same rows and summary as the plain text and `--json`. */
 import { Box, Text } from 'ink';
 import { Action, type Plan } from '../../plan/plan.js';
-import { planRows, summaryLine } from '../../plan/render.js';
+import { planRows, solveLines, summaryLine } from '../../plan/render.js';
 
 type Glyph = Exclude<Action, Action.NoOp> | '!' | '?';
 
@@ -44,6 +44,15 @@ export function PlanView({ plan }: { plan: Plan }) {
               </Box>
             );
           })}
+        </Box>
+      )}
+      {solveLines(plan).length > 0 && (
+        <Box flexDirection="column" marginTop={1}>
+          {solveLines(plan).map((l, i) => (
+            <Text key={i} color={l.startsWith('Warning') ? 'yellow' : undefined} dimColor={!l.startsWith('Warning')}>
+              {l}
+            </Text>
+          ))}
         </Box>
       )}
       <Box marginTop={1}>

@@ -1,0 +1,33 @@
+/**
+ * A set of edits → its weight change: rows per edit (reused from `cache` when given, else
+ * computed), then one solve over all rows in id order. The one path apply and eval share.
+ */
+import type { Delta } from '../state/deltas.js';
+import type { EditRequest, EditRows, EditorContext, LayerCapacity, SetEditor } from './editor.js';
+import { keyDim } from './stats.js';
+
+export interface SetSolution {
+  delta: Delta;
+  /** Every edit's rows, computed now or taken from the cache. */
+  rows: Map<string, EditRows>;
+  /** Ids whose rows were computed now. */
+  computed: string[];
+  rowsSeconds: number;
+  solveSeconds: number;
+  capacity: LayerCapacity[];
+}
+
+export async function solveSet(ctx: EditorContext, editor: SetEditor, requests: EditRequest[], cache: ReadonlyMap<string, EditRows> = new Map()): Promise<SetSolution> {
+  const missing = requests.filter((r) => !cache.has(r.id));
+  const t0 = performance.now();
+  const fresh = await editor.computeRows(ctx, missing);
+  const t1 = performance.now();
+  const rows = new Map<string, EditRows>();
+  for (const r of requests) rows.set(r.id, cache.get(r.id) ?? fresh.get(r.id)!);
+  const ordered = [...rows].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const delta = await editor.solve(ctx, ordered);
+  const t2 = performance.now();
+  const layers = editor.editedLayers(ctx.layers);
+  const keyDims = Object.fromEntries(layers.map((l) => [l, keyDim(ctx.model, l)]));
+  return { delta, rows, computed: missing.map((r) => r.id), rowsSeconds: (t1 - t0) / 1000, solveSeconds: (t2 - t1) / 1000, capacity: editor.capacity({ layers: ctx.layers, keyDims }, ordered) };
+}

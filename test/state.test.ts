@@ -4,13 +4,17 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { EditError } from '../src/errors.js';
 import type { ModelManifest } from '../src/model/folder.js';
-import { deltaFileName, serializeDelta } from '../src/state/deltas.js';
-import { checkDrift, effectiveSha, emptyState, readState, strayDeltaFiles, writeState } from '../src/state/state.js';
+import { canonicalJson } from '../src/spec/load.js';
+import { deltaFileName, serializeDelta, SET_DELTA_NAME } from '../src/state/deltas.js';
+import { rowsFileName, serializeRows } from '../src/state/rows.js';
+import { checkDrift, effectiveSha, emptyState, readState, strayFiles, writeState } from '../src/state/state.js';
 import type { AppliedEdit, ModelState } from '../src/state/types.js';
 import { sha256 } from '../src/util/hash.js';
 
 const BASE_BYTES = new TextEncoder().encode('pretend these are base weights');
 const BASE_SHA = sha256(BASE_BYTES);
+const STATS_BYTES = new TextEncoder().encode('pretend these are key statistics');
+const SETTINGS = { lambda: 30 };
 
 function manifest(): ModelManifest {
   return {
@@ -20,17 +24,18 @@ function manifest(): ModelManifest {
     config: { vocabSize: 10, nPositions: 8, nEmbd: 4, nLayer: 1, nHead: 1, layerNormEps: 1e-5 },
     tokenizer: { file: 'tokenizer.json', sha256: '0'.repeat(64) },
     weights: { file: 'base.safetensors', sha256: BASE_SHA, dtype: 'F32' },
-    editableLayers: ['h.0.mlp.c_fc'],
-    editor: { file: 'editor.safetensors', sha256: 'e'.repeat(64), method: 'instructedit' },
+    editableLayers: ['h.0.mlp.c_proj'],
+    editor: { method: 'memit', settings: SETTINGS },
+    stats: { file: 'stats.safetensors', sha256: sha256(STATS_BYTES) },
     thresholds: { reliability: 1, generalization: 0.5, locality: 0.9, portability: 0 },
   };
 }
 
-function applied(delta: AppliedEdit['delta'], spec = 'a'): AppliedEdit {
+function applied(rows: AppliedEdit['rows'], spec = 'a'): AppliedEdit {
   return {
     specSha256: sha256(spec),
-    method: 'instructedit',
-    delta,
+    method: rows === null ? 'none' : 'memit',
+    rows,
     metrics: { reliability: 1, generalization: 1, locality: 1, portability: null, passed: 3, total: 3 },
     appliedAt: '2025-01-01T00:00:00.000Z',
   };
@@ -41,29 +46,43 @@ let dir: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'editops-state-'));
   await writeFile(join(dir, 'base.safetensors'), BASE_BYTES);
+  await writeFile(join(dir, 'stats.safetensors'), STATS_BYTES);
   await writeFile(join(dir, 'model.json'), JSON.stringify(manifest()));
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Write a real delta file for `id` (at its content-addressed place) and return its state entry. */
-async function addDelta(id: string, value: number): Promise<AppliedEdit> {
-  const bytes = serializeDelta({ layers: { 'h.0.mlp.c_fc.weight': { kind: 'dense', shape: [2, 2], data: new Float32Array([value, 0, 0, value]) } } }, { id, method: 'instructedit' });
-  const file = deltaFileName(id, sha256(bytes));
-  await mkdir(dirname(join(dir, file)), { recursive: true });
-  await writeFile(join(dir, file), bytes);
-  return applied({ file, sha256: sha256(bytes), layers: ['h.0.mlp.c_fc'], rank: null }, id);
+async function place(rel: string, bytes: Uint8Array): Promise<void> {
+  await mkdir(dirname(join(dir, rel)), { recursive: true });
+  await writeFile(join(dir, rel), bytes);
 }
 
-/** A consistent state with two deltas (one nested) and one "already satisfied" edit. */
+/** Write a real rows file for `id` (at its content-addressed place) and return its state entry. */
+async function addRows(id: string, value: number): Promise<AppliedEdit> {
+  const bytes = serializeRows({ tensors: { keys: { dtype: 'F32', shape: [1, 2], data: new Float32Array([value, 1]) }, positions: { dtype: 'I32', shape: [1], data: new Int32Array([3]) } } }, { id, method: 'memit', specSha256: sha256(id) });
+  const file = rowsFileName(id, sha256(bytes));
+  await place(file, bytes);
+  return applied({ file, sha256: sha256(bytes), count: 1 }, id);
+}
+
+/** Write a real set delta file (at its content-addressed place) and return its state entry. */
+async function addSetDelta(value: number): Promise<NonNullable<ModelState['delta']>> {
+  const bytes = serializeDelta({ layers: { 'h.0.mlp.c_proj.weight': { kind: 'dense', shape: [2, 2], data: new Float32Array([value, 0, 0, value]) } } }, { id: SET_DELTA_NAME, method: 'memit' });
+  const file = deltaFileName(SET_DELTA_NAME, sha256(bytes));
+  await place(file, bytes);
+  return { file, sha256: sha256(bytes), layers: ['h.0.mlp.c_proj'], capacity: [{ layer: 'h.0.mlp.c_proj', rows: 2, keyDim: 16 }] };
+}
+
+/** A consistent state with two edits' rows (one nested), one "already satisfied" edit and the set's delta. */
 async function stateWithEdits(): Promise<ModelState> {
   const state = emptyState(manifest(), BASE_SHA);
   state.serial = 3;
-  state.edits['geo/france'] = await addDelta('geo/france', 1);
-  state.edits.spain = await addDelta('spain', 2);
+  state.edits['geo/france'] = await addRows('geo/france', 1);
+  state.edits.spain = await addRows('spain', 2);
   state.edits.satisfied = applied(null, 'satisfied');
-  state.effective.sha256 = effectiveSha(BASE_SHA, state.edits);
+  state.delta = await addSetDelta(1);
+  state.effective.sha256 = effectiveSha(BASE_SHA, state.delta.sha256);
   return state;
 }
 
@@ -72,8 +91,11 @@ describe('state.json', () => {
     const { state, sha256: sha } = await readState(dir);
     expect(sha).toBeNull();
     expect(state).toEqual(emptyState(manifest(), BASE_SHA));
-    expect(state.editor).toEqual({ method: 'instructedit', sha256: 'e'.repeat(64) });
-    expect(state.effective.sha256).toBe(effectiveSha(BASE_SHA, {}));
+    expect(state.version).toBe(2);
+    expect(state.editor).toEqual({ method: 'memit', sha256: sha256(canonicalJson(SETTINGS)) });
+    expect(state.stats).toEqual({ sha256: sha256(STATS_BYTES) });
+    expect(state.delta).toBeNull();
+    expect(state.effective.sha256).toBe(effectiveSha(BASE_SHA, null));
   });
 
   it('round-trips, with the sha256 of the bytes written', async () => {
@@ -94,16 +116,23 @@ describe('state.json', () => {
     const first = await readFile(join(dir, 'state.json'), 'utf8');
     // Same content, keys inserted in reverse everywhere.
     const reverse = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).reverse()) as T;
-    const shuffled = reverse({ ...state, edits: reverse(Object.fromEntries(Object.entries(state.edits).map(([k, e]) => [k, reverse({ ...e, metrics: reverse(e.metrics) })]))) });
+    const shuffled = reverse({
+      ...state,
+      delta: reverse(state.delta!),
+      edits: reverse(Object.fromEntries(Object.entries(state.edits).map(([k, e]) => [k, reverse({ ...e, rows: e.rows === null ? null : reverse(e.rows), metrics: reverse(e.metrics) })]))),
+    });
     await writeState(dir, shuffled);
     expect(await readFile(join(dir, 'state.json'), 'utf8')).toBe(first);
-    expect(Object.keys(JSON.parse(first))).toEqual(['version', 'serial', 'base', 'editor', 'manifest', 'effective', 'edits']);
-    expect(Object.keys(JSON.parse(first).edits)).toEqual(['geo/france', 'satisfied', 'spain']);
-    expect(Object.keys(JSON.parse(first).edits.spain)).toEqual(['specSha256', 'method', 'delta', 'metrics', 'appliedAt']);
+    const json = JSON.parse(first);
+    expect(Object.keys(json)).toEqual(['version', 'serial', 'base', 'editor', 'stats', 'manifest', 'delta', 'effective', 'edits']);
+    expect(Object.keys(json.delta)).toEqual(['file', 'sha256', 'layers', 'capacity']);
+    expect(Object.keys(json.edits)).toEqual(['geo/france', 'satisfied', 'spain']);
+    expect(Object.keys(json.edits.spain)).toEqual(['specSha256', 'method', 'rows', 'metrics', 'appliedAt']);
+    expect(Object.keys(json.edits.spain.rows)).toEqual(['file', 'sha256', 'count']);
   });
 
   it('names the file and the line of bad JSON', async () => {
-    await writeFile(join(dir, 'state.json'), '{\n  "version": 1,\n  "serial": 2\n  "base": {}\n}\n');
+    await writeFile(join(dir, 'state.json'), '{\n  "version": 2,\n  "serial": 2\n  "base": {}\n}\n');
     const err = await readState(dir).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EditError);
     const text = (err as EditError).format();
@@ -118,79 +147,130 @@ describe('state.json', () => {
     expect(err).toBeInstanceOf(EditError);
     expect(err.options.pointer).toBe('/edits/spain/specSha256');
   });
+
+  it('names the JSON pointer of a wrong rows entry and of a wrong set delta', async () => {
+    const state = await stateWithEdits();
+    const cases: Array<[object, string]> = [
+      [{ ...state, edits: { ...state.edits, spain: { ...state.edits.spain, rows: { ...state.edits.spain.rows!, count: -1 } } } }, '/edits/spain/rows/count'],
+      [{ ...state, edits: { ...state.edits, spain: { ...state.edits.spain, rows: { ...state.edits.spain.rows!, sha256: 'x' } } } }, '/edits/spain/rows/sha256'],
+      [{ ...state, delta: { ...state.delta!, sha256: 'x' } }, '/delta/sha256'],
+      [{ ...state, delta: { ...state.delta!, layers: [1] } }, '/delta/layers'],
+      [{ ...state, delta: 'deltas/set.safetensors' }, '/delta'],
+    ];
+    for (const [json, pointer] of cases) {
+      await writeFile(join(dir, 'state.json'), JSON.stringify(json));
+      const err = (await readState(dir).catch((e: unknown) => e)) as EditError;
+      expect(err, pointer).toBeInstanceOf(EditError);
+      expect(err.options.pointer, pointer).toBe(pointer);
+    }
+  });
+
+  it('refuses a version-1 state.json (per-edit deltas) with a hint to re-apply the set', async () => {
+    await writeFile(join(dir, 'state.json'), JSON.stringify({ version: 1, serial: 1, base: { sha256: BASE_SHA }, editor: null, effective: { sha256: BASE_SHA }, edits: {} }));
+    const err = (await readState(dir).catch((e: unknown) => e)) as EditError;
+    expect(err).toBeInstanceOf(EditError);
+    expect(err.options.pointer).toBe('/version');
+    expect(err.message).toContain('version 1');
+    expect(err.options.hint).toContain('edit apply');
+    await writeFile(join(dir, 'state.json'), JSON.stringify({ version: 3 }));
+    const err3 = (await readState(dir).catch((e: unknown) => e)) as EditError;
+    expect(err3.message).toContain('unsupported state version 3 (expected 2)');
+  });
 });
 
 describe('effectiveSha', () => {
-  it('does not depend on the order edits were inserted', async () => {
-    const a = applied({ file: 'deltas/a.safetensors', sha256: '1'.repeat(64), layers: [], rank: 4 });
-    const b = applied({ file: 'deltas/b.safetensors', sha256: '2'.repeat(64), layers: [], rank: 4 });
-    const c = applied(null);
-    expect(effectiveSha(BASE_SHA, { a, b, c })).toBe(effectiveSha(BASE_SHA, { c, b, a }));
-  });
-
-  it('changes with the base, a delta hash, or the set of edits; not with a delta-less edit', () => {
-    const a = applied({ file: 'deltas/a.safetensors', sha256: '1'.repeat(64), layers: [], rank: 4 });
-    const a2 = applied({ file: 'deltas/a.safetensors', sha256: '3'.repeat(64), layers: [], rank: 4 });
-    const ref = effectiveSha(BASE_SHA, { a });
-    expect(effectiveSha('f'.repeat(64), { a })).not.toBe(ref);
-    expect(effectiveSha(BASE_SHA, { a: a2 })).not.toBe(ref);
-    expect(effectiveSha(BASE_SHA, { b: a })).not.toBe(ref);
-    expect(effectiveSha(BASE_SHA, {})).not.toBe(ref);
-    expect(effectiveSha(BASE_SHA, { a, z: applied(null) })).toBe(ref);
+  it('is the base itself without a set delta, and changes with the base or the set delta hash', () => {
+    const ref = effectiveSha(BASE_SHA, '1'.repeat(64));
+    expect(effectiveSha(BASE_SHA, '1'.repeat(64))).toBe(ref);
+    expect(effectiveSha('f'.repeat(64), '1'.repeat(64))).not.toBe(ref);
+    expect(effectiveSha(BASE_SHA, '3'.repeat(64))).not.toBe(ref);
+    expect(effectiveSha(BASE_SHA, null)).not.toBe(ref);
+    expect(effectiveSha(BASE_SHA, null)).toBe(effectiveSha(BASE_SHA, null));
+    expect(effectiveSha(BASE_SHA, null)).not.toBe(effectiveSha('f'.repeat(64), null));
   });
 });
 
 describe('checkDrift', () => {
-  const fileOf = (state: ModelState, id: string) => join(dir, state.edits[id].delta!.file);
+  const rowsOf = (state: ModelState, id: string) => join(dir, state.edits[id].rows!.file);
+  const deltaOf = (state: ModelState) => join(dir, state.delta!.file);
 
   it('finds nothing when files match state', async () => {
     const state = await stateWithEdits();
-    expect(state.edits.spain.delta!.file).toMatch(/^deltas\/spain@[0-9a-f]{12}\.safetensors$/);
-    expect(state.edits.spain.delta!.file).toBe(`deltas/spain@${state.edits.spain.delta!.sha256.slice(0, 12)}.safetensors`);
+    expect(state.edits.spain.rows!.file).toMatch(/^rows\/spain@[0-9a-f]{12}\.safetensors$/);
+    expect(state.edits.spain.rows!.file).toBe(`rows/spain@${state.edits.spain.rows!.sha256.slice(0, 12)}.safetensors`);
+    expect(state.edits['geo/france'].rows!.file).toMatch(/^rows\/geo\/france@[0-9a-f]{12}\.safetensors$/);
+    expect(state.delta!.file).toBe(`deltas/set@${state.delta!.sha256.slice(0, 12)}.safetensors`);
     // Leftovers of an interrupted atomic write are neither drift nor stray.
-    await writeFile(join(dir, 'deltas', '.spain.safetensors.tmp-123-abcd'), 'x');
+    await writeFile(join(dir, 'rows', '.spain.safetensors.tmp-123-abcd'), 'x');
+    await writeFile(join(dir, 'deltas', '.set.safetensors.tmp-123-abcd'), 'x');
     expect(await checkDrift(dir, manifest(), state)).toEqual({ drift: [], stray: [] });
   });
 
-  it('reports a modified delta', async () => {
+  it('reports a modified rows file', async () => {
     const state = await stateWithEdits();
-    await writeFile(fileOf(state, 'geo/france'), 'tampered');
+    await writeFile(rowsOf(state, 'geo/france'), 'tampered');
     const { drift } = await checkDrift(dir, manifest(), state);
     expect(drift).toHaveLength(1);
-    expect(drift[0].file).toBe(fileOf(state, 'geo/france'));
-    expect(drift[0].message).toMatch(/delta of edit "geo\/france" has sha256 .* state\.json says/);
+    expect(drift[0].file).toBe(rowsOf(state, 'geo/france'));
+    expect(drift[0].message).toMatch(/^rows of edit "geo\/france" has sha256 .* state\.json says .*: it changed outside editops$/);
   });
 
-  it('reports a missing delta', async () => {
+  it('reports a modified set delta file', async () => {
     const state = await stateWithEdits();
-    await unlink(fileOf(state, 'spain'));
-    expect(await checkDrift(dir, manifest(), state)).toEqual({ drift: [{ file: fileOf(state, 'spain'), message: 'delta of edit "spain" is missing' }], stray: [] });
+    await writeFile(deltaOf(state), 'tampered');
+    const { drift } = await checkDrift(dir, manifest(), state);
+    expect(drift).toHaveLength(1);
+    expect(drift[0].file).toBe(deltaOf(state));
+    expect(drift[0].message).toMatch(/^the solved change of the edit set has sha256 .* state\.json says .*: it changed outside editops$/);
   });
 
-  it('lists a delta file no edit names as stray, not as drift (it changes no weight)', async () => {
+  it('reports a missing rows file and a missing set delta file', async () => {
     const state = await stateWithEdits();
-    await mkdir(join(dir, 'deltas/old'), { recursive: true });
-    await writeFile(join(dir, 'deltas/old/italy.safetensors'), 'x');
-    expect(await checkDrift(dir, manifest(), state)).toEqual({ drift: [], stray: [join(dir, 'deltas/old/italy.safetensors')] });
-    expect(await strayDeltaFiles(dir, state)).toEqual(['deltas/old/italy.safetensors']);
+    await unlink(rowsOf(state, 'spain'));
+    expect(await checkDrift(dir, manifest(), state)).toEqual({ drift: [{ file: rowsOf(state, 'spain'), message: 'rows of edit "spain" is missing' }], stray: [] });
+    await unlink(deltaOf(state));
+    expect((await checkDrift(dir, manifest(), state)).drift).toEqual([
+      { file: rowsOf(state, 'spain'), message: 'rows of edit "spain" is missing' },
+      { file: deltaOf(state), message: 'the solved change of the edit set is missing' },
+    ]);
   });
 
-  it('a killed update (new delta written, state.json not) leaves the old state without drift and the new file stray', async () => {
+  it('lists rows and delta files the state does not name as stray, not as drift (they change no weight)', async () => {
     const state = await stateWithEdits();
-    const before = await readFile(fileOf(state, 'spain'));
-    const killed = { ...state, edits: { ...state.edits, spain: await addDelta('spain', 7) } };
-    expect(killed.edits.spain.delta!.file).not.toBe(state.edits.spain.delta!.file);
-    expect(await readFile(fileOf(state, 'spain'))).toEqual(before);
-    expect(await checkDrift(dir, manifest(), state)).toEqual({ drift: [], stray: [fileOf(killed, 'spain')] });
+    await place('deltas/old/italy.safetensors', new Uint8Array([1]));
+    await place('rows/italy@000000000000.safetensors', new Uint8Array([1]));
+    expect(await checkDrift(dir, manifest(), state)).toEqual({ drift: [], stray: [join(dir, 'rows/italy@000000000000.safetensors'), join(dir, 'deltas/old/italy.safetensors')] });
+    expect(await strayFiles(dir, state)).toEqual(['rows/italy@000000000000.safetensors', 'deltas/old/italy.safetensors']);
   });
 
-  it('reports a delta file that is not at its content-addressed place', async () => {
+  it('a killed update (new rows and set delta written, state.json not) leaves the old state without drift and the new files stray', async () => {
     const state = await stateWithEdits();
-    const spain = state.edits.spain.delta!;
-    for (const file of ['deltas/spain.safetensors', 'deltas/spain@000000000000.safetensors', `deltas/france@${spain.sha256.slice(0, 12)}.safetensors`]) {
-      const moved = { ...state, edits: { ...state.edits, spain: { ...state.edits.spain, delta: { ...spain, file } } } };
+    const rowsBefore = await readFile(rowsOf(state, 'spain'));
+    const deltaBefore = await readFile(deltaOf(state));
+    const killed = { ...state, edits: { ...state.edits, spain: await addRows('spain', 7) }, delta: await addSetDelta(7) };
+    expect(killed.edits.spain.rows!.file).not.toBe(state.edits.spain.rows!.file);
+    expect(killed.delta.file).not.toBe(state.delta!.file);
+    expect(await readFile(rowsOf(state, 'spain'))).toEqual(rowsBefore);
+    expect(await readFile(deltaOf(state))).toEqual(deltaBefore);
+    expect(await checkDrift(dir, manifest(), state)).toEqual({ drift: [], stray: [rowsOf(killed, 'spain'), deltaOf(killed)] });
+  });
+
+  it('reports a rows file that is not at its content-addressed place', async () => {
+    const state = await stateWithEdits();
+    const spain = state.edits.spain.rows!;
+    for (const file of ['rows/spain.safetensors', 'rows/spain@000000000000.safetensors', `rows/france@${spain.sha256.slice(0, 12)}.safetensors`, `deltas/spain@${spain.sha256.slice(0, 12)}.safetensors`]) {
+      const moved = { ...state, edits: { ...state.edits, spain: { ...state.edits.spain, rows: { ...spain, file } } } };
       const { drift } = await checkDrift(dir, manifest(), moved);
-      expect(drift, file).toEqual([{ file: join(dir, 'state.json'), message: `edit "spain" names delta file "${file}", which is not its place in deltas/ (expected ${spain.file}: the id, "@" and the first 12 hex of its sha256)` }]);
+      expect(drift, file).toEqual([{ file: join(dir, 'state.json'), message: `rows of edit "spain" is named "${file}", which is not its place (expected ${spain.file}: the name, "@" and the first 12 hex of its sha256)` }]);
+    }
+  });
+
+  it('reports a set delta file that is not at its content-addressed place', async () => {
+    const state = await stateWithEdits();
+    const delta = state.delta!;
+    for (const file of ['deltas/set.safetensors', 'deltas/set@000000000000.safetensors', `deltas/all@${delta.sha256.slice(0, 12)}.safetensors`, `rows/set@${delta.sha256.slice(0, 12)}.safetensors`]) {
+      const { drift } = await checkDrift(dir, manifest(), { ...state, delta: { ...delta, file } });
+      expect(drift, file).toEqual([{ file: join(dir, 'state.json'), message: `the solved change of the edit set is named "${file}", which is not its place (expected ${delta.file}: the name, "@" and the first 12 hex of its sha256)` }]);
     }
   });
 
@@ -215,11 +295,23 @@ describe('checkDrift', () => {
     expect(drift[1].message).toContain('model.json changed since the edits were applied');
   });
 
-  it('reports a changed model.json (thresholds), not its provenance or knowledge', async () => {
+  it('reports a modified or missing key statistics file', async () => {
+    const state = await stateWithEdits();
+    await writeFile(join(dir, 'stats.safetensors'), 'other statistics');
+    const { drift } = await checkDrift(dir, manifest(), state);
+    expect(drift).toHaveLength(1);
+    expect(drift[0].file).toBe(join(dir, 'stats.safetensors'));
+    expect(drift[0].message).toMatch(/^key statistics sha256 .* does not match model\.json .*: the file changed outside editops$/);
+    await unlink(join(dir, 'stats.safetensors'));
+    expect((await checkDrift(dir, manifest(), state)).drift).toEqual([{ file: join(dir, 'stats.safetensors'), message: 'key statistics file is missing' }]);
+  });
+
+  it('reports a changed model.json (thresholds, editor settings), not its provenance or knowledge', async () => {
     const state = await stateWithEdits();
     expect((await checkDrift(dir, { ...manifest(), provenance: { x: 1 }, knowledge: { y: 2 }, $schema: 'z' }, state)).drift).toEqual([]);
-    const { drift } = await checkDrift(dir, { ...manifest(), thresholds: { ...manifest().thresholds, reliability: 0.1 } }, state);
-    expect(drift).toEqual([{ file: join(dir, 'model.json'), message: 'model.json changed since the edits were applied (thresholds, layers or editor): run `edit apply --refresh` to re-verify every edit' }]);
+    const changed = { file: join(dir, 'model.json'), message: 'model.json changed since the edits were applied (thresholds, layers or editor): run `edit apply --refresh` to re-verify every edit' };
+    expect((await checkDrift(dir, { ...manifest(), thresholds: { ...manifest().thresholds, reliability: 0.1 } }, state)).drift).toEqual([changed]);
+    expect((await checkDrift(dir, { ...manifest(), editor: { method: 'memit', settings: { lambda: 100 } } }, state)).drift).toEqual([changed]);
   });
 
   it('reports an effective hash that does not recompute', async () => {
@@ -231,10 +323,13 @@ describe('checkDrift', () => {
     expect(drift[0].message).toContain('effective sha256');
   });
 
-  it('reports a delta path in state.json that leaves the deltas folder', async () => {
+  it('reports a rows or delta path in state.json that leaves the model folder', async () => {
     const state = await stateWithEdits();
-    state.edits.spain = { ...state.edits.spain, delta: { ...state.edits.spain.delta!, file: '../../etc/passwd' } };
-    const { drift } = await checkDrift(dir, manifest(), state);
-    expect(drift.some((p) => p.file === join(dir, 'state.json') && p.message.includes('../../etc/passwd'))).toBe(true);
+    const escapedRows = { ...state, edits: { ...state.edits, spain: { ...state.edits.spain, rows: { ...state.edits.spain.rows!, file: '../../etc/passwd' } } } };
+    const escapedDelta = { ...state, delta: { ...state.delta!, file: '../../etc/passwd' } };
+    for (const s of [escapedRows, escapedDelta]) {
+      const { drift } = await checkDrift(dir, manifest(), s);
+      expect(drift.some((p) => p.file === join(dir, 'state.json') && p.message.includes('../../etc/passwd'))).toBe(true);
+    }
   });
 });

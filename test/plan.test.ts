@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { makePlan, markSatisfied } from '../src/plan/make-plan.js';
+import { CAPACITY_WARNING, makePlan, markSatisfied, type PlanInput } from '../src/plan/make-plan.js';
 import { planFromJson, planMarkdown, planToJson } from '../src/plan/json.js';
 import { Action, hasChanges } from '../src/plan/plan.js';
-import { renderPlanText, summaryLine } from '../src/plan/render.js';
+import { renderPlanText, solveLines, summaryLine } from '../src/plan/render.js';
 import { validateAgainst } from '../src/spec/schemas.js';
 import type { LoadedEdit } from '../src/spec/types.js';
 import type { ModelState } from '../src/state/types.js';
@@ -14,9 +14,10 @@ function edit(id: string, hash: string, target = ' Lyon'): LoadedEdit {
 function state(edits: Record<string, string>): ModelState {
   const applied: ModelState['edits'] = {};
   for (const [id, h] of Object.entries(edits)) {
-    applied[id] = { specSha256: sha(h), method: 'ft', delta: null, metrics: { reliability: 1, generalization: null, locality: null, portability: null, passed: 1, total: 1 }, appliedAt: '2026-01-01T00:00:00Z' };
+    applied[id] = { specSha256: sha(h), method: 'memit', rows: { file: `rows/${id}@${sha(h).slice(0, 12)}.safetensors`, sha256: sha(h), count: 2 }, metrics: { reliability: 1, generalization: null, locality: null, portability: null, passed: 1, total: 1 }, appliedAt: '2026-01-01T00:00:00Z' };
   }
-  return { version: 1, serial: 3, base: { sha256: sha('b') }, editor: null, manifest: { sha256: sha('9') }, effective: { sha256: sha('e') }, edits: applied };
+  const delta = Object.keys(edits).length === 0 ? null : { file: `deltas/set@${sha('d').slice(0, 12)}.safetensors`, sha256: sha('d'), layers: ['h.2.mlp.c_proj', 'h.3.mlp.c_proj'], capacity: [] };
+  return { version: 2, serial: 3, base: { sha256: sha('b') }, editor: null, stats: null, manifest: { sha256: sha('9') }, delta, effective: { sha256: sha('e') }, edits: applied };
 }
 const now = new Date('2026-11-25T00:00:00Z');
 
@@ -51,13 +52,13 @@ describe('makePlan', () => {
   });
 
   it('renders stray delta files with "?" as a warning: not drift, no change to the model', () => {
-    const stray = ['m/deltas/x@0123456789ab.safetensors'];
+    const stray = ['m/deltas/set@0123456789ab.safetensors'];
     const clean = makePlan({ model: 'm', edits: [edit('a', 'a')], state: state({ a: 'a' }), stateSha256: null, manifestSha256: sha('9'), drift: [], stray, now });
-    expect(renderPlanText(clean)).toContain('  ? m/deltas/x@0123456789ab.safetensors  stray file  removed by the next apply');
+    expect(renderPlanText(clean)).toContain('  ? m/deltas/set@0123456789ab.safetensors  stray file  removed by the next apply');
     expect(summaryLine(clean)).toBe('No changes. The model matches the edit files (1 applied). 1 stray file to remove.');
     expect(hasChanges(clean)).toBe(false);
     expect(clean.drift).toEqual([]);
-    const create = makePlan({ model: 'm', edits: [edit('b', 'b')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], stray: [...stray, 'm/deltas/y@0123456789ab.safetensors'], now });
+    const create = makePlan({ model: 'm', edits: [edit('b', 'b')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], stray: [...stray, 'm/rows/y@0123456789ab.safetensors'], now });
     expect(summaryLine(create)).toBe('Plan: 1 to create, 0 to update, 0 to destroy, 2 stray files to remove.');
     const json = JSON.parse(JSON.stringify(planToJson(create)));
     expect(validateAgainst('plan', json)).toEqual([]);
@@ -84,5 +85,66 @@ describe('plan JSON', () => {
   it('renders markdown for job summaries', () => {
     const plan = makePlan({ model: 'models/default', edits: [edit('a', 'a')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], now });
     expect(planMarkdown(plan)).toContain('| `+` | `a` | create | "prompt of a" → " Lyon" (counterfact) |');
+  });
+});
+
+describe('the set\'s solve in a plan', () => {
+  /** memit on the default model's shape: two c_proj layers of key dimension 512, one row per target token (here: per character). */
+  const memit = (keyDim = 512): NonNullable<PlanInput['editor']> => ({ method: 'memit', joint: true, layers: ['h.2.mlp.c_proj', 'h.3.mlp.c_proj'], keyDim, estimateRows: (e) => e.spec.target.length });
+  const base = { model: 'models/default', stateSha256: null, manifestSha256: sha('9'), drift: [], now };
+
+  it('a create re-solves the whole set: kept edits keep their rows, new ones are estimated', () => {
+    // applied b (2 rows, kept), c (2 rows, destroyed), d (2 rows, updated); a is new (5 rows: " Lyon"), d re-estimated (" Lyon")
+    const plan = makePlan({ ...base, edits: [edit('a', 'a'), edit('b', 'b'), edit('d', 'x')], state: state({ b: 'b', c: 'c', d: 'd' }), editor: memit() });
+    expect(plan.solve).toEqual({ method: 'memit', joint: true, resolves: true, edits: 3, kept: 1, layers: ['h.2.mlp.c_proj', 'h.3.mlp.c_proj'], rows: 2 + 5 + 5, keyDim: 512, warning: null });
+    expect(solveLines(plan)).toEqual([
+      'Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 3 edits: 1 applied edit keeps its rows, but their weights change with the solve and every edit is verified again.',
+      'Capacity: 12 rows per edited layer of 512 (2%).',
+    ]);
+    const text = renderPlanText(plan);
+    expect(text).toContain('\n\nEditor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 3 edits');
+    expect(text.indexOf('Capacity: 12 rows per edited layer of 512 (2%).')).toBeLessThan(text.indexOf(summaryLine(plan)));
+    expect(planMarkdown(plan)).toContain('Capacity: 12 rows per edited layer of 512 (2%).');
+  });
+
+  it('a destroy alone re-solves the rest of the set', () => {
+    const plan = makePlan({ ...base, edits: [edit('b', 'b')], state: state({ b: 'b', c: 'c' }), editor: memit() });
+    expect(plan.solve).toMatchObject({ resolves: true, edits: 1, kept: 1, rows: 2 });
+    expect(solveLines(plan)[0]).toBe('Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 1 edit: 1 applied edit keeps its rows, but their weights change with the solve and every edit is verified again.');
+  });
+
+  it('no change to the set: no solve section', () => {
+    const plan = makePlan({ ...base, edits: [edit('b', 'b')], state: state({ b: 'b' }), editor: memit() });
+    expect(plan.solve).toMatchObject({ resolves: false, edits: 1, kept: 1, rows: 2 });
+    expect(solveLines(plan)).toEqual([]);
+    expect(renderPlanText(plan)).not.toContain('re-solves');
+    // A plan made without the editor's view (an old saved plan) has none either.
+    const old = makePlan({ ...base, edits: [edit('a', 'a')], state: state({}) });
+    expect(old.solve).toBeNull();
+    expect(solveLines({ ...old, solve: undefined })).toEqual([]);
+  });
+
+  it('warns from the capacity threshold on, and past the key dimension', () => {
+    const near = makePlan({ ...base, edits: [edit('a', 'a')], state: state({}), editor: memit(8) });
+    expect(5 / 8).toBeGreaterThanOrEqual(CAPACITY_WARNING);
+    expect(near.solve!.warning).toBe('5 rows per edited layer against a key dimension of 8 (63%): near the capacity of a joint solve on this model; expect edits or locality to fail (edit more layers or use a wider model)');
+    expect(solveLines(near)[2]).toBe(`Warning: ${near.solve!.warning}.`);
+    const past = makePlan({ ...base, edits: [edit('a', 'a')], state: state({}), editor: memit(4) });
+    expect(past.solve!.warning).toContain('(125%): past the capacity');
+    expect(makePlan({ ...base, edits: [edit('a', 'a')], state: state({}), editor: memit(9) }).solve!.warning).toBeNull();
+  });
+
+  it('the ft baseline sums per-edit changes: said so, no capacity', () => {
+    const plan = makePlan({ ...base, edits: [edit('a', 'a'), edit('b', 'b')], state: state({ b: 'b' }), editor: { ...memit(4), method: 'ft', joint: false, layers: ['h.3.mlp.c_proj'] } });
+    expect(plan.solve!.warning).toBeNull();
+    expect(solveLines(plan)).toEqual(['Editor ft: per-edit changes are summed over h.3.mlp.c_proj (2 edits after this plan).']);
+  });
+
+  it('the solve section is in the plan JSON, valid against schemas/plan.schema.json, and round-trips', () => {
+    const plan = makePlan({ ...base, edits: [edit('a', 'a')], state: state({ b: 'b' }), editor: memit() });
+    const json = JSON.parse(JSON.stringify(planToJson(plan)));
+    expect(json.solve).toEqual(plan.solve);
+    expect(validateAgainst('plan', json)).toEqual([]);
+    expect(planFromJson(json, 'p.json').solve).toEqual(plan.solve);
   });
 });

@@ -4,7 +4,7 @@
  * schemas kept in step with the TypeScript types.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,8 @@ import { canonicalJson, describeJsonError, loadEdits, parseEditFile, specSha256 
 import { readSchema, schemasDir, validateAgainst, type SchemaName } from '../src/spec/schemas.js';
 import type { AssertionSpec, EditSpec, LoadedEdit, SpecProblem } from '../src/spec/types.js';
 import { emptyState } from '../src/state/state.js';
-import type { AppliedEdit, EditMetrics, ModelState } from '../src/state/types.js';
+import type { AppliedEdit, EditMetrics, LayerCapacityRecord, ModelState } from '../src/state/types.js';
+import { EDITOR_METHODS, type FtSettings, type MemitSettings } from '../src/editor/settings.js';
 import { initBackend } from '../src/tensor/backend.js';
 import { sha256 } from '../src/util/hash.js';
 
@@ -317,7 +318,7 @@ describe('schemas', () => {
   });
 
   it('describe every property and close every object that is not free-form', () => {
-    const freeForm = new Set(['/properties/metadata', '/properties/provenance', '/properties/knowledge', '/properties/edits']);
+    const freeForm = new Set(['/properties/metadata', '/properties/provenance', '/properties/knowledge', '/properties/edits', '/properties/stats/properties/source']);
     const missing: string[] = [];
     const walk = (node: unknown, path: string, defs: Record<string, { description?: string }>) => {
       if (node === null || typeof node !== 'object') return;
@@ -353,17 +354,30 @@ describe('schemas', () => {
   it('match the TypeScript types', () => {
     const editKeys: Record<keyof EditSpec, true> = { $schema: true, version: true, task: true, instruction: true, subject: true, relation: true, prompt: true, target: true, rephrase: true, locality: true, neighbours: true, portability: true, expect: true, thresholds: true, metadata: true };
     const assertionKeys: Record<keyof AssertionSpec, true> = { type: true, prompt: true, value: true, maxTokens: true, min: true, max: true, k: true, description: true };
-    const manifestKeys: Record<keyof ModelManifest, true> = { $schema: true, version: true, name: true, architecture: true, config: true, tokenizer: true, weights: true, editableLayers: true, editor: true, tasks: true, thresholds: true, provenance: true, knowledge: true, probes: true };
+    const manifestKeys: Record<keyof ModelManifest, true> = { $schema: true, version: true, name: true, architecture: true, config: true, tokenizer: true, weights: true, editableLayers: true, editor: true, stats: true, tasks: true, thresholds: true, provenance: true, knowledge: true, probes: true };
     const configKeys: Record<keyof GPTConfig, true> = { vocabSize: true, nPositions: true, nEmbd: true, nLayer: true, nHead: true, layerNormEps: true };
-    const stateKeys: Record<keyof ModelState, true> = { $schema: true, version: true, serial: true, base: true, editor: true, manifest: true, effective: true, edits: true };
-    const appliedKeys: Record<keyof AppliedEdit, true> = { specSha256: true, method: true, delta: true, metrics: true, appliedAt: true };
+    const stateKeys: Record<keyof ModelState, true> = { $schema: true, version: true, serial: true, base: true, editor: true, stats: true, manifest: true, delta: true, effective: true, edits: true };
+    const setDeltaKeys: Record<keyof NonNullable<ModelState['delta']>, true> = { file: true, sha256: true, layers: true, capacity: true };
+    const capacityKeys: Record<keyof LayerCapacityRecord, true> = { layer: true, rows: true, keyDim: true };
+    const appliedKeys: Record<keyof AppliedEdit, true> = { specSha256: true, method: true, rows: true, metrics: true, appliedAt: true };
+    const rowsKeys: Record<keyof NonNullable<AppliedEdit['rows']>, true> = { file: true, sha256: true, count: true };
+    const memitKeys: Record<keyof MemitSettings, true> = { method: true, layers: true, lambda: true, residualSteps: true, residualLr: true, normPenalty: true };
+    const ftKeys: Record<keyof FtSettings, true> = { method: true, steps: true, lr: true, epsilon: true, stopLoss: true, layers: true, rank: true };
+    const editorKeys: Record<keyof NonNullable<ModelManifest['editor']>, true> = { method: true, settings: true, file: true, sha256: true };
     const metricKeys: Record<keyof EditMetrics, true> = { reliability: true, generalization: true, locality: true, portability: true, passed: true, total: true };
     expect(props('edit')).toEqual(keys(editKeys));
     expect(props('edit', ['$defs', 'assertion'])).toEqual(keys(assertionKeys));
     expect(props('model')).toEqual(keys(manifestKeys));
     expect(props('model', ['properties', 'config'])).toEqual(keys(configKeys));
+    expect(props('model', ['properties', 'editor'])).toEqual(keys(editorKeys));
+    expect(props('model', ['$defs', 'memitSettings'])).toEqual(keys(memitKeys));
+    expect(props('model', ['$defs', 'ftSettings'])).toEqual(keys(ftKeys));
+    expect((readSchema('model').properties as { editor: { properties: { method: { enum: string[] } } } }).editor.properties.method.enum.sort()).toEqual([...EDITOR_METHODS].sort());
     expect(props('state')).toEqual(keys(stateKeys));
+    expect(props('state', ['properties', 'delta'])).toEqual(keys(setDeltaKeys));
+    expect(props('state', ['properties', 'delta', 'properties', 'capacity', 'items'])).toEqual(keys(capacityKeys));
     expect(props('state', ['$defs', 'appliedEdit'])).toEqual(keys(appliedKeys));
+    expect(props('state', ['$defs', 'appliedEdit', 'properties', 'rows'])).toEqual(keys(rowsKeys));
     expect(props('state', ['$defs', 'appliedEdit', 'properties', 'metrics'])).toEqual(keys(metricKeys));
   });
 
@@ -373,7 +387,26 @@ describe('schemas', () => {
     try {
       const manifest = await importHfFolder(join(ROOT, 'test/fixtures/tiny-gpt2'), dir, 'tiny');
       expect(validateAgainst('model', manifest)).toEqual([]);
-      expect(validateAgainst('model', { ...manifest, editor: { file: 'editor.safetensors', sha256: 'a'.repeat(64), method: 'instructedit' }, knowledge: { heldIn: 0.99 } })).toEqual([]);
+      expect(manifest.editor).toBeNull();
+      const stats = { file: 'stats.safetensors', sha256: 'f'.repeat(64), layers: ['h.1.mlp.c_proj'], source: { texts: 100 } };
+      expect(validateAgainst('model', { ...manifest, editor: { method: 'memit', settings: { lambda: 30, layers: ['h.1.mlp.c_proj'] } }, stats, knowledge: { heldIn: 0.99 } })).toEqual([]);
+      expect(validateAgainst('model', { ...manifest, editor: { method: 'ft', settings: { steps: 20, rank: 4 } } })).toEqual([]);
+      expect(validateAgainst('model', { ...manifest, editor: { method: 'memit' } })).toEqual([]);
+      // a trained editor names its weights file
+      expect(validateAgainst('model', { ...manifest, editor: { method: 'memit', file: 'editor.safetensors', sha256: 'a'.repeat(64) } })).toEqual([]);
+      // each method's settings are its own, with a precise message (not "one of the allowed forms")
+      expect(validateAgainst('model', { ...manifest, editor: { method: 'ft', settings: { lambda: 30 } } })).toEqual([
+        { pointer: '/editor/settings/lambda', message: "unknown property 'lambda' (allowed: method, steps, lr, epsilon, stopLoss, layers, rank)" },
+      ]);
+      expect(validateAgainst('model', { ...manifest, editor: { method: 'memit', settings: { lambda: 0, residualSteps: 2.5 } } })).toEqual([
+        { pointer: '/editor/settings/lambda', message: 'must be > 0 (got 0)' },
+        { pointer: '/editor/settings/residualSteps', message: 'must be an integer, got a number' },
+      ]);
+      expect(validateAgainst('model', { ...manifest, editor: { method: 'instructedit' } })).toEqual([{ pointer: '/editor/method', message: "must be one of 'ft', 'memit' (got 'instructedit')" }]);
+      expect(validateAgainst('model', { ...manifest, stats: { file: 'stats.safetensors' } })).toEqual([{ pointer: '/stats', message: "must have required property 'sha256'" }]);
+      // the shipped model
+      expect(validateAgainst('model', JSON.parse(await readFile(join(ROOT, 'models/default/model.json'), 'utf8')))).toEqual([]);
+      expect(validateAgainst('state', JSON.parse(await readFile(join(ROOT, 'models/default/state.json'), 'utf8')))).toEqual([]);
       expect(validateAgainst('model', { ...manifest, config: { ...manifest.config, nLayer: 0 }, weights: { ...manifest.weights, dtype: 'F16' } })).toEqual([
         { pointer: '/config/nLayer', message: 'must be >= 1 (got 0)' },
         { pointer: '/weights/dtype', message: "must be 'F32' (got 'F16')" },
@@ -383,16 +416,18 @@ describe('schemas', () => {
       const applied: ModelState = {
         ...state,
         serial: 1,
-        editor: { method: 'ft', sha256: null },
+        editor: { method: 'memit', sha256: 'a'.repeat(64) },
+        stats: { sha256: 'f'.repeat(64) },
+        delta: { file: 'deltas/set@eeeeeeeeeeee.safetensors', sha256: 'e'.repeat(64), layers: ['h.1.mlp.c_proj'], capacity: [{ layer: 'h.1.mlp.c_proj', rows: 1, keyDim: 128 }] },
         edits: {
           'capitals/france': {
             specSha256: 'b'.repeat(64),
-            method: 'ft',
-            delta: { file: 'deltas/capitals/france.safetensors', sha256: 'c'.repeat(64), layers: ['h.1.mlp.c_proj'], rank: null },
+            method: 'memit',
+            rows: { file: 'rows/capitals/france@cccccccccccc.safetensors', sha256: 'c'.repeat(64), count: 1 },
             metrics: { reliability: 1, generalization: 0.5, locality: null, portability: null, passed: 3, total: 4 },
             appliedAt: '2025-01-01T00:00:00.000Z',
           },
-          'opinions/esperanto': { specSha256: 'd'.repeat(64), method: 'ft', delta: null, metrics: { reliability: 1, generalization: 1, locality: 1, portability: null, passed: 2, total: 2 }, appliedAt: '2025-01-01T00:00:00Z' },
+          'opinions/esperanto': { specSha256: 'd'.repeat(64), method: 'none', rows: null, metrics: { reliability: 1, generalization: 1, locality: 1, portability: null, passed: 2, total: 2 }, appliedAt: '2025-01-01T00:00:00Z' },
         },
       };
       expect(validateAgainst('state', applied)).toEqual([]);
@@ -400,8 +435,12 @@ describe('schemas', () => {
       broken.edits['capitals/france'].appliedAt = 'yesterday';
       (broken.edits['capitals/france'].metrics as unknown as Record<string, unknown>).locality = 2;
       (broken as unknown as { base: unknown }).base = { sha256: 'XYZ' };
+      (broken.edits['capitals/france'].rows as unknown as Record<string, unknown>).count = -1;
+      (broken.delta as unknown as Record<string, unknown>).rank = 2;
       expect(validateAgainst('state', broken)).toEqual([
         { pointer: '/base/sha256', message: "must match the pattern ^[0-9a-f]{64}$ (got 'XYZ')" },
+        { pointer: '/delta/rank', message: "unknown property 'rank' (allowed: file, sha256, layers, capacity)" },
+        { pointer: '/edits/capitals~1france/rows/count', message: 'must be >= 0 (got -1)' },
         { pointer: '/edits/capitals~1france/metrics/locality', message: 'must be <= 1 (got 2)' },
         { pointer: '/edits/capitals~1france/appliedAt', message: "must be a valid date-time (got 'yesterday')" },
       ]);

@@ -3,7 +3,9 @@
  * finding). Unit-level where the code allows; the rest end to end through the real binary
  * (`node bin/edit.js`, built by `npx tsc -p tsconfig.json`) on the tiny GPT-2 fixture, whose
  * outputs are random-ish but deterministic: "The capital of France is" → 16 × "o" on the base
- * model, so an edit expecting `not-contains` those 16 o's needs a delta.
+ * model, so an edit expecting `not-contains` those 16 o's needs a weight change. The fixture has no
+ * key statistics, so its model.json pins the ft editor (rows = the edit's own delta, summed): these
+ * tests are about the files apply writes and removes, not about which editor wins.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn, spawnSync } from 'node:child_process';
@@ -18,10 +20,12 @@ import { main } from '../src/cli/main.js';
 import { applyPlan, toDeltaTensors } from '../src/apply/apply-plan.js';
 import { refreshWorkspace } from '../src/apply/refresh.js';
 import { openWorkspace, structuralPlan, type Workspace } from '../src/apply/workspace.js';
-import type { Editor } from '../src/editor/editor.js';
+import type { EditRows, SetEditor } from '../src/editor/editor.js';
 import { loadModelFolder, type LoadedModel, type ModelManifest } from '../src/model/folder.js';
 import { initBackend } from '../src/tensor/backend.js';
-import { serializeDelta, type Delta, type ParsedDelta } from '../src/state/deltas.js';
+import { densify, serializeDelta, SET_DELTA_NAME, type ParsedDelta } from '../src/state/deltas.js';
+import { editorSettings, makeEditor } from '../src/editor/registry.js';
+import { serializeRows } from '../src/state/rows.js';
 import { checkCommittable } from '../src/state/git.js';
 import { effectiveSha, manifestSha } from '../src/state/state.js';
 import type { ModelState } from '../src/state/types.js';
@@ -83,18 +87,37 @@ function deadPid(): number {
   return spawnSync(process.execPath, ['-e', '0']).pid!;
 }
 
-/** The delta file state.json names for `id`, relative to the repository (deltas/<id>@<hash>.safetensors). */
-async function deltaOf(repo: string, id: string): Promise<string> {
-  const state = JSON.parse(await readFile(join(repo, 'models/default/state.json'), 'utf8')) as ModelState;
-  return join('models/default', state.edits[id].delta!.file);
+async function readModelState(repo: string): Promise<ModelState> {
+  return JSON.parse(await readFile(join(repo, 'models/default/state.json'), 'utf8')) as ModelState;
 }
 
-/** Every file under the model's deltas/, relative to the repository, sorted. */
-async function deltaFiles(repo: string): Promise<string[]> {
-  const dir = join(repo, 'models/default/deltas');
-  if (!existsSync(dir)) return [];
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name).slice(repo.length + 1)).sort();
+/** The rows file state.json names for `id`, relative to the repository (rows/<id>@<hash>.safetensors). */
+async function rowsOf(repo: string, id: string): Promise<string> {
+  return join('models/default', (await readModelState(repo)).edits[id].rows!.file);
+}
+
+/** The set's delta file state.json names, relative to the repository (deltas/set@<hash>.safetensors). */
+async function setDeltaOf(repo: string): Promise<string> {
+  return join('models/default', (await readModelState(repo)).delta!.file);
+}
+
+/** What a state names: its rows files and its set delta, relative to the repository, sorted. */
+async function namedFiles(repo: string): Promise<string[]> {
+  const state = await readModelState(repo);
+  const named = [...Object.values(state.edits).flatMap((e) => (e.rows === null ? [] : [e.rows.file])), ...(state.delta === null ? [] : [state.delta.file])];
+  return named.map((f) => join('models/default', f)).sort();
+}
+
+/** Every file under the model's rows/ and deltas/, relative to the repository, sorted. */
+async function contentFiles(repo: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const sub of ['rows', 'deltas']) {
+    const dir = join(repo, 'models/default', sub);
+    if (!existsSync(dir)) continue;
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+    out.push(...entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name).slice(repo.length + 1)));
+  }
+  return out.sort();
 }
 
 const scratch: string[] = [];
@@ -166,7 +189,7 @@ describe('apply checks that it can commit before it writes', () => {
 });
 
 describe('apply --refresh with a hand-edited state.json', () => {
-  it('drops an entry whose id cannot name a delta file instead of failing without a file name, and never reads its path', async () => {
+  it('drops an entry whose id cannot name a rows file instead of failing without a file name, and never reads its path', async () => {
     const dir = await tempDir('refresh');
     const model = join(dir, 'models', 'default');
     await mkdir(model, { recursive: true });
@@ -183,14 +206,17 @@ describe('apply --refresh with a hand-edited state.json', () => {
       editableLayers: [],
       thresholds: { reliability: 1, generalization: 0.5, locality: 0.9, portability: 0 },
     } as unknown as ModelManifest;
-    const evil = { specSha256: 'a'.repeat(64), method: 'ft', delta: { file: '../../../outside.bin', sha256: 'b'.repeat(64), layers: [], rank: null }, metrics: { reliability: 1, generalization: null, locality: null, portability: null, passed: 1, total: 1 }, appliedAt: 'x' };
-    const state: ModelState = { version: 1, serial: 1, base: { sha256: baseSha }, editor: null, manifest: { sha256: manifestSha(manifest) }, effective: { sha256: 'c'.repeat(64) }, edits: { '../evil': evil } };
-    const ws: Workspace = { root: dir, modelDir: 'models/default', manifest, state, stateSha: 'd'.repeat(64), drift: [], stray: [], edits: [], problems: [], lockedBy: null };
+    const evil = { specSha256: 'a'.repeat(64), method: 'ft', rows: { file: '../../../outside.bin', sha256: 'b'.repeat(64), count: 0 }, metrics: { reliability: 1, generalization: null, locality: null, portability: null, passed: 1, total: 1 }, appliedAt: 'x' };
+    const setDelta = { file: '../../../outside-delta.bin', sha256: 'e'.repeat(64), layers: [], capacity: [] };
+    const state: ModelState = { version: 2, serial: 1, base: { sha256: baseSha }, editor: null, stats: null, manifest: { sha256: manifestSha(manifest) }, delta: setDelta, effective: { sha256: 'c'.repeat(64) }, edits: { '../evil': evil } };
+    const ws: Workspace = { root: dir, modelDir: 'models/default', editsDir: 'edits', editsMissing: false, manifest, state, stateSha: 'd'.repeat(64), drift: [], stray: [], edits: [], problems: [], lockedBy: null };
 
     const r = await refreshWorkspace(ws);
-    expect(r.dropped).toEqual([{ id: '../evil', reason: 'state.json names delta file "../../../outside.bin", not its place in deltas/' }]);
+    expect(r.dropped).toEqual([{ id: '../evil', reason: 'state.json names rows file "../../../outside.bin", not its place in rows/' }]);
     expect(r.ws.state.edits).toEqual({});
-    expect(r.ws.state.effective.sha256).toBe(effectiveSha(baseSha, {}));
+    // the set's delta is re-solved by the apply that follows: the refreshed state names none (nor reads the old path)
+    expect(r.ws.state.delta).toBeNull();
+    expect(r.ws.state.effective.sha256).toBe(effectiveSha(baseSha, null));
     expect(r.ws.drift).toEqual([]);
     expect(r.ws.stray).toEqual([]);
   });
@@ -209,30 +235,32 @@ describe('apply --json in a terminal', () => {
 
 describe('deltas are checked against the model before they are added to it', () => {
   const loaded = { dir: 'models/default', model: { params: { 'h.0.mlp.c_fc.weight': tf.zeros([4, 8]) } } } as unknown as LoadedModel;
-  const meta = { id: 'geo/france', method: 'ft' };
-  const file = 'models/default/deltas/geo/france@0123456789ab.safetensors';
+  const meta = { id: SET_DELTA_NAME, method: 'memit' };
+  const file = 'models/default/deltas/set@0123456789ab.safetensors';
 
   it('a delta whose shape would broadcast (W + Δ) is an error naming the delta file', () => {
     const delta: ParsedDelta = { meta, file, layers: { 'h.0.mlp.c_fc.weight': { kind: 'dense', shape: [1, 8], data: new Float32Array(8) } } };
     const err = (() => {
       try {
-        toDeltaTensors([delta], loaded);
+        toDeltaTensors(delta, loaded);
       } catch (e) {
         return e;
       }
     })();
     expect(err).toBeInstanceOf(EditError);
-    expect((err as EditError).format()).toBe('models/default/deltas/geo/france@0123456789ab.safetensors: the delta of "h.0.mlp.c_fc.weight" has shape [1,8], the model\'s parameter [4,8]');
+    expect((err as EditError).format()).toBe('models/default/deltas/set@0123456789ab.safetensors: the delta of "h.0.mlp.c_fc.weight" has shape [1,8], the model\'s parameter [4,8]');
   });
 
-  it('a delta of a parameter the model lacks names its file too; a good one becomes one tensor per parameter', () => {
+  it('a delta of a parameter the model lacks names its file too; a good one becomes one tensor per parameter; none is no tensor', () => {
     const stray: ParsedDelta = { meta, file, layers: { 'h.9.mlp.c_fc.weight': { kind: 'dense', shape: [4, 8], data: new Float32Array(32) } } };
-    expect(() => toDeltaTensors([stray], loaded)).toThrow(/the delta changes "h.9.mlp.c_fc.weight", which this model does not have/);
+    expect(() => toDeltaTensors(stray, loaded)).toThrow(/the delta changes "h.9.mlp.c_fc.weight", which this model does not have/);
     const good: ParsedDelta = { meta, file, layers: { 'h.0.mlp.c_fc.weight': { kind: 'lowrank', a: new Float32Array(4).fill(1), b: new Float32Array(8).fill(2), in: 4, out: 8, rank: 1 } } };
-    const t = toDeltaTensors([good, good], loaded);
+    const t = toDeltaTensors(good, loaded);
+    expect(Object.keys(t)).toEqual(['h.0.mlp.c_fc.weight']);
     expect(t['h.0.mlp.c_fc.weight'].shape).toEqual([4, 8]);
-    expect(t['h.0.mlp.c_fc.weight'].dataSync()[0]).toBe(4);
+    expect(t['h.0.mlp.c_fc.weight'].dataSync()[0]).toBe(2);
     tf.dispose(Object.values(t));
+    expect(toDeltaTensors(null, loaded)).toEqual({});
   });
 });
 
@@ -249,12 +277,17 @@ describe('end to end', () => {
     await git(template, 'config', 'user.email', 'review@example.com');
     await git(template, 'config', 'user.name', 'review');
     expectCode(await edit(template, 'model', 'import', TINY, '--out', 'models/default'), 0);
+    const manifestPath = join(template, 'models/default/model.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ModelManifest;
+    await writeFile(manifestPath, `${JSON.stringify({ ...manifest, editor: { method: 'ft' } }, null, 2)}\n`);
     await writeEdit(template, 'geo/france', notOs('The capital of France is'));
     await git(template, 'add', '-A');
     await git(template, 'commit', '-qm', 'init');
     expectCode(await edit(template, 'apply', '--auto-approve'), 0);
-    expect(await deltaFiles(template)).toEqual([await deltaOf(template, 'geo/france')]);
-    expect(await deltaOf(template, 'geo/france')).toMatch(/^models\/default\/deltas\/geo\/france@[0-9a-f]{12}\.safetensors$/);
+    expect(await rowsOf(template, 'geo/france')).toMatch(/^models\/default\/rows\/geo\/france@[0-9a-f]{12}\.safetensors$/);
+    expect(await setDeltaOf(template)).toMatch(/^models\/default\/deltas\/set@[0-9a-f]{12}\.safetensors$/);
+    expect(await contentFiles(template)).toEqual(await namedFiles(template));
+    expect(await contentFiles(template)).toHaveLength(2);
   });
 
   async function repoCopy(name: string): Promise<string> {
@@ -359,28 +392,32 @@ syncBuiltinESMExports();
     await rm(join(repo, '.git'), { recursive: true, force: true });
     await writeEdit(repo, 'geo/france', { ...notOs('The capital of France is'), target: ' Nice' });
     const before = await readFile(join(repo, 'models/default/state.json'), 'utf8');
-    const deltaBefore = await readFile(join(repo, await deltaOf(repo, 'geo/france')));
-    const filesBefore = await deltaFiles(repo);
+    const rowsBefore = await readFile(join(repo, await rowsOf(repo, 'geo/france')));
+    const deltaBefore = await readFile(join(repo, await setDeltaOf(repo)));
+    const filesBefore = await contentFiles(repo);
     const r = await edit(repo, 'apply', '--auto-approve');
     expectCode(r, 1);
     expect(r.stderr).toContain('not inside a git repository');
-    expect(r.stderr).not.toContain('computing deltas');
+    expect(r.stderr).not.toContain('computing rows');
     expect(await readFile(join(repo, 'models/default/state.json'), 'utf8')).toBe(before);
-    expect(Buffer.compare(await readFile(join(repo, await deltaOf(repo, 'geo/france'))), deltaBefore)).toBe(0);
-    expect(await deltaFiles(repo)).toEqual(filesBefore);
+    expect(Buffer.compare(await readFile(join(repo, await rowsOf(repo, 'geo/france'))), rowsBefore)).toBe(0);
+    expect(Buffer.compare(await readFile(join(repo, await setDeltaOf(repo))), deltaBefore)).toBe(0);
+    expect(await contentFiles(repo)).toEqual(filesBefore);
   });
 
   it('a commit that fails after the writes says the state was written (not "nothing was written")', async () => {
     const repo = await repoCopy('hook');
     await writeFile(join(repo, '.git/hooks/pre-commit'), '#!/bin/sh\necho refused by hook >&2\nexit 1\n', { mode: 0o755 });
     await writeEdit(repo, 'geo/france', { ...notOs('The capital of France is'), target: ' Nice' });
-    const old = await deltaOf(repo, 'geo/france');
+    const [oldRows, oldDelta] = [await rowsOf(repo, 'geo/france'), await setDeltaOf(repo)];
     const r = await edit(repo, 'apply', '--auto-approve');
     expectCode(r, 1);
     expect(r.stderr).toMatch(/error: \/.*: the edits were applied \(state serial 2 written\) but not committed: git commit failed/);
-    const written = await deltaOf(repo, 'geo/france');
-    expect(written).not.toBe(old);
-    expect(r.stderr).toContain(`hint: commit ${written}, models/default/state.json, ${old} yourself`);
+    const [rows, delta] = [await rowsOf(repo, 'geo/france'), await setDeltaOf(repo)];
+    expect(rows).not.toBe(oldRows);
+    expect(delta).not.toBe(oldDelta);
+    // what was written (new rows, the new set delta, state.json) and removed (the old ones)
+    expect(r.stderr).toContain(`hint: commit ${rows}, ${delta}, models/default/state.json, ${oldRows}, ${oldDelta}`);
     expect(JSON.parse(await readFile(join(repo, 'models/default/state.json'), 'utf8')).serial).toBe(2);
   });
 
@@ -394,17 +431,21 @@ syncBuiltinESMExports();
   it('apply removes temp files left by a killed write (dead pid only)', async () => {
     const repo = await repoCopy('leftovers');
     const dead = deadPid();
-    const leftover = join(repo, 'models/default/deltas/geo', `.france.safetensors.tmp-${dead}-abcd`);
+    const leftover = join(repo, 'models/default/rows/geo', `.france.safetensors.tmp-${dead}-abcd`);
     await writeFile(leftover, 'partial');
+    const leftoverDelta = join(repo, 'models/default/deltas', `.set.safetensors.tmp-${dead}-abcd`);
+    await writeFile(leftoverDelta, 'partial');
     await writeEdit(repo, 'geo/france', { ...notOs('The capital of France is'), target: ' Nice' });
     await git(repo, 'commit', '-qam', 'update');
     const r = await edit(repo, 'apply', '--auto-approve');
     expectCode(r, 0);
     expect(r.stderr).toContain(`removed ${leftover} (left by a killed write)`);
+    expect(r.stderr).toContain(`removed ${leftoverDelta} (left by a killed write)`);
     expect(existsSync(leftover)).toBe(false);
+    expect(existsSync(leftoverDelta)).toBe(false);
   });
 
-  it('a delta refused when encoded (here: one that changes nothing) fails the apply before any file is written', async () => {
+  it('rows or a set delta refused when encoded (no tensor, NaN) fail the apply before any file is written', async () => {
     const repo = await repoCopy('encode');
     const noExpect = (prompt: string) => ({ ...notOs(prompt), expect: undefined });
     await writeEdit(repo, 'a', noExpect('capital of France is'));
@@ -415,19 +456,38 @@ syncBuiltinESMExports();
     try {
       const plan = structuralPlan(ws);
       expect(plan.changes.filter((c) => c.action === '+').map((c) => c.id)).toEqual(['a', 'b']);
-      // "a" gets a valid delta and is encoded first; "b" an empty one, which serializeDelta refuses.
-      const small: Delta = { layers: { 'h.1.mlp.c_proj.weight': { kind: 'dense', shape: [64, 16], data: new Float32Array(64 * 16).fill(1e-4) } } };
-      const editor: Editor = { method: 'fake', computeDeltas: async (_ctx, reqs) => new Map(reqs.map((r) => [r.id, r.id === 'a' ? small : { layers: {} }])) };
+      // ft rows are the edit's own (dense) delta
+      const some: EditRows = { tensors: { 'h.1.mlp.c_proj.weight': { dtype: 'F32', shape: [64, 16], data: new Float32Array(64 * 16).fill(1e-4) } } };
+      // The model's editor (ft: the kept edit's cached rows are read as its own), with made-up rows for the new edits and, poisoned, a set delta of NaN.
+      const ft = makeEditor(editorSettings(ws.manifest));
+      const fake = (rowsOf: (id: string) => EditRows, poison = false): SetEditor => ({
+        method: ft.method,
+        joint: ft.joint,
+        editedLayers: (l) => ft.editedLayers(l),
+        computeRows: async (_ctx, reqs) => new Map(reqs.map((r) => [r.id, rowsOf(r.id)])),
+        solve: async (ctx, rows) => {
+          const d = await ft.solve(ctx, rows);
+          if (!poison) return d;
+          return { layers: Object.fromEntries([...densify(d)].map(([p, t]) => [p, { kind: 'dense' as const, shape: t.shape, data: new Float32Array(t.data.length).fill(Number.NaN) }])) };
+        },
+        capacity: () => [],
+      });
       const stateBefore = await readFile(join(repo, 'models/default/state.json'), 'utf8');
-      await expect(applyPlan(ws, plan, loaded, { editor, commit: false })).rejects.toThrow('delta of edit "b" changes no parameter');
-      expect(await deltaFiles(repo)).toEqual([await deltaOf(repo, 'geo/france')]);
+      const filesBefore = await contentFiles(repo);
+      // "a" gets valid rows and is encoded first; "b" rows without a tensor, which serializeRows refuses.
+      await expect(applyPlan(ws, plan, loaded, { editor: fake((id) => (id === 'a' ? some : { tensors: {} })), commit: false })).rejects.toThrow('rows of edit "b" hold no tensor');
+      expect(await contentFiles(repo)).toEqual(filesBefore);
+      expect(await readFile(join(repo, 'models/default/state.json'), 'utf8')).toBe(stateBefore);
+      // Good rows, but a set delta with a NaN (encoded after every rows file): still nothing written.
+      await expect(applyPlan(ws, plan, loaded, { editor: fake(() => some, true), commit: false })).rejects.toThrow(/NaN/);
+      expect(await contentFiles(repo)).toEqual(filesBefore);
       expect(await readFile(join(repo, 'models/default/state.json'), 'utf8')).toBe(stateBefore);
     } finally {
       loaded.model.dispose();
     }
   });
 
-  it('"= already satisfied" means the base model passes: an edit held only by another edit\'s delta gets its own, so that edit can be destroyed', async () => {
+  it('"= already satisfied" means the base model passes: an edit held only by another edit\'s change gets rows of its own, so that edit can be destroyed', async () => {
     const repo = await repoCopy('satisfied');
     // The France delta happens to change this prompt's output too; the base model does not pass it.
     await writeEdit(repo, 'b', notOs('capital of France is'));
@@ -443,10 +503,12 @@ syncBuiltinESMExports();
     await git(repo, 'commit', '-qam', 'remove france');
     const destroy = await edit(repo, 'apply', '--auto-approve');
     expectCode(destroy, 0);
-    expect(existsSync(join(repo, 'models/default/deltas/geo'))).toBe(false);
-    expect(await deltaFiles(repo)).toEqual([await deltaOf(repo, 'b')]);
+    expect(existsSync(join(repo, 'models/default/rows/geo'))).toBe(false);
+    expect(await contentFiles(repo)).toEqual([await setDeltaOf(repo), await rowsOf(repo, 'b')].sort());
+    // b holds on its own
+    expectCode(await edit(repo, 'verify'), 0);
   });
-  it('a kill between the delta write and the state write leaves the previous state usable; the next apply removes the stray file', async () => {
+  it('a kill between the rows and delta writes and the state write leaves the previous state usable; the next apply removes the stray files', async () => {
     const repo = await repoCopy('killed');
     const prompt = 'The capital of France is';
     const before = await edit(repo, 'generate', prompt, '--json');
@@ -454,10 +516,10 @@ syncBuiltinESMExports();
     await writeEdit(repo, 'geo/france', { ...notOs(prompt), target: ' Nice' });
     await git(repo, 'commit', '-qam', 'update');
     const stateBytes = await readFile(join(repo, 'models/default/state.json'));
-    const old = await deltaOf(repo, 'geo/france');
-    const oldBytes = await readFile(join(repo, old));
+    const old = [await rowsOf(repo, 'geo/france'), await setDeltaOf(repo)];
+    const oldBytes = await Promise.all(old.map((f) => readFile(join(repo, f))));
 
-    // SIGKILL the apply as it renames the new state.json into place: its delta file is written, state.json is not.
+    // SIGKILL the apply as it renames the new state.json into place: its rows and set delta files are written, state.json is not.
     const hook = join(repo, '..', 'kill.cjs');
     await writeFile(
       hook,
@@ -474,22 +536,24 @@ syncBuiltinESMExports();
     expect(killed.code, killed.stderr).not.toBe(0);
     expect(killed.stdout).not.toContain('Apply complete');
     expect(await readFile(join(repo, 'models/default/state.json'))).toEqual(stateBytes);
-    expect(await readFile(join(repo, old))).toEqual(oldBytes);
-    const files = await deltaFiles(repo);
-    const stray = files.find((f) => f !== old);
-    expect(files).toHaveLength(2);
-    expect(stray).toMatch(/^models\/default\/deltas\/geo\/france@[0-9a-f]{12}\.safetensors$/);
+    for (const [i, f] of old.entries()) expect(await readFile(join(repo, f))).toEqual(oldBytes[i]);
+    const files = await contentFiles(repo);
+    const stray = files.filter((f) => !old.includes(f));
+    expect(files).toHaveLength(4);
+    expect(stray).toHaveLength(2);
+    expect(stray[0]).toMatch(/^models\/default\/deltas\/set@[0-9a-f]{12}\.safetensors$/);
+    expect(stray[1]).toMatch(/^models\/default\/rows\/geo\/france@[0-9a-f]{12}\.safetensors$/);
 
-    // plan: no blocking drift, the stray file as a warning; the update is still to do.
+    // plan: no blocking drift, the stray files as a warning; the update is still to do.
     const plan = await edit(repo, 'plan', '--detailed-exitcode');
     expectCode(plan, 2);
-    expect(plan.stdout).toMatch(new RegExp(`^\\s*\\? ${stray!.replace(/[.]/g, '\\.')}\\s+stray file\\s+removed by the next apply$`, 'm'));
+    for (const f of stray) expect(plan.stdout).toMatch(new RegExp(`^\\s*\\? ${f.replace(/[.]/g, '\\.')}\\s+stray file\\s+removed by the next apply$`, 'm'));
     expect(plan.stdout).toMatch(/^\s*~ geo\/france\s+update/m);
-    expect(plan.stdout).toContain('Plan: 0 to create, 1 to update, 0 to destroy, 1 stray file to remove.');
+    expect(plan.stdout).toContain('Plan: 0 to create, 1 to update, 0 to destroy, 2 stray files to remove.');
     expect(plan.stdout).not.toContain('drift');
     const json = await edit(repo, 'plan', '--json', '--structural');
     expectCode(json, 0);
-    expect(JSON.parse(json.stdout)).toMatchObject({ drift: [], stray: [stray], summary: { drift: 0, stray: 1, update: 1 } });
+    expect(JSON.parse(json.stdout)).toMatchObject({ drift: [], stray: [stray[1], stray[0]], summary: { drift: 0, stray: 2, update: 1 } });
 
     // verify and generate run on the previous state.
     const [verify, gen] = await Promise.all([edit(repo, 'verify'), edit(repo, 'generate', prompt, '--json')]);
@@ -499,37 +563,42 @@ syncBuiltinESMExports();
     expect(JSON.parse(gen.stdout)).toMatchObject({ completion: JSON.parse(before.stdout).completion, edits: ['geo/france'] });
 
     // The killed apply still holds the lock (never taken over automatically); once it is cleared, the
-    // next apply removes the stray file (or, when it computed the same delta, reuses it) and the old one.
+    // next apply removes the stray files (or, when it computed the same rows and delta, reuses them) and the old ones.
     const lock = JSON.parse(await readFile(join(repo, 'models/default/.lock'), 'utf8')) as { id: string };
     expectCode(await edit(repo, 'force-unlock', lock.id), 0);
-    const handWritten = 'models/default/deltas/geo/france@000000000000.safetensors';
-    await writeFile(join(repo, handWritten), serializeDelta({ layers: { 'h.0.mlp.c_fc.weight': { kind: 'dense', shape: [1, 1], data: new Float32Array([1]) } } }, { id: 'geo/france', method: 'ft' }));
+    const handWritten = ['models/default/rows/geo/france@000000000000.safetensors', 'models/default/deltas/set@000000000000.safetensors'];
+    await writeFile(join(repo, handWritten[0]), serializeRows({ tensors: { 'h.0.mlp.c_fc.weight': { dtype: 'F32', shape: [1, 1], data: new Float32Array([1]) } } }, { id: 'geo/france', method: 'ft', specSha256: 'a'.repeat(64) }));
+    await writeFile(join(repo, handWritten[1]), serializeDelta({ layers: { 'h.0.mlp.c_fc.weight': { kind: 'dense', shape: [1, 1], data: new Float32Array([1]) } } }, { id: SET_DELTA_NAME, method: 'ft' }));
     const apply = await edit(repo, 'apply', '--auto-approve');
     expectCode(apply, 0);
     expect(apply.stderr).toMatch(/removed .*\.state\.json\.tmp-\d+-[0-9a-f]+ \(left by a killed write\)/);
-    const now = await deltaOf(repo, 'geo/france');
-    expect(now).not.toBe(old);
-    expect(await deltaFiles(repo)).toEqual([now]);
+    const now = [await rowsOf(repo, 'geo/france'), await setDeltaOf(repo)];
+    expect(now[0]).not.toBe(old[0]);
+    expect(now[1]).not.toBe(old[1]);
+    expect(await contentFiles(repo)).toEqual([...now].sort());
     expect(await git(repo, 'status', '--porcelain', '--untracked-files=all', '--', 'models/default')).toBe('');
     const clean = await edit(repo, 'plan', '--structural', '--detailed-exitcode');
     expectCode(clean, 0);
     expect(clean.stdout).not.toContain('stray');
   });
 
-  it('an apply with only stray delta files to remove removes them and leaves state.json as it is', async () => {
+  it('an apply with only stray rows and delta files to remove removes them and leaves state.json as it is', async () => {
     const repo = await repoCopy('stray-only');
     const stateBytes = await readFile(join(repo, 'models/default/state.json'));
-    const stray = 'models/default/deltas/killed/create@0123456789ab.safetensors';
-    await mkdir(dirname(join(repo, stray)), { recursive: true });
-    await writeFile(join(repo, stray), 'a killed create');
+    const named = await namedFiles(repo);
+    const stray = ['models/default/rows/killed/create@0123456789ab.safetensors', 'models/default/deltas/set@0123456789ab.safetensors'];
+    for (const f of stray) {
+      await mkdir(dirname(join(repo, f)), { recursive: true });
+      await writeFile(join(repo, f), 'a killed create');
+    }
     const plan = await edit(repo, 'plan', '--structural', '--detailed-exitcode');
     expectCode(plan, 0);
-    expect(plan.stdout).toContain('No changes. The model matches the edit files (1 applied). 1 stray file to remove.');
+    expect(plan.stdout).toContain('No changes. The model matches the edit files (1 applied). 2 stray files to remove.');
     const r = await edit(repo, 'apply', '--auto-approve');
     expectCode(r, 0);
-    expect(r.stdout).toContain('No changes to apply; removed 1 stray delta file, nothing to commit.');
-    expect(existsSync(join(repo, 'models/default/deltas/killed'))).toBe(false);
-    expect(await deltaFiles(repo)).toEqual([await deltaOf(repo, 'geo/france')]);
+    expect(r.stdout).toContain('No changes to apply; removed 2 stray delta files, nothing to commit.');
+    expect(existsSync(join(repo, 'models/default/rows/killed'))).toBe(false);
+    expect(await contentFiles(repo)).toEqual(named);
     expect(await readFile(join(repo, 'models/default/state.json'))).toEqual(stateBytes);
   });
 });

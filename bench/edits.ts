@@ -243,7 +243,7 @@ function roundAll<T extends object>(o: T): T {
 function makeRepo(dir: string, modelDir: string, manifest: ModelManifest): string {
   const dest = join(dir, 'models', 'default');
   mkdirSync(dest, { recursive: true });
-  const files = ['model.json', manifest.tokenizer.file, manifest.weights.file, ...(manifest.editor?.file ? [manifest.editor.file] : []), ...(manifest.stats ? [manifest.stats.file] : [])];
+  const files = ['model.json', manifest.tokenizer.file, manifest.weights.file, ...(manifest.editor?.file ? [manifest.editor.file] : []), ...(manifest.stats ? [manifest.stats.file] : []), ...(manifest.probes ? [manifest.probes.file] : [])];
   for (const f of files) {
     mkdirSync(dirname(join(dest, f)), { recursive: true });
     copyFileSync(join(modelDir, f), join(dest, f));

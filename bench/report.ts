@@ -65,6 +65,25 @@ export function computeRatios(records: BenchRecord[]): Ratio[] {
   if (one !== undefined && many !== undefined && one !== many) {
     out.push({ name: `edits apply s/edit, ${one.detail.edits} edit/${many.detail.edits} edits`, value: sig((one.detail.perEditS as number) / (many.detail.perEditS as number)), of: [key(one), key(many)] });
   }
+  // joint: how the solve grows with N, what it costs in edits' rows, and one edit into a large set vs alone
+  const joint = records.filter((r) => r.section === 'joint');
+  for (const b of [...new Set(joint.map((r) => r.backend))]) {
+    const rows = find('joint', 'rows s/edit', b);
+    const solves = joint.filter((r) => r.backend === b && r.metric.startsWith('solve N=')).sort((x, y) => (x.detail.edits as number) - (y.detail.edits as number));
+    for (let i = 1; i < solves.length; i++) add(`joint solve ${solves[i].metric.slice(6)}/${solves[i - 1].metric.slice(6)} ${b}`, solves[i], solves[i - 1]);
+    const largest = solves[solves.length - 1];
+    if (largest !== undefined) add(`joint solve ${largest.metric.slice(6)} in edits' rows (solve s / rows s per edit) ${b}`, largest, rows);
+    const gen = find('generate', 'ms/token KV cache', b);
+    if (rows !== undefined && gen !== undefined && gen.value > 0) out.push({ name: `joint rows s/edit in generated tokens (KV cache) ${b}`, value: sig((rows.value * 1000) / gen.value), of: [key(rows), key(gen)] });
+    const applies = joint.filter((r) => r.backend === b && r.metric.startsWith('apply 1 '));
+    const alone = applies.find((r) => r.detail.cached === 0);
+    for (const a of applies.filter((r) => r !== alone)) {
+      add(`joint ${a.metric}/into empty (rows of 1 new edit + solve) ${b}`, a, alone);
+      // the same on this process's CPU seconds, which other processes on the machine disturb less
+      const [ca, cb] = [a.detail.cpuS as number | undefined, alone?.detail.cpuS as number | undefined];
+      if (alone !== undefined && ca !== undefined && cb !== undefined && cb > 0) out.push({ name: `joint ${a.metric}/into empty, cpu s ${b}`, value: sig(ca / cb), of: [key(a), key(alone)] });
+    }
+  }
   return out;
 }
 
@@ -108,6 +127,8 @@ export function renderResults(res: BenchResults): string {
   }
   const edits = res.records.filter((r) => r.section === 'edits');
   if (edits.length > 0) out.push('', renderEdits(edits));
+  const joint = res.records.filter((r) => r.section === 'joint');
+  if (joint.length > 0) out.push('', renderJoint(joint));
   out.push('', table([['ratio', 'value'], ...res.ratios.map((r) => [r.name, `${fmt(r.value)}×`])]));
   out.push(
     '',
@@ -154,5 +175,30 @@ function renderEdits(recs: BenchRecord[]): string {
     table(rows).split('\n').map((line, i) => `${line}  ${notes[i]}`.trimEnd()).join('\n'),
     ...phases,
     `  built from ${first.commit ?? '?'}${first.srcDirty ? ' + uncommitted src/ changes' : ''}; apply model: ${first.model} (${first.modelWhy}); load average ${fmt(Math.min(...loads))}–${fmt(Math.max(...loads))} during the CLI runs`,
+  ].join('\n');
+}
+
+/** The joint section: rows per edit, solves per N, one new edit into a set vs alone, the section's peak RSS. */
+function renderJoint(recs: BenchRecord[]): string {
+  const rows = [['joint (set editor, in process)', 'backend', 'value', 'cpu s']];
+  const notes = [''];
+  for (const r of recs) {
+    const d = r.detail;
+    let note = '';
+    if (r.metric === 'rows s/edit') {
+      const p = d.perEditS as { median: number; min: number; max: number };
+      note = `${d.edits} real edits in ${fmt(d.totalS as number)} s (per edit median ${fmt(p.median)}, ${fmt(p.min)}–${fmt(p.max)}), ${fmt(d.rowsPerEdit as number)} rows/edit`;
+    }
+    if (r.metric.startsWith('solve')) note = `${d.rows} rows, ${d.source}; median of ${d.reps}`;
+    if (r.metric.startsWith('apply')) note = `rows ${fmt(d.rowsS as number)} s + solve ${fmt(d.solveS as number)} s; rows computed for ${d.computed} edit, ${d.cached} cached; median of ${d.reps}`;
+    if (r.metric === 'peak RSS MB') note = `process maxRSS at the section's end (${d.maxRssAtStartMB} MB at its start)`;
+    rows.push([r.metric, r.backend, r.unit === 'MB' ? String(r.value) : `${fmt(r.value)} ${r.unit}`, typeof d.cpuS === 'number' ? fmt(d.cpuS) : '-']);
+    notes.push(note);
+  }
+  const first = recs[0].detail;
+  const settings = first.editor as { method: string } | undefined;
+  return [
+    table(rows).split('\n').map((line, i) => `${line}  ${notes[i]}`.trimEnd()).join('\n'),
+    `  model: ${first.model} (${first.modelWhy}); editor ${settings?.method} on ${(first.editedLayers as string[] | undefined)?.join(', ')}`,
   ].join('\n');
 }

@@ -1,17 +1,19 @@
 /**
  * `npm run bench`: matmul GFLOP/s, training tokens/s and generation ms/token on every backend
  * that loads, plus memory, in one process; then the edits section (bench/edits.ts): the `edit` CLI
- * as a child process — validate and plan over 10,000 edit files, apply with the ft editor.
+ * as a child process — validate and plan over 10,000 edit files, apply with the ft editor; then the
+ * joint section (bench/joint.ts): the set editor's rows per edit, solves at N = 1, 100, 1,000 and one
+ * new edit applied into 1,000 vs into an empty set, on the fastest backend.
  * Writes bench/results/latest.json and a dated copy, and prints a table. Ratios (wasm/cpu,
  * custom/plain, no-cache/cache) are the numbers to compare across runs: absolute speeds on these
  * shared machines move with whatever else is running.
  *
- *   npm run build && npm run bench # full run, ~4–6 min (the edits section's 100-edit apply is half of it)
- *   BENCH_QUICK=1 npm run bench    # small sizes, ~20 s; writes bench/results/quick.json only
+ *   npm run build && npm run bench # full run, ~6–8 min (the edits section's 100-edit apply and the joint section's 100 edits' rows are most of it)
+ *   BENCH_QUICK=1 npm run bench    # small sizes, ~30–45 s; writes bench/results/quick.json only
  *   BENCH_OUT=dir                  # write results elsewhere
  *   BENCH_BACKENDS=wasm,cpu        # only these backends
- *   BENCH_SECTIONS=edits           # only these sections (matmul, train, generate, edits); no latest.json
- *   BENCH_MODEL=models/x           # the model folder for generation and apply (default models/default)
+ *   BENCH_SECTIONS=edits           # only these sections (matmul, train, generate, edits, joint); no latest.json
+ *   BENCH_MODEL=models/x           # the model folder for generation, apply and joint (default models/default)
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -21,6 +23,7 @@ import type { GPTConfig } from '../src/model/gpt2.js';
 import { BACKENDS, useBackend, type BackendName } from '../src/tensor/backend.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { benchEdits, pickModel, type EditsSizes } from './edits.js';
+import { benchJoint, type JointSizes } from './joint.js';
 import { memoryNow, sig, stamp, type BenchRecord, type MemoryRecord, type RecordBackend } from './measure.js';
 import { computeRatios, renderResults, type BenchResults } from './report.js';
 import { benchGenerate, benchMatmul, benchTrain, type GenerateSizes, type MatmulShape, type TrainSizes } from './sections.js';
@@ -29,7 +32,7 @@ const QUICK = !['', '0', 'false', undefined].includes(process.env.BENCH_QUICK);
 const OUT_DIR = process.env.BENCH_OUT ?? 'bench/results';
 /** A model folder for the generation section; the full run looks for models/default. */
 const MODEL = process.env.BENCH_MODEL;
-const SECTIONS = ['matmul', 'train', 'generate', 'edits'] as const;
+const SECTIONS = ['matmul', 'train', 'generate', 'edits', 'joint'] as const;
 type SectionName = (typeof SECTIONS)[number];
 /** BENCH_SECTIONS=a,b: only these sections; unset or empty: all. */
 const ONLY_SECTIONS = process.env.BENCH_SECTIONS?.split(',').map((x) => x.trim()).filter((x) => x !== '');
@@ -46,6 +49,7 @@ interface Plan {
   plain: (b: BackendName) => TrainSizes | undefined;
   generate: GenerateSizes;
   edits: EditsSizes;
+  joint: JointSizes;
 }
 
 const FULL: Plan = {
@@ -58,6 +62,7 @@ const FULL: Plan = {
   plain: (b) => (b === 'cpu' ? undefined : { config: DEFAULT_CONFIG, batch: 16, warmupSteps: 1, steps: 2 }),
   generate: { promptTokens: 32, newTokens: 32, reps: 3, config: DEFAULT_CONFIG, modelDir: MODEL ?? 'models/default' },
   edits: { files: 10_000, folders: 100, reps: 3, applies: [1, 100], modelDir: MODEL },
+  joint: { edits: 100, solves: [1, 100, 1000], into: 1000, reps: 3, modelDir: MODEL },
 };
 
 const QUICK_PLAN: Plan = {
@@ -70,9 +75,19 @@ const QUICK_PLAN: Plan = {
   plain: () => ({ config: TINY_CONFIG, batch: 2, warmupSteps: 1, steps: 2 }),
   generate: { promptTokens: 4, newTokens: 4, reps: 1, config: TINY_CONFIG, modelDir: MODEL },
   edits: { files: 200, folders: 10, reps: 2, applies: [1, 5], modelDir: MODEL },
+  joint: { edits: 5, solves: [1, 5, 50], into: 50, reps: 1, modelDir: MODEL },
 };
 
 // ---------------------------------------------------------------- main
+
+/** A section's progress lines on stderr, indented under its "bench: <section> … " line. */
+function progressLog(): (line: string) => void {
+  let first = true;
+  return (line) => {
+    process.stderr.write(`${first ? '\n' : ''}  ${line}\n`);
+    first = false;
+  };
+}
 
 async function main(): Promise<number> {
   const started = Date.now();
@@ -137,16 +152,18 @@ async function main(): Promise<number> {
     const model = pickModel(plan.edits.modelDir);
     await step(`edits (apply on ${model?.dir ?? 'no model'})`, 'none', async () => {
       const before = tf.memory().numTensors;
-      let first = true;
-      const log = (line: string) => {
-        process.stderr.write(`${first ? '\n' : ''}  ${line}\n`);
-        first = false;
-      };
-      const recs = await benchEdits(plan.edits, log);
+      const recs = await benchEdits(plan.edits, progressLog());
       const left = tf.memory().numTensors - before;
       const memory: MemoryRecord = { ...stamp(), after: 'edits', backend: 'none', ...memoryNow(), leak: left !== 0, leakDetail: `${left} tensors left; the CLI's own peak RSS is in the edits records` };
       return { records: recs, memory };
     });
+  }
+  // the set editor on the fastest backend only: its rows take ~0.5 s per edit on wasm, minutes on cpu
+  const fastest = available[0];
+  if (run('joint') && fastest !== undefined) {
+    const why = await useBackend(fastest);
+    if (why !== undefined) errors.push({ section: 'joint', backend: fastest, message: why });
+    else await step(`joint (${pickModel(plan.joint.modelDir)?.dir ?? 'no model'})`, fastest, () => benchJoint(fastest, plan.joint, progressLog()));
   }
 
   const res: BenchResults = {

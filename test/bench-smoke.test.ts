@@ -28,6 +28,12 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     const json = JSON.parse(await readFile(join(out, files.find((f) => f.endsWith('.json'))!), 'utf8'));
     expect(json.errors ?? []).toEqual([]);
     const sections = new Set((json.records as Array<{ section: string }>).map((r) => r.section));
-    for (const s of ['matmul', 'train', 'generate', 'edits']) expect(sections.has(s)).toBe(true);
+    for (const s of ['matmul', 'train', 'generate', 'edits', 'joint']) expect(sections.has(s)).toBe(true);
+    // joint: one new edit into the cached set computes that edit's rows only
+    const joint = (json.records as Array<{ section: string; metric: string; backend: string; detail: { computed?: number; cached?: number } }>).filter((r) => r.section === 'joint');
+    expect(joint.map((r) => r.metric)).toEqual(['rows s/edit', 'solve N=1', 'solve N=5', 'solve N=50', 'apply 1 into empty', 'apply 1 into 50', 'peak RSS MB']);
+    expect(joint.every((r) => r.backend === 'wasm')).toBe(true);
+    expect(joint.filter((r) => r.metric.startsWith('apply')).map((r) => [r.detail.cached, r.detail.computed])).toEqual([[0, 1], [50, 1]]);
+    expect((json.ratios as Array<{ name: string }>).map((r) => r.name)).toContain('joint apply 1 into 50/into empty (rows of 1 new edit + solve) wasm');
   }, 300_000);
 });

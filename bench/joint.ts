@@ -36,17 +36,8 @@ export interface JointSizes {
   modelDir?: string;
 }
 
-interface Probe {
-  prompt: string;
-  answer: string;
-  subject: string;
-  relation: string;
-  form: number;
-  heldOut: boolean;
-}
 
 /** Relations whose objects make counterfactual targets (as scripts/try-joint.ts builds them). */
-const RELATIONS = ['capital', 'currency', 'continent', 'language', 'country'];
 const SEED = 5;
 
 export async function benchJoint(backend: BackendName, sizes: JointSizes, log: (line: string) => void): Promise<{ records: BenchRecord[]; memory: MemoryRecord }> {
@@ -104,7 +95,7 @@ export async function benchJoint(backend: BackendName, sizes: JointSizes, log: (
         perEditS: { median: sig(median(perEdit)), min: sig(Math.min(...perEdit)), max: sig(Math.max(...perEdit)) },
         rowsPerEdit: sig(rowsPerEdit),
         warmupS: sig(warm.s),
-        editsFrom: `data/probes.json: form-0 prompts of ${RELATIONS.join(', ')}, one per subject, target another object of the relation (seed ${SEED}); not checked that the base knows the fact`,
+        editsFrom: `data/bench.json: counterfact records, one per subject (seed ${SEED})`,
       }),
     );
 
@@ -184,27 +175,30 @@ export async function benchJoint(backend: BackendName, sizes: JointSizes, log: (
   return { records, memory: { ...stamp(), after: 'joint', backend, ...end, leak: left !== 0, leakDetail: `${left} tensors left after the model was disposed` } };
 }
 
-/** `count` counterfactual edits from data/probes.json, one per subject, in a seeded order. */
+/** `count` counterfactual edits from data/bench.json (committed; `npm run bench:data`), one per subject, in a seeded order. */
 function counterfactualEdits(count: number): EditRequest[] {
-  const file = join(packageRoot(), 'data', 'probes.json');
-  if (!existsSync(file)) throw new Error('data/probes.json is missing: run `npm run data` (node dist/scripts/make-data.js)');
-  const probes = (JSON.parse(readFileSync(file, 'utf8')) as Probe[]).filter((p) => RELATIONS.includes(p.relation) && !p.heldOut);
-  const objects = new Map<string, string[]>();
-  for (const p of probes) objects.set(p.relation, [...new Set([...(objects.get(p.relation) ?? []), p.answer])]);
+  const file = join(packageRoot(), 'data', 'bench.json');
+  if (!existsSync(file)) throw new Error('data/bench.json is missing: run `npm run bench:data`');
+  const records = (JSON.parse(readFileSync(file, 'utf8')) as { records: CounterfactRecord[] }).records.filter((r) => r.task === 'counterfact');
   const rng = new Rng(SEED);
-  const firstForms = rng.shuffle(probes.filter((p) => p.form === 0));
   const used = new Set<string>();
   const out: EditRequest[] = [];
-  for (const p of firstForms) {
+  for (const r of rng.shuffle(records)) {
     if (out.length === count) break;
-    if (used.has(p.subject)) continue;
-    used.add(p.subject);
-    const target = rng.pick(objects.get(p.relation)!.filter((o) => o !== p.answer));
-    const rephrase = probes.filter((q) => q.subject === p.subject && q.relation === p.relation && q.form !== 0).slice(0, 3).map((q) => q.prompt);
-    out.push({ id: `e${String(out.length).padStart(4, '0')}`, task: 'counterfact', instruction: '', prompt: p.prompt, target, rephrase });
+    if (used.has(r.subject)) continue;
+    used.add(r.subject);
+    out.push({ id: `e${String(out.length).padStart(4, '0')}`, task: 'counterfact', instruction: '', prompt: r.prompt, target: r.target, rephrase: r.rephrase });
   }
-  if (out.length < count) throw new Error(`data/probes.json has ${out.length} subjects for counterfactual edits; ${count} needed`);
+  if (out.length < count) throw new Error(`data/bench.json has ${out.length} counterfact subjects; ${count} needed`);
   return out;
+}
+
+interface CounterfactRecord {
+  task: string;
+  subject: string;
+  prompt: string;
+  target: string;
+  rephrase: string[];
 }
 
 /** Wall seconds and this process's CPU seconds (user + sys; wasm runs on this thread): cpuS ≪ s means other processes had the cores. */

@@ -5,8 +5,11 @@
  * stale saved plan → lock → git revert → reports → drift and --refresh → --target and --shard.
  *
  * Model: $EDITOPS_TEST_MODEL, else the shipped models/default, else .tmp/mid-model (a partially
- * trained checkpoint of the same architecture). The editor is ft: strong, but it can hurt
- * locality, so the edits here set `"thresholds": {"locality": 0}`.
+ * trained checkpoint of the same architecture). The editor is the model's own (memit for the shipped
+ * model): per edit a cached rows file (rows/<id>@<sha12>.safetensors), one solved change of the
+ * whole set (deltas/set@<sha12>.safetensors). The edits set `"thresholds": {"locality": 0}` so the
+ * walk does not depend on an editor's spill-over (set-semantics.test.ts and neighbours-cli.test.ts
+ * hold locality).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -80,7 +83,7 @@ const capital = (country: string, target: string, extra: Record<string, unknown>
   ...extra,
 });
 
-async function readState(): Promise<{ serial: number; edits: Record<string, { delta: { file: string } | null }> }> {
+async function readState(): Promise<{ serial: number; delta: { file: string; sha256: string } | null; edits: Record<string, { method: string; rows: { file: string; count: number } | null }> }> {
   return JSON.parse(await readFile(modelPath('state.json'), 'utf8'));
 }
 
@@ -90,13 +93,15 @@ async function modelFiles(): Promise<string[]> {
   return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name).slice(modelPath().length + 1)).sort();
 }
 
-/** The files under the model's deltas/, relative to the model folder. */
-async function deltaFiles(): Promise<string[]> {
-  return (await modelFiles()).filter((f) => f.startsWith('deltas/'));
+/** The files under the model's rows/ and deltas/, relative to the model folder, sorted. */
+async function contentFiles(): Promise<string[]> {
+  return (await modelFiles()).filter((f) => f.startsWith('rows/') || f.startsWith('deltas/'));
 }
 
-/** deltas/<id>@<12 hex>.safetensors: where a delta of `id` lives (content-addressed). */
-const deltaName = (id: string) => new RegExp(`^deltas/${id.replace(/[.]/g, '\\.')}@[0-9a-f]{12}\\.safetensors$`);
+/** rows/<id>@<12 hex>.safetensors: where the rows of `id` live (content-addressed). */
+const rowsName = (id: string) => new RegExp(`^rows/${id.replace(/[.]/g, '\\.')}@[0-9a-f]{12}\\.safetensors$`);
+/** deltas/set@<12 hex>.safetensors: where the set's solved change lives (content-addressed). */
+const SET_DELTA = /^deltas\/set@[0-9a-f]{12}\.safetensors$/;
 
 async function commitCount(): Promise<number> {
   return Number((await git('rev-list', '--count', 'HEAD')).trim());
@@ -121,9 +126,10 @@ beforeAll(async () => {
   await git('config', 'commit.gpgsign', 'false');
   // init copies the package's shipped models/default; any other model is put in place first, and init keeps it.
   if (MODEL_SRC !== resolve(ROOT, 'models/default')) {
-    const manifest = JSON.parse(await readFile(join(MODEL_SRC, 'model.json'), 'utf8')) as { tokenizer: { file: string }; weights: { file: string }; editor?: { file: string } | null };
+    const manifest = JSON.parse(await readFile(join(MODEL_SRC, 'model.json'), 'utf8')) as { tokenizer: { file: string }; weights: { file: string }; editor?: { file?: string } | null; stats?: { file: string }; probes?: { file: string } };
     await mkdir(modelPath(), { recursive: true });
-    for (const f of ['model.json', manifest.tokenizer.file, manifest.weights.file, ...(manifest.editor ? [manifest.editor.file] : [])]) {
+    const named = [manifest.editor?.file, manifest.stats?.file, manifest.probes?.file].filter((f): f is string => f !== undefined);
+    for (const f of ['model.json', manifest.tokenizer.file, manifest.weights.file, ...named]) {
       await cp(join(MODEL_SRC, f), modelPath(f));
     }
   }
@@ -160,6 +166,8 @@ describe.sequential('edit workflow end to end', () => {
       const r = await edit('plan', '--detailed-exitcode');
       expectCode(r, 2);
       expect(r.stdout).toMatch(/^\s*\+ capitals\/italy\s+create\s+"The capital of Italy is" → " Berlin"/m);
+      expect(r.stdout).toMatch(/^Editor memit re-solves h\.2\.mlp\.c_proj, h\.3\.mlp\.c_proj for the whole set of 1 edit: 0 applied edits keep their rows/m);
+      expect(r.stdout).toMatch(/^Capacity: 1 rows? per edited layer of 512 \(0%\)\.$/m);
       expect(r.stdout).toContain('Plan: 1 to create, 0 to update, 0 to destroy.');
     }), PHASE);
 
@@ -171,28 +179,32 @@ describe.sequential('edit workflow end to end', () => {
       expect(existsSync(modelPath('state.json'))).toBe(false);
     }), PHASE);
 
-  it('apply --auto-approve writes the delta and state.json and commits them', () =>
+  it('apply --auto-approve writes the edit\'s rows, the set delta and state.json and commits them', () =>
     timed('apply create', async () => {
       const before = await commitCount();
       const r = await edit('apply', '--auto-approve');
       expectCode(r, 0);
       expect(r.stdout).toMatch(/✓ capitals\/italy\s+reliability 100%/);
-      expect(r.stdout).toMatch(/Apply complete: state serial 1, 2 files written, committed [0-9a-f]{10}\./);
+      expect(r.stdout).toMatch(/Apply complete: state serial 1, 3 files written, committed [0-9a-f]{10}\./);
       expect(await commitCount()).toBe(before + 1);
       const message = await git('log', '-1', '--format=%B');
       expect(message).toMatch(/^edit apply: 1 created, 0 updated, 0 destroyed/);
       expect(message).toContain('+ capitals/italy "The capital of Italy is" → " Berlin"');
       const state = await readState();
       expect(state.serial).toBe(1);
-      const delta = state.edits['capitals/italy'].delta!.file;
-      expect(delta).toMatch(deltaName('capitals/italy'));
-      expect(await deltaFiles()).toEqual([delta]);
+      expect(state.edits['capitals/italy'].method).toBe('memit');
+      const rows = state.edits['capitals/italy'].rows!.file;
+      expect(rows).toMatch(rowsName('capitals/italy'));
+      const delta = state.delta!.file;
+      expect(delta).toMatch(SET_DELTA);
+      expect(await contentFiles()).toEqual([delta, rows]);
       const tracked = (await git('ls-files', MODEL)).split('\n');
       expect(tracked).toContain(`${MODEL}/state.json`);
+      expect(tracked).toContain(`${MODEL}/${rows}`);
       expect(tracked).toContain(`${MODEL}/${delta}`);
       expect(await git('status', '--porcelain', '--', MODEL)).toBe('');
       // With them, the edit file the new state depends on (untracked until now): a clone plans no change.
-      expect((await git('show', '--name-only', '--format=', 'HEAD')).trim().split('\n').sort()).toEqual(['edits/capitals/italy.json', `${MODEL}/${delta}`, `${MODEL}/state.json`]);
+      expect((await git('show', '--name-only', '--format=', 'HEAD')).trim().split('\n').sort()).toEqual(['edits/capitals/italy.json', `${MODEL}/${delta}`, `${MODEL}/${rows}`, `${MODEL}/state.json`]);
     }), PHASE);
 
   it('generate gives the new target, --base the old answer; plan then has no changes', () =>
@@ -219,21 +231,24 @@ describe.sequential('edit workflow end to end', () => {
       expectCode(plan, 2);
       expect(plan.stdout).toMatch(/^\s*~ capitals\/italy\s+update\s+"The capital of Italy is" → " Madrid"/m);
       expect(plan.stdout).toContain('Plan: 0 to create, 1 to update, 0 to destroy.');
-      const old = (await readState()).edits['capitals/italy'].delta!.file;
+      const before = await readState();
+      const old = [before.edits['capitals/italy'].rows!.file, before.delta!.file];
       const apply = await edit('apply', '--auto-approve');
       expectCode(apply, 0);
       expect(await git('log', '-1', '--format=%B')).toMatch(/^edit apply: 0 created, 1 updated, 0 destroyed[\s\S]*~ capitals\/italy "The capital of Italy is" → " Madrid"/);
       const state = await readState();
       expect(state.serial).toBe(2);
-      // The new delta went to a new name (the old state's file was never overwritten); the old one is gone.
-      const now = state.edits['capitals/italy'].delta!.file;
-      expect(now).toMatch(deltaName('capitals/italy'));
-      expect(now).not.toBe(old);
-      expect(await deltaFiles()).toEqual([now]);
+      // The new rows and set delta went to new names (the old state's files were never overwritten); the old ones are gone.
+      const now = [state.edits['capitals/italy'].rows!.file, state.delta!.file];
+      expect(now[0]).toMatch(rowsName('capitals/italy'));
+      expect(now[1]).toMatch(SET_DELTA);
+      expect(now[0]).not.toBe(old[0]);
+      expect(now[1]).not.toBe(old[1]);
+      expect(await contentFiles()).toEqual([now[1], now[0]]);
       expect(await git('status', '--porcelain', '--', MODEL)).toBe('');
     }), PHASE);
 
-  it('a deleted edit file plans as a destroy; apply removes its delta and state entry and commits', () =>
+  it('a deleted edit file plans as a destroy; apply removes its rows, the set delta and its state entry and commits', () =>
     timed('destroy', async () => {
       await unlink(join(repo, 'edits/capitals/italy.json'));
       const plan = await edit('plan', '--detailed-exitcode');
@@ -242,12 +257,15 @@ describe.sequential('edit workflow end to end', () => {
       expect(plan.stdout).toContain('0 to create, 0 to update, 1 to destroy');
       const apply = await edit('apply', '--auto-approve');
       expectCode(apply, 0);
-      expect(await deltaFiles()).toEqual([]);
+      expect(await contentFiles()).toEqual([]);
       const state = await readState();
       expect(state.edits).toEqual({});
+      // the empty set changes no weight: the base model
+      expect(state.delta).toBeNull();
       expect(state.serial).toBe(3);
       expect(await git('log', '-1', '--format=%B')).toMatch(/^edit apply: 0 created, 0 updated, 1 destroyed[\s\S]*- capitals\/italy/);
-      expect(await git('ls-files', MODEL)).not.toContain('italy.safetensors');
+      expect(await git('ls-files', MODEL)).not.toContain('italy@');
+      expect(await git('ls-files', MODEL)).not.toContain('set@');
       expect(await git('status', '--porcelain', '--', MODEL)).toBe('');
     }), PHASE);
 
@@ -313,54 +331,96 @@ describe.sequential('edit workflow end to end', () => {
       expect(existsSync(modelPath('.lock'))).toBe(false);
     }), PHASE);
 
-  it('git revert of an apply commit leaves a consistent state: plan shows no drift, verify runs', () =>
+  it('git revert of an apply commit leaves a consistent state (plan shows no drift, verify runs), and so does reverting the revert', () =>
     timed('apply + git revert', async () => {
       const apply = await edit('apply', '--auto-approve');
       expectCode(apply, 0);
       expect(await git('log', '-1', '--format=%B')).toContain('+ capitals/italy "The capital of Italy is" → " Oslo"');
+      const applied = await contentFiles();
+      expect(applied).toHaveLength(2);
 
+      // The apply commit holds the edit file it applied (untracked until then): the revert takes it back too.
       await git('revert', '--no-edit', 'HEAD');
-      expect(await deltaFiles()).toEqual([]);
+      expect(await contentFiles()).toEqual([]);
       expect((await readState()).edits).toEqual({});
+      expect((await readState()).delta).toBeNull();
+      expect(existsSync(join(repo, 'edits/capitals/italy.json'))).toBe(false);
       const [plan, verify] = await Promise.all([edit('plan', '--detailed-exitcode'), edit('verify')]);
-      expect(plan.code, `${plan.stdout}\n${plan.stderr}`).not.toBe(1);
-      expectCode(plan, [0, 2]);
+      expectCode(plan, 0);
       expect(plan.stdout).not.toContain('drift');
-      expect(plan.stdout).toMatch(/^\s*\+ capitals\/italy\s+create/m);
-      expectCode(verify, [0, 1]);
+      expect(plan.stdout).toContain('No changes. The model matches the edit files (0 applied).');
+      expectCode(verify, 0);
       expect(verify.stderr).not.toMatch(/error|drift/i);
-      expect(verify.stdout).toMatch(/capitals\/italy\s+reliability/);
-      expect(verify.stdout).toMatch(/\d+ of 1 edits hold/);
+      expect(verify.stdout).toContain('0 of 0 edits hold');
+
+      // Rollback is a git revert, and so is rolling forward again: the same files, the edit holds.
+      await git('revert', '--no-edit', 'HEAD');
+      expect(await contentFiles()).toEqual(applied);
+      const [plan2, verify2, gen] = await Promise.all([edit('plan', '--detailed-exitcode'), edit('verify'), edit('generate', 'The capital of Italy is', '--json')]);
+      expectCode(plan2, 0);
+      expect(plan2.stdout).not.toContain('drift');
+      expect(plan2.stdout).toContain('No changes. The model matches the edit files (1 applied).');
+      expectCode(verify2, 0);
+      expect(verify2.stderr).not.toMatch(/error|drift/i);
+      expect(verify2.stdout).toMatch(/capitals\/italy\s+reliability 100%/);
+      expect(verify2.stdout).toContain('1 of 1 edits hold');
+      expectCode(gen, 0);
+      expect((JSON.parse(gen.stdout) as { completion: string }).completion.startsWith(' Oslo')).toBe(true);
     }), PHASE);
 
-  it('a drifted delta: plan shows ! and exits 1, apply refuses, apply --refresh recomputes it', () =>
+  it('a drifted rows file or set delta: plan shows ! and exits 1, apply refuses, apply --refresh recomputes it', () =>
     timed('drift + --refresh', async () => {
       expectCode(await edit('apply', '--auto-approve'), 0);
-      const deltaRel = (await readState()).edits['capitals/italy'].delta!.file;
-      const deltaFile = modelPath(deltaRel);
-      const bytes = await readFile(deltaFile);
-      for (let i = 1; i <= 8; i++) bytes[bytes.length - i * 97] ^= 0xff; // tensor data, not the header
-      await writeFile(deltaFile, bytes);
+      const damage = async (rel: string): Promise<Buffer> => {
+        const bytes = await readFile(modelPath(rel));
+        for (let i = 1; i <= 8; i++) bytes[bytes.length - i * 97] ^= 0xff; // tensor data, not the header
+        await writeFile(modelPath(rel), bytes);
+        return bytes;
+      };
+      const refused = async (): Promise<void> => {
+        const r = await edit('apply', '--auto-approve');
+        expectCode(r, 1);
+        expect(r.stderr).toContain('the model folder drifted from state.json');
+        expect(r.stderr).toContain('edit apply --refresh');
+      };
 
+      // 1. the edit's cached rows
+      const rowsRel = (await readState()).edits['capitals/italy'].rows!.file;
+      const damagedRows = await damage(rowsRel);
       const plan = await edit('plan', '--detailed-exitcode');
       expectCode(plan, 1);
-      expect(plan.stdout).toMatch(/^\s*! models\/default\/deltas\/capitals\/italy@[0-9a-f]{12}\.safetensors\s+drift\s+delta of edit "capitals\/italy" has sha256/m);
-      expect(plan.stdout).toContain(`! ${MODEL}/${deltaRel} `);
+      expect(plan.stdout).toMatch(/^\s*! models\/default\/rows\/capitals\/italy@[0-9a-f]{12}\.safetensors\s+drift\s+rows of edit "capitals\/italy" has sha256/m);
+      expect(plan.stdout).toContain(`! ${MODEL}/${rowsRel} `);
       expect(plan.stdout).toContain('1 drifted');
-
-      const refused = await edit('apply', '--auto-approve');
-      expectCode(refused, 1);
-      expect(refused.stderr).toContain('the model folder drifted from state.json');
-      expect(refused.stderr).toContain('edit apply --refresh');
-
+      await refused();
       const refresh = await edit('apply', '--refresh', '--auto-approve');
       expectCode(refresh, 0);
-      expect(refresh.stderr).toContain('refresh: capitals/italy will be recomputed (delta file changed)');
-      // The recomputed delta is at its own content-addressed name (the same one when ft recomputed the
-      // same bytes, overwriting the damaged file); the damaged file is gone either way.
-      const recomputed = (await readState()).edits['capitals/italy'].delta!.file;
-      expect(await deltaFiles()).toEqual([recomputed]);
-      expect((await readFile(modelPath(recomputed))).equals(bytes)).toBe(false);
+      expect(refresh.stderr).toContain('refresh: capitals/italy will be recomputed (rows file changed)');
+      expect(refresh.stderr).toContain('computing rows: 1/1 (capitals/italy)');
+      // The recomputed rows are at their own content-addressed name (the same one when the editor
+      // recomputed the same bytes, overwriting the damaged file); the damaged file is gone either way.
+      const recomputed = await readState();
+      expect(await contentFiles()).toEqual([recomputed.delta!.file, recomputed.edits['capitals/italy'].rows!.file]);
+      expect((await readFile(modelPath(recomputed.edits['capitals/italy'].rows!.file))).equals(damagedRows)).toBe(false);
+
+      // 2. the set's solved change
+      const deltaRel = recomputed.delta!.file;
+      const damagedDelta = await damage(deltaRel);
+      const plan2 = await edit('plan', '--detailed-exitcode');
+      expectCode(plan2, 1);
+      expect(plan2.stdout).toMatch(/^\s*! models\/default\/deltas\/set@[0-9a-f]{12}\.safetensors\s+drift\s+the solved change of the edit set has sha256/m);
+      expect(plan2.stdout).toContain(`! ${MODEL}/${deltaRel} `);
+      expect(plan2.stdout).toContain('1 drifted');
+      await refused();
+      const refresh2 = await edit('apply', '--refresh', '--auto-approve');
+      expectCode(refresh2, 0);
+      // the rows are intact: nothing to recompute, the set is solved again from them
+      expect(refresh2.stderr).not.toContain('will be recomputed');
+      expect(refresh2.stderr).not.toContain('computing rows');
+      const resolved = await readState();
+      expect(resolved.edits['capitals/italy'].rows!.file).toBe(recomputed.edits['capitals/italy'].rows!.file);
+      expect(await contentFiles()).toEqual([resolved.delta!.file, resolved.edits['capitals/italy'].rows!.file]);
+      expect((await readFile(modelPath(resolved.delta!.file))).equals(damagedDelta)).toBe(false);
 
       const clean = await edit('plan', '--detailed-exitcode');
       expectCode(clean, 0);
@@ -372,16 +432,19 @@ describe.sequential('edit workflow end to end', () => {
     timed('show + diff', async () => {
       const [show, one, diff] = await Promise.all([edit('show'), edit('show', 'capitals/italy'), edit('diff')]);
       expectCode(show, 0);
-      expect(show.stdout).toMatch(/^capitals\/italy\s+ft\s+100%/m);
+      expect(show.stdout).toMatch(/^capitals\/italy\s+memit\s+100%/m);
+      expect(show.stdout).toMatch(/^editor\s+memit \(settings [0-9a-f]{12}\)$/m);
+      expect(show.stdout).toMatch(/^delta\s+deltas\/set@[0-9a-f]{12}\.safetensors: h\.2\.mlp\.c_proj 1\/512 rows, h\.3\.mlp\.c_proj 1\/512 rows$/m);
       expect(show.stdout).toContain('1 edit applied.');
       expectCode(one, 0);
       expect(one.stdout).toContain('edit capitals/italy');
-      expect(one.stdout).toMatch(/deltas\/capitals\/italy@[0-9a-f]{12}\.safetensors/);
+      expect(one.stdout).toMatch(/^\s+rows\s+rows\/capitals\/italy@[0-9a-f]{12}\.safetensors \(1 row in the set's solve\)$/m);
       expect(one.stdout).toMatch(/reliability 100%/);
       expectCode(diff, 0);
-      expect(diff.stdout).toContain('Combined change (base + Σ deltas):');
-      expect(diff.stdout).toMatch(/^capitals\/italy:$/m);
-      expect(diff.stdout).toMatch(/\.mlp\.c_(fc|proj)\.weight\s+\d+\.\d{4}/);
+      expect(diff.stdout).toContain("The applied set's solved change (memit; base + ΔW):");
+      expect(diff.stdout).toMatch(/^\s+h\.2\.mlp\.c_proj\.weight\s+\d+\.\d{4}\s+\d+\.\d{2}%\s+1 \/ 512$/m);
+      expect(diff.stdout).toMatch(/^\s+h\.3\.mlp\.c_proj\.weight\s+\d+\.\d{4}\s+\d+\.\d{2}%\s+1 \/ 512$/m);
+      expect(diff.stdout).toMatch(/^\s+capitals\/italy\s+1 row$/m);
       const missing = await edit('show', 'capitals/nowhere');
       expectCode(missing, 1);
       expect(missing.stderr).toContain('no applied edit "capitals/nowhere"');
@@ -432,8 +495,8 @@ describe.sequential('edit workflow end to end', () => {
       expect(r.stdout).toContain('Plan: 1 to create, 0 to update, 1 to destroy.');
       const state = await readState();
       expect(Object.keys(state.edits)).toEqual(['capitals/germany']);
-      expect(state.edits['capitals/germany'].delta!.file).toMatch(deltaName('capitals/germany'));
-      expect(await deltaFiles()).toEqual([state.edits['capitals/germany'].delta!.file]);
+      expect(state.edits['capitals/germany'].rows!.file).toMatch(rowsName('capitals/germany'));
+      expect(await contentFiles()).toEqual([state.delta!.file, state.edits['capitals/germany'].rows!.file]);
       expect(await git('status', '--porcelain', '--', MODEL)).toBe('');
 
       const [plan, s1, s2] = await Promise.all([edit('plan', '--detailed-exitcode'), edit('verify', '--shard', '1/2', '--json'), edit('verify', '--shard', '2/2', '--json')]);

@@ -3,7 +3,7 @@
  * `npx tsc -p tsconfig.json`), run in temporary repositories with good and bad edit files.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -144,13 +144,23 @@ describe('edit validate', () => {
     ]);
   });
 
-  it('no edits/ folder: nothing to check, exit 0', async () => {
+  it('no edits/ folder in a repository: an error, not "0 edit files valid"; outside any project: an error too', async () => {
     const empty = await repo({ 'README.md': 'x' });
-    expect(await validate(empty)).toEqual({ code: 0, stdout: '0 edit files valid\n', stderr: '' });
+    const outside = await validate(empty);
+    expect(outside.code).toBe(1);
+    expect(outside.stdout).toBe('');
+    expect(outside.stderr).toContain('no editops project here');
+    execFileSync('git', ['init', '-q'], { cwd: empty });
+    const r = await validate(empty);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('there is no edits folder here');
   });
 
   it('--dir checks another folder; a file or a stray argument is one error line', async () => {
     const other = await repo({ 'knowledge/one.json': GOOD['edits/top.json'], notadir: 'x' });
+    // a project: --dir notadir names no folder, so the root is found by .git
+    execFileSync('git', ['init', '-q'], { cwd: other });
     expect(await validate(other, '--dir', 'knowledge')).toEqual({ code: 0, stdout: '1 edit file valid\n', stderr: '' });
     expect(await validate(other, '--dir', 'notadir')).toEqual({ code: 1, stdout: '', stderr: 'error: notadir: is not a directory (edit files live in a folder)\n' });
     const stray = await validate(other, 'edits/x.json');

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { EditError } from '../src/errors.js';
 import { sha256 } from '../src/util/hash.js';
 import { serializeSafetensors } from '../src/model/safetensors.js';
-import { deltaFileName, deltaPath, deltaStats, densify, parseDelta, serializeDelta, sumDeltas, type Delta, type LowRankDelta } from '../src/state/deltas.js';
+import { deltaFileName, deltaPath, deltaStats, densify, parseDelta, serializeDelta, SET_DELTA_NAME, sumDeltas, type Delta, type LowRankDelta } from '../src/state/deltas.js';
+import { parseRows, rowCount, rowsFileName, serializeRows } from '../src/state/rows.js';
+import type { EditRows } from '../src/editor/editor.js';
 import { editErrorOf } from './helpers/errors.js';
 
 /** Deterministic pseudo-random floats. */
@@ -21,7 +23,7 @@ function lowRank(inDim: number, out: number, rank: number, seed: number): LowRan
   return { kind: 'lowrank', a: floats(inDim * rank, seed), b: floats(rank * out, seed + 1), in: inDim, out, rank };
 }
 
-const META = { id: 'geo/france', method: 'instructedit' };
+const META = { id: SET_DELTA_NAME, method: 'memit' };
 
 function sample(): Delta {
   return {
@@ -38,9 +40,9 @@ describe('delta files', () => {
   it('round-trips dense, low-rank and bias deltas with their metadata', () => {
     const delta = sample();
     const bytes = serializeDelta(delta, { ...META, editor: 'abc' });
-    const back = parseDelta(bytes, 'x.safetensors', 'geo/france');
+    const back = parseDelta(bytes, 'x.safetensors', SET_DELTA_NAME);
     expect(back.file).toBe('x.safetensors');
-    expect(back.meta).toMatchObject({ format: 'editops-delta', version: '1', id: 'geo/france', method: 'instructedit', editor: 'abc' });
+    expect(back.meta).toMatchObject({ format: 'editops-delta', version: '1', id: 'set', method: 'memit', editor: 'abc' });
     expect(Object.keys(back.layers)).toEqual(['h.3.mlp.c_fc.bias', 'h.3.mlp.c_fc.weight', 'h.3.mlp.c_proj.weight']);
     expect(back.layers['h.3.mlp.c_fc.weight']).toEqual(delta.layers['h.3.mlp.c_fc.weight']);
     expect(back.layers['h.3.mlp.c_proj.weight']).toEqual(delta.layers['h.3.mlp.c_proj.weight']);
@@ -59,10 +61,10 @@ describe('delta files', () => {
     expect(header['h.3.mlp.c_fc.bias'].shape).toEqual([6]);
   });
 
-  it('refuses a delta with the wrong edit id', () => {
-    const e = editErrorOf(() => parseDelta(serializeDelta(sample(), META), 'd.safetensors', 'other'));
+  it('refuses a delta with the wrong name (a per-edit delta of the old layout where the set delta belongs)', () => {
+    const e = editErrorOf(() => parseDelta(serializeDelta(sample(), { id: 'geo/france', method: 'ft' }), 'd.safetensors', SET_DELTA_NAME));
     expect(e.format()).toContain('d.safetensors');
-    expect(e.message).toContain('"geo/france"');
+    expect(e.message).toBe('delta belongs to edit "geo/france", expected "set"');
   });
 
   it('refuses NaN and shape mismatches when writing', () => {
@@ -103,29 +105,70 @@ describe('malformed delta files', () => {
   }
 });
 
-describe('delta paths', () => {
+describe('rows and delta paths', () => {
   const SHA = '0123456789abcdef'.repeat(4);
 
-  it('nests ids with "/" under deltas/ and names the file by the first 12 hex of its sha256', () => {
-    expect(deltaFileName('france', SHA)).toBe('deltas/france@0123456789ab.safetensors');
-    expect(deltaFileName('geo/europe/france.v2', SHA)).toBe('deltas/geo/europe/france.v2@0123456789ab.safetensors');
-    expect(deltaPath('/m/models/default', 'geo/france', SHA)).toBe(join('/m/models/default', 'deltas/geo/france@0123456789ab.safetensors'));
+  it('the set delta is deltas/set@<first 12 hex of its sha256>; rows nest ids with "/" under rows/', () => {
+    expect(deltaFileName(SET_DELTA_NAME, SHA)).toBe('deltas/set@0123456789ab.safetensors');
+    expect(deltaPath('/m/models/default', SET_DELTA_NAME, SHA)).toBe(join('/m/models/default', 'deltas/set@0123456789ab.safetensors'));
+    expect(rowsFileName('france', SHA)).toBe('rows/france@0123456789ab.safetensors');
+    expect(rowsFileName('geo/europe/france.v2', SHA)).toBe('rows/geo/europe/france.v2@0123456789ab.safetensors');
   });
 
   it('gives new content a new name, so a write never replaces the file the current state names', () => {
     const a = serializeDelta(sample(), META);
     const b = serializeDelta({ layers: { ...sample().layers, 'h.3.mlp.c_fc.bias': { kind: 'dense', shape: [6], data: new Float32Array(6).fill(9) } } }, META);
-    expect(deltaFileName('geo/france', sha256(a))).toBe(deltaFileName('geo/france', sha256(a)));
-    expect(deltaFileName('geo/france', sha256(b))).not.toBe(deltaFileName('geo/france', sha256(a)));
+    expect(deltaFileName(SET_DELTA_NAME, sha256(a))).toBe(deltaFileName(SET_DELTA_NAME, sha256(a)));
+    expect(deltaFileName(SET_DELTA_NAME, sha256(b))).not.toBe(deltaFileName(SET_DELTA_NAME, sha256(a)));
+    const r1 = serializeRows(rows(1), ROWS_META);
+    const r2 = serializeRows(rows(2), ROWS_META);
+    expect(rowsFileName('geo/france', sha256(r1))).not.toBe(rowsFileName('geo/france', sha256(r2)));
   });
 
-  it('refuses ids that would leave the deltas folder or hold "@", and a hash that is not a sha256', () => {
+  it('refuses ids that would leave the rows folder or hold "@", and a hash that is not a sha256', () => {
     for (const id of ['../x', 'a/../../x', 'a/..', 'a//b', 'a/./b', '/abs', '', '.hidden', 'a\\b', 'a b', 'a@b']) {
+      expect(() => rowsFileName(id, SHA), id).toThrow(EditError);
       expect(() => deltaPath('/m/models/default', id, SHA), id).toThrow(EditError);
     }
     for (const sha of ['', 'abc', SHA.toUpperCase(), `${SHA}0`, '../../../../x'.padEnd(64, '0')]) {
-      expect(() => deltaFileName('france', sha), sha).toThrow(EditError);
+      expect(() => deltaFileName(SET_DELTA_NAME, sha), sha).toThrow(EditError);
+      expect(() => rowsFileName('france', sha), sha).toThrow(EditError);
     }
+  });
+});
+
+const ROWS_META = { id: 'geo/france', method: 'memit', specSha256: 'a'.repeat(64) };
+/** memit-like rows: keys, target shifts and the positions they were taken at. */
+function rows(seed: number): EditRows {
+  return {
+    tensors: {
+      keys: { dtype: 'F32', shape: [2, 4], data: floats(8, seed) },
+      shifts: { dtype: 'F32', shape: [2, 3], data: floats(6, seed + 1) },
+      positions: { dtype: 'I32', shape: [2], data: new Int32Array([3, 4]) },
+    },
+  };
+}
+
+describe('rows files', () => {
+  it('round-trip F32 and I32 tensors, deterministically, and count rows by their positions', () => {
+    const bytes = serializeRows(rows(5), ROWS_META);
+    const back = parseRows(bytes, 'r.safetensors', 'geo/france', 'memit');
+    expect(back).toEqual(rows(5));
+    expect(serializeRows(back, ROWS_META)).toEqual(bytes);
+    expect(rowCount(back)).toBe(2);
+    // ft keeps its own dense delta as rows: no positions, no rows in a joint solve
+    expect(rowCount({ tensors: { 'h.3.mlp.c_proj.weight': { dtype: 'F32', shape: [2, 2], data: new Float32Array(4) } } })).toBe(0);
+  });
+
+  it('refuse rows of another edit, of another editor, without a tensor, or with NaN, naming the file', () => {
+    const bytes = serializeRows(rows(5), ROWS_META);
+    expect(editErrorOf(() => parseRows(bytes, 'r.safetensors', 'geo/spain', 'memit')).format()).toBe('r.safetensors: rows belong to edit "geo/france", expected "geo/spain"');
+    expect(editErrorOf(() => parseRows(bytes, 'r.safetensors', 'geo/france', 'ft')).format()).toBe('r.safetensors: rows were computed by editor "memit", the model\'s editor is "ft": run `edit apply --refresh`');
+    expect(editErrorOf(() => parseRows(serializeDelta(sample(), META), 'd.safetensors', 'set', 'memit')).message).toBe('not an editops rows file (metadata format is "editops-delta", expected "editops-rows")');
+    expect(editErrorOf(() => serializeRows({ tensors: {} }, ROWS_META)).message).toBe('rows of edit "geo/france" hold no tensor');
+    const nan = rows(5);
+    (nan.tensors.keys.data as Float32Array)[3] = Number.NaN;
+    expect(editErrorOf(() => serializeRows(nan, ROWS_META)).message).toBe('rows of edit "geo/france": "keys" contains NaN or infinite values');
   });
 });
 

@@ -60,6 +60,23 @@ describe('PlanView', () => {
     );
   });
 
+  it('shows the re-solve of the set and its capacity before the summary, a capacity warning in its own line', () => {
+    const solve = { method: 'memit', joint: true, resolves: true, edits: 3, kept: 1, layers: ['h.2.mlp.c_proj', 'h.3.mlp.c_proj'], rows: 320, keyDim: 512, warning: 'near the capacity' };
+    const p: Plan = { ...plan(), drift: [], solve };
+    const frame = stripVTControlCharacters(render(h(PlanView, { plan: p })).lastFrame()!);
+    const lines = frame.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('Editor memit re-solves'));
+    expect(at).toBeGreaterThan(0);
+    expect(lines[at - 1]).toBe('');
+    expect(frame).toContain('Capacity: 320 rows per edited layer of 512 (63%).');
+    expect(frame).toContain('Warning: near the capacity.');
+    expect(frame.indexOf('Warning: near the capacity.')).toBeLessThan(frame.indexOf('Plan: 1 to create'));
+    // no change to the set: no solve section
+    const same = stripVTControlCharacters(render(h(PlanView, { plan: { ...p, solve: { ...solve, resolves: false } } })).lastFrame()!);
+    expect(same).not.toContain('re-solves');
+    expect(same).not.toContain('Capacity');
+  });
+
   it('says when the plan is structural and when there is nothing to do', () => {
     const p: Plan = { ...plan(), changes: plan().changes.filter((c) => c.action === Action.NoOp), drift: [], checkedSatisfied: false };
     const { lastFrame } = render(h(PlanView, { plan: p }));
@@ -71,10 +88,10 @@ describe('PlanView', () => {
 
 describe('Progress', () => {
   it('draws done/total as a bar with the detail', () => {
-    const { lastFrame, rerender } = render(h(Progress, { phase: 'computing deltas', done: 3, total: 8, detail: 'capitals/france', width: 16 }));
-    expect(stripVTControlCharacters(lastFrame()!)).toBe('computing deltas ██████░░░░░░░░░░ 3/8 capitals/france');
-    rerender(h(Progress, { phase: 'computing deltas', done: 8, total: 8 }));
-    expect(stripVTControlCharacters(lastFrame()!)).toBe(`computing deltas ${'█'.repeat(24)} 8/8`);
+    const { lastFrame, rerender } = render(h(Progress, { phase: 'computing rows', done: 3, total: 8, detail: 'capitals/france', width: 16 }));
+    expect(stripVTControlCharacters(lastFrame()!)).toBe('computing rows ██████░░░░░░░░░░ 3/8 capitals/france');
+    rerender(h(Progress, { phase: 'computing rows', done: 8, total: 8 }));
+    expect(stripVTControlCharacters(lastFrame()!)).toBe(`computing rows ${'█'.repeat(24)} 8/8`);
   });
 
   it('pads the phase so bars line up, and survives total 0', () => {
@@ -173,14 +190,14 @@ describe('InkUi', () => {
     stdin.write('yes\r');
     expect(await answer).toBe(true);
     // No await from here on: every update renders synchronously, nothing is lost by close().
-    ui.progress('computing deltas', 3, 8, 'capitals/france');
+    ui.progress('computing rows', 3, 8, 'capitals/france');
     ui.text('done.');
     expect(screen()).toContain('done.');
     await ui.close();
     const out = screen();
     // Static blocks wrap at the terminal's width like the live region.
     expect(out).toContain(`"The capital of France is" → " Lyon"\n${' '.repeat(60)}(capital)`);
-    const order = ['checking the current model', '2/2 capitals/italy', '+ capitals/france', 'Plan: 1 to create', "Apply these changes to the model? (only 'yes' is accepted)", 'Enter a value: yes', 'computing deltas', '3/8 capitals/france', 'done.'];
+    const order = ['checking the current model', '2/2 capitals/italy', '+ capitals/france', 'Plan: 1 to create', "Apply these changes to the model? (only 'yes' is accepted)", 'Enter a value: yes', 'computing rows', '3/8 capitals/france', 'done.'];
     const at = order.map((s) => out.lastIndexOf(s));
     expect(at.every((i) => i >= 0)).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);

@@ -139,6 +139,54 @@ describe('edit model import / generate / export', () => {
   });
 });
 
+describe('edit model export of an edited model', () => {
+  it('writes the effective weights (base + the applied set\'s delta); --base the unedited ones', async () => {
+    // The shipped model with its applied examples (France → " Marseille"), solved into one set delta.
+    const shipped = join(ROOT, 'models/default');
+    const state = JSON.parse(await readFile(join(shipped, 'state.json'), 'utf8')) as { delta: { file: string; layers: string[] } };
+    const [effective, unedited] = [join(tmp, 'effective'), join(tmp, 'unedited')];
+    const exports = await Promise.all([edit(['model', 'export', effective, '--model', 'models/default']), edit(['model', 'export', unedited, '--model', 'models/default', '--base'])]);
+    for (const r of exports) expect(r.code, r.stderr).toBe(0);
+    expect(exports[0].stdout).toMatch(/effective weights, 2 applied edits$/m);
+    expect(exports[1].stdout).toMatch(/base weights \(--base\)$/m);
+
+    // Exported tensors, against base.safetensors and the set delta: changed exactly where the delta is.
+    const read = async (file: string) => {
+      const { header, data } = splitSafetensors(await readFile(file));
+      return (name: string) => {
+        const [a, b] = header[name].data_offsets;
+        return new Float32Array(Uint8Array.prototype.slice.call(data, a, b).buffer); // a copy: Buffer#slice would share the file's buffer
+      };
+    };
+    const [eff, base, orig, delta] = await Promise.all([read(join(effective, 'model.safetensors')), read(join(unedited, 'model.safetensors')), read(join(shipped, 'base.safetensors')), read(join(shipped, state.delta.file))]);
+    expect(state.delta.layers).toEqual(['h.2.mlp.c_proj', 'h.3.mlp.c_proj']);
+    for (const layer of state.delta.layers) {
+      const [e, b, o, d] = [eff(`${layer}.weight`), base(`${layer}.weight`), orig(`${layer}.weight`), delta(`${layer}.weight`)];
+      expect(b).toEqual(o);
+      let maxErr = 0;
+      for (let i = 0; i < e.length; i++) maxErr = Math.max(maxErr, Math.abs(e[i] - (o[i] + d[i])));
+      expect(maxErr).toBeLessThan(1e-6);
+      expect(e).not.toEqual(o);
+    }
+    expect(eff('h.1.mlp.c_proj.weight')).toEqual(orig('h.1.mlp.c_proj.weight'));
+
+    // Re-imported, the export answers as the edited model does; the --base export as the base model.
+    const [again, againBase] = [join(tmp, 'effective-model'), join(tmp, 'unedited-model')];
+    for (const [from, to] of [[effective, again], [unedited, againBase]]) expect((await edit(['model', 'import', from, '--out', to])).code).toBe(0);
+    const prompt = 'The capital of France is';
+    const answer = async (...args: string[]) => {
+      const r = await edit(['generate', prompt, '--json', ...args]);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { completion: string }).completion;
+    };
+    const [edited, fromExport, baseAnswer, fromBaseExport] = await Promise.all([answer('--model', 'models/default'), answer('--model', again), answer('--model', 'models/default', '--base'), answer('--model', againBase)]);
+    expect(edited.startsWith(' Marseille')).toBe(true);
+    expect(fromExport).toBe(edited);
+    expect(baseAnswer.startsWith(' Marseille')).toBe(false);
+    expect(fromBaseExport).toBe(baseAnswer);
+  });
+});
+
 describe.concurrent('bad input: one error line naming the file, non-zero exit, no stack trace', () => {
   /** A copy of the tiny HF folder to break. */
   async function hfCopy(name: string): Promise<string> {

@@ -17,7 +17,7 @@ import { Rng } from '../src/util/random.js';
 
 const TEXTS = 2500; // ≈ 30k tokens
 const PROMPTS = 3000;
-const PROMPT_WEIGHT = 10;
+const PROMPT_WEIGHT = 5;
 const SEED = 11;
 
 async function main(): Promise<void> {

@@ -57,7 +57,7 @@ for (const k of keys) {
 import { existsSync, writeFileSync } from 'node:fs';
 import { computeKeyStats } from '../src/editor/stats.js';
 import type { EditRows } from '../src/editor/editor.js';
-const editor = new MemitEditor({ ...MEMIT_DEFAULTS, lambda: LAMBDA, normPenalty: Number(process.env.NP ?? MEMIT_DEFAULTS.normPenalty), residualLr: Number(process.env.RLR ?? MEMIT_DEFAULTS.residualLr), residualSteps: Number(process.env.RS ?? MEMIT_DEFAULTS.residualSteps), ...(process.env.LAYERS ? { layers: process.env.LAYERS.split(',') } : {}) });
+const editor = new MemitEditor({ ...MEMIT_DEFAULTS, lambda: LAMBDA, normPenalty: Number(process.env.NP ?? MEMIT_DEFAULTS.normPenalty), residualLr: Number(process.env.RLR ?? MEMIT_DEFAULTS.residualLr), residualSteps: Number(process.env.RS ?? MEMIT_DEFAULTS.residualSteps), ...(process.env.LAYERS ? { layers: process.env.LAYERS.split(',') } : {}), preserveWeight: Number(process.env.MU ?? 0) });
 const editable = process.env.LAYERS ? [...new Set([...loaded.manifest.editableLayers, ...process.env.LAYERS.split(',')])] : loaded.manifest.editableLayers;
 let statsUsed = stats;
 if (process.env.PW !== undefined) {
@@ -78,7 +78,19 @@ if (process.env.PW !== undefined) {
   const pw = Number(process.env.PW);
   statsUsed = { layers: Object.fromEntries(layers.map((l) => [l, { dim: 512, second: Float64Array.from(ct[l], (x, i) => x + pw * cp[l][i]) }])) };
 }
-const ctx = { model, tokenizer, layers: editable, stats: statsUsed };
+// preserved prompts: form-0 prompts of known facts whose subjects are neither edited nor in the locality set
+const locSubjects = new Set(locality.map((p) => p.subject));
+const preserve: string[] = [];
+const perRel = new Map<string, number>();
+for (const k of keys) {
+  const [rel, subj] = k.split('|');
+  if (used.has(subj) || locSubjects.has(subj) || (perRel.get(rel) ?? 0) >= Number(process.env.NPRES ?? 30)) continue;
+  const f0 = byKey.get(k)!.find((p) => p.form === 0 && !p.heldOut);
+  if (f0 === undefined) continue;
+  preserve.push(f0.prompt);
+  perRel.set(rel, (perRel.get(rel) ?? 0) + 1);
+}
+const ctx = { model, tokenizer, layers: editable, stats: statsUsed, preserve };
 const cacheFile = `.scratch/rows-${N}-${process.env.NP ?? ''}-${process.env.RLR ?? ''}-${process.env.RS ?? ''}${process.env.LAYERS ? '-L' + process.env.LAYERS.split(',').length : ''}.json`;
 const cache = new Map<string, EditRows>();
 if (existsSync(cacheFile)) {
@@ -98,8 +110,10 @@ for (const e of edits) {
   for (const g of e.gen) { genN++; if (holds(greedy(g, n, deltas), e.req.target)) gen++; }
   for (const g of e.held) { heldN++; if (holds(greedy(g, n, deltas), e.req.target)) held++; }
 }
-locality.forEach((p, i) => { if (greedy(p.prompt, 6, deltas) === base[i]) loc++; });
-console.log(JSON.stringify({ N: edits.length, lambda: LAMBDA, pw: process.env.PW, layers: process.env.LAYERS, np: process.env.NP, rlr: process.env.RLR, rs: process.env.RS, rel: rel / edits.length, gen: gen / genN, held: heldN ? held / heldN : null, loc: loc / locality.length, rowsSeconds: sol.rowsSeconds, solveSeconds: sol.solveSeconds, capacity: sol.capacity }));
+const fails: string[] = [];
+locality.forEach((p, i) => { const g = greedy(p.prompt, 6, deltas); if (g === base[i]) loc++; else fails.push(`${p.prompt} | ${JSON.stringify(g)} | base ${JSON.stringify(base[i])}`); });
+if (process.env.FAILS) console.error(fails.join('\n'));
+console.log(JSON.stringify({ N: edits.length, lambda: LAMBDA, pw: process.env.PW, mu: process.env.MU, layers: process.env.LAYERS, np: process.env.NP, rlr: process.env.RLR, rs: process.env.RS, rel: rel / edits.length, gen: gen / genN, held: heldN ? held / heldN : null, loc: loc / locality.length, rowsSeconds: sol.rowsSeconds, solveSeconds: sol.solveSeconds, capacity: sol.capacity }));
 if (process.env.DEBUG) {
   for (const [p, t] of Object.entries(sol.delta.layers)) if (t.kind === 'dense') console.log(p, Math.sqrt(t.data.reduce((s, x) => s + x * x, 0)));
   locality.slice(0, 5).forEach((p, i) => console.log(p.prompt, '|', JSON.stringify(greedy(p.prompt, 6, deltas)), '| base', JSON.stringify(base[i])));

@@ -19,7 +19,7 @@ import type { LoadedModel } from '../model/folder.js';
 import type { Deltas } from '../model/gpt2.js';
 import type { EditRequest, LayerCapacity, SetEditor } from '../editor/editor.js';
 import type { KeyStats } from '../editor/stats.js';
-import { solveSet } from '../editor/set.js';
+import { preservedPrompts, solveSet } from '../editor/set.js';
 import { Action, summarize, type Plan } from '../plan/plan.js';
 import { markSatisfied } from '../plan/make-plan.js';
 import { deltaFileName, deltaShape, densify, serializeDelta, SET_DELTA_NAME, type Delta, type ParsedDelta } from '../state/deltas.js';
@@ -139,9 +139,11 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   // 1. the set: kept edits (rows from their files) + created and updated ones (rows computed now)
   const keptIds = Object.keys(ws.state.edits).filter((id) => !dropped.has(id) && ws.state.edits[id].rows !== null);
   const cache = await readAppliedRows(ws, keptIds, editor.method);
-  const requests = [...keptIds.map((id) => ({ id })), ...toCompute.map((e) => editRequest(e, ws.manifest))];
-  const ctx = { model: loaded.model, tokenizer: loaded.tokenizer, layers: ws.manifest.editableLayers, stats: opts.stats, onProgress: (d: number, t: number, id: string) => opts.onProgress?.('computing rows', d, t, id) };
-  const solution = await solveSet(ctx, editor, requests as EditRequest[], cache);
+  // Every edit of the new set as a request: kept ones from their declared files (their rows come from the cache).
+  const requests = [...keptIds.map((id) => requestOf(ws, id)), ...toCompute.map((e) => editRequest(e, ws.manifest))];
+  const preserve = preservedPrompts(loaded.knownFacts ?? [], requests);
+  const ctx = { model: loaded.model, tokenizer: loaded.tokenizer, layers: ws.manifest.editableLayers, stats: opts.stats, preserve, onProgress: (d: number, t: number, id: string) => opts.onProgress?.('computing rows', d, t, id) };
+  const solution = await solveSet(ctx, editor, requests, cache);
   const delta = Object.keys(solution.delta.layers).length === 0 ? null : solution.delta;
 
   // 2. every assertion of every edit the new state holds: --target narrows what changes, not what
@@ -223,6 +225,16 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   // 5. commit exactly what was written, and what the new state depends on
   const commit = opts.commit ? await commitPaths(ws.root, [...touched, ...(await stateDependencies(ws, state))], commitMessage(plan, check)) : null;
   return { ok: true, check, touched, commit, state, capacity: solution.capacity };
+}
+
+/**
+ * A kept edit's request: from its edit file when declared (a --target apply keeps edits whose file
+ * may be gone or changed — then only the id is known, and the solve needs no more than its rows).
+ */
+function requestOf(ws: Workspace, id: string): EditRequest {
+  const e = ws.edits.find((x) => x.id === id);
+  if (e !== undefined && e.sha256 === ws.state.edits[id]?.specSha256) return editRequest(e, ws.manifest);
+  return { id, task: '', instruction: '', prompt: '', target: '', rephrase: [] };
 }
 
 /**

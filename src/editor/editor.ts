@@ -32,6 +32,8 @@ export interface EditorContext {
   layers: string[];
   /** Key second moments per edited layer (joint editors; from the model folder's stats file). */
   stats?: KeyStats;
+  /** Prompts whose last-token keys the joint solve keeps still (the model's known facts), weighted by the editor's settings. */
+  preserve?: string[];
   onProgress?: (done: number, total: number, id: string) => void;
 }
 

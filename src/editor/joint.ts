@@ -181,6 +181,11 @@ export class MemitEditor implements SetEditor {
       const c = stats!.layers[layer].second;
       for (let i = 0; i < a.length; i++) a[i] = this.settings.lambda * c[i];
       addGram(a, keys, n, dk);
+      const mu = this.settings.preserveWeight ?? 0;
+      if (mu > 0 && (ctx.preserve?.length ?? 0) > 0) {
+        const kp = await this.promptKeys(ctx, ctx.preserve!, layer, solved);
+        addGram(a, kp, ctx.preserve!.length, dk, mu);
+      }
       const w = solveRidged(a, crossProduct(keys, r, n, dk, e), dk, e);
       solved[layer] = Float32Array.from(w);
       await Promise.resolve();
@@ -188,6 +193,31 @@ export class MemitEditor implements SetEditor {
     const out: Delta = { layers: {} };
     for (const layer of layers) out.layers[`${layer}.weight`] = { kind: 'dense', shape: [stats!.layers[layer].dim, e], data: solved[layer] };
     return out;
+  }
+
+  /** Keys of `layer` at the last token of each prompt, under the changes solved so far. */
+  private async promptKeys(ctx: EditorContext, prompts: string[], layer: string, solved: Record<string, Float32Array>): Promise<Float32Array> {
+    const { model, tokenizer } = ctx;
+    const e = model.config.nEmbd;
+    const deltas: Deltas = {};
+    for (const [l, w] of Object.entries(solved)) deltas[`${l}.weight`] = tf.tensor2d(w, [w.length / e, e]);
+    const parts: Float32Array[] = [];
+    const chunk = 64;
+    try {
+      for (let s = 0; s < prompts.length; s += chunk) {
+        const rows = prompts.slice(s, s + chunk).map((p) => tokenizer.encode(p).slice(-model.config.nPositions));
+        const t = Math.max(...rows.map((r) => r.length));
+        const idsT = tf.tensor2d(rows.map((r) => [...r, ...new Array<number>(t - r.length).fill(0)]), [rows.length, t], 'int32');
+        const posT = tf.tensor1d(rows.map((r, b) => b * t + r.length - 1), 'int32');
+        const got = captureAt(model, idsT, posT, layer, blockOf(layer), deltas);
+        parts.push(got.keys.dataSync() as Float32Array);
+        tf.dispose([idsT, posT, got.keys, got.residual]);
+        await Promise.resolve();
+      }
+    } finally {
+      tf.dispose(Object.values(deltas));
+    }
+    return concat(parts);
   }
 
   /** Keys of `layer` and the residual after `lastBlock` at every row position, under the changes solved so far. */

@@ -36,8 +36,7 @@ export interface JointSizes {
   modelDir?: string;
 }
 
-
-/** Relations whose objects make counterfactual targets (as scripts/try-joint.ts builds them). */
+/** Seed of the edit order. */
 const SEED = 5;
 
 export async function benchJoint(backend: BackendName, sizes: JointSizes, log: (line: string) => void): Promise<{ records: BenchRecord[]; memory: MemoryRecord }> {

@@ -114,6 +114,6 @@ export function capacityOf(records: readonly BenchRecord[]): number {
  * A record's locality prompts inside an edit set: its candidates whose subject no edit of the set
  * touches (an edited subject's facts are not "unrelated"), the first `k` of them.
  */
-export function neighboursOf(record: BenchRecord, pool: readonly Neighbour[], editedSubjects: ReadonlySet<string>, k: number): Neighbour[] {
-  return record.locality.map((i) => pool[i]).filter((n) => !editedSubjects.has(n.subject)).slice(0, k);
+export function neighboursOf(record: BenchRecord, pool: readonly Neighbour[], editedSubjects: ReadonlySet<string>, k: number, skip: (n: Neighbour) => boolean = () => false): Neighbour[] {
+  return record.locality.map((i) => pool[i]).filter((n) => !editedSubjects.has(n.subject) && !skip(n)).slice(0, k);
 }

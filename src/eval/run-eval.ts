@@ -9,7 +9,7 @@ import { EditError } from '../errors.js';
 import { ModelJudge } from '../assert/judge.js';
 import type { EditRequest, EditorContext, LayerCapacity } from '../editor/editor.js';
 import { editorSettings, makeEditor, needsStats, type EditorMethod, type EditorSettings } from '../editor/registry.js';
-import { solveSet } from '../editor/set.js';
+import { preservedPrompts, solveSet } from '../editor/set.js';
 import type { KeyStats } from '../editor/stats.js';
 import type { LoadedModel } from '../model/folder.js';
 import type { Deltas } from '../model/gpt2.js';
@@ -79,6 +79,7 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
     return opts.sizes.map((size) => ({ task, size, sets: pickSets(pool, size, opts, task) }));
   });
   const rows: EvalRow[] = [];
+  const protectedFacts = new Set((loaded.knownFacts ?? []).map((f) => `${f.subject}\u0000${f.relation}`));
   for (const method of opts.editors) {
     const settings: EditorSettings = editorSettings(loaded.manifest, method);
     const editor = makeEditor(settings);
@@ -94,7 +95,8 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
       for (const [i, set] of sets.entries()) {
         progress?.(`${method} ${task} N=${size}: set ${i + 1}/${sets.length}, computing rows and solving`);
         const requests: EditRequest[] = set.map((r) => ({ id: r.id, task: r.task, instruction: bench.tasks[r.task].instruction, prompt: r.prompt, target: r.target, rephrase: r.rephrase }));
-        const sol = await solveSet(ctx, editor, requests);
+        // as apply does: the solve keeps the model's known facts still (its probes), except those the set edits
+        const sol = await solveSet({ ...ctx, preserve: preservedPrompts(loaded.knownFacts ?? [], requests) }, editor, requests);
         rowsSeconds += sol.rowsSeconds;
         solveSeconds += sol.solveSeconds;
         capacity = sol.capacity;
@@ -105,7 +107,8 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
           progress?.(`${method} ${task} N=${size}: set ${i + 1}/${sets.length}, measuring`);
           const edited = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas });
           const touched = new Set(set.map((r) => r.subject));
-          const hoods = set.map((r) => neighboursOf(r, bench.neighbours, touched, opts.neighbours));
+          // locality is measured on facts the solve does not protect: no neighbour is one of the model's probes
+          const hoods = set.map((r) => neighboursOf(r, bench.neighbours, touched, opts.neighbours, (n) => protectedFacts.has(`${n.subject}\u0000${n.relation}`)));
           perRecord.push(...measureSet(loaded, set, hoods, edited, base, deltas, baseForced));
           for (const [j, r] of set.entries()) {
             prompts.rephrase += r.rephrase.length;

@@ -1,4 +1,16 @@
-/** Quick calibration of the joint editor on the default model: N counterfactual edits at once. */
+/**
+ * The calibration sweep behind the memit settings in models/default/model.json: N counterfactual
+ * edits (distinct subjects, form-0 prompts the base model answers right, targets another object of
+ * the relation) solved as one set; Rel / Gen (trained forms) / Held (held-out form) judged on greedy
+ * output up to the newline, Loc on 200 known facts of unedited subjects (continuation unchanged).
+ * Rows and the two parts of the key statistics are cached in .scratch/ so a sweep over the solve's
+ * knobs recomputes only the solve.
+ *
+ *   npm run data && npx tsc -p tsconfig.json
+ *   LAMBDA=30 PW=5 MU=1 node dist/scripts/sweep-memit.js 100     # the shipped settings
+ *   knobs: LAMBDA (λ), PW (prompt weight in C), MU (preserveWeight), NPRES (preserved facts per
+ *   relation), NP / RLR / RS (residual penalty, lr, steps), LAYERS (edited c_proj layers), FAILS=1
+ */
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/tensor/backend.js';

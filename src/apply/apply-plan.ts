@@ -1,9 +1,10 @@
 /**
- * apply: deltas → combined weights → every assertion → write + commit only if all pass.
- * Nothing is written before the last check passed; files are written atomically, state.json last.
- * Delta files are content-addressed (deltas/<id>@<hash>.safetensors), so no write before state.json
- * touches a file the current state names: a killed apply leaves the previous state usable, at worst
- * with a stray delta file, which plan shows as a warning and the next apply removes (DESIGN §8).
+ * apply: rows of new edits + cached rows → one solve of the set → every assertion → write + commit
+ * only if all pass. Nothing is written before the last check passed; files are written atomically,
+ * state.json last. Rows and the set delta are content-addressed (rows/<id>@<hash>.safetensors,
+ * deltas/set@<hash>.safetensors), so no write before state.json touches a file the current state
+ * names: a killed apply leaves the previous state usable, at worst with stray files, which plan
+ * shows as a warning and the next apply removes (DESIGN §8).
  */
 import * as tf from '@tensorflow/tfjs';
 import { rm, mkdir, readdir, rmdir } from 'node:fs/promises';

@@ -1,6 +1,6 @@
 /**
- * `edit apply [plan.json]`: lock, compute deltas, verify every assertion on the combined weights,
- * then write and commit — or write nothing and say which assertion failed.
+ * `edit apply [plan.json]`: lock, compute rows of new edits and solve the set, verify every assertion
+ * on the new weights, then write and commit — or write nothing and say which assertion failed.
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -79,7 +79,7 @@ function keptOnInterrupt(statePath: string, before: Buffer | null, committed: st
 export const applyCommand: Command = {
   name: 'apply',
   args: '[plan.json]',
-  summary: 'compute deltas, verify every assertion on the combined weights, then write state and commit',
+  summary: 'solve the edit set (rows of new edits + one joint solve), verify every assertion on the new weights, then write state and commit',
   options: {
     ...MODEL_OPTION,
     ...EDITS_DIR_OPTION,

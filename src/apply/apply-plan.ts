@@ -199,8 +199,11 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   for (const c of recorded) {
     const m = metricsOf.get(c.id)!;
     const rows = rowsRef.get(c.id) ?? null;
+    const spec = byId.get(c.id)!;
     edits[c.id] = {
-      specSha256: byId.get(c.id)!.sha256,
+      specSha256: spec.sha256,
+      prompt: spec.spec.prompt,
+      target: spec.spec.target,
       method: rows === null ? 'none' : editor.method,
       rows,
       metrics: { reliability: m.reliability, generalization: m.generalization, locality: m.locality, portability: m.portability, passed: m.passed, total: m.total },

@@ -42,14 +42,14 @@ export function makePlan(input: PlanInput): Plan {
     if (applied === undefined) {
       changes.push({ id: e.id, action: Action.Create, reason: 'new edit file', file: e.file, after });
     } else if (applied.specSha256 !== e.sha256) {
-      changes.push({ id: e.id, action: Action.Update, reason: 'edit file changed since it was applied', file: e.file, before: { specSha256: applied.specSha256 }, after });
+      changes.push({ id: e.id, action: Action.Update, reason: 'edit file changed since it was applied', file: e.file, before: beforeOf(applied), after });
     } else {
       changes.push({ id: e.id, action: Action.NoOp, reason: 'applied and unchanged', file: e.file, before: { specSha256: applied.specSha256 }, after });
     }
   }
   for (const [id, applied] of Object.entries(state.edits)) {
     if (declared.has(id) || (only && !only.has(id))) continue;
-    changes.push({ id, action: Action.Destroy, reason: 'edit file removed', before: { specSha256: applied.specSha256 } });
+    changes.push({ id, action: Action.Destroy, reason: 'edit file removed', before: beforeOf(applied) });
   }
   changes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return {
@@ -95,4 +95,9 @@ function solveInfo(editor: NonNullable<PlanInput['editor']>, changes: EditChange
     keyDim: editor.keyDim,
     warning,
   };
+}
+
+/** What an applied edit was, as state.json recorded it. */
+function beforeOf(applied: ModelState['edits'][string]): NonNullable<EditChange['before']> {
+  return { specSha256: applied.specSha256, ...(applied.prompt !== undefined ? { prompt: applied.prompt } : {}), ...(applied.target !== undefined ? { target: applied.target } : {}) };
 }

@@ -22,7 +22,7 @@ export interface EditChange {
   /** Edit file, relative to the repository root (absent for destroy). */
   file?: string;
   /** The spec's sha256 as applied (before) and as declared (after). */
-  before?: { specSha256: string; target?: string };
+  before?: { specSha256: string; prompt?: string; target?: string };
   after?: { specSha256: string; target: string; prompt: string; task: string };
 }
 

@@ -23,7 +23,11 @@ export function planRows(plan: Plan): PlanRow[] {
     .map((c) => {
       let detail = c.reason;
       if (c.action === Action.Create || c.action === Action.Satisfied) detail = `${excerpt(c.after!.prompt)} → ${excerpt(c.after!.target)} (${c.after!.task})`;
-      if (c.action === Action.Update) detail = `${excerpt(c.after!.prompt)} → ${excerpt(c.after!.target)} (${c.reason})`;
+      if (c.action === Action.Update) {
+        const was = c.before?.target !== undefined && c.before.prompt !== undefined ? `, was ${excerpt(c.before.prompt)} → ${excerpt(c.before.target)}` : '';
+        detail = `${excerpt(c.after!.prompt)} → ${excerpt(c.after!.target)} (${c.reason}${was})`;
+      }
+      if (c.action === Action.Destroy && c.before?.target !== undefined && c.before.prompt !== undefined) detail = `${excerpt(c.before.prompt)} → ${excerpt(c.before.target)} (${c.reason}: the set is solved without it)`;
       return { symbol: c.action, id: c.id, verb: VERB[c.action], detail };
     });
   for (const d of plan.drift) rows.push({ symbol: '!', id: d.file, verb: 'drift', detail: d.message });

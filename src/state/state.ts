@@ -219,7 +219,7 @@ function jsonErrorPlace(text: string, message: string): string {
 }
 
 const STATE_KEYS = ['$schema', 'version', 'serial', 'base', 'editor', 'stats', 'manifest', 'delta', 'effective', 'edits'];
-const EDIT_KEYS = ['specSha256', 'method', 'rows', 'metrics', 'appliedAt'];
+const EDIT_KEYS = ['specSha256', 'prompt', 'target', 'method', 'rows', 'metrics', 'appliedAt'];
 const ROWS_KEYS = ['file', 'sha256', 'count'];
 const DELTA_KEYS = ['file', 'sha256', 'layers', 'capacity'];
 const METRIC_KEYS = ['reliability', 'generalization', 'locality', 'portability', 'passed', 'total'];

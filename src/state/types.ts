@@ -19,6 +19,9 @@ export interface EditMetrics {
 export interface AppliedEdit {
   /** sha256 of the edit spec's canonical JSON when applied: a different one means "update". */
   specSha256: string;
+  /** The prompt and target as applied, so plan can show what an update or destroy replaces (absent in states written before). */
+  prompt?: string;
+  target?: string;
   /** Editor that computed the rows ("memit", "ft", …); "none" when the base already satisfied the edit. */
   method: string;
   /** rows/<id>@<first 12 hex of the file's sha256>.safetensors (what depends only on the edit and the base), with its row count; null when the model already satisfied the edit ("= already satisfied"). */

@@ -21,7 +21,7 @@ import { sha256 } from '../src/util/hash.js';
 import { Rng } from '../src/util/random.js';
 
 const SEED = Number(process.env.PROBES_SEED ?? 2024);
-const PER_RELATION = Number(process.env.PROBES_PER_RELATION ?? 30);
+const PER_RELATION = Number(process.env.PROBES_PER_RELATION ?? 60);
 const FILE = 'probes.json';
 
 interface FactsJson {

@@ -5,7 +5,7 @@
 import type { Delta } from '../state/deltas.js';
 import type { EditRequest, EditRows, EditorContext, LayerCapacity, SetEditor } from './editor.js';
 import { keyDim } from './stats.js';
-import type { KnownFact } from '../model/known-facts.js';
+import { isPreserved, type KnownFact } from '../model/known-facts.js';
 
 export interface SetSolution {
   delta: Delta;
@@ -34,12 +34,13 @@ export async function solveSet(ctx: EditorContext, editor: SetEditor, requests: 
 }
 
 /**
- * The prompts a joint solve keeps still: the model's known facts (its probes file), except those
+ * The prompts a joint solve keeps still: the preserved half of the model's known facts (its probes
+ * file; the other half is for automatic neighbour checks), except those
  * the set itself changes — a fact whose subject appears in an edit's prompt, or whose prompt is one
  * of an edit's prompts or rephrasings. Deterministic for a given set (edit order does not matter).
  */
 export function preservedPrompts(known: readonly KnownFact[], requests: readonly EditRequest[]): string[] {
   const edited = new Set(requests.flatMap((r) => [r.prompt, ...r.rephrase]));
   const texts = requests.flatMap((r) => [r.prompt, ...r.rephrase]);
-  return known.filter((f) => !edited.has(f.prompt) && !texts.some((t) => t.includes(f.subject))).map((f) => f.prompt);
+  return known.filter((f) => isPreserved(f) && !edited.has(f.prompt) && !texts.some((t) => t.includes(f.subject))).map((f) => f.prompt);
 }

@@ -10,6 +10,7 @@ import { ModelJudge } from '../assert/judge.js';
 import type { EditRequest, EditorContext, LayerCapacity } from '../editor/editor.js';
 import { editorSettings, makeEditor, needsStats, type EditorMethod, type EditorSettings } from '../editor/registry.js';
 import { preservedPrompts, solveSet } from '../editor/set.js';
+import { isPreserved } from '../model/known-facts.js';
 import type { KeyStats } from '../editor/stats.js';
 import type { LoadedModel } from '../model/folder.js';
 import type { Deltas } from '../model/gpt2.js';
@@ -79,7 +80,7 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
     return opts.sizes.map((size) => ({ task, size, sets: pickSets(pool, size, opts, task) }));
   });
   const rows: EvalRow[] = [];
-  const protectedFacts = new Set((loaded.knownFacts ?? []).map((f) => `${f.subject}\u0000${f.relation}`));
+  const protectedFacts = new Set((loaded.knownFacts ?? []).filter(isPreserved).map((f) => `${f.subject}\u0000${f.relation}`));
   for (const method of opts.editors) {
     const settings: EditorSettings = editorSettings(loaded.manifest, method);
     const editor = makeEditor(settings);

@@ -41,3 +41,20 @@ export function parseKnownFacts(json: unknown, file: string): KnownFact[] {
     return { relation: r.relation as string, subject: r.subject as string, prompt: r.prompt as string, object: r.object as string };
   });
 }
+
+/**
+ * The model's known facts fall in two halves by a stable hash of subject and relation: one half the
+ * joint solve keeps still (preserved), the other half is what automatic locality neighbours check —
+ * so a passing neighbour check is evidence the edit did not spill over, not a restatement of what
+ * the solve was told to keep.
+ */
+export function isPreserved(fact: Pick<KnownFact, 'subject' | 'relation'>): boolean {
+  // FNV-1a over "relation\0subject": cheap, stable across platforms
+  let h = 0x811c9dc5;
+  const s = `${fact.relation.trim().toLowerCase()}\u0000${fact.subject.trim().toLowerCase()}`;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return (h & 1) === 0;
+}

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
+import { isPreserved } from '../src/model/known-facts.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin/edit.js');
@@ -48,12 +49,15 @@ async function git(...args: string[]): Promise<string> {
 }
 
 const P = 'The capital of France is';
-/** A neighbour the edit changes (France under another name) and one it must leave alone. */
+/**
+ * A neighbour the edit changes (France under another name) and one it must leave alone; both
+ * subjects fall in the half of the known facts that neighbours are drawn from (isPreserved false).
+ */
 const PROBES = {
   version: 1,
   facts: [
-    { relation: 'capital', subject: 'the French Republic', prompt: "France's capital is", object: 'Paris' },
-    { relation: 'capital', subject: 'Spain', prompt: 'The capital of Spain is', object: 'Madrid' },
+    { relation: 'capital', subject: 'French Republic', prompt: "France's capital is", object: 'Paris' },
+    { relation: 'capital', subject: 'the Kingdom of Spain', prompt: 'The capital of Spain is', object: 'Madrid' },
     { relation: 'currency', subject: 'Germany', prompt: "Germany's capital is", object: 'Berlin' },
   ],
 };
@@ -95,11 +99,15 @@ afterAll(async () => {
 });
 
 describe('automatic neighbours through the CLI', () => {
+  it('draws on probes in the checked half of the split', () => {
+    expect(PROBES.facts.map(isPreserved)).toEqual([false, false, false]);
+  });
+
   it('apply refuses an edit whose delta changes a neighbour, showing it, and writes nothing', async () => {
     const r = await edit('apply', '--auto-approve');
     expectCode(r, 1);
     const out = r.stdout + r.stderr;
-    expect(out).toMatch(/FAIL locality\s+"France's capital is": automatic neighbour \(capital of the French Republic\): expected the base model's output " Paris[^"]*", got " Marseille[^"]*"/);
+    expect(out).toMatch(/FAIL locality\s+"France's capital is": automatic neighbour \(capital of French Republic\): expected the base model's output " Paris[^"]*", got " Marseille[^"]*"/);
     expect(out).toMatch(/locality: 50% passed, threshold 80%/);
     // Spain's capital is a neighbour that held; Germany's fact is another relation's, never picked.
     expect(out).not.toContain('The capital of Spain is');
@@ -118,13 +126,13 @@ describe('automatic neighbours through the CLI', () => {
     const report = JSON.parse(v.stdout) as { edits: Array<{ id: string; result: { pass: boolean; metrics: { locality: number }; checks: Array<{ kind: string; prompt: string; pass: boolean; neighbour?: { subject: string; relation: string }; actual?: string }> } }> };
     const checks = report.edits[0].result.checks.filter((c) => c.neighbour !== undefined);
     expect(checks.map((c) => [c.kind, c.prompt, c.pass, c.neighbour]).sort()).toEqual([
-      ['locality', "France's capital is", false, { subject: 'the French Republic', relation: 'capital' }],
-      ['locality', 'The capital of Spain is', true, { subject: 'Spain', relation: 'capital' }],
+      ['locality', "France's capital is", false, { subject: 'French Republic', relation: 'capital' }],
+      ['locality', 'The capital of Spain is', true, { subject: 'the Kingdom of Spain', relation: 'capital' }],
     ]);
     expect(checks.find((c) => !c.pass)!.actual).toMatch(/^ Marseille/);
     expect(report.edits[0].result.metrics.locality).toBe(0.5);
     expect(report.edits[0].result.pass).toBe(false);
     const junit = await readFile(join(repo, 'junit.xml'), 'utf8');
-    expect(junit).toMatch(/<testcase classname="capitals\/france" name="locality #\d+: France&apos;s capital is">\s*<failure message="automatic neighbour \(capital of the French Republic\): expected the base model&apos;s output &quot; Paris/);
+    expect(junit).toMatch(/<testcase classname="capitals\/france" name="locality #\d+: France&apos;s capital is">\s*<failure message="automatic neighbour \(capital of French Republic\): expected the base model&apos;s output &quot; Paris/);
   }, 240_000);
 });

@@ -13,9 +13,10 @@ import { EditError } from '../errors.js';
 import { ModelJudge } from '../assert/judge.js';
 import type { Judge } from '../assert/types.js';
 import type { LoadedEdit } from '../spec/types.js';
-import { batchChecks, checkEdit, type BatchCheck } from '../assert/check-edit.js';
+import { batchChecks, checkEdit, prefetchChecks, type BatchCheck } from '../assert/check-edit.js';
+import { prefetchGenerations } from '../assert/prefetch.js';
 import { pickNeighbours } from '../assert/neighbours.js';
-import type { KnownFact } from '../model/known-facts.js';
+import { isPreserved, type KnownFact } from '../model/known-facts.js';
 import type { LoadedModel } from '../model/folder.js';
 import type { Deltas } from '../model/gpt2.js';
 import type { EditRequest, LayerCapacity, SetEditor } from '../editor/editor.js';
@@ -33,6 +34,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { sha256 } from '../util/hash.js';
 import { editRequest, readAppliedRows, readSetDelta, structuralPlan, thresholdsFor, type Workspace } from './workspace.js';
 import { excerpt, pct } from '../util/format.js';
+import { testKill, testPoint } from '../util/test-hooks.js';
 
 export type Progress = (phase: string, done: number, total: number, detail?: string) => void;
 
@@ -60,7 +62,8 @@ export function judges(loaded: LoadedModel, delta: Delta | null): { base: ModelJ
   const tensors = toDeltaTensors(delta, loaded);
   const base = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer });
   const edited = Object.keys(tensors).length === 0 ? base : new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas: tensors });
-  return { base, edited, known: loaded.knownFacts ?? [], dispose: () => tf.dispose(Object.values(tensors)) };
+  // neighbours come from the half of the known facts the joint solve does not keep still (known-facts.ts)
+  return { base, edited, known: (loaded.knownFacts ?? []).filter((f) => !isPreserved(f)), dispose: () => tf.dispose(Object.values(tensors)) };
 }
 
 /**
@@ -76,12 +79,16 @@ export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefin
   if (creates.length > 0) {
     const j = judges(loaded, await readSetDelta(ws.root, ws.modelDir, ws.state));
     try {
-      creates.forEach((c, i) => {
-        const edit = ws.edits.find((e) => e.id === c.id)!;
+      const satisfiedBy = (edit: LoadedEdit, base: Judge, edited: Judge): boolean => {
         const thresholds = thresholdsFor(edit.spec, ws.manifest);
         const hood = pickNeighbours(edit, j.known, ws.edits);
-        if (checkEdit(edit.spec, j.base, j.base, thresholds, hood).pass && (j.edited === j.base || checkEdit(edit.spec, j.edited, j.base, thresholds, hood).pass)) satisfied.add(c.id);
-        onProgress?.('checking the current model', i + 1, creates.length, c.id);
+        return checkEdit(edit.spec, base, base, thresholds, hood).pass && (edited === base || checkEdit(edit.spec, edited, base, thresholds, hood).pass);
+      };
+      const edits = creates.map((c) => ws.edits.find((e) => e.id === c.id)!);
+      edits.forEach((edit, i) => {
+        if (i % PREFETCH_EDITS === 0) prefetchGenerations([j.base, j.edited], (base, edited) => edits.slice(i, i + PREFETCH_EDITS).forEach((e) => satisfiedBy(e, base, edited)));
+        if (satisfiedBy(edit, j.base, j.edited)) satisfied.add(edit.id);
+        onProgress?.('checking the current model', i + 1, creates.length, edit.id);
       });
     } finally {
       j.dispose();
@@ -90,11 +97,18 @@ export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefin
   return markSatisfied(plan, satisfied);
 }
 
-/** Every check of `edits` on the judges' models, one edit at a time so progress can be shown. */
+/** Edits whose generations are prefetched together by checkAll: a batched pass per chunk, progress between. */
+const PREFETCH_EDITS = 32;
+
+/** Every check of `edits` on the judges' models, one edit at a time so progress can be shown (generations prefetched per chunk). */
 export function checkAll(ws: Workspace, edits: LoadedEdit[], j: { base: Judge; edited: Judge; known?: readonly KnownFact[] }, onProgress?: Progress): BatchCheck {
   const results: BatchCheck['edits'] = [];
   const source = { known: j.known ?? [], declared: ws.edits };
   edits.forEach((e, i) => {
+    if (i % PREFETCH_EDITS === 0) {
+      const chunk = edits.slice(i, i + PREFETCH_EDITS).map((c) => ({ id: c.id, spec: c.spec, neighbours: pickNeighbours(c, source.known, source.declared) }));
+      prefetchChecks(chunk, j.edited, j.base);
+    }
     results.push(...batchChecks([{ id: e.id, spec: e.spec }], j.edited, j.base, thresholdsFor(e.spec, ws.manifest), source).edits);
     onProgress?.('verifying', i + 1, edits.length, e.id);
   });
@@ -143,9 +157,13 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   // Every edit of the new set as a request: kept ones from their declared files (their rows come from the cache).
   const requests = [...keptIds.map((id) => requestOf(ws, id)), ...toCompute.map((e) => editRequest(e, ws.manifest))];
   const preserve = preservedPrompts(loaded.knownFacts ?? [], requests);
-  const ctx = { model: loaded.model, tokenizer: loaded.tokenizer, layers: ws.manifest.editableLayers, stats: opts.stats, preserve, onProgress: (d: number, t: number, id: string) => opts.onProgress?.('computing rows', d, t, id) };
+  const ctx = { model: loaded.model, tokenizer: loaded.tokenizer, layers: ws.manifest.editableLayers, stats: opts.stats, preserve, onProgress: (d: number, t: number, id: string) => {
+    testKill('apply:rows');
+    opts.onProgress?.('computing rows', d, t, id);
+  } };
   const solution = await solveSet(ctx, editor, requests, cache);
   const delta = Object.keys(solution.delta.layers).length === 0 ? null : solution.delta;
+  await testPoint('apply:solved');
 
   // 2. every assertion of every edit the new state holds: --target narrows what changes, not what
   // must hold — but a declared edit left out by --target and not applied as declared (new or
@@ -155,11 +173,15 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   const j = judges(loaded, delta);
   let check: BatchCheck;
   try {
-    check = checkAll(ws, ws.edits.filter((e) => !leftOut(e)), j, opts.onProgress);
+    check = checkAll(ws, ws.edits.filter((e) => !leftOut(e)), j, (phase, d, t, id) => {
+      testKill('apply:verifying');
+      opts.onProgress?.(phase, d, t, id);
+    });
   } finally {
     j.dispose();
   }
   if (!check.pass) return { ok: false, check, touched: [], commit: null, capacity: solution.capacity };
+  await testPoint('apply:verified');
 
   // 3. encode everything before the first write (a refused file — NaN, empty — leaves nothing half-written)
   const modelAbs = join(ws.root, ws.modelDir);
@@ -193,7 +215,9 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
     await mkdir(dirname(join(modelAbs, f.rel)), { recursive: true });
     await writeFileAtomic(join(modelAbs, f.rel), f.bytes);
     touched.push(join(ws.modelDir, f.rel));
+    if (touched.length === 1 && files.length > 1) await testPoint('apply:between-writes');
   }
+  await testPoint('apply:files-written');
   const edits: Record<string, AppliedEdit> = {};
   for (const [id, applied] of Object.entries(ws.state.edits)) if (!dropped.has(id)) edits[id] = applied;
   for (const c of recorded) {
@@ -224,7 +248,9 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   };
   await writeState(modelAbs, state);
   touched.push(join(ws.modelDir, STATE_FILE));
+  await testPoint('apply:state-written');
   touched.push(...(await removeStrayFiles(ws.root, ws.modelDir, state)));
+  await testPoint('apply:strays-removed');
 
   // 5. commit exactly what was written, and what the new state depends on
   const commit = opts.commit ? await commitPaths(ws.root, [...touched, ...(await stateDependencies(ws, state))], commitMessage(plan, check)) : null;
@@ -254,6 +280,7 @@ export async function removeStrayFiles(root: string, modelDir: string, state: Mo
     removed.push(join(modelDir, rel));
     const top = rel.split('/')[0];
     await pruneEmptyDirs(join(modelAbs, top), dirname(join(modelAbs, rel)));
+    testKill('apply:removing-strays');
   }
   return removed;
 }

@@ -5,7 +5,7 @@
  * probes of CounterFact (ROME, arXiv 2202.05262), which catch an edit that rewrites the relation
  * for every subject ("The capital of Germany is Marseille") while the listed prompts still pass.
  */
-import { isPreserved, type KnownFact } from '../model/known-facts.js';
+import type { KnownFact } from '../model/known-facts.js';
 import type { EditSpec } from '../spec/types.js';
 import { sha256 } from '../util/hash.js';
 
@@ -49,8 +49,6 @@ export function pickNeighbours(edit: DeclaredEdit, known: readonly KnownFact[], 
 
   const bySubject = new Map<string, Neighbour & { order: string }>();
   for (const f of known) {
-    // the other half of the known facts is kept still by the joint solve: checking those proves nothing
-    if (isPreserved(f)) continue;
     const subject = norm(f.subject);
     if (norm(f.relation) !== relation || subject === own || editedSubjects.has(subject) || takenPrompts.has(f.prompt.trim()) || bySubject.has(subject)) continue;
     bySubject.set(subject, { subject: f.subject, relation: f.relation, prompt: f.prompt, order: sha256(`${edit.id}\n${subject}`) });

@@ -12,6 +12,7 @@ import type { AssertionSpec, EditSpec } from '../spec/types.js';
 import { quote } from './format.js';
 import { describeAssertion, runAssertion } from './registry.js';
 import { pickNeighbours, type Neighbour } from './neighbours.js';
+import { prefetchGenerations } from './prefetch.js';
 import { DEFAULT_MAX_TOKENS, startsWith } from './string.js';
 import type { CheckKind, CheckResult, Judge } from './types.js';
 
@@ -141,13 +142,29 @@ export interface NeighbourSource {
   declared?: ReadonlyArray<{ id: string; spec: EditSpec }>;
 }
 
+/** Thresholds for prefetching: they decide what passes, never what is generated. */
+const ANY_THRESHOLDS: Thresholds = { reliability: 1, generalization: 1, locality: 1, portability: 1 };
+
+/**
+ * Generates, batched, everything the checks of `edits` will ask the judges to generate (prefetch.ts),
+ * so the checks that follow read it from the judges' caches with unchanged results. A no-op for judges
+ * that cannot prefetch.
+ */
+export function prefetchChecks(edits: ReadonlyArray<{ id: string; spec: EditSpec; neighbours: readonly Neighbour[] }>, edited: Judge, base: Judge): void {
+  prefetchGenerations([edited, base], (e, b) => {
+    for (const x of edits) checkEdit(x.spec, e, b, ANY_THRESHOLDS, x.neighbours);
+  });
+}
+
 /**
  * Checks a set of edits applied together (batch semantics: all deltas on at once), each against
- * the same edited and base judges, whose caches share the prompts edits have in common.
+ * the same edited and base judges, whose caches share the prompts edits have in common; their
+ * generations are prefetched in batches first.
  */
 export function batchChecks(edits: Array<{ id: string; spec: EditSpec }>, edited: Judge, base: Judge, thresholds: Thresholds, source?: NeighbourSource): BatchCheck {
-  const hood = (e: { id: string; spec: EditSpec }) => (source === undefined ? [] : pickNeighbours(e, source.known, source.declared ?? edits));
-  const out = edits.map((e) => ({ id: e.id, result: checkEdit(e.spec, edited, base, thresholds, hood(e)) }));
+  const withHoods = edits.map((e) => ({ ...e, neighbours: source === undefined ? [] : pickNeighbours(e, source.known, source.declared ?? edits) }));
+  prefetchChecks(withHoods, edited, base);
+  const out = withHoods.map((e) => ({ id: e.id, result: checkEdit(e.spec, edited, base, thresholds, e.neighbours) }));
   return {
     edits: out,
     pass: out.every((e) => e.result.pass),

@@ -6,11 +6,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../errors.js';
-import { generate, type Deltas, type GPT } from '../model/gpt2.js';
+import { generate, generateBatch, type Deltas, type GPT } from '../model/gpt2.js';
 import { sentenceStopIds, type Tokenizer } from '../model/tokenizer.js';
 import { logSoftmax } from '../tensor/ops.js';
 import { excerpt } from '../util/format.js';
-import type { Judge } from './types.js';
+import type { GenerationRequest, PrefetchJudge } from './prefetch.js';
 
 export interface ModelJudgeOptions {
   model: GPT;
@@ -26,7 +26,7 @@ interface Scored {
   tokenAccuracy: number;
 }
 
-export class ModelJudge implements Judge {
+export class ModelJudge implements PrefetchJudge {
   readonly model: GPT;
   readonly tokenizer: Tokenizer;
   readonly deltas: Deltas | undefined;
@@ -71,8 +71,8 @@ export class ModelJudge implements Judge {
    * longer one, and a run that stopped before its budget (newline, end of text, context) is complete.
    */
   greedyIds(prompt: string, maxTokens: number): number[] {
-    const hit = this.generated.get(prompt);
-    if (hit !== undefined && (maxTokens <= hit.budget || hit.ids.length < hit.budget)) return hit.ids.slice(0, maxTokens);
+    const hit = this.cachedIds(prompt, maxTokens);
+    if (hit !== undefined) return hit;
     const ids = this.promptIds(prompt);
     this.checkContext(prompt, ids.length, 0);
     const out = generate(this.model, ids, {
@@ -82,6 +82,36 @@ export class ModelJudge implements Judge {
     });
     this.generated.set(prompt, { ids: out, budget: maxTokens });
     return out.slice();
+  }
+
+  cachedOutput(prompt: string, maxTokens: number): string | undefined {
+    const ids = this.cachedIds(prompt, maxTokens);
+    return ids === undefined ? undefined : this.tokenizer.decode(ids);
+  }
+
+  /**
+   * Greedy ids of every request not cached yet, in batched passes (generateBatch: the same ids as
+   * one at a time), each prompt once at its largest budget. A prompt longer than the context is left
+   * out: generate() reports it when a check asks.
+   */
+  prefetch(requests: readonly GenerationRequest[]): void {
+    const budgets = new Map<string, number>();
+    for (const r of requests) {
+      if (this.cachedIds(r.prompt, r.maxTokens) === undefined) budgets.set(r.prompt, Math.max(r.maxTokens, budgets.get(r.prompt) ?? 0));
+    }
+    const todo = [...budgets].map(([prompt, budget]) => ({ prompt, budget, ids: this.promptIds(prompt) })).filter((t) => t.ids.length <= this.model.config.nPositions);
+    const out = generateBatch(
+      this.model,
+      todo.map((t) => t.ids),
+      { maxNewTokens: todo.map((t) => t.budget), stopIds: sentenceStopIds(this.tokenizer, this.model.config.vocabSize), deltas: this.deltas },
+    );
+    todo.forEach((t, i) => this.generated.set(t.prompt, { ids: out[i], budget: t.budget }));
+  }
+
+  /** Cached ids for this budget: a shorter budget is a prefix of a longer one, and a run that stopped early is complete. */
+  private cachedIds(prompt: string, maxTokens: number): number[] | undefined {
+    const hit = this.generated.get(prompt);
+    return hit !== undefined && (maxTokens <= hit.budget || hit.ids.length < hit.budget) ? hit.ids.slice(0, maxTokens) : undefined;
   }
 
   /** Prompt ids; an empty prompt starts from end-of-text, as documents do in training. */

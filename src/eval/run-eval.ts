@@ -7,6 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../errors.js';
 import { ModelJudge } from '../assert/judge.js';
+import { prefetchGenerations } from '../assert/prefetch.js';
+import type { Judge } from '../assert/types.js';
 import type { EditRequest, EditorContext, LayerCapacity } from '../editor/editor.js';
 import { editorSettings, makeEditor, needsStats, type EditorMethod, type EditorSettings } from '../editor/registry.js';
 import { preservedPrompts, solveSet } from '../editor/set.js';
@@ -167,6 +169,8 @@ function measureSet(loaded: LoadedModel, set: BenchRecord[], hoods: Neighbour[][
   const missing = hoodPairs.filter((p) => !baseForced.has(key(p)));
   teacherForcedTokens(model, tokenizer, missing).forEach((f, i) => baseForced.set(key(missing[i]), f));
 
+  prefetchGenerations([edited, base], (e, b) => set.forEach((r, j) => generationScores(r, hoods[j], e, b)));
+
   let at = 0;
   let portAt = editPairs.length;
   let hoodAt = editPairs.length + portPairs.length;
@@ -186,18 +190,23 @@ function measureSet(loaded: LoadedModel, set: BenchRecord[], hoods: Neighbour[][
       const f = forced[hoodAt++];
       return agreement(f.argmax, baseForced.get(key({ prompt: n.prompt, completion: n.answer }))!.argmax);
     });
-    const holds = (p: string) => (generationHolds(edited, p, r.target) ? 1 : 0);
     return {
       teacherForced: { reliability: tfRel, generalization: mean(tfGen), heldOut: mean(tfHeld), locality: mean(tfLoc), portability: mean(tfPort) },
-      generation: {
-        reliability: holds(r.prompt),
-        generalization: mean(r.rephrase.map(holds)),
-        heldOut: mean(r.heldOutRephrase.map(holds)),
-        locality: mean(hoods[j].map((n) => (continuationUnchanged(edited, base, n.prompt) ? 1 : 0))),
-        portability: mean(r.portability.map((p) => (generationHolds(edited, p.prompt, p.answer) ? 1 : 0))),
-      },
+      generation: generationScores(r, hoods[j], edited, base),
     };
   });
+}
+
+/** Real greedy generation of one record, judged as apply judges (the set's generations are prefetched in batches by measureSet). */
+function generationScores(r: BenchRecord, hood: Neighbour[], edited: Judge, base: Judge): Scores {
+  const holds = (p: string) => (generationHolds(edited, p, r.target) ? 1 : 0);
+  return {
+    reliability: holds(r.prompt),
+    generalization: mean(r.rephrase.map(holds)),
+    heldOut: mean(r.heldOutRephrase.map(holds)),
+    locality: mean(hood.map((n) => (continuationUnchanged(edited, base, n.prompt) ? 1 : 0))),
+    portability: mean(r.portability.map((p) => (generationHolds(edited, p.prompt, p.answer) ? 1 : 0))),
+  };
 }
 
 function meanScores(xs: Scores[]): Scores {

@@ -5,6 +5,7 @@
  * tick so that it runs after it.
  */
 import type { Io } from './command.js';
+import { testPoint, type TestPoint } from '../util/test-hooks.js';
 
 const EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
@@ -42,11 +43,9 @@ export function handleInterrupts(io: Io): () => void {
 }
 
 /**
- * A test hook: with EDITOPS_TEST_PAUSE=<point> the command prints `paused at <point>` and waits
- * there for a signal, so tests can interrupt it at a known step.
+ * A test hook (util/test-hooks.ts): with EDITOPS_TEST_PAUSE=<point> the command prints
+ * `paused at <point>` and waits there for a signal; with EDITOPS_TEST_KILL=<point> it SIGKILLs itself.
  */
-export async function testPause(point: string, io: Io): Promise<void> {
-  if (process.env.EDITOPS_TEST_PAUSE !== point) return;
-  io.err(`paused at ${point}`);
-  await new Promise<never>(() => setInterval(() => undefined, 1000));
+export async function testPause(point: TestPoint, io: Io): Promise<void> {
+  await testPoint(point, (t) => io.err(t));
 }

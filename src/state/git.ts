@@ -8,6 +8,7 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { EditError } from '../errors.js';
+import { testKill } from '../util/test-hooks.js';
 
 /** Used only when git has no identity configured (a fresh CI runner, a container). */
 export const FALLBACK_IDENTITY = { name: 'editops', email: 'editops@localhost' };
@@ -141,6 +142,7 @@ export async function commitPaths(repoDir: string, paths: string[], message: str
   } catch (err) {
     throw gitError(repoDir, err, 'add');
   }
+  testKill('git:staged');
 
   // Paths git never knew and that do not exist drop out; the rest must differ from HEAD.
   let changed: string;

@@ -1,15 +1,17 @@
 /**
- * models/<name>/.lock: one writer at a time (DESIGN §8). Created atomically with open(…, 'wx');
+ * models/<name>/.lock: one writer at a time (DESIGN §8). Written whole to a temp name, then linked
+ * into place (link fails if the lock exists), so a killed process never leaves an empty lock file;
  * never taken over automatically, even when its holder is dead: the user removes a stale lock with
  * `edit force-unlock <id>`, naming the lock's id as Terraform's force-unlock does.
  */
-import { open, readFile, unlink } from 'node:fs/promises';
+import { link, open, readFile, unlink } from 'node:fs/promises';
 import { readFileSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { EditError } from '../errors.js';
 import { processExists } from '../util/process.js';
+import { testKill } from '../util/test-hooks.js';
 
 export const LOCK_FILE = '.lock';
 
@@ -37,24 +39,32 @@ export function lockPath(modelDir: string): string {
 export async function acquireLock(modelDir: string, command: string): Promise<Lock> {
   const path = lockPath(modelDir);
   const info: LockInfo = { id: randomUUID(), pid: process.pid, host: hostname(), command, startedAt: new Date().toISOString() };
-  let handle;
+  // The temp name is writeFileAtomic's, so the next apply removes it if this process dies before the link.
+  const tmp = join(modelDir, `.${LOCK_FILE}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    handle = await open(path, 'wx');
+    const handle = await open(tmp, 'wx');
+    try {
+      await handle.writeFile(`${JSON.stringify(info, null, 2)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new EditError('model folder does not exist', { file: modelDir });
+    throw new EditError(`cannot write lock file: ${code ?? (err as Error).message}`, { file: path });
+  }
+  testKill('lock:temp-written');
+  try {
+    await link(tmp, path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') throw await lockedError(path);
-    if (code === 'ENOENT') throw new EditError('model folder does not exist', { file: modelDir });
     throw new EditError(`cannot create lock file: ${code ?? (err as Error).message}`, { file: path });
+  } finally {
+    await unlink(tmp).catch(() => undefined);
   }
-  try {
-    await handle.writeFile(`${JSON.stringify(info, null, 2)}\n`);
-    await handle.sync();
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await unlink(path).catch(() => undefined);
-    throw new EditError(`cannot write lock file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file: path });
-  }
-  await handle.close();
   return {
     path,
     info,
@@ -113,6 +123,7 @@ export async function withLock<T>(modelDir: string, command: string, fn: (lock: 
     return await fn(lock);
   } finally {
     removeHandlers();
+    testKill('lock:releasing');
     await lock.release();
   }
 }

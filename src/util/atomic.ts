@@ -2,6 +2,7 @@ import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, basename, join } from 'node:path';
 import { processExists } from './process.js';
+import { testKill } from './test-hooks.js';
 
 /** `.<name>.tmp-<pid>-<hex>`: writeFileAtomic's temp file, left behind when its writer was killed before the rename. */
 const TEMP_FILE = /^\..+\.tmp-(\d+)-[0-9a-f]+$/;
@@ -25,13 +26,17 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     } finally {
       await fh.close();
     }
+    testKill(isState(path) ? 'state:temp-written' : 'write:temp-written');
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
+  testKill(isState(path) ? 'state:renamed' : 'write:renamed');
   await syncDirectory(dirname(path));
 }
+
+const isState = (path: string) => basename(path) === 'state.json';
 
 async function syncDirectory(dir: string): Promise<void> {
   try {

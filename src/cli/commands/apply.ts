@@ -157,6 +157,7 @@ export const applyCommand: Command = {
         const written = [join(ws.modelDir, deltaFileName(SET_DELTA_NAME, zero)), ...plan.changes.filter((c) => c.action === Action.Create || c.action === Action.Update).map((c) => join(ws.modelDir, rowsFileName(c.id, zero)))];
         await checkCommittable(root, [join(ws.modelDir, STATE_FILE), ...written]);
       }
+      await testPause('apply:planned', ctx.io);
       if (!autoApprove && !(await ui!.confirm('Apply these changes to the model?'))) {
         ui!.text('Apply cancelled; nothing was written.');
         await ui!.close();
@@ -180,6 +181,7 @@ export const applyCommand: Command = {
           const modelAbs = join(root, ws.modelDir);
           const leftovers = [...(await removeStaleTempFiles(modelAbs)), ...(await removeStaleTempFiles(join(modelAbs, DELTAS_DIR), { recursive: true })), ...(await removeStaleTempFiles(join(modelAbs, ROWS_DIR), { recursive: true }))];
           for (const t of leftovers) ctx.io.err(`removed ${t} (left by a killed write)`);
+          await testPause('apply:temp-cleaned', ctx.io);
           if (commit) {
             const message = strayOnly ? `edit apply: removed ${r.touched.length} stray delta file${r.touched.length === 1 ? '' : 's'}\n\n${r.touched.join('\n')}\n` : commitMessage(plan, r.check);
             try {
@@ -187,6 +189,7 @@ export const applyCommand: Command = {
               alsoCommitted = strayOnly ? [] : await stateDependencies(ws, r.state!);
               r.commit = await commitPaths(root, [...r.touched, ...alsoCommitted], message);
               committed = r.commit;
+              await testPause('git:committed', ctx.io);
             } catch (err) {
               if (!(err instanceof EditError)) throw err;
               // The new state is on disk and consistent: say so, rather than "failed" as if nothing happened.

@@ -2,6 +2,7 @@
  * Assertions on the model's greedy continuation (promptfoo's string checks). One handler per
  * type; `not-` forms pass the inverse flag. Pass and fail reasons both show the actual output.
  */
+import { linearRegExp } from '../util/regex.js';
 import type { AssertionHandler, AssertionResult, Judge } from './types.js';
 import type { AssertionSpec } from '../spec/types.js';
 import { quote } from './format.js';
@@ -50,7 +51,7 @@ export const icontains: AssertionHandler = ({ assertion: a, judge, inverse }) =>
 export const regex: AssertionHandler = ({ assertion: a, judge, inverse }) => {
   let re: RegExp;
   try {
-    re = new RegExp(a.value);
+    re = linearRegExp(a.value);
   } catch (err) {
     return { pass: false, score: 0, reason: `invalid regex ${quote(a.value)}: ${(err as Error).message}` };
   }

@@ -16,6 +16,9 @@ export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 /** An edit file is a few KB; anything this large is a mistake, not an edit. */
 export const MAX_EDIT_FILE_BYTES = 1024 * 1024;
 
+/** Objects and arrays nested deeper than this are refused (the checks that follow recurse). */
+export const MAX_EDIT_DEPTH = 64;
+
 export interface LoadResult {
   /** The files that passed every check, sorted by id. */
   edits: LoadedEdit[];
@@ -82,6 +85,8 @@ export function parseEditFile(text: string, where: { id: string; file: string })
   } catch (err) {
     return { problems: [{ file, pointer: '', kind: 'json', message: describeJsonError(body, err as Error) }] };
   }
+  const shape = structureProblem(body);
+  if (shape !== undefined) return { problems: [{ file, pointer: shape.pointer, kind: 'json', message: shape.message }] };
   const errors: SpecProblem[] = [
     ...characterProblems(json, file),
     ...validateAgainst('edit', json).map((e): SpecProblem => ({ file, pointer: e.pointer, kind: 'schema', message: e.message })),
@@ -129,6 +134,44 @@ export function describeJsonError(text: string, err: Error): string {
     .replace(/, (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, '')
     .replace(/^JSON\.parse: /, '');
   return `invalid JSON: ${what} at line ${line}, column ${column}`;
+}
+
+/**
+ * What JSON.parse accepts but an edit file must not hold: a key twice in one object (JSON.parse
+ * keeps the last one silently) and nesting deeper than MAX_EDIT_DEPTH. `text` is valid JSON.
+ * Iterative, so absurd nesting cannot overflow the stack.
+ */
+export function structureProblem(text: string): { pointer: string; message: string } | undefined {
+  // One frame per open object or array: its keys so far (objects), its current key or index.
+  const frames: Array<{ keys?: Set<string>; at: string | number; expectKey: boolean }> = [];
+  const pointer = () => frames.map((f) => `/${typeof f.at === 'number' ? f.at : escapePointer(f.at)}`).join('');
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    const top = frames[frames.length - 1];
+    if (c === '"') {
+      const start = i;
+      for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      if (top?.keys !== undefined && top.expectKey) {
+        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        top.at = key;
+        top.expectKey = false;
+        if (top.keys.has(key)) {
+          const { line, column } = lineColumn(text, start);
+          return { pointer: pointer(), message: `duplicate key "${key}" at line ${line}, column ${column} (JSON would keep only the last one)` };
+        }
+        top.keys.add(key);
+      }
+    } else if (c === '{' || c === '[') {
+      if (frames.length >= MAX_EDIT_DEPTH) return { pointer: pointer(), message: `nests objects and arrays deeper than ${MAX_EDIT_DEPTH} levels` };
+      frames.push(c === '{' ? { keys: new Set(), at: '', expectKey: true } : { at: 0, expectKey: false });
+    } else if (c === '}' || c === ']') {
+      frames.pop();
+    } else if (c === ',' && top !== undefined) {
+      if (top.keys !== undefined) top.expectKey = true;
+      else top.at = (top.at as number) + 1;
+    }
+  }
+  return undefined;
 }
 
 /** 1-based line and column (in UTF-16 code units) of an offset. */

@@ -10,6 +10,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { InternalError } from '../errors.js';
 import { cut } from '../util/format.js';
+import { linearRegExp } from '../util/regex.js';
 
 const SHOW_CHARS = 60;
 
@@ -47,6 +48,8 @@ export function validatorFor(name: SchemaName): ValidateFunction {
       // rejects `then: { anyOf: [{ required: ['min'] }, ...] }`. Every other strict check stays on.
       ajv = new Ajv2020({ strict: true, strictRequired: false, allErrors: true, verbose: true });
       addFormats.default(ajv);
+      // Assertion regexes must run in bounded time (util/regex.ts).
+      ajv.addFormat('regex', (s: string) => regexProblem(s) === undefined);
     }
     validate = ajv.compile(readSchema(name));
     compiled.set(name, validate);
@@ -133,7 +136,7 @@ export function formatAjvError(error: ErrorObject, document?: unknown): SchemaEr
     case 'pattern':
       return { pointer: at, message: `must match the pattern ${String(p.pattern)}${got}` };
     case 'format':
-      if (p.format === 'regex') return { pointer: at, message: `is not a valid regular expression: ${regexProblem(error.data)}` };
+      if (p.format === 'regex') return { pointer: at, message: `is not a valid regular expression: ${regexProblem(error.data) ?? String(error.data)}` };
       return { pointer: at, message: `must be a valid ${String(p.format)}${got}` };
     case 'uniqueItems':
       return { pointer: at, message: `must not repeat items (items ${String(p.j)} and ${String(p.i)} are equal)` };
@@ -195,10 +198,10 @@ function typeList(t: unknown): string {
   return names.join(' or ');
 }
 
-function regexProblem(v: unknown): string {
+function regexProblem(v: unknown): string | undefined {
   try {
-    new RegExp(String(v));
-    return String(v);
+    linearRegExp(String(v));
+    return undefined;
   } catch (err) {
     return (err as Error).message;
   }

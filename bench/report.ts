@@ -84,6 +84,11 @@ export function computeRatios(records: BenchRecord[]): Ratio[] {
       if (alone !== undefined && ca !== undefined && cb !== undefined && cb > 0) out.push({ name: `joint ${a.metric}/into empty, cpu s ${b}`, value: sig(ca / cb), of: [key(a), key(alone)] });
     }
   }
+  // judge: batched vs one-at-a-time judging (the checks as verify runs them) and generation alone
+  for (const b of [...new Set(records.filter((r) => r.section === 'judge').map((r) => r.backend))]) {
+    add(`judge checks prompts/s batched/one at a time ${b}`, find('judge', 'checks batched', b), find('judge', 'checks one at a time', b));
+    add(`judge generation prompts/s generateBatch/generate ${b}`, find('judge', 'generateBatch', b), find('judge', 'generate one at a time', b));
+  }
   return out;
 }
 
@@ -129,6 +134,13 @@ export function renderResults(res: BenchResults): string {
   if (edits.length > 0) out.push('', renderEdits(edits));
   const joint = res.records.filter((r) => r.section === 'joint');
   if (joint.length > 0) out.push('', renderJoint(joint));
+  const judge = res.records.filter((r) => r.section === 'judge');
+  if (judge.length > 0) {
+    const rows = [['judge (prompts/s)', 'backend', 'value', 's']];
+    for (const r of judge) rows.push([r.metric, r.backend, fmt(r.value), fmt(r.detail.seconds as number)]);
+    const d = judge[0].detail;
+    out.push('', table(rows), `  model: ${d.model}; ${d.edits} edits, ${d.checks} checks, ${d.prompts} prompts; batched results identical: ${judge.every((r) => r.detail.identical === true)}`);
+  }
   out.push('', table([['ratio', 'value'], ...res.ratios.map((r) => [r.name, `${fmt(r.value)}×`])]));
   out.push(
     '',

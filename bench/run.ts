@@ -3,7 +3,8 @@
  * that loads, plus memory, in one process; then the edits section (bench/edits.ts): the `edit` CLI
  * as a child process — validate and plan over 10,000 edit files, apply with the ft editor; then the
  * joint section (bench/joint.ts): the set editor's rows per edit, solves at N = 1, 100, 1,000 and one
- * new edit applied into 1,000 vs into an empty set, on the fastest backend.
+ * new edit applied into 1,000 vs into an empty set, on the fastest backend; then the judge section
+ * (bench/judge.ts): judging prompts/s one at a time vs batched (generateBatch + prefetch), fastest backend.
  * Writes bench/results/latest.json and a dated copy, and prints a table. Ratios (wasm/cpu,
  * custom/plain, no-cache/cache) are the numbers to compare across runs: absolute speeds on these
  * shared machines move with whatever else is running.
@@ -12,7 +13,7 @@
  *   BENCH_QUICK=1 npm run bench    # small sizes, ~30–45 s; writes bench/results/quick.json only
  *   BENCH_OUT=dir                  # write results elsewhere
  *   BENCH_BACKENDS=wasm,cpu        # only these backends
- *   BENCH_SECTIONS=edits           # only these sections (matmul, train, generate, edits, joint); no latest.json
+ *   BENCH_SECTIONS=edits           # only these sections (matmul, train, generate, edits, joint, judge); no latest.json
  *   BENCH_MODEL=models/x           # the model folder for generation, apply and joint (default models/default)
  */
 import * as tf from '@tensorflow/tfjs';
@@ -24,6 +25,7 @@ import { BACKENDS, useBackend, type BackendName } from '../src/tensor/backend.js
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { benchEdits, pickModel, type EditsSizes } from './edits.js';
 import { benchJoint, type JointSizes } from './joint.js';
+import { benchJudge, type JudgeSizes } from './judge.js';
 import { memoryNow, sig, stamp, type BenchRecord, type MemoryRecord, type RecordBackend } from './measure.js';
 import { computeRatios, renderResults, type BenchResults } from './report.js';
 import { benchGenerate, benchMatmul, benchTrain, type GenerateSizes, type MatmulShape, type TrainSizes } from './sections.js';
@@ -32,7 +34,7 @@ const QUICK = !['', '0', 'false', undefined].includes(process.env.BENCH_QUICK);
 const OUT_DIR = process.env.BENCH_OUT ?? 'bench/results';
 /** A model folder for the generation section; the full run looks for models/default. */
 const MODEL = process.env.BENCH_MODEL;
-const SECTIONS = ['matmul', 'train', 'generate', 'edits', 'joint'] as const;
+const SECTIONS = ['matmul', 'train', 'generate', 'edits', 'joint', 'judge'] as const;
 type SectionName = (typeof SECTIONS)[number];
 /** BENCH_SECTIONS=a,b: only these sections; unset or empty: all. */
 const ONLY_SECTIONS = process.env.BENCH_SECTIONS?.split(',').map((x) => x.trim()).filter((x) => x !== '');
@@ -50,6 +52,7 @@ interface Plan {
   generate: GenerateSizes;
   edits: EditsSizes;
   joint: JointSizes;
+  judge: JudgeSizes;
 }
 
 const FULL: Plan = {
@@ -63,6 +66,7 @@ const FULL: Plan = {
   generate: { promptTokens: 32, newTokens: 32, reps: 3, config: DEFAULT_CONFIG, modelDir: MODEL ?? 'models/default' },
   edits: { files: 10_000, folders: 100, reps: 3, applies: [1, 100], modelDir: MODEL },
   joint: { edits: 100, solves: [1, 100, 1000], into: 1000, reps: 3, modelDir: MODEL },
+  judge: { edits: 40, modelDir: MODEL ?? 'models/default' },
 };
 
 const QUICK_PLAN: Plan = {
@@ -76,6 +80,7 @@ const QUICK_PLAN: Plan = {
   generate: { promptTokens: 4, newTokens: 4, reps: 1, config: TINY_CONFIG, modelDir: MODEL },
   edits: { files: 200, folders: 10, reps: 2, applies: [1, 5], modelDir: MODEL },
   joint: { edits: 5, solves: [1, 5, 50], into: 50, reps: 1, modelDir: MODEL },
+  judge: { edits: 3, modelDir: MODEL ?? 'models/default' },
 };
 
 // ---------------------------------------------------------------- main
@@ -164,6 +169,11 @@ async function main(): Promise<number> {
     const why = await useBackend(fastest);
     if (why !== undefined) errors.push({ section: 'joint', backend: fastest, message: why });
     else await step(`joint (${pickModel(plan.joint.modelDir)?.dir ?? 'no model'})`, fastest, () => benchJoint(fastest, plan.joint, progressLog()));
+  }
+  if (run('judge') && fastest !== undefined) {
+    const why = await useBackend(fastest);
+    if (why !== undefined) errors.push({ section: 'judge', backend: fastest, message: why });
+    else await step(`judge (${plan.judge.modelDir})`, fastest, () => benchJudge(fastest, plan.judge, progressLog()));
   }
 
   const res: BenchResults = {

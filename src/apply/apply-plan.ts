@@ -138,6 +138,8 @@ export interface ApplyOptions {
   commit: boolean;
   onProgress?: Progress;
   now?: Date;
+  /** The backend the checks ran on, recorded in state.json. */
+  backend?: string;
 }
 
 /**
@@ -243,6 +245,7 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
     stats: ws.manifest.stats ? { sha256: ws.manifest.stats.sha256 } : null,
     manifest: { sha256: manifestSha(ws.manifest) },
     delta: deltaRef,
+    ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
     effective: { sha256: effectiveSha(ws.manifest.weights.sha256, deltaRef?.sha256 ?? null) },
     edits,
   };

@@ -218,7 +218,7 @@ function jsonErrorPlace(text: string, message: string): string {
   return `line ${before.length}, column ${before[before.length - 1].length + 1}`;
 }
 
-const STATE_KEYS = ['$schema', 'version', 'serial', 'base', 'editor', 'stats', 'manifest', 'delta', 'effective', 'edits'];
+const STATE_KEYS = ['$schema', 'version', 'serial', 'base', 'editor', 'stats', 'manifest', 'delta', 'backend', 'effective', 'edits'];
 const EDIT_KEYS = ['specSha256', 'prompt', 'target', 'method', 'rows', 'metrics', 'appliedAt'];
 const ROWS_KEYS = ['file', 'sha256', 'count'];
 const DELTA_KEYS = ['file', 'sha256', 'layers', 'capacity'];

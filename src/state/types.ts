@@ -54,6 +54,8 @@ export interface ModelState {
   manifest: { sha256: string };
   /** The set's solved weight change: deltas/set@<sha12>.safetensors; null when no edit changes a weight. */
   delta: (FileRef & { layers: string[]; capacity: LayerCapacityRecord[] }) | null;
+  /** The TensorFlow.js backend the last apply judged on ("wasm", "node", …); verify says when it runs on another. */
+  backend?: string;
   /** sha256 over the base hash and the set delta's hash. */
   effective: { sha256: string };
   edits: Record<string, AppliedEdit>;

@@ -174,7 +174,7 @@ export const applyCommand: Command = {
         // applyPlan removes every delta file the new state does not name, stray ones included.
         const r: ApplyResult = strayOnly
           ? { ok: true, check: { edits: [], pass: true, passed: 0, total: 0 }, touched: await removeStrayFiles(root, ws.modelDir, ws.state), commit: null, state: ws.state }
-          : await applyPlan(ws, plan, loaded, { editor, stats, commit: false, onProgress: progress });
+          : await applyPlan(ws, plan, loaded, { editor, stats, commit: false, onProgress: progress, backend });
         if (r.ok) {
           await testPause('apply:written', ctx.io);
           // Leftovers of killed writes (dead writers only); under the lock no other editops writer owns them.

@@ -50,6 +50,8 @@ export const verifyCommand: Command = {
     const json = ctx.flags.json === true;
     const backend = await initBackend();
     if (!json) ctx.io.err(`backend: ${backend}`);
+    // Greedy outputs can differ between backends at near-ties: say so when verify judges on another one than apply did.
+    if (ws.state.backend !== undefined && ws.state.backend !== backend) ctx.io.err(`warning: the edits were applied and judged on the ${ws.state.backend} backend; verifying on ${backend} (set EDIT_BACKEND=${ws.state.backend} to judge on the same one)`);
     const ui = json ? undefined : await makeUi(ctx.io);
     const t0 = performance.now();
     const loaded = await loadModelFolder(join(root, ws.modelDir));

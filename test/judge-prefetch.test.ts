@@ -3,7 +3,8 @@
  * batches) gives exactly the results of the same checks on judges that cannot prefetch (every
  * prompt generated one at a time), for edits with rephrasings, listed and automatic locality,
  * portability and every kind of expect assertion, including a starts-with whose boundary needs
- * more tokens; after prefetchChecks the checks run the model for no generation; nothing leaks.
+ * more tokens, and the teacher-forced numbers; after prefetchChecks the checks run the model for
+ * nothing; batched scores equal single ones bit for bit; nothing leaks.
  */
 import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
@@ -13,7 +14,7 @@ import type { Deltas } from '../src/model/gpt2.js';
 import { ModelJudge } from '../src/assert/judge.js';
 import { batchChecks, checkEdit, prefetchChecks } from '../src/assert/check-edit.js';
 import { pickNeighbours } from '../src/assert/neighbours.js';
-import { canPrefetch, prefetchGenerations } from '../src/assert/prefetch.js';
+import { canPrefetch, prefetchJudgements } from '../src/assert/prefetch.js';
 import type { Judge } from '../src/assert/types.js';
 import type { EditSpec } from '../src/spec/types.js';
 import type { Thresholds } from '../src/model/folder.js';
@@ -105,7 +106,7 @@ describe('prefetched judging', () => {
     }
   });
 
-  it('after prefetchChecks no check runs the model to generate, even a starts-with that needs boundary tokens', () => {
+  it('after prefetchChecks no check runs the model, not even a starts-with that needs boundary tokens', () => {
     const { model, tokenizer, knownFacts } = loaded;
     const base = new ModelJudge({ model, tokenizer });
     const edited = new ModelJudge({ model, tokenizer, deltas });
@@ -119,12 +120,12 @@ describe('prefetched judging', () => {
     const start = tf.memory().numTensors;
     prefetchChecks(withHoods, edited, base);
     expect(tf.memory().numTensors).toBe(start);
-    const spy = vi.spyOn(model, 'nextLogits');
+    const spies = [vi.spyOn(model, 'nextLogits'), vi.spyOn(model, 'logits'), vi.spyOn(model, 'hidden')];
     try {
       for (const e of withHoods) checkEdit(e.spec, edited, base, THRESHOLDS, e.neighbours);
-      expect(spy).not.toHaveBeenCalled();
+      for (const spy of spies) expect(spy).not.toHaveBeenCalled();
     } finally {
-      spy.mockRestore();
+      for (const spy of spies) spy.mockRestore();
     }
     const boundary = checkEdit(set[0].spec, edited, base, THRESHOLDS).checks.at(-1)!;
     expect(boundary.expected).toContain(JSON.stringify(one));
@@ -138,17 +139,40 @@ describe('prefetched judging', () => {
     const plain = oneAtATime(j);
     expect(canPrefetch(plain)).toBe(false);
     const calls: string[] = [];
-    prefetchGenerations([plain, j], () => calls.push('ran'));
+    prefetchJudgements([plain, j], () => calls.push('ran'));
     expect(calls).toEqual([]);
     const spy = vi.spyOn(model, 'nextLogits');
     try {
-      prefetchGenerations([j], (s) => {
+      prefetchJudgements([j], (s) => {
         s.generate('The capital of France is', 3);
         throw new Error('boom');
       });
       expect(spy).not.toHaveBeenCalled();
     } finally {
       spy.mockRestore();
+    }
+  });
+
+  it('prefetchScores: the same numbers as one pair at a time, bit for bit; refused pairs are left for score() to report', () => {
+    const { model, tokenizer, knownFacts } = loaded;
+    const pairs = (knownFacts ?? []).slice(0, 40).flatMap((f, i) => [
+      { prompt: f.prompt, completion: ` ${f.object}` },
+      { prompt: f.prompt, completion: ` ${(knownFacts ?? [])[i + 1].object}.` },
+    ]);
+    const long = 'word '.repeat(model.config.nPositions + 5);
+    for (const d of [undefined, deltas]) {
+      const batched = new ModelJudge({ model, tokenizer, deltas: d });
+      const start = tf.memory().numTensors;
+      batched.prefetchScores([...pairs, { prompt: long, completion: ' x' }, { prompt: 'The capital of France is', completion: '' }]);
+      expect(tf.memory().numTensors).toBe(start);
+      const single = new ModelJudge({ model, tokenizer, deltas: d });
+      for (const p of pairs) {
+        const want = { prob: single.prob(p.prompt, p.completion), rank: single.rank(p.prompt, p.completion), tokenAccuracy: single.tokenAccuracy(p.prompt, p.completion) };
+        expect(batched.cachedScore(p.prompt, p.completion), `${p.prompt}|${p.completion}`).toEqual(want);
+      }
+      expect(batched.cachedScore(long, ' x')).toBeUndefined();
+      expect(() => batched.prob(long, ' x')).toThrow(/the model's context is/);
+      expect(() => batched.prob('The capital of France is', '')).toThrow(/empty completion/);
     }
   });
 

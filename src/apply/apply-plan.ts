@@ -14,7 +14,7 @@ import { ModelJudge } from '../assert/judge.js';
 import type { Judge } from '../assert/types.js';
 import type { LoadedEdit } from '../spec/types.js';
 import { batchChecks, checkEdit, prefetchChecks, type BatchCheck } from '../assert/check-edit.js';
-import { prefetchGenerations } from '../assert/prefetch.js';
+import { prefetchJudgements } from '../assert/prefetch.js';
 import { pickNeighbours } from '../assert/neighbours.js';
 import { isPreserved, type KnownFact } from '../model/known-facts.js';
 import type { LoadedModel } from '../model/folder.js';
@@ -86,7 +86,7 @@ export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefin
       };
       const edits = creates.map((c) => ws.edits.find((e) => e.id === c.id)!);
       edits.forEach((edit, i) => {
-        if (i % PREFETCH_EDITS === 0) prefetchGenerations([j.base, j.edited], (base, edited) => edits.slice(i, i + PREFETCH_EDITS).forEach((e) => satisfiedBy(e, base, edited)));
+        if (i % PREFETCH_EDITS === 0) prefetchJudgements([j.base, j.edited], (base, edited) => edits.slice(i, i + PREFETCH_EDITS).forEach((e) => satisfiedBy(e, base, edited)));
         if (satisfiedBy(edit, j.base, j.edited)) satisfied.add(edit.id);
         onProgress?.('checking the current model', i + 1, creates.length, edit.id);
       });

@@ -12,7 +12,7 @@ import type { AssertionSpec, EditSpec } from '../spec/types.js';
 import { quote } from './format.js';
 import { describeAssertion, runAssertion } from './registry.js';
 import { pickNeighbours, type Neighbour } from './neighbours.js';
-import { prefetchGenerations } from './prefetch.js';
+import { prefetchJudgements } from './prefetch.js';
 import { DEFAULT_MAX_TOKENS, startsWith } from './string.js';
 import type { CheckKind, CheckResult, Judge } from './types.js';
 
@@ -146,12 +146,12 @@ export interface NeighbourSource {
 const ANY_THRESHOLDS: Thresholds = { reliability: 1, generalization: 1, locality: 1, portability: 1 };
 
 /**
- * Generates, batched, everything the checks of `edits` will ask the judges to generate (prefetch.ts),
- * so the checks that follow read it from the judges' caches with unchanged results. A no-op for judges
- * that cannot prefetch.
+ * Computes, batched, everything the checks of `edits` will ask the judges to generate or score
+ * (prefetch.ts), so the checks that follow read it from the judges' caches with unchanged results.
+ * A no-op for judges that cannot prefetch.
  */
 export function prefetchChecks(edits: ReadonlyArray<{ id: string; spec: EditSpec; neighbours: readonly Neighbour[] }>, edited: Judge, base: Judge): void {
-  prefetchGenerations([edited, base], (e, b) => {
+  prefetchJudgements([edited, base], (e, b) => {
     for (const x of edits) checkEdit(x.spec, e, b, ANY_THRESHOLDS, x.neighbours);
   });
 }
@@ -159,7 +159,7 @@ export function prefetchChecks(edits: ReadonlyArray<{ id: string; spec: EditSpec
 /**
  * Checks a set of edits applied together (batch semantics: all deltas on at once), each against
  * the same edited and base judges, whose caches share the prompts edits have in common; their
- * generations are prefetched in batches first.
+ * generations and teacher-forced scores are prefetched in batches first.
  */
 export function batchChecks(edits: Array<{ id: string; spec: EditSpec }>, edited: Judge, base: Judge, thresholds: Thresholds, source?: NeighbourSource): BatchCheck {
   const withHoods = edits.map((e) => ({ ...e, neighbours: source === undefined ? [] : pickNeighbours(e, source.known, source.declared ?? edits) }));

@@ -10,7 +10,7 @@ import { generate, generateBatch, type Deltas, type GPT } from '../model/gpt2.js
 import { sentenceStopIds, type Tokenizer } from '../model/tokenizer.js';
 import { logSoftmax } from '../tensor/ops.js';
 import { excerpt } from '../util/format.js';
-import type { GenerationRequest, PrefetchJudge } from './prefetch.js';
+import type { GenerationRequest, PrefetchJudge, ScoreRequest } from './prefetch.js';
 
 export interface ModelJudgeOptions {
   model: GPT;
@@ -19,8 +19,11 @@ export interface ModelJudgeOptions {
   deltas?: Deltas;
 }
 
+/** Pairs per teacher-forced forward when prefetching (bounds the [B·T, E] activations). */
+const SCORE_BATCH = 64;
+
 /** Teacher-forced numbers of one completion. */
-interface Scored {
+export interface Scored {
   prob: number;
   rank: number;
   tokenAccuracy: number;
@@ -151,31 +154,74 @@ export class ModelJudge implements PrefetchJudge {
     const key = JSON.stringify([prompt, completion]);
     const hit = this.scored.get(key);
     if (hit !== undefined) return hit;
-    const { prompt: p, completion: c } = this.split(prompt, completion);
-    const seq = [...p, ...c].slice(0, -1); // the last completion token is only a target
-    this.checkContext(prompt, p.length, c.length);
-    const n = c.length;
-    const rows = tf.tidy(() => {
-      const logits = this.model.logits(tf.tensor2d([seq], [1, seq.length], 'int32'), { deltas: this.deltas }); // (T, V)
-      return logSoftmax(tf.slice(logits, [p.length - 1, 0], [n, -1]) as tf.Tensor2D); // (n, V): predicting c[0..n-1]
-    });
+    const pair = this.split(prompt, completion);
+    this.checkContext(prompt, pair.prompt.length, pair.completion.length);
+    const [result] = this.forced([pair]);
+    this.scored.set(key, result);
+    return result;
+  }
+
+  cachedScore(prompt: string, completion: string): Scored | undefined {
+    return this.scored.get(JSON.stringify([prompt, completion]));
+  }
+
+  /**
+   * Teacher-forced numbers of every (prompt, completion) not scored yet: one forward per group of
+   * equally long sequences (rows are independent, so each pair gets the bits it gets alone). A pair
+   * score() would refuse (empty completion, past the context) is left for score() to report.
+   */
+  prefetchScores(requests: readonly ScoreRequest[]): void {
+    const groups = new Map<number, Array<{ key: string; prompt: number[]; completion: number[] }>>();
+    const keys = new Set<string>();
+    for (const r of requests) {
+      const key = JSON.stringify([r.prompt, r.completion]);
+      if (this.scored.has(key) || keys.has(key)) continue;
+      let pair: { prompt: number[]; completion: number[] };
+      try {
+        pair = this.split(r.prompt, r.completion);
+        this.checkContext(r.prompt, pair.prompt.length, pair.completion.length);
+      } catch {
+        continue;
+      }
+      keys.add(key);
+      const t = pair.prompt.length + pair.completion.length - 1;
+      groups.set(t, [...(groups.get(t) ?? []), { key, ...pair }]);
+    }
+    for (const group of groups.values()) {
+      for (let at = 0; at < group.length; at += SCORE_BATCH) {
+        const part = group.slice(at, at + SCORE_BATCH);
+        this.forced(part).forEach((result, i) => this.scored.set(part[i].key, result));
+      }
+    }
+  }
+
+  /** Prob, rank and token accuracy of pairs whose sequences (prompt + completion minus its last token) are equally long: one forward. */
+  private forced(pairs: ReadonlyArray<{ prompt: number[]; completion: number[] }>): Scored[] {
+    const t = pairs[0].prompt.length + pairs[0].completion.length - 1;
+    const seqs = pairs.map((p) => [...p.prompt, ...p.completion].slice(0, -1)); // the last completion token is only a target
+    // the positions predicting each completion token: c[i] from position |prompt| − 1 + i of its row
+    const rowsAt = pairs.flatMap((p, b) => p.completion.map((_, i) => b * t + p.prompt.length - 1 + i));
+    const rows = tf.tidy(() => logSoftmax(this.model.logits(tf.tensor2d(seqs, [pairs.length, t], 'int32'), { deltas: this.deltas, rows: rowsAt }))); // (Σn, V)
     const data = rows.dataSync() as Float32Array;
     const v = rows.shape[1];
     rows.dispose();
-    let logp = 0;
-    let hits = 0;
-    let rank = 1;
-    for (let i = 0; i < n; i++) {
-      const row = data.subarray(i * v, (i + 1) * v);
-      const target = row[c[i]];
-      logp += target;
-      let argmax = 0;
-      for (let j = 1; j < v; j++) if (row[j] > row[argmax]) argmax = j;
-      if (argmax === c[i]) hits++;
-      if (i === 0) for (let j = 0; j < v; j++) if (row[j] > target) rank++;
-    }
-    const result = { prob: Math.exp(logp), rank, tokenAccuracy: hits / n };
-    this.scored.set(key, result);
-    return result;
+    let offset = 0;
+    return pairs.map(({ completion: c }) => {
+      const n = c.length;
+      let logp = 0;
+      let hits = 0;
+      let rank = 1;
+      for (let i = 0; i < n; i++) {
+        const row = data.subarray((offset + i) * v, (offset + i + 1) * v);
+        const target = row[c[i]];
+        logp += target;
+        let argmax = 0;
+        for (let j = 1; j < v; j++) if (row[j] > row[argmax]) argmax = j;
+        if (argmax === c[i]) hits++;
+        if (i === 0) for (let j = 0; j < v; j++) if (row[j] > target) rank++;
+      }
+      offset += n;
+      return { prob: Math.exp(logp), rank, tokenAccuracy: hits / n };
+    });
   }
 }

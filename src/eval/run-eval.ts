@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../errors.js';
 import { ModelJudge } from '../assert/judge.js';
-import { prefetchGenerations } from '../assert/prefetch.js';
+import { prefetchJudgements } from '../assert/prefetch.js';
 import type { Judge } from '../assert/types.js';
 import type { EditRequest, EditorContext, LayerCapacity } from '../editor/editor.js';
 import { editorSettings, makeEditor, needsStats, type EditorMethod, type EditorSettings } from '../editor/registry.js';
@@ -169,7 +169,7 @@ function measureSet(loaded: LoadedModel, set: BenchRecord[], hoods: Neighbour[][
   const missing = hoodPairs.filter((p) => !baseForced.has(key(p)));
   teacherForcedTokens(model, tokenizer, missing).forEach((f, i) => baseForced.set(key(missing[i]), f));
 
-  prefetchGenerations([edited, base], (e, b) => set.forEach((r, j) => generationScores(r, hoods[j], e, b)));
+  prefetchJudgements([edited, base], (e, b) => set.forEach((r, j) => generationScores(r, hoods[j], e, b)));
 
   let at = 0;
   let portAt = editPairs.length;

@@ -19,6 +19,7 @@ import { pickNeighbours } from '../assert/neighbours.js';
 import { isPreserved, type KnownFact } from '../model/known-facts.js';
 import type { LoadedModel } from '../model/folder.js';
 import type { Deltas } from '../model/gpt2.js';
+import type { GeneratePool } from '../model/pool.js';
 import type { EditRequest, LayerCapacity, SetEditor } from '../editor/editor.js';
 import type { KeyStats } from '../editor/stats.js';
 import { preservedPrompts, solveSet } from '../editor/set.js';
@@ -58,10 +59,10 @@ export function toDeltaTensors(delta: Delta | null, loaded: LoadedModel): Deltas
 }
 
 /** Judges of the base model and of base + delta, with the model's known facts (edits' neighbours); dispose() frees the delta tensors. */
-export function judges(loaded: LoadedModel, delta: Delta | null): { base: ModelJudge; edited: ModelJudge; known: readonly KnownFact[]; dispose(): void } {
+export function judges(loaded: LoadedModel, delta: Delta | null, pool?: GeneratePool): { base: ModelJudge; edited: ModelJudge; known: readonly KnownFact[]; dispose(): void } {
   const tensors = toDeltaTensors(delta, loaded);
-  const base = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer });
-  const edited = Object.keys(tensors).length === 0 ? base : new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas: tensors });
+  const base = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, pool });
+  const edited = Object.keys(tensors).length === 0 ? base : new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas: tensors, pool });
   // neighbours come from the half of the known facts the joint solve does not keep still (known-facts.ts)
   return { base, edited, known: (loaded.knownFacts ?? []).filter((f) => !isPreserved(f)), dispose: () => tf.dispose(Object.values(tensors)) };
 }

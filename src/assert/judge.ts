@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../errors.js';
 import { generate, generateBatch, type Deltas, type GPT } from '../model/gpt2.js';
+import type { GeneratePool } from '../model/pool.js';
 import { sentenceStopIds, type Tokenizer } from '../model/tokenizer.js';
 import { logSoftmax } from '../tensor/ops.js';
 import { excerpt } from '../util/format.js';
@@ -17,6 +18,8 @@ export interface ModelJudgeOptions {
   tokenizer: Tokenizer;
   /** Weight changes added to the model's parameters (the edited model); none for the base model. */
   deltas?: Deltas;
+  /** Worker threads holding the same model: prefetched generations are split across them (the same ids). */
+  pool?: GeneratePool;
 }
 
 /** Pairs per teacher-forced forward when prefetching (bounds the [B·T, E] activations). */
@@ -33,6 +36,7 @@ export class ModelJudge implements PrefetchJudge {
   readonly model: GPT;
   readonly tokenizer: Tokenizer;
   readonly deltas: Deltas | undefined;
+  private readonly pool: GeneratePool | undefined;
   /** Greedy ids per prompt, with the token budget they were generated for. */
   private readonly generated = new Map<string, { ids: number[]; budget: number }>();
   private readonly scored = new Map<string, Scored>();
@@ -41,6 +45,7 @@ export class ModelJudge implements PrefetchJudge {
     this.model = opts.model;
     this.tokenizer = opts.tokenizer;
     this.deltas = opts.deltas;
+    this.pool = opts.pool;
   }
 
   generate(prompt: string, maxTokens: number): string {
@@ -103,11 +108,9 @@ export class ModelJudge implements PrefetchJudge {
       if (this.cachedIds(r.prompt, r.maxTokens) === undefined) budgets.set(r.prompt, Math.max(r.maxTokens, budgets.get(r.prompt) ?? 0));
     }
     const todo = [...budgets].map(([prompt, budget]) => ({ prompt, budget, ids: this.promptIds(prompt) })).filter((t) => t.ids.length <= this.model.config.nPositions);
-    const out = generateBatch(
-      this.model,
-      todo.map((t) => t.ids),
-      { maxNewTokens: todo.map((t) => t.budget), stopIds: sentenceStopIds(this.tokenizer, this.model.config.vocabSize), deltas: this.deltas },
-    );
+    const opts = { maxNewTokens: todo.map((t) => t.budget), stopIds: sentenceStopIds(this.tokenizer, this.model.config.vocabSize), deltas: this.deltas };
+    const prompts = todo.map((t) => t.ids);
+    const out = this.pool !== undefined && this.pool.size > 1 ? this.pool.generateBatch(this.model, prompts, opts) : generateBatch(this.model, prompts, opts);
     todo.forEach((t, i) => this.generated.set(t.prompt, { ids: out[i], budget: t.budget }));
   }
 

@@ -7,7 +7,8 @@
  * One-at-a-time: judges that cannot prefetch, so each prompt is generated alone (today's path
  * before generateBatch). Batched: ModelJudges, whose generations batchChecks prefetches. Both start
  * with empty caches; the section fails unless both give identical results. Also the generation
- * alone: generate() per prompt vs generateBatch over the same prompts and budgets.
+ * alone: generate() per prompt vs generateBatch over the same prompts and budgets. Then both batched
+ * runs again on `threads` threads (GeneratePool), whose start-up is timed apart.
  */
 import * as tf from '@tensorflow/tfjs';
 import { loadavg } from 'node:os';
@@ -16,6 +17,7 @@ import { batchChecks } from '../src/assert/check-edit.js';
 import type { Judge } from '../src/assert/types.js';
 import { loadModelFolder } from '../src/model/folder.js';
 import { generate, generateBatch } from '../src/model/gpt2.js';
+import { GeneratePool } from '../src/model/pool.js';
 import { sentenceStopIds } from '../src/model/tokenizer.js';
 import type { BackendName } from '../src/tensor/backend.js';
 import type { EditSpec } from '../src/spec/types.js';
@@ -26,6 +28,8 @@ export interface JudgeSizes {
   /** Edits judged per run. */
   edits: number;
   modelDir: string;
+  /** Threads for the pooled runs (GeneratePool: worker threads + this one); 1 skips them. */
+  threads: number;
 }
 
 /** Counterfactual capital edits from the model's known facts, shaped like edits/capitals/france.json. */
@@ -116,6 +120,33 @@ export async function benchJudge(backend: BackendName, sizes: JudgeSizes, log: (
       { ...stamp(), section: 'judge', metric: 'generate one at a time', backend, value: sig(prompts.length / aloneS), unit: 'prompts/s', detail: { ...gen, seconds: sig(aloneS) } },
       { ...stamp(), section: 'judge', metric: 'generateBatch', backend, value: sig(prompts.length / togetherS), unit: 'prompts/s', detail: { ...gen, seconds: sig(togetherS) } },
     );
+    // 3. the batched runs on several threads (worker start-up and warm-up timed apart: once per command)
+    if (sizes.threads > 1) {
+      t0 = now();
+      const pool = await GeneratePool.open(sizes.modelDir, sizes.threads);
+      // warm-up: every thread's first forward (kernels, the head table), as the main thread had above
+      const byLength = [...new Map(prompts.map((p) => [p.length, p])).values()].slice(0, 2 * sizes.threads);
+      pool.generateBatch(model, byLength, { maxNewTokens: 2 });
+      const startS = ms(t0) / 1000;
+      try {
+        t0 = now();
+        const pooled = batchChecks(edits, new ModelJudge({ model, tokenizer, deltas, pool }), new ModelJudge({ model, tokenizer, pool }), thresholds, source);
+        const checksS = ms(t0) / 1000;
+        if (JSON.stringify(pooled) !== JSON.stringify(ref)) throw new Error(`judging on ${sizes.threads} threads gave other results than on one`);
+        t0 = now();
+        const split = pool.generateBatch(model, prompts, { maxNewTokens: 16, stopIds });
+        const genS = ms(t0) / 1000;
+        if (JSON.stringify(split) !== JSON.stringify(alone)) throw new Error(`generateBatch on ${sizes.threads} threads gave other ids than on one`);
+        log(`${sizes.threads} threads: start ${sig(startS)} s, checks ${sig(checksS)} s, generation ${sig(genS)} s`);
+        const threads = { threads: sizes.threads, workerStartS: sig(startS), identical: true };
+        records.push(
+          { ...stamp(), section: 'judge', metric: `checks batched, ${sizes.threads} threads`, backend, value: sig(seen.size / checksS), unit: 'prompts/s', detail: { ...common, ...threads, seconds: sig(checksS) } },
+          { ...stamp(), section: 'judge', metric: `generateBatch, ${sizes.threads} threads`, backend, value: sig(prompts.length / genS), unit: 'prompts/s', detail: { ...gen, ...threads, seconds: sig(genS) } },
+        );
+      } finally {
+        await pool.close();
+      }
+    }
     const live = memoryNow();
     const leaked = tf.memory().numTensors - tensorsAtStart;
     return { records, memory: { ...stamp(), after: 'judge', backend, ...live, leak: leaked !== 0, leakDetail: `${leaked} tensors left after judging` } };

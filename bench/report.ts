@@ -88,6 +88,11 @@ export function computeRatios(records: BenchRecord[]): Ratio[] {
   for (const b of [...new Set(records.filter((r) => r.section === 'judge').map((r) => r.backend))]) {
     add(`judge checks prompts/s batched/one at a time ${b}`, find('judge', 'checks batched', b), find('judge', 'checks one at a time', b));
     add(`judge generation prompts/s generateBatch/generate ${b}`, find('judge', 'generateBatch', b), find('judge', 'generate one at a time', b));
+    for (const r of records.filter((x) => x.section === 'judge' && x.backend === b && x.metric.includes(' threads'))) {
+      const single = find('judge', r.metric.startsWith('checks') ? 'checks batched' : 'generateBatch', b);
+      add(`judge ${r.metric}/1 thread ${b}`, r, single);
+      add(`judge ${r.metric}/one at a time ${b}`, r, find('judge', r.metric.startsWith('checks') ? 'checks one at a time' : 'generate one at a time', b));
+    }
   }
   return out;
 }

@@ -66,7 +66,7 @@ const FULL: Plan = {
   generate: { promptTokens: 32, newTokens: 32, reps: 3, config: DEFAULT_CONFIG, modelDir: MODEL ?? 'models/default' },
   edits: { files: 10_000, folders: 100, reps: 3, applies: [1, 100], modelDir: MODEL },
   joint: { edits: 100, solves: [1, 100, 1000], into: 1000, reps: 3, modelDir: MODEL },
-  judge: { edits: 40, modelDir: MODEL ?? 'models/default' },
+  judge: { edits: 40, modelDir: MODEL ?? 'models/default', threads: 2 },
 };
 
 const QUICK_PLAN: Plan = {
@@ -80,7 +80,7 @@ const QUICK_PLAN: Plan = {
   generate: { promptTokens: 4, newTokens: 4, reps: 1, config: TINY_CONFIG, modelDir: MODEL },
   edits: { files: 200, folders: 10, reps: 2, applies: [1, 5], modelDir: MODEL },
   joint: { edits: 5, solves: [1, 5, 50], into: 50, reps: 1, modelDir: MODEL },
-  judge: { edits: 3, modelDir: MODEL ?? 'models/default' },
+  judge: { edits: 3, modelDir: MODEL ?? 'models/default', threads: 2 },
 };
 
 // ---------------------------------------------------------------- main

@@ -135,7 +135,7 @@ function editorView(ws: Workspace): NonNullable<PlanInput['editor']> | undefined
 }
 
 /** An edit's task must be in the model's catalogue unless it describes itself with an instruction. */
-function taskProblems(edits: LoadedEdit[], manifest: ModelManifest): SpecProblem[] {
+export function taskProblems(edits: LoadedEdit[], manifest: ModelManifest): SpecProblem[] {
   const catalogue = manifest.tasks ?? [];
   if (catalogue.length === 0) return [];
   return edits

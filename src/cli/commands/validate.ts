@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { EditError } from '../../errors.js';
 import { findConflicts } from '../../spec/conflicts.js';
 import { contextProblems } from '../../spec/lengths.js';
+import { taskProblems } from '../../apply/workspace.js';
 import { loadEdits } from '../../spec/load.js';
 import { spacingWarnings } from '../../spec/spacing.js';
 import type { LoadedEdit, SpecProblem, SpecWarning } from '../../spec/types.js';
@@ -85,7 +86,8 @@ async function checkLengths(edits: LoadedEdit[], root: string, model: string, ex
   const manifest = await readManifest(dir);
   const tokenizer = await loadTokenizer(dir, manifest);
   const limit = { countTokens: (text: string) => tokenizer.encode(text).length, context: manifest.config.nPositions, model };
-  return { problems: contextProblems(edits, limit), context: { model, tokens: limit.context } };
+  // With the model: also what plan and apply would refuse, a task its catalogue lacks without an instruction.
+  return { problems: [...contextProblems(edits, limit), ...taskProblems(edits, manifest)], context: { model, tokens: limit.context } };
 }
 
 function byFile(a: { file: string }, b: { file: string }): number {

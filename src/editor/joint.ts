@@ -7,7 +7,9 @@
  *   steps per edit with a norm penalty (per edit, against the base: cached rows);
  * - spread over the edited layers in order: layer i solves its share of what is still missing, the
  *   next layer's keys and the missing part are recomputed under the changes solved so far;
- * - ΔW = (λ·C + KᵀK)⁻¹ Kᵀ R in float64 (Cholesky), C the layer's key second moment (stats.ts).
+ * - ΔW = (λ·C + μ·KpᵀKp + KᵀK)⁻¹ Kᵀ R in float64 (Cholesky), C the layer's key second moment
+ *   (stats.ts), Kp the keys of the model's known facts the set does not edit (kept still; set.ts).
+ * Calibration: scripts/sweep-memit.ts; the measured front is in the README, "Benchmark".
  */
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../errors.js';

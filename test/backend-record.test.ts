@@ -1,22 +1,11 @@
 /** apply records the backend it judged on; verify says when it judges on another (greedy ties can differ). */
 import { afterAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { edit } from './helpers/cli.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = join(ROOT, 'bin/edit.js');
 const made: string[] = [];
-
-function edit(cwd: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, EDIT_BACKEND: 'wasm' }, timeout: 120_000 }, (err, stdout, stderr) => {
-      done({ code: err === null ? 0 : ((err as { code?: number }).code ?? -1), stdout, stderr });
-    });
-  });
-}
 
 afterAll(async () => {
   for (const d of made) await rm(d, { recursive: true, force: true });

@@ -9,44 +9,17 @@
  * memit's solve would keep the probes' facts still (preserveWeight), so it is turned off here.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { isPreserved } from '../src/model/known-facts.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = join(ROOT, 'bin/edit.js');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(file: string, args: string[], cwd: string): Promise<Run> {
-  return new Promise((done) => {
-    execFile(file, args, { cwd, env: { ...process.env, EDIT_BACKEND: 'wasm' }, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
-function expectCode(r: Run, code: number): void {
-  expect(r.code, `exit ${r.code}, expected ${code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(code);
-}
+import { ROOT, edit as editIn, expectCode, git as gitIn } from './helpers/cli.js';
 
 let repo: string;
-const edit = (...args: string[]) => run(process.execPath, [BIN, ...args], repo);
-async function git(...args: string[]): Promise<string> {
-  const r = await run('git', args, repo);
-  if (r.code !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const edit = (...args: string[]) => editIn(repo, ...args);
+const git = (...args: string[]) => gitIn(repo, ...args);
 
 const P = 'The capital of France is';
 /**

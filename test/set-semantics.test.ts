@@ -10,45 +10,15 @@
  * Two counterfactuals on different subjects the model takes (checked with `edit generate`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import type { ModelState } from '../src/state/types.js';
 import { sha256 } from '../src/util/hash.js';
+import { ROOT, edit, expectCode, git } from './helpers/cli.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = join(ROOT, 'bin/edit.js');
 const MODEL = 'models/default';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(file: string, args: string[], cwd: string): Promise<Run> {
-  return new Promise((done) => {
-    execFile(file, args, { cwd, env: { ...process.env, EDIT_BACKEND: 'wasm' }, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
-const edit = (repo: string, ...args: string[]) => run(process.execPath, [BIN, ...args], repo);
-
-async function git(repo: string, ...args: string[]): Promise<string> {
-  const r = await run('git', args, repo);
-  if (r.code !== 0) throw new Error(`git ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
-
-function expectCode(r: Run, code: number): void {
-  expect(r.code, `exit ${r.code}, expected ${code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(code);
-}
 
 /** A: France → " Marseille"; B: Spain → " Lisbon" (the base model says Paris and Madrid). */
 const A = { id: 'capitals/france', country: 'France', target: ' Marseille', base: ' Paris' };

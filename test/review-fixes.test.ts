@@ -370,13 +370,14 @@ describe('end to end', () => {
     await writeFile(
       hook,
       `const fs = require('fs'); const { syncBuiltinESMExports } = require('module');
-const open = fs.promises.open;
-fs.promises.open = async function (path, flags, ...rest) {
-  if (String(path).endsWith('/.lock') && flags === 'wx') {
-    const p = require('path').join(require('path').dirname(String(path)), 'state.json');
+const link = fs.promises.link;
+fs.promises.link = async function (from, to) {
+  // the lock is written whole under a temp name and linked into place (src/state/lock.ts)
+  if (String(to).endsWith('/.lock')) {
+    const p = require('path').join(require('path').dirname(String(to)), 'state.json');
     const s = JSON.parse(fs.readFileSync(p, 'utf8')); s.serial += 1; fs.writeFileSync(p, JSON.stringify(s, null, 2) + '\\n');
   }
-  return open.call(this, path, flags, ...rest);
+  return link.call(this, from, to);
 };
 syncBuiltinESMExports();
 `,

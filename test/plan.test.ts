@@ -98,7 +98,7 @@ describe('the set\'s solve in a plan', () => {
     const plan = makePlan({ ...base, edits: [edit('a', 'a'), edit('b', 'b'), edit('d', 'x')], state: state({ b: 'b', c: 'c', d: 'd' }), editor: memit() });
     expect(plan.solve).toEqual({ method: 'memit', joint: true, resolves: true, edits: 3, kept: 1, layers: ['h.2.mlp.c_proj', 'h.3.mlp.c_proj'], rows: 2 + 5 + 5, keyDim: 512, warning: null });
     expect(solveLines(plan)).toEqual([
-      'Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 3 edits: 1 applied edit keeps its rows, but their weights change with the solve and every edit is verified again.',
+      'Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 3 edits: 1 applied edit keeps its rows, but its weights change with the solve and every edit is verified again.',
       'Capacity: 12 rows per edited layer of 512 (2%).',
     ]);
     const text = renderPlanText(plan);
@@ -110,7 +110,15 @@ describe('the set\'s solve in a plan', () => {
   it('a destroy alone re-solves the rest of the set', () => {
     const plan = makePlan({ ...base, edits: [edit('b', 'b')], state: state({ b: 'b', c: 'c' }), editor: memit() });
     expect(plan.solve).toMatchObject({ resolves: true, edits: 1, kept: 1, rows: 2 });
-    expect(solveLines(plan)[0]).toBe('Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 1 edit: 1 applied edit keeps its rows, but their weights change with the solve and every edit is verified again.');
+    expect(solveLines(plan)[0]).toBe('Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 1 edit: 1 applied edit keeps its rows, but its weights change with the solve and every edit is verified again.');
+  });
+
+  it('says so when the set becomes empty, and counts in the singular', () => {
+    const gone = makePlan({ ...base, edits: [], state: state({ b: 'b' }), editor: memit() });
+    expect(solveLines(gone)).toEqual(['Editor memit: no edit changes weights after this plan; h.2.mlp.c_proj, h.3.mlp.c_proj go back to the base weights.']);
+    const fresh = makePlan({ ...base, edits: [edit('a', 'a', 'X')], state: state({}), editor: memit() });
+    expect(solveLines(fresh)[0]).toBe('Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 1 edit: all of them new.');
+    expect(solveLines(fresh)[1]).toMatch(/^Capacity: 1 row per edited layer of 512 \(0%\)\.$/);
   });
 
   it('no change to the set: no solve section', () => {

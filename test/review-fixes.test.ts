@@ -597,7 +597,7 @@ syncBuiltinESMExports();
     expect(plan.stdout).toContain('No changes. The model matches the edit files (1 applied). 2 stray files to remove.');
     const r = await edit(repo, 'apply', '--auto-approve');
     expectCode(r, 0);
-    expect(r.stdout).toContain('No changes to apply; removed 2 stray delta files, nothing to commit.');
+    expect(r.stdout).toContain('No changes to apply; removed 2 stray files, nothing to commit.');
     expect(existsSync(join(repo, 'models/default/rows/killed'))).toBe(false);
     expect(await contentFiles(repo)).toEqual(named);
     expect(await readFile(join(repo, 'models/default/state.json'))).toEqual(stateBytes);

@@ -115,7 +115,7 @@ describe.sequential('the edit set, solved jointly (memit on the shipped model)',
     const r = await edit(oneByOne, 'plan', '--detailed-exitcode');
     expectCode(r, 2);
     expect(r.stdout).toMatch(/^\s*\+ capitals\/spain\s+create/m);
-    expect(r.stdout).toContain('Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 2 edits: 1 applied edit keeps its rows, but their weights change with the solve and every edit is verified again.');
+    expect(r.stdout).toContain('Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 2 edits: 1 applied edit keeps its rows, but its weights change with the solve and every edit is verified again.');
     // France's rows (1, from state.json) + Spain's estimate (1 per target token)
     expect(r.stdout).toContain('Capacity: 2 rows per edited layer of 512 (0%).');
     const json = await edit(oneByOne, 'plan', '--json');

@@ -69,9 +69,15 @@ export function solveLines(plan: Plan): string[] {
   const s = plan.solve;
   if (s === null || s === undefined || !s.resolves) return [];
   if (!s.joint) return [`Editor ${s.method}: per-edit changes are summed over ${s.layers.join(', ')} (${s.edits} edit${s.edits === 1 ? '' : 's'} after this plan).`];
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (s.edits === 0) return [`Editor ${s.method}: no edit changes weights after this plan; ${s.layers.join(', ')} go back to the base weights.`];
+  const kept =
+    s.kept === 0
+      ? 'all of them new'
+      : `${plural(s.kept, 'applied edit')} ${s.kept === 1 ? 'keeps its' : 'keep their'} rows, but ${s.kept === 1 ? 'its weights change' : 'their weights change'} with the solve and every edit is verified again`;
   const lines = [
-    `Editor ${s.method} re-solves ${s.layers.join(', ')} for the whole set of ${s.edits} edit${s.edits === 1 ? '' : 's'}: ${s.kept} applied edit${s.kept === 1 ? '' : 's'} keep${s.kept === 1 ? 's' : ''} ${s.kept === 1 ? 'its' : 'their'} rows, but their weights change with the solve and every edit is verified again.`,
-    `Capacity: ${s.rows} rows per edited layer of ${s.keyDim} (${s.keyDim > 0 ? Math.round((100 * s.rows) / s.keyDim) : 0}%).`,
+    `Editor ${s.method} re-solves ${s.layers.join(', ')} for the whole set of ${plural(s.edits, 'edit')}: ${kept}.`,
+    `Capacity: ${plural(s.rows, 'row')} per edited layer of ${s.keyDim} (${s.keyDim > 0 ? Math.round((100 * s.rows) / s.keyDim) : 0}%).`,
   ];
   if (s.warning !== null) lines.push(`Warning: ${s.warning}.`);
   return lines;

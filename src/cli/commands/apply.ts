@@ -20,7 +20,7 @@ import { editorSettings, makeEditor, needsStats } from '../../editor/registry.js
 import { readKeyStats } from '../../editor/stats.js';
 import { withLock } from '../../state/lock.js';
 import { manifestSha, readState, STATE_FILE } from '../../state/state.js';
-import { checkCommittable, commitPaths } from '../../state/git.js';
+import { checkCommittable, commitPaths, isRepo, uncommittedPaths } from '../../state/git.js';
 import { DELTAS_DIR, deltaFileName, SET_DELTA_NAME } from '../../state/deltas.js';
 import { ROWS_DIR, rowsFileName } from '../../state/rows.js';
 import { removeStaleTempFiles } from '../../util/atomic.js';
@@ -58,6 +58,12 @@ function checkFresh(saved: Plan, ws: Workspace, file: string): void {
   }
   const gone = [...savedById.keys()][0];
   if (gone !== undefined) throw stale(`edit ${gone} is in the plan but no longer declared or applied`);
+}
+
+/** state.json and the rows and delta files it names, relative to the project root. */
+function stateFiles(ws: Workspace): string[] {
+  const named = [...Object.values(ws.state.edits).flatMap((e) => (e.rows === null ? [] : [e.rows.file])), ...(ws.state.delta === null ? [] : [ws.state.delta.file])];
+  return [STATE_FILE, ...named].map((f) => join(ws.modelDir, f));
 }
 
 function readIfExists(path: string): Buffer | null {
@@ -143,9 +149,13 @@ export const applyCommand: Command = {
         plan = await planWorkspace(ws, loaded, targets, progress);
       }
       if (!json) ui!.plan(plan);
-      // Only stray delta files to remove: no delta to compute, no assertion to run, state.json stays as it is.
+      // Only stray rows/delta files to remove: nothing to compute, no assertion to run, state.json stays as it is.
       const strayOnly = !hasChanges(plan) && !refreshing;
-      if (strayOnly && ws.stray.length === 0) {
+      // A killed apply may have written its state and not committed it: with nothing else to do, this apply commits it.
+      // Then rows/ and deltas/ are committed whole (after stray removal they hold what the state names): the deletions of the files it replaced go with it.
+      const uncommitted = strayOnly && commit && (await isRepo(root)) ? await uncommittedPaths(root, stateFiles(ws)) : [];
+      const unsaved = uncommitted.length === 0 ? [] : [...uncommitted, join(ws.modelDir, ROWS_DIR), join(ws.modelDir, DELTAS_DIR)];
+      if (strayOnly && ws.stray.length === 0 && unsaved.length === 0) {
         if (json) ctx.io.out(JSON.stringify({ formatVersion: '1', applied: false, reason: 'no changes' }));
         await ui?.close();
         return 0;
@@ -173,7 +183,7 @@ export const applyCommand: Command = {
         await testPause('apply:locked', ctx.io);
         // applyPlan removes every delta file the new state does not name, stray ones included.
         const r: ApplyResult = strayOnly
-          ? { ok: true, check: { edits: [], pass: true, passed: 0, total: 0 }, touched: await removeStrayFiles(root, ws.modelDir, ws.state), commit: null, state: ws.state }
+          ? { ok: true, check: { edits: [], pass: true, passed: 0, total: 0 }, touched: [...(await removeStrayFiles(root, ws.modelDir, ws.state)), ...unsaved], commit: null, state: ws.state }
           : await applyPlan(ws, plan, loaded, { editor, stats, commit: false, onProgress: progress, backend });
         if (r.ok) {
           await testPause('apply:written', ctx.io);
@@ -183,17 +193,21 @@ export const applyCommand: Command = {
           for (const t of leftovers) ctx.io.err(`removed ${t} (left by a killed write)`);
           await testPause('apply:temp-cleaned', ctx.io);
           if (commit) {
-            const message = strayOnly ? `edit apply: removed ${r.touched.length} stray delta file${r.touched.length === 1 ? '' : 's'}\n\n${r.touched.join('\n')}\n` : commitMessage(plan, r.check);
+            const message = !strayOnly
+              ? commitMessage(plan, r.check)
+              : unsaved.length > 0
+                ? `edit apply: commit state serial ${ws.state.serial}, written by an apply that did not commit it\n\n${r.touched.join('\n')}\n`
+                : `edit apply: removed ${r.touched.length} stray file${r.touched.length === 1 ? '' : 's'}\n\n${r.touched.join('\n')}\n`;
             try {
               // With the new state, the files it depends on (an untracked model folder, the applied edit files): see commit-paths.ts.
-              alsoCommitted = strayOnly ? [] : await stateDependencies(ws, r.state!);
+              alsoCommitted = strayOnly && unsaved.length === 0 ? [] : await stateDependencies(ws, r.state!);
               r.commit = await commitPaths(root, [...r.touched, ...alsoCommitted], message);
               committed = r.commit;
               await testPause('git:committed', ctx.io);
             } catch (err) {
               if (!(err instanceof EditError)) throw err;
               // The new state is on disk and consistent: say so, rather than "failed" as if nothing happened.
-              const done = strayOnly ? 'the stray delta files were removed' : `the edits were applied (state serial ${r.state!.serial} written)`;
+              const done = strayOnly ? 'the stray files were removed' : `the edits were applied (state serial ${r.state!.serial} written)`;
               throw new EditError(`${done} but not committed: ${err.message}`, { file: err.options.file, hint: `commit ${[...r.touched, ...alsoCommitted].join(', ')} yourself` });
             }
           }
@@ -204,7 +218,9 @@ export const applyCommand: Command = {
       if (strayOnly) {
         if (json) ctx.io.out(JSON.stringify({ formatVersion: '1', applied: false, reason: 'no changes', commit: result.commit, touched: result.touched }, null, 2));
         else {
-          ui!.text(`\nNo changes to apply; removed ${result.touched.length} stray delta file${result.touched.length === 1 ? '' : 's'}, ${commitNote}.`);
+          const removed = result.touched.length - unsaved.length;
+          const committedState = unsaved.length > 0 ? `; committed the state (serial ${ws.state.serial}) an earlier apply wrote but did not commit` : '';
+          ui!.text(`\nNo changes to apply; removed ${removed} stray file${removed === 1 ? '' : 's'}${committedState}, ${commitNote}.`);
           await ui!.close();
         }
         return 0;

@@ -55,7 +55,9 @@ export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
   // the set's delta is re-solved by the apply: the refreshed state names none
   const state = { ...ws.state, base, manifest: { sha256: manifestNow }, edits, delta: null, effective: { sha256: effectiveSha(base.sha256, null) } };
   const { drift, stray } = relativeDrift(ws.root, await checkDrift(modelAbs, ws.manifest, state));
-  return { ws: { ...ws, state, drift, stray }, dropped };
+  // the set delta the old state names is about to be re-solved (often to the same bytes): not a stray file
+  const old = ws.state.delta === null ? undefined : relativeDrift(ws.root, { drift: [], stray: [join(modelAbs, ws.state.delta.file)] }).stray[0];
+  return { ws: { ...ws, state, drift, stray: stray.filter((f) => f !== old) }, dropped };
 }
 
 /** rows/<id>@<hash>.safetensors, or undefined for an id or hash that cannot name one (a hand-edited state.json). */

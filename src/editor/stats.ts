@@ -116,7 +116,7 @@ export async function readKeyStats(modelDir: string, manifest: ModelManifest): P
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new EditError(`cannot read the key statistics: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file: path, hint: 'run `npm run stats` (or restore the file from git)' });
+    throw new EditError(`cannot read the key statistics: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file: path, hint: 'restore it from git, or compute it with `edit model stats --text <file>`' });
   }
   if (sha256(bytes) !== manifest.stats.sha256) throw new EditError('key statistics sha256 does not match model.json', { file: path });
   return parseKeyStats(bytes, path);

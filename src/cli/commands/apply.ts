@@ -133,7 +133,7 @@ export const applyCommand: Command = {
     const settings = editorSettings(ws.manifest, method);
     const editor = makeEditor(settings);
     const stats = needsStats(settings.method) ? await readKeyStats(join(root, ws.modelDir), ws.manifest) : undefined;
-    if (needsStats(settings.method) && stats === undefined) throw new EditError(`the ${settings.method} editor needs key statistics, and ${ws.modelDir}/model.json names none`, { hint: 'run `npm run stats`, or set "editor": {"method": "ft"} in model.json' });
+    if (needsStats(settings.method) && stats === undefined) throw new EditError(`the ${settings.method} editor needs key statistics, and ${ws.modelDir}/model.json names none`, { hint: 'compute them with `edit model stats --text <file>` (text the model normally reads), or set "editor": {"method": "ft"} in model.json' });
 
     const backend = await initBackend();
     ctx.io.err(`backend: ${backend}`);

@@ -1,7 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { join, basename } from 'node:path';
+import { join, basename, resolve } from 'node:path';
 import { initBackend } from '../../tensor/backend.js';
-import { loadModelFolder } from '../../model/folder.js';
+import { loadModelFolder, MANIFEST } from '../../model/folder.js';
+import { computeKeyStats, serializeKeyStats } from '../../editor/stats.js';
+import { editedLayers, editorSettings } from '../../editor/settings.js';
+import { writeFileAtomic } from '../../util/atomic.js';
+import { sha256 } from '../../util/hash.js';
 import { exportHfFolder, importHfFolder } from '../../model/hf.js';
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../../errors.js';
@@ -14,15 +18,18 @@ import { MODEL_OPTION, modelDir, projectRoot, stringFlag } from '../flags.js';
 
 export const modelCommand: Command = {
   name: 'model',
-  args: 'import <hf-dir> | export <out-dir>',
-  summary: 'import a Hugging Face GPT-2 folder as a model folder, or export the effective weights as one',
+  args: 'import <hf-dir> | export <out-dir> | stats',
+  summary: 'import a Hugging Face GPT-2 folder as a model folder, export the effective weights as one, or compute the key statistics the joint editor needs',
   options: {
     ...MODEL_OPTION,
     name: { type: 'string', value: '<name>', description: "import: the new model's name (default: the folder's name)" },
     out: { type: 'string', value: '<dir>', description: 'import: where to write the model folder (default: models/<name>)' },
     base: { type: 'boolean', description: 'export: the base weights, without the applied edits' },
+    text: { type: 'string', value: '<file>', description: 'stats: running text, one passage per line (every token position counts)' },
+    prompts: { type: 'string', value: '<file>', description: "stats: fact prompts cut before the answer, one per line (their last token counts; default: the model's known facts)" },
+    'prompt-weight': { type: 'string', value: '<w>', description: 'stats: weight of the prompts against the text (default 5, as the shipped model)' },
   },
-  examples: ['edit model import ./gpt2 --name gpt2', 'edit model export ./exported', 'edit model export ./unedited --base'],
+  examples: ['edit model import ./gpt2 --name gpt2', 'edit model stats --model models/gpt2 --text corpus.txt', 'edit model export ./exported', 'edit model export ./unedited --base'],
   async run(ctx) {
     const [sub, path] = ctx.args;
     if (sub === 'import') {
@@ -67,6 +74,41 @@ export const modelCommand: Command = {
       ctx.io.out(`exported ${loaded.dir} → ${path} (config.json, model.safetensors, tokenizer.json): ${ctx.flags.base === true ? 'base weights (--base)' : `effective weights, ${applied} applied edit${applied === 1 ? '' : 's'}`}`);
       return 0;
     }
-    throw new EditError(`unknown subcommand "model ${sub ?? ''}"; use "model import <dir>" or "model export <dir>"`);
+    if (sub === 'stats') {
+      const root = projectRoot(ctx);
+      const rel = modelDir(ctx, root);
+      const textFile = stringFlag(ctx, 'text');
+      if (textFile === undefined) throw new EditError('usage: edit model stats --text <file> [--prompts <file>] [--prompt-weight 5] [--model models/default]', { hint: 'the text is what the model normally reads: its keys are what the joint solve must not disturb' });
+      const weight = Number(stringFlag(ctx, 'prompt-weight', '5'));
+      if (!Number.isFinite(weight) || weight < 0) throw new EditError(`--prompt-weight must be a number ≥ 0 (got ${JSON.stringify(stringFlag(ctx, 'prompt-weight'))})`);
+      const lines = async (file: string) => (await readFile(resolve(ctx.cwd, file), 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new EditError(`cannot read: ${err.code ?? err.message}`, { file });
+      })).split(/\r?\n/).filter((l) => l.trim() !== '');
+      const texts = await lines(textFile);
+      const backend = await initBackend();
+      ctx.io.err(`backend: ${backend}`);
+      const loaded = await loadModelFolder(join(root, rel));
+      try {
+        const promptsFile = stringFlag(ctx, 'prompts');
+        const prompts = promptsFile !== undefined ? await lines(promptsFile) : (loaded.knownFacts ?? []).map((f) => f.prompt);
+        if (texts.length === 0) throw new EditError('the text file has no non-empty line', { file: textFile });
+        const settings = editorSettings(loaded.manifest, 'memit');
+        const layers = editedLayers(settings, loaded.manifest.editableLayers);
+        const stats = computeKeyStats(loaded.model, loaded.tokenizer, layers, { texts, prompts, promptWeight: weight });
+        const bytes = serializeKeyStats(stats, { layers: layers.join(','), texts: String(texts.length), prompts: String(prompts.length), promptWeight: String(weight) });
+        await writeFileAtomic(join(loaded.dir, 'stats.safetensors'), bytes);
+        const manifestPath = join(loaded.dir, MANIFEST);
+        const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
+        manifest.stats = { file: 'stats.safetensors', sha256: sha256(bytes), layers, source: { command: 'edit model stats', texts: texts.length, prompts: prompts.length, promptWeight: weight } };
+        await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+        ctx.io.out(`key statistics of ${layers.join(', ')} from ${texts.length} lines of text + ${prompts.length} prompts ×${weight} → ${join(rel, 'stats.safetensors')} (named in model.json)`);
+        const { state } = await readState(loaded.dir);
+        if (Object.keys(state.edits).length > 0) ctx.io.err('model.json changed: run `edit apply --refresh` to solve the applied edits again under the new statistics');
+      } finally {
+        loaded.model.dispose();
+      }
+      return 0;
+    }
+    throw new EditError(`unknown subcommand "model ${sub ?? ''}"; use "model import <dir>", "model export <dir>" or "model stats --text <file>"`);
   },
 };

@@ -41,7 +41,7 @@ export type EditorMethod = EditorSettings['method'];
 
 /** Chosen on 12 counterfactual capital edits (scripts/sweep-ft.ts). */
 export const FT_DEFAULTS: FtSettings = { method: 'ft', steps: 60, lr: 5e-3, epsilon: 0.03, stopLoss: 0.02 };
-/** Calibrated on the default model (scripts/sweep-memit.ts; README, "The joint editor"). */
+/** Calibrated on the default model (scripts/sweep-memit.ts; README, "Benchmark"). */
 export const MEMIT_DEFAULTS: MemitSettings = { method: 'memit', lambda: 30, residualSteps: 40, residualLr: 0.3, normPenalty: 0.5, preserveWeight: 1 };
 
 interface EditorInfo<S extends EditorSettings> {

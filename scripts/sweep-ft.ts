@@ -6,7 +6,7 @@
  *   node dist/scripts/sweep-ft.js [model-dir] ['[{"steps":60,"lr":0.005,"epsilon":0.03,"stopLoss":0.02}]']
  */
 import * as tf from '@tensorflow/tfjs';
-import { sumDeltas } from '../src/state/deltas.js';
+import { sumDeltas } from '../src/model/weight-change.js';
 import { readFileSync } from 'node:fs';
 import { initBackend } from '../src/tensor/backend.js';
 import { loadModelFolder } from '../src/model/folder.js';

@@ -23,7 +23,8 @@ import { openWorkspace, structuralPlan, type Workspace } from '../src/apply/work
 import type { EditRows, SetEditor } from '../src/editor/editor.js';
 import { loadModelFolder, type LoadedModel, type ModelManifest } from '../src/model/folder.js';
 import { initBackend } from '../src/tensor/backend.js';
-import { densify, serializeDelta, SET_DELTA_NAME, type ParsedDelta } from '../src/state/deltas.js';
+import { serializeDelta, SET_DELTA_NAME, type ParsedDelta } from '../src/state/deltas.js';
+import { densify } from '../src/model/weight-change.js';
 import { editorSettings, makeEditor } from '../src/editor/registry.js';
 import { serializeRows } from '../src/state/rows.js';
 import { checkCommittable } from '../src/state/git.js';

@@ -11,7 +11,7 @@
  */
 import type { GPT } from '../model/gpt2.js';
 import type { Tokenizer } from '../model/tokenizer.js';
-import type { Delta } from '../state/deltas.js';
+import type { Delta } from '../model/weight-change.js';
 import type { KeyStats } from './stats.js';
 
 export interface EditRequest {

@@ -8,7 +8,7 @@
  * once summed; the last c_proj alone: 11/12 and 9/12).
  */
 import * as tf from '@tensorflow/tfjs';
-import { densify, sumDeltas, type Delta } from '../state/deltas.js';
+import { densify, sumDeltas, type Delta } from '../model/weight-change.js';
 import type { Deltas } from '../model/gpt2.js';
 import { Rng } from '../util/random.js';
 import { makeBatch } from './batch.js';

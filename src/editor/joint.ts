@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../errors.js';
 import type { GPT, Deltas } from '../model/gpt2.js';
-import type { Delta } from '../state/deltas.js';
+import type { Delta } from '../model/weight-change.js';
 import { encodePair } from './batch.js';
 import type { EditRequest, EditRows, SetEditor, EditorContext, LayerCapacity } from './editor.js';
 import { addGram, crossProduct, solveSpd } from './linalg.js';

@@ -2,7 +2,7 @@
  * A set of edits → its weight change: rows per edit (reused from `cache` when given, else
  * computed), then one solve over all rows in id order. The one path apply and eval share.
  */
-import type { Delta } from '../state/deltas.js';
+import type { Delta } from '../model/weight-change.js';
 import type { EditRequest, EditRows, EditorContext, LayerCapacity, SetEditor } from './editor.js';
 import { keyDim } from './stats.js';
 import { isPreserved, type KnownFact } from '../model/known-facts.js';

@@ -16,7 +16,7 @@ import { isPreserved } from '../model/known-facts.js';
 import type { KeyStats } from '../editor/stats.js';
 import type { LoadedModel } from '../model/folder.js';
 import type { Deltas } from '../model/gpt2.js';
-import { densify } from '../state/deltas.js';
+import { densify } from '../model/weight-change.js';
 import { Rng } from '../util/random.js';
 import { capacityOf, neighboursOf, pickRecords, type BenchFile, type BenchRecord, type BenchTask, type Neighbour, type Split } from './bench.js';
 import { agreement, continuationUnchanged, generationHolds, mean, tokenAccuracy } from './metrics.js';

@@ -4,7 +4,7 @@ import { EditError } from '../../errors.js';
 import { readManifest } from '../../model/folder.js';
 import { parseSafetensors } from '../../model/safetensors.js';
 import { readFile } from 'node:fs/promises';
-import { deltaStats } from '../../state/deltas.js';
+import { deltaStats } from '../../model/weight-change.js';
 import { openWorkspace, readSetDelta, driftError } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag } from '../flags.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Deltas } from '../../model/gpt2.js';
 import { checkDrift, readState } from '../../state/state.js';
-import type { Delta } from '../../state/deltas.js';
+import type { Delta } from '../../model/weight-change.js';
 import { driftError, readSetDelta, relativeDrift } from '../../apply/workspace.js';
 import { toDeltaTensors } from '../../apply/apply-plan.js';
 import type { Command } from '../command.js';

@@ -41,6 +41,8 @@ function startApply(repo: string, pause?: string) {
       reject(new Error(`apply ended before ${pause}:\n${r.stderr}`));
     });
   });
+  // A caller that never waits for a pause must not leave an unhandled rejection behind (awaiting callers still see it).
+  paused.catch(() => undefined);
   return { child, done, paused };
 }
 

@@ -59,6 +59,9 @@ function manifestFiles(manifest: ModelManifest, dir: string): string[] {
   });
 }
 
+/** The .gitattributes line init makes sure of: no end-of-line conversion in model folders. */
+const BINARY_MODELS = 'models/** -text';
+
 /** Lines init makes sure .gitignore has: an apply's lock, and the installed packages. */
 const IGNORED = [{ line: 'models/*/.lock', also: [] }, { line: 'node_modules/', also: ['node_modules', '/node_modules', '/node_modules/'] }];
 
@@ -131,6 +134,13 @@ export const initCommand: Command = {
     if (missing.length > 0) {
       await writeFileAtomic(gi, `${current}${current === '' || current.endsWith('\n') ? '' : '\n'}${missing.join('\n')}\n`);
       created.push(`.gitignore (${missing.join(', ')})`);
+    }
+    // Model files are hashed byte for byte (model.json, state.json): git must never rewrite their line endings (core.autocrlf).
+    const ga = join(ctx.cwd, '.gitattributes');
+    const attrs = (await exists(ga)) ? await readFile(ga, 'utf8') : '';
+    if (!attrs.split('\n').some((l) => l.trim() === BINARY_MODELS)) {
+      await writeFileAtomic(ga, `${attrs}${attrs === '' || attrs.endsWith('\n') ? '' : '\n'}${BINARY_MODELS}\n`);
+      created.push(`.gitattributes (${BINARY_MODELS})`);
     }
     for (const c of created) ctx.io.out(`created  ${c}`);
     for (const s of skipped) ctx.io.out(`exists   ${s} (kept; --force overwrites)`);

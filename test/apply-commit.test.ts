@@ -76,7 +76,7 @@ describe.sequential('apply commits what the new state depends on', () => {
     expect(await commitFiles(repo)).toEqual([...out.touched, ...out.alsoCommitted].map((f) => `A\t${f}`).sort());
     // Everything else is as the user left it: the unstaged change, the staged file, untracked files (init's included).
     userStatus = await statusOf();
-    expect(userStatus).toEqual([' M README.md', '?? .github/workflows/edits.yml', '?? .gitignore', '?? edits/README.md', '?? scratch.txt', 'A  notes.txt']);
+    expect(userStatus).toEqual([' M README.md', '?? .gitattributes', '?? .github/workflows/edits.yml', '?? .gitignore', '?? edits/README.md', '?? scratch.txt', 'A  notes.txt']);
     expect(await git(repo, 'diff', '--cached', '--name-only')).toBe('notes.txt\n');
   }, T);
 

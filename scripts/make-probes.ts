@@ -14,7 +14,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../src/tensor/backend.js';
-import { loadModelFolder, MANIFEST } from '../src/model/folder.js';
+import { loadModelFolder, setManifestEntry } from '../src/model/folder.js';
 import { ModelJudge } from '../src/assert/judge.js';
 import type { KnownFact, ProbesFile } from '../src/model/known-facts.js';
 import { sha256 } from '../src/util/hash.js';
@@ -82,10 +82,7 @@ async function main(): Promise<void> {
   };
   const text = `${JSON.stringify(out, null, 1)}\n`;
   writeFileSync(join(dir, FILE), text);
-  const manifestPath = join(dir, MANIFEST);
-  const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
-  m.probes = { file: FILE, sha256: sha256(text) };
-  writeFileSync(manifestPath, `${JSON.stringify(m, null, 2)}\n`);
+  await setManifestEntry(dir, 'probes', { file: FILE, sha256: sha256(text) });
   console.log(`wrote ${join(dir, FILE)}: ${facts.length} facts (${backend}); model.json names it`);
 }
 

@@ -6,13 +6,12 @@
  *
  *   npm run data && npm run stats [-- models/default]
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../src/tensor/backend.js';
-import { loadModelFolder, MANIFEST } from '../src/model/folder.js';
-import { computeKeyStats, serializeKeyStats } from '../src/editor/stats.js';
-import { MemitEditor } from '../src/editor/joint.js';
-import { sha256 } from '../src/util/hash.js';
+import { loadModelFolder } from '../src/model/folder.js';
+import { computeKeyStats, saveKeyStats } from '../src/editor/stats.js';
+import { editedLayers, editorSettings } from '../src/editor/settings.js';
 import { Rng } from '../src/util/random.js';
 
 const TEXTS = 2500; // ≈ 30k tokens
@@ -24,7 +23,7 @@ async function main(): Promise<void> {
   const dir = process.argv[2] ?? 'models/default';
   const backend = await initBackend();
   const loaded = await loadModelFolder(dir);
-  const layers = new MemitEditor().editedLayers(loaded.manifest.editableLayers);
+  const layers = editedLayers(editorSettings(loaded.manifest, 'memit'), loaded.manifest.editableLayers);
   const texts = readFileSync('data/corpus.txt', 'utf8').split('\n').filter((l) => l.length > 0).slice(0, TEXTS);
   const probes = JSON.parse(readFileSync('data/probes.json', 'utf8')) as Array<{ prompt: string; heldOut: boolean }>;
   const prompts = new Rng(SEED).shuffle(probes.filter((p) => !p.heldOut).map((p) => p.prompt)).slice(0, PROMPTS);
@@ -32,17 +31,7 @@ async function main(): Promise<void> {
   const stats = computeKeyStats(loaded.model, loaded.tokenizer, layers, { texts, prompts, promptWeight: PROMPT_WEIGHT }, (d, t) => {
     if (d % 640 === 0 || d === t) console.error(`${d}/${t}`);
   });
-  const bytes = serializeKeyStats(stats, { layers: layers.join(','), texts: String(texts.length), prompts: String(prompts.length), promptWeight: String(PROMPT_WEIGHT) });
-  writeFileSync(join(dir, 'stats.safetensors'), bytes);
-  const manifestPath = join(dir, MANIFEST);
-  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
-  manifest.stats = {
-    file: 'stats.safetensors',
-    sha256: sha256(bytes),
-    layers,
-    source: { command: 'npm run data && npm run stats', corpusSentences: texts.length, factPrompts: prompts.length, promptWeight: PROMPT_WEIGHT, seed: SEED },
-  };
-  writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  await saveKeyStats(dir, stats, { texts: texts.length, prompts: prompts.length, promptWeight: PROMPT_WEIGHT }, { command: 'npm run data && npm run stats', corpusSentences: texts.length, factPrompts: prompts.length, promptWeight: PROMPT_WEIGHT, seed: SEED });
   console.log(`${backend}: key statistics of ${layers.join(', ')} from ${texts.length} sentences + ${prompts.length} fact prompts ×${PROMPT_WEIGHT} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${join(dir, 'stats.safetensors')}`);
 }
 

@@ -11,9 +11,10 @@ import { EditError } from '../errors.js';
 import type { GPT } from '../model/gpt2.js';
 import { parseSafetensors, serializeSafetensors, type TensorInput } from '../model/safetensors.js';
 import type { Tokenizer } from '../model/tokenizer.js';
-import { insideFolder, type ModelManifest } from '../model/folder.js';
-import { readFile } from 'node:fs/promises';
+import { readChecked, setManifestEntry, type ModelManifest } from '../model/folder.js';
 import { sha256 } from '../util/hash.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { join } from 'node:path';
 
 export interface KeyStats {
   /** Per layer name ("h.3.mlp.c_proj"): E[k·kᵀ], [dim, dim] row-major, float64. */
@@ -29,6 +30,7 @@ export interface KeyStatsSource {
 }
 
 export const STATS_FORMAT = 'editops-key-stats';
+export const STATS_FILE = 'stats.safetensors';
 
 /** Mean k·kᵀ of each layer's input over the source's positions: C = C_text + w·C_prompts. */
 export function computeKeyStats(model: GPT, tokenizer: Tokenizer, layers: string[], source: KeyStatsSource, onProgress?: (done: number, total: number) => void): KeyStats {
@@ -111,13 +113,18 @@ export function parseKeyStats(bytes: Uint8Array, file: string): KeyStats {
 /** The key statistics a manifest names (hash checked), or undefined when it names none. */
 export async function readKeyStats(modelDir: string, manifest: ModelManifest): Promise<KeyStats | undefined> {
   if (manifest.stats === undefined) return undefined;
-  const path = insideFolder(modelDir, manifest.stats.file, '/stats/file');
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    throw new EditError(`cannot read the key statistics: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file: path, hint: 'restore it from git, or compute it with `edit model stats --text <file>`' });
-  }
-  if (sha256(bytes) !== manifest.stats.sha256) throw new EditError('key statistics sha256 does not match model.json', { file: path });
-  return parseKeyStats(bytes, path);
+  return parseKeyStats(await readChecked(modelDir, manifest.stats, '/stats'), join(modelDir, manifest.stats.file));
+}
+
+/**
+ * Write key statistics into a model folder: stats.safetensors (atomically, with what it was computed
+ * from as metadata) and its entry in model.json, with `source` saying how (command, seed, …).
+ */
+export async function saveKeyStats(modelDir: string, stats: KeyStats, from: { texts: number; prompts: number; promptWeight: number }, source: Record<string, string | number>): Promise<{ file: string; sha256: string }> {
+  const layers = Object.keys(stats.layers);
+  const bytes = serializeKeyStats(stats, { layers: layers.join(','), texts: String(from.texts), prompts: String(from.prompts), promptWeight: String(from.promptWeight) });
+  const ref = { file: STATS_FILE, sha256: sha256(bytes) };
+  await writeFileAtomic(join(modelDir, STATS_FILE), bytes);
+  await setManifestEntry(modelDir, 'stats', { ...ref, layers, source });
+  return ref;
 }

@@ -8,6 +8,7 @@ import { join, resolve, relative, isAbsolute } from 'node:path';
 import { EditError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
 import { readJsonFile } from '../util/json-file.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import type { GPT, GPTConfig } from './gpt2.js';
 import { parseKnownFacts, type KnownFact } from './known-facts.js';
 import { parseSafetensors } from './safetensors.js';
@@ -79,7 +80,8 @@ export function insideFolder(dir: string, file: string, pointer: string): string
   return full;
 }
 
-async function readChecked(dir: string, ref: FileRef, pointer: string): Promise<Uint8Array> {
+/** A file the manifest names at `pointer` ("/tokenizer"), read inside the folder and checked against its sha256. */
+export async function readChecked(dir: string, ref: FileRef, pointer: string): Promise<Uint8Array> {
   const path = insideFolder(dir, ref.file, `${pointer}/file`);
   let bytes: Uint8Array;
   try {
@@ -107,6 +109,18 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
   }
   const json = await readJsonFile(path, 'model.json is missing: not a model folder');
   return checkManifest(json, path);
+}
+
+/**
+ * Set one top-level entry of a folder's model.json (a file it names: probes, key statistics),
+ * keeping the rest as it is; written atomically. The entry is part of the manifest hash, so applied
+ * edits must be re-applied afterwards (apply --refresh).
+ */
+export async function setManifestEntry(dir: string, key: string, value: unknown): Promise<void> {
+  const path = join(dir, MANIFEST);
+  const manifest = (await readJsonFile(path, 'model.json is missing: not a model folder')) as Record<string, unknown>;
+  manifest[key] = value;
+  await writeFileAtomic(path, `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
 /** Structural checks; the JSON Schema in schemas/model.schema.json says the same for editors and CI. */

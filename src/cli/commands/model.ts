@@ -1,11 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join, basename, resolve } from 'node:path';
 import { initBackend } from '../../tensor/backend.js';
-import { loadModelFolder, MANIFEST } from '../../model/folder.js';
-import { computeKeyStats, serializeKeyStats } from '../../editor/stats.js';
+import { loadModelFolder } from '../../model/folder.js';
+import { computeKeyStats, saveKeyStats, STATS_FILE } from '../../editor/stats.js';
 import { editedLayers, editorSettings } from '../../editor/settings.js';
-import { writeFileAtomic } from '../../util/atomic.js';
-import { sha256 } from '../../util/hash.js';
 import { exportHfFolder, importHfFolder } from '../../model/hf.js';
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../../errors.js';
@@ -95,13 +93,8 @@ export const modelCommand: Command = {
         const settings = editorSettings(loaded.manifest, 'memit');
         const layers = editedLayers(settings, loaded.manifest.editableLayers);
         const stats = computeKeyStats(loaded.model, loaded.tokenizer, layers, { texts, prompts, promptWeight: weight });
-        const bytes = serializeKeyStats(stats, { layers: layers.join(','), texts: String(texts.length), prompts: String(prompts.length), promptWeight: String(weight) });
-        await writeFileAtomic(join(loaded.dir, 'stats.safetensors'), bytes);
-        const manifestPath = join(loaded.dir, MANIFEST);
-        const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
-        manifest.stats = { file: 'stats.safetensors', sha256: sha256(bytes), layers, source: { command: 'edit model stats', texts: texts.length, prompts: prompts.length, promptWeight: weight } };
-        await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
-        ctx.io.out(`key statistics of ${layers.join(', ')} from ${texts.length} lines of text + ${prompts.length} prompts ×${weight} → ${join(rel, 'stats.safetensors')} (named in model.json)`);
+        await saveKeyStats(loaded.dir, stats, { texts: texts.length, prompts: prompts.length, promptWeight: weight }, { command: 'edit model stats', texts: texts.length, prompts: prompts.length, promptWeight: weight });
+        ctx.io.out(`key statistics of ${layers.join(', ')} from ${texts.length} lines of text + ${prompts.length} prompts ×${weight} → ${join(rel, STATS_FILE)} (named in model.json)`);
         const { state } = await readState(loaded.dir);
         if (Object.keys(state.edits).length > 0) ctx.io.err('model.json changed: run `edit apply --refresh` to solve the applied edits again under the new statistics');
       } finally {

@@ -12,7 +12,7 @@ import { initBackend } from '../src/tensor/backend.js';
 import { loadModelFolder } from '../src/model/folder.js';
 import { FT_DEFAULTS, FtEditor, type FtOptions } from '../src/editor/ft.js';
 import { ModelJudge } from '../src/assert/judge.js';
-import { toDeltaTensors } from '../src/apply/apply-plan.js';
+import { toDeltaTensors } from '../src/model/delta-tensors.js';
 
 async function main(): Promise<void> {
   const backend = await initBackend();

@@ -9,7 +9,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { rm, mkdir, readdir, rmdir } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import { EditError } from '../errors.js';
 import { ModelJudge } from '../assert/judge.js';
 import type { Judge } from '../assert/types.js';
 import type { LoadedEdit } from '../spec/types.js';
@@ -25,8 +24,8 @@ import type { KeyStats } from '../editor/stats.js';
 import { preservedPrompts, solveSet } from '../editor/set.js';
 import { Action, summarize, type Plan } from '../plan/plan.js';
 import { markSatisfied } from '../plan/make-plan.js';
-import { deltaFileName, serializeDelta, SET_DELTA_NAME, type ParsedDelta } from '../state/deltas.js';
-import { deltaShape, densify, type Delta } from '../model/weight-change.js';
+import { deltaFileName, serializeDelta, SET_DELTA_NAME } from '../state/deltas.js';
+import type { Delta } from '../model/weight-change.js';
 import { rowCount, rowsFileName, serializeRows } from '../state/rows.js';
 import { editorRecord, effectiveSha, manifestSha, strayFiles, writeState, STATE_FILE } from '../state/state.js';
 import type { AppliedEdit, ModelState } from '../state/types.js';
@@ -37,27 +36,9 @@ import { sha256 } from '../util/hash.js';
 import { editRequest, readAppliedRows, readSetDelta, structuralPlan, thresholdsFor, type Workspace } from './workspace.js';
 import { excerpt, pct } from '../util/format.js';
 import { testKill, testPoint } from '../util/test-hooks.js';
+import { toDeltaTensors } from '../model/delta-tensors.js';
 
 export type Progress = (phase: string, done: number, total: number, detail?: string) => void;
-
-/** A weight change as run-time tensors for the model's forward pass (the caller disposes them); checked against the model's shapes. */
-export function toDeltaTensors(delta: Delta | null, loaded: LoadedModel): Deltas {
-  const out: Deltas = {};
-  if (delta === null) return out;
-  const file = (delta as Partial<ParsedDelta>).file;
-  const where = file === undefined ? {} : { file };
-  // a wrong shape would broadcast silently in W + Δ
-  for (const [param, t] of Object.entries(delta.layers)) {
-    const base = loaded.model.params[param];
-    if (base === undefined) throw new EditError(`the delta changes "${param}", which this model does not have`, where);
-    const shape = deltaShape(t);
-    if (shape.length !== base.shape.length || shape.some((n, i) => n !== base.shape[i])) {
-      throw new EditError(`the delta of "${param}" has shape ${JSON.stringify(shape)}, the model's parameter ${JSON.stringify(base.shape)}`, where);
-    }
-  }
-  for (const [param, t] of densify(delta)) out[param] = tf.tensor(t.data, t.shape);
-  return out;
-}
 
 /** Judges of the base model and of base + delta, with the model's known facts (edits' neighbours); dispose() frees the delta tensors. */
 export function judges(loaded: LoadedModel, delta: Delta | null, pool?: GeneratePool): { base: ModelJudge; edited: ModelJudge; known: readonly KnownFact[]; dispose(): void } {

@@ -199,63 +199,53 @@ export class MemitEditor implements SetEditor {
 
   /** Keys of `layer` at the last token of each prompt, under the changes solved so far. */
   private async promptKeys(ctx: EditorContext, prompts: string[], layer: string, solved: Record<string, Float32Array>): Promise<Float32Array> {
-    const { model, tokenizer } = ctx;
-    const e = model.config.nEmbd;
-    const deltas: Deltas = {};
-    for (const [l, w] of Object.entries(solved)) deltas[`${l}.weight`] = tf.tensor2d(w, [w.length / e, e]);
-    const parts: Float32Array[] = [];
-    const chunk = 64;
-    try {
-      for (let s = 0; s < prompts.length; s += chunk) {
-        const rows = prompts.slice(s, s + chunk).map((p) => tokenizer.encode(p).slice(-model.config.nPositions));
-        const t = Math.max(...rows.map((r) => r.length));
-        const idsT = tf.tensor2d(rows.map((r) => [...r, ...new Array<number>(t - r.length).fill(0)]), [rows.length, t], 'int32');
-        const posT = tf.tensor1d(rows.map((r, b) => b * t + r.length - 1), 'int32');
-        const got = captureAt(model, idsT, posT, layer, blockOf(layer), deltas);
-        parts.push(got.keys.dataSync() as Float32Array);
-        tf.dispose([idsT, posT, got.keys, got.residual]);
-        await Promise.resolve();
-      }
-    } finally {
-      tf.dispose(Object.values(deltas));
-    }
-    return concat(parts);
+    const seqs = prompts.map((p) => {
+      const ids = ctx.tokenizer.encode(p).slice(-ctx.model.config.nPositions);
+      return { ids, positions: [ids.length - 1] };
+    });
+    return (await captureSequences(ctx.model, seqs, layer, blockOf(layer), solved)).keys;
   }
 
   /** Keys of `layer` and the residual after `lastBlock` at every row position, under the changes solved so far. */
   private async forwardRows(ctx: EditorContext, rows: Array<[string, EditRows]>, layer: string, lastBlock: number, solved: Record<string, Float32Array>): Promise<{ keys: Float32Array; residual: Float32Array }> {
-    const { model } = ctx;
-    const e = model.config.nEmbd;
-    const deltas: Deltas = {};
-    for (const [l, w] of Object.entries(solved)) deltas[`${l}.weight`] = tf.tensor2d(w, [w.length / e, e]);
-    const keyParts: Float32Array[] = [];
-    const resParts: Float32Array[] = [];
-    const chunk = 64;
-    try {
-      for (let s = 0; s < rows.length; s += chunk) {
-        const part = rows.slice(s, s + chunk);
-        const t = Math.max(...part.map(([, r]) => r.tensors.ids.shape[0]));
-        const ids = part.map(([, r]) => [...(r.tensors.ids.data as Int32Array), ...new Array<number>(t - r.tensors.ids.shape[0]).fill(0)]);
-        const flat: number[] = [];
-        part.forEach(([, r], b) => (r.tensors.positions.data as Int32Array).forEach((p) => flat.push(b * t + p)));
-        const idsT = tf.tensor2d(ids, [part.length, t], 'int32');
-        const posT = tf.tensor1d(flat, 'int32');
-        const got = captureAt(model, idsT, posT, layer, lastBlock, deltas);
-        keyParts.push(got.keys.dataSync() as Float32Array);
-        resParts.push(got.residual.dataSync() as Float32Array);
-        tf.dispose([idsT, posT, got.keys, got.residual]);
-        await Promise.resolve();
-      }
-    } finally {
-      tf.dispose(Object.values(deltas));
-    }
-    return { keys: concat(keyParts), residual: concat(resParts) };
+    const seqs = rows.map(([, r]) => ({ ids: Array.from(r.tensors.ids.data), positions: Array.from(r.tensors.positions.data) }));
+    return captureSequences(ctx.model, seqs, layer, lastBlock, solved);
   }
 
   capacity(ctx: { layers: string[]; keyDims: Record<string, number> }, rows: Array<[string, EditRows]>): LayerCapacity[] {
     const n = rows.reduce((a, [, r]) => a + (r.tensors.positions?.shape[0] ?? 0), 0);
     return this.editedLayers(ctx.layers).map((layer) => ({ layer, rows: n, keyDim: ctx.keyDims[layer] ?? 0 }));
   }
+}
+
+/**
+ * captureAt over token sequences in batches of 64 (right-padded; causal attention keeps padding out
+ * of the positions read), with the changes solved so far added to the weights: the keys and residuals
+ * at each sequence's positions, in order.
+ */
+async function captureSequences(model: GPT, seqs: Array<{ ids: number[]; positions: number[] }>, layer: string, block: number, solved: Record<string, Float32Array>): Promise<{ keys: Float32Array; residual: Float32Array }> {
+  const e = model.config.nEmbd;
+  const deltas: Deltas = {};
+  for (const [l, w] of Object.entries(solved)) deltas[`${l}.weight`] = tf.tensor2d(w, [w.length / e, e]);
+  const keyParts: Float32Array[] = [];
+  const resParts: Float32Array[] = [];
+  const chunk = 64;
+  try {
+    for (let s = 0; s < seqs.length; s += chunk) {
+      const part = seqs.slice(s, s + chunk);
+      const t = Math.max(...part.map((q) => q.ids.length));
+      const idsT = tf.tensor2d(part.map((q) => [...q.ids, ...new Array<number>(t - q.ids.length).fill(0)]), [part.length, t], 'int32');
+      const posT = tf.tensor1d(part.flatMap((q, b) => q.positions.map((p) => b * t + p)), 'int32');
+      const got = captureAt(model, idsT, posT, layer, block, deltas);
+      keyParts.push(got.keys.dataSync() as Float32Array);
+      resParts.push(got.residual.dataSync() as Float32Array);
+      tf.dispose([idsT, posT, got.keys, got.residual]);
+      await Promise.resolve();
+    }
+  } finally {
+    tf.dispose(Object.values(deltas));
+  }
+  return { keys: concat(keyParts), residual: concat(resParts) };
 }
 
 /** Inputs of `layer` and the residual after block `block`, at flat positions (of [B·T]) of ids. */

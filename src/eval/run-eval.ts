@@ -16,7 +16,7 @@ import { isPreserved } from '../model/known-facts.js';
 import type { KeyStats } from '../editor/stats.js';
 import type { LoadedModel } from '../model/folder.js';
 import type { Deltas } from '../model/gpt2.js';
-import { densify } from '../model/weight-change.js';
+import { toDeltaTensors } from '../model/delta-tensors.js';
 import { Rng } from '../util/random.js';
 import { capacityOf, neighboursOf, pickRecords, type BenchFile, type BenchRecord, type BenchTask, type Neighbour, type Split } from './bench.js';
 import { agreement, continuationUnchanged, generationHolds, mean, tokenAccuracy } from './metrics.js';
@@ -104,8 +104,7 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
         solveSeconds += sol.solveSeconds;
         capacity = sol.capacity;
         const t0 = performance.now();
-        const deltas: Deltas = {};
-        for (const [param, t] of densify(sol.delta)) deltas[param] = tf.tensor(t.data, t.shape);
+        const deltas: Deltas = toDeltaTensors(sol.delta, loaded);
         try {
           progress?.(`${method} ${task} N=${size}: set ${i + 1}/${sets.length}, measuring`);
           const edited = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas });

@@ -9,7 +9,7 @@ import type { Deltas } from '../../model/gpt2.js';
 import { checkDrift, readState } from '../../state/state.js';
 import type { Delta } from '../../model/weight-change.js';
 import { driftError, readSetDelta, relativeDrift } from '../../apply/workspace.js';
-import { toDeltaTensors } from '../../apply/apply-plan.js';
+import { toDeltaTensors } from '../../model/delta-tensors.js';
 import type { Command } from '../command.js';
 import { MODEL_OPTION, modelDir, numberFlag, projectRoot } from '../flags.js';
 

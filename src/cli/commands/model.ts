@@ -8,7 +8,7 @@ import { exportHfFolder, importHfFolder } from '../../model/hf.js';
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../../errors.js';
 import type { Deltas, Params } from '../../model/gpt2.js';
-import { toDeltaTensors } from '../../apply/apply-plan.js';
+import { toDeltaTensors } from '../../model/delta-tensors.js';
 import { driftError, readSetDelta, relativeDrift } from '../../apply/workspace.js';
 import { checkDrift, readState } from '../../state/state.js';
 import type { Command } from '../command.js';

@@ -14,13 +14,12 @@
  * Portability: none built (this model knows no fact that follows from another: no follow-ups to ask).
  * Subjects are split 60/20/20 into train/validation/test, one split per subject across all tasks.
  */
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Rng } from '../src/util/random.js';
+import { readPackageJson } from './package-data.js';
 import { BENCH_FORMAT, BENCH_TASKS, SPLITS, type BenchFile, type BenchRecord, type BenchTask, type Neighbour, type Split } from '../src/eval/bench.js';
 
-const require = createRequire(import.meta.url);
 const SEED = Number(process.env.BENCH_SEED ?? 2024);
 const FACTS = process.argv[2] ?? 'data/facts.json';
 const OUT = process.argv[3] ?? 'data/bench.json';
@@ -61,16 +60,6 @@ function promptOf(form: string, subject: string, phrase: string): string {
 
 function answerOf(form: string, object: string): string {
   return form[form.indexOf('{o}') - 1] === ' ' ? ` ${object}` : object;
-}
-
-function readPackageJson(pkg: string, file: string): unknown {
-  let dir = dirname(require.resolve(pkg));
-  while (!existsSync(join(dir, 'package.json')) || JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name !== pkg) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`cannot find the folder of package ${pkg}`);
-    dir = up;
-  }
-  return JSON.parse(readFileSync(join(dir, file), 'utf8'));
 }
 
 /** Cities the model never saw (not a subject or object of any fact), with a country it knows. */

@@ -7,11 +7,12 @@
  * each relation holds out a different form from training. A probe in the held-out form tests
  * whether the model's knowledge transfers across phrasings (edit generalization rests on it).
  */
-import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { Rng } from '../src/util/random.js';
+import { readPackageJson } from './package-data.js';
 
 const require = createRequire(import.meta.url);
 const SEED = Number(process.env.DATA_SEED ?? 1234);
@@ -76,17 +77,6 @@ export function fillForm(form: string, fact: Fact, phrase: string): { prompt: st
 
 function capitalise(s: string): string {
   return s.length > 0 ? s[0].toUpperCase() + s.slice(1) : s;
-}
-
-/** A data file inside an installed package (their `exports` maps hide the JSON files from require). */
-function readPackageJson(pkg: string, file: string): any {
-  let dir = dirname(require.resolve(pkg));
-  while (!existsSync(join(dir, 'package.json')) || JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name !== pkg) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`cannot find the folder of package ${pkg}`);
-    dir = up;
-  }
-  return JSON.parse(readFileSync(join(dir, file), 'utf8'));
 }
 
 function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[] } {

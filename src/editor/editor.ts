@@ -70,9 +70,3 @@ export interface SetEditor {
   /** Rows per edited layer for `plan` (joint editors). */
   capacity(ctx: { layers: string[]; keyDims: Record<string, number> }, rows: Array<[string, EditRows]>): LayerCapacity[];
 }
-
-/** The per-edit-delta interface apply still uses (replaced by SetEditor). */
-export interface Editor {
-  readonly method: string;
-  computeDeltas(ctx: EditorContext, edits: EditRequest[]): Promise<Map<string, Delta>>;
-}

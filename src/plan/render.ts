@@ -68,8 +68,8 @@ export function nextSteps(plan: Plan): string[] {
 export function solveLines(plan: Plan): string[] {
   const s = plan.solve;
   if (s === null || s === undefined || !s.resolves) return [];
-  if (!s.joint) return [`Editor ${s.method}: per-edit changes are summed over ${s.layers.join(', ')} (${s.edits} edit${s.edits === 1 ? '' : 's'} after this plan).`];
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (!s.joint) return [`Editor ${s.method}: per-edit changes are summed over ${s.layers.join(', ')} (${plural(s.edits, 'edit')} after this plan).`];
   if (s.edits === 0) return [`Editor ${s.method}: no edit changes weights after this plan; ${s.layers.join(', ')} go back to the base weights.`];
   const kept =
     s.kept === 0

@@ -52,6 +52,11 @@ export function computeRatios(records: BenchRecord[]): Ratio[] {
       add(`matmul ${plain?.metric} plain/transposeB-flag ${b}`, plain, flag);
     }
   }
+  // data-parallel training: every thread count against one thread
+  for (const b of backends) {
+    const one = find('train threads', 'tokens/s 1 thread', b);
+    for (const r of records.filter((x) => x.backend === b && x.section === 'train threads' && x !== one)) add(`train ${r.metric.slice(9)}/1 thread ${b}`, r, one);
+  }
   // edits: how much of the CLI's plan is start-up, and what one edit costs in generated tokens
   const cliPlan = records.find((r) => r.section === 'edits' && r.metric.startsWith('plan --structural'));
   add('edits plan CLI wall/in-process work', cliPlan, records.find((r) => r.section === 'edits' && r.metric.startsWith('plan in-process')));

@@ -4,7 +4,8 @@
  * as a child process — validate and plan over 10,000 edit files, apply with the ft editor; then the
  * joint section (bench/joint.ts): the set editor's rows per edit, solves at N = 1, 100, 1,000 and one
  * new edit applied into 1,000 vs into an empty set, on the fastest backend; then the judge section
- * (bench/judge.ts): judging prompts/s one at a time vs batched (generateBatch + prefetch), fastest backend.
+ * (bench/judge.ts): judging prompts/s one at a time vs batched (generateBatch + prefetch), fastest backend;
+ * and the threads section (bench/train-threads.ts): data-parallel training tokens/s on 1 vs 2 threads.
  * Writes bench/results/latest.json and a dated copy, and prints a table. Ratios (wasm/cpu,
  * custom/plain, no-cache/cache) are the numbers to compare across runs: absolute speeds on these
  * shared machines move with whatever else is running.
@@ -13,7 +14,7 @@
  *   BENCH_QUICK=1 npm run bench    # small sizes, ~30–45 s; writes bench/results/quick.json only
  *   BENCH_OUT=dir                  # write results elsewhere
  *   BENCH_BACKENDS=wasm,cpu        # only these backends
- *   BENCH_SECTIONS=edits           # only these sections (matmul, train, generate, edits, joint, judge); no latest.json
+ *   BENCH_SECTIONS=edits           # only these sections (matmul, train, threads, generate, edits, joint, judge); no latest.json
  *   BENCH_MODEL=models/x           # the model folder for generation, apply and joint (default models/default)
  */
 import * as tf from '@tensorflow/tfjs';
@@ -26,6 +27,7 @@ import { writeFileAtomic } from '../src/util/atomic.js';
 import { benchEdits, pickModel, type EditsSizes } from './edits.js';
 import { benchJoint, type JointSizes } from './joint.js';
 import { benchJudge, type JudgeSizes } from './judge.js';
+import { benchTrainThreads, type TrainThreadsSizes } from './train-threads.js';
 import { memoryNow, sig, stamp, type BenchRecord, type MemoryRecord, type RecordBackend } from './measure.js';
 import { computeRatios, renderResults, type BenchResults } from './report.js';
 import { benchGenerate, benchMatmul, benchTrain, type GenerateSizes, type MatmulShape, type TrainSizes } from './sections.js';
@@ -34,7 +36,7 @@ const QUICK = !['', '0', 'false', undefined].includes(process.env.BENCH_QUICK);
 const OUT_DIR = process.env.BENCH_OUT ?? 'bench/results';
 /** A model folder for the generation section; the full run looks for models/default. */
 const MODEL = process.env.BENCH_MODEL;
-const SECTIONS = ['matmul', 'train', 'generate', 'edits', 'joint', 'judge'] as const;
+const SECTIONS = ['matmul', 'train', 'threads', 'generate', 'edits', 'joint', 'judge'] as const;
 type SectionName = (typeof SECTIONS)[number];
 /** BENCH_SECTIONS=a,b: only these sections; unset or empty: all. */
 const ONLY_SECTIONS = process.env.BENCH_SECTIONS?.split(',').map((x) => x.trim()).filter((x) => x !== '');
@@ -53,6 +55,7 @@ interface Plan {
   edits: EditsSizes;
   joint: JointSizes;
   judge: JudgeSizes;
+  threads: TrainThreadsSizes;
 }
 
 const FULL: Plan = {
@@ -67,6 +70,7 @@ const FULL: Plan = {
   edits: { files: 10_000, folders: 100, reps: 3, applies: [1, 100], modelDir: MODEL },
   joint: { edits: 100, solves: [1, 100, 1000], into: 1000, reps: 3, modelDir: MODEL },
   judge: { edits: 40, modelDir: MODEL ?? 'models/default', threads: 2 },
+  threads: { config: DEFAULT_CONFIG, modelDir: MODEL ?? 'models/default', batch: 16, warmupSteps: 2, steps: 8, threads: [1, 2] },
 };
 
 const QUICK_PLAN: Plan = {
@@ -81,6 +85,7 @@ const QUICK_PLAN: Plan = {
   edits: { files: 200, folders: 10, reps: 2, applies: [1, 5], modelDir: MODEL },
   joint: { edits: 5, solves: [1, 5, 50], into: 50, reps: 1, modelDir: MODEL },
   judge: { edits: 3, modelDir: MODEL ?? 'models/default', threads: 2 },
+  threads: { config: TINY_CONFIG, batch: 4, warmupSteps: 1, steps: 2, threads: [1, 2] },
 };
 
 // ---------------------------------------------------------------- main
@@ -169,6 +174,11 @@ async function main(): Promise<number> {
     const why = await useBackend(fastest);
     if (why !== undefined) errors.push({ section: 'joint', backend: fastest, message: why });
     else await step(`joint (${pickModel(plan.joint.modelDir)?.dir ?? 'no model'})`, fastest, () => benchJoint(fastest, plan.joint, progressLog()));
+  }
+  if (run('threads') && fastest !== undefined) {
+    const why = await useBackend(fastest);
+    if (why !== undefined) errors.push({ section: 'train threads', backend: fastest, message: why });
+    else await step('train threads', fastest, () => benchTrainThreads(fastest, plan.threads, progressLog()));
   }
   if (run('judge') && fastest !== undefined) {
     const why = await useBackend(fastest);

@@ -13,6 +13,8 @@ import { GPT, initParams, paramShapes, type GPTConfig, type Params } from '../sr
 import { trainBpe, Tokenizer } from '../src/model/tokenizer.js';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
 import { clippedStep } from '../src/model/train-step.js';
+import { TrainPool } from '../src/model/train-pool.js';
+import { workerCount } from '../src/model/pool.js';
 import { Rng } from '../src/util/random.js';
 import { sha256, sha256File } from '../src/util/hash.js';
 import { MANIFEST, type ModelManifest } from '../src/model/folder.js';
@@ -23,11 +25,19 @@ const SEED = Number(process.env.TRAIN_SEED ?? 7);
 const STEPS = Number(process.env.TRAIN_STEPS ?? 4000);
 const OUT = process.env.TRAIN_OUT ?? 'models/default';
 const CKPT = process.env.TRAIN_CKPT ?? '.ckpt/model';
+const DATA = process.env.TRAIN_DATA ?? 'data';
 const BATCH = 16;
-const CONFIG: GPTConfig = { vocabSize: 4096, nPositions: 64, nEmbd: 128, nLayer: 4, nHead: 4, layerNormEps: 1e-5 };
+/** The shape: TRAIN_EMBD, TRAIN_LAYERS, TRAIN_INNER (the MLP width, c_proj's key dimension) override it. */
+const CONFIG: GPTConfig = {
+  vocabSize: 4096, nPositions: 64, nEmbd: Number(process.env.TRAIN_EMBD ?? 128), nLayer: Number(process.env.TRAIN_LAYERS ?? 4), nHead: 4, layerNormEps: 1e-5,
+  ...(process.env.TRAIN_INNER !== undefined ? { nInner: Number(process.env.TRAIN_INNER) } : {}),
+};
 const LR = { max: 2e-3, min: 1e-4, warmup: 200 };
 const CLIP = 1.0;
 const CKPT_EVERY = 250;
+/** Threads training data-parallel (TRAIN_WORKERS, else EDIT_WORKERS; default every core). Reproducible for a fixed count. */
+const WORKERS = workerCount(process.env.TRAIN_WORKERS ?? process.env.EDIT_WORKERS ?? 'auto', process.env.TRAIN_WORKERS !== undefined ? 'TRAIN_WORKERS' : 'EDIT_WORKERS');
+const ADAM = { beta1: 0.9, beta2: 0.95, epsilon: 1e-8 };
 
 function lrAt(step: number): number {
   if (step < LR.warmup) return (LR.max * (step + 1)) / LR.warmup;
@@ -55,7 +65,7 @@ function makeBatch(sentences: number[][], nl: number, step: number): { x: number
 async function main(): Promise<void> {
   const backend = await initBackend();
   console.log(`backend: ${backend}`);
-  const corpus = readFileSync('data/corpus.txt', 'utf8');
+  const corpus = readFileSync(DATA + '/corpus.txt', 'utf8');
   const corpusSha = sha256(corpus);
   mkdirSync(CKPT, { recursive: true });
 
@@ -87,7 +97,7 @@ async function main(): Promise<void> {
     return [...segments, { from: last?.to ?? 0, to: step, corpusSha256: corpusSha }];
   };
   const statePath = `${CKPT}/progress.json`;
-  const opt = tf.train.adam(LR.max, 0.9, 0.95, 1e-8);
+  const opt = tf.train.adam(LR.max, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
   if (existsSync(statePath)) {
     const progress = JSON.parse(readFileSync(statePath, 'utf8')) as { step: number; segments?: Segment[] };
     segments = progress.segments ?? [];
@@ -126,19 +136,27 @@ async function main(): Promise<void> {
     writeFileSync(statePath, JSON.stringify({ step, segments: segmentsUpTo(step) }));
   };
 
-  // 3. training loop
+  // 3. training loop (on WORKERS threads when more than one)
+  const pool = WORKERS > 1
+    ? await TrainPool.open(config, { names: Object.keys(vars), vars: varList, loss: (x, y) => model.loss(x, y), opt }, ADAM, WORKERS)
+    : undefined;
+  console.log(`threads: ${pool?.size ?? 1}`);
   const t0 = Date.now();
   let ema = 0;
   const log: Array<{ step: number; loss: number }> = existsSync(`${CKPT}/log.json`) ? JSON.parse(readFileSync(`${CKPT}/log.json`, 'utf8')) : [];
   for (let step = start; step < STEPS; step++) {
     const { x, y } = makeBatch(sentences, nl, step);
-    (opt as unknown as { learningRate: number }).learningRate = lrAt(step);
-    const xs = tf.tensor2d(x, [BATCH, config.nPositions], 'int32');
-    const ys = tf.tensor2d(y, [BATCH, config.nPositions], 'int32');
-    const lossT = clippedStep(opt, varList, () => model.loss(xs, ys), CLIP);
-    tf.dispose([xs, ys]);
-    const loss = (await lossT.data())[0];
-    lossT.dispose();
+    let loss: number;
+    if (pool !== undefined) loss = await pool.step(x, y, lrAt(step), CLIP);
+    else {
+      (opt as unknown as { learningRate: number }).learningRate = lrAt(step);
+      const xs = tf.tensor2d(x, [BATCH, config.nPositions], 'int32');
+      const ys = tf.tensor2d(y, [BATCH, config.nPositions], 'int32');
+      const lossT = clippedStep(opt, varList, () => model.loss(xs, ys), CLIP);
+      tf.dispose([xs, ys]);
+      loss = (await lossT.data())[0];
+      lossT.dispose();
+    }
     if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${step}; resume from the last checkpoint with a lower learning rate`);
     ema = step === start ? loss : 0.98 * ema + 0.02 * loss;
     if (step % 25 === 0 || step === STEPS - 1) {
@@ -154,6 +172,8 @@ async function main(): Promise<void> {
     }
   }
 
+  await pool?.close();
+
   // 4. the shipped files: weights, tokenizer, manifest (a resumed finished run only rewrites these)
   mkdirSync(OUT, { recursive: true });
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
@@ -166,8 +186,8 @@ async function main(): Promise<void> {
     command: 'npm run data && npm run train:model',
     note: process.env.TRAIN_NOTE,
     seed: SEED, steps: STEPS, batch: BATCH, contextTokens: config.nPositions, tokensSeen: STEPS * BATCH * config.nPositions,
-    lr: LR, clip: CLIP, optimizer: 'adam(0.9, 0.95, 1e-8)', backend,
-    corpus: { file: 'data/corpus.txt', sha256: corpusSha, sentences: lines.length, tokensPerEpoch: nTokens, dataSeed: JSON.parse(readFileSync('data/facts.json', 'utf8')).seed },
+    lr: LR, clip: CLIP, optimizer: 'adam(0.9, 0.95, 1e-8)', backend, threads: WORKERS,
+    corpus: { file: 'data/corpus.txt', sha256: corpusSha, sentences: lines.length, tokensPerEpoch: nTokens, dataSeed: JSON.parse(readFileSync(DATA + '/facts.json', 'utf8')).seed },
     corpusSegments: segmentsUpTo(STEPS),
     finalLoss,
     lossCurve: log.filter((_, i) => i % 4 === 0 || i === log.length - 1),

@@ -20,6 +20,7 @@ import type { EditRequest, EditRows, EditorContext } from '../src/editor/editor.
 import { serializeDelta } from '../src/state/deltas.js';
 import { parseRows, serializeRows } from '../src/state/rows.js';
 import { MEMIT_DEFAULTS } from '../src/editor/joint.js';
+import { innerDim } from '../src/model/config.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -151,7 +152,7 @@ describe.each(EDITOR_METHODS)('editor %s on the tiny fixture', (method) => {
       return;
     }
     expect(sol.capacity.length).toBeGreaterThan(0);
-    for (const c of sol.capacity) expect(c).toMatchObject({ rows: sol.rows.get('a')!.tensors.positions.shape[0], keyDim: 4 * loaded.model.config.nEmbd });
+    for (const c of sol.capacity) expect(c).toMatchObject({ rows: sol.rows.get('a')!.tensors.positions.shape[0], keyDim: innerDim(loaded.model.config) });
   });
 });
 

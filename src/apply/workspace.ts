@@ -21,6 +21,7 @@ import { describeHolder, holderStatus, readLock, type LockInfo } from '../state/
 import { makePlan, type PlanInput } from '../plan/make-plan.js';
 import { editedLayers, editorInfo, editorSettings } from '../editor/settings.js';
 import type { Tokenizer } from '../model/tokenizer.js';
+import { innerDim } from '../model/config.js';
 import type { Plan } from '../plan/plan.js';
 
 export interface Workspace {
@@ -130,7 +131,7 @@ function editorView(ws: Workspace): NonNullable<PlanInput['editor']> | undefined
     joint: editorInfo(settings).joint,
     layers,
     // GPT-2's MLP: c_proj reads the 4·d hidden units
-    keyDim: 4 * ws.manifest.config.nEmbd,
+    keyDim: innerDim(ws.manifest.config),
     estimateRows: (e) => Math.max(1, tokenizer === undefined ? 1 : tokenizer.encode(e.spec.target).length),
   };
 }

@@ -134,8 +134,9 @@ export function checkManifest(json: unknown, path: string): ModelManifest {
   if (m.architecture !== 'gpt2') fail('/architecture', `unsupported architecture ${JSON.stringify(m.architecture)} (expected "gpt2")`);
   const cfg = m.config as Record<string, unknown> | undefined;
   if (typeof cfg !== 'object' || cfg === null) fail('/config', 'missing model config');
-  for (const k of ['vocabSize', 'nPositions', 'nEmbd', 'nLayer', 'nHead']) {
+  for (const k of ['vocabSize', 'nPositions', 'nEmbd', 'nLayer', 'nHead', 'nInner']) {
     const v = cfg![k];
+    if (k === 'nInner' && v === undefined) continue;
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) fail(`/config/${k}`, 'must be a positive integer');
   }
   for (const k of ['tokenizer', 'weights']) {

@@ -7,16 +7,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { embed, gelu, layerNorm, linear, crossEntropy } from '../tensor/ops.js';
 import { Rng } from '../util/random.js';
+import { innerDim, type GPTConfig } from './config.js';
 
-export interface GPTConfig {
-  vocabSize: number;
-  /** Context length (n_positions). */
-  nPositions: number;
-  nEmbd: number;
-  nLayer: number;
-  nHead: number;
-  layerNormEps: number;
-}
+export type { GPTConfig } from './config.js';
+export { innerDim } from './config.js';
 
 export type Params = Record<string, tf.Tensor>;
 
@@ -44,6 +38,7 @@ export interface ForwardOptions {
 /** Names and shapes of every parameter, in checkpoint order. */
 export function paramShapes(c: GPTConfig): Array<[string, number[]]> {
   const e = c.nEmbd;
+  const f = innerDim(c);
   const out: Array<[string, number[]]> = [['wte.weight', [c.vocabSize, e]], ['wpe.weight', [c.nPositions, e]]];
   for (let i = 0; i < c.nLayer; i++) {
     const p = `h.${i}.`;
@@ -52,8 +47,8 @@ export function paramShapes(c: GPTConfig): Array<[string, number[]]> {
       [`${p}attn.c_attn.weight`, [e, 3 * e]], [`${p}attn.c_attn.bias`, [3 * e]],
       [`${p}attn.c_proj.weight`, [e, e]], [`${p}attn.c_proj.bias`, [e]],
       [`${p}ln_2.weight`, [e]], [`${p}ln_2.bias`, [e]],
-      [`${p}mlp.c_fc.weight`, [e, 4 * e]], [`${p}mlp.c_fc.bias`, [4 * e]],
-      [`${p}mlp.c_proj.weight`, [4 * e, e]], [`${p}mlp.c_proj.bias`, [e]],
+      [`${p}mlp.c_fc.weight`, [e, f]], [`${p}mlp.c_fc.bias`, [f]],
+      [`${p}mlp.c_proj.weight`, [f, e]], [`${p}mlp.c_proj.bias`, [e]],
     );
   }
   out.push(['ln_f.weight', [e]], ['ln_f.bias', [e]]);

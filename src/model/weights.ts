@@ -78,9 +78,6 @@ export function configFromHf(json: unknown, fileName: string): GPTConfig {
   if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') {
     throw new EditError(`activation_function ${JSON.stringify(act)} is not supported (gelu_new)`, { file: fileName, pointer: '/activation_function' });
   }
-  if (c.n_inner !== undefined && c.n_inner !== null && c.n_inner !== 4 * int('n_embd')) {
-    throw new EditError('n_inner other than 4·n_embd is not supported', { file: fileName, pointer: '/n_inner' });
-  }
   const config: GPTConfig = {
     vocabSize: int('vocab_size'),
     nPositions: int('n_positions', c.n_ctx as number | undefined),
@@ -89,6 +86,11 @@ export function configFromHf(json: unknown, fileName: string): GPTConfig {
     nHead: int('n_head'),
     layerNormEps: typeof c.layer_norm_epsilon === 'number' ? c.layer_norm_epsilon : 1e-5,
   };
+  // n_inner null or absent means 4·n_embd; another width is kept (it is c_proj's key dimension).
+  if (c.n_inner !== undefined && c.n_inner !== null) {
+    const inner = int('n_inner');
+    if (inner !== 4 * config.nEmbd) config.nInner = inner;
+  }
   if (config.nEmbd % config.nHead !== 0) throw new EditError('n_embd must be divisible by n_head', { file: fileName, pointer: '/n_head' });
   return config;
 }
@@ -97,6 +99,6 @@ export function configToHf(c: GPTConfig, eosId: number): Record<string, unknown>
   return {
     model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], activation_function: 'gelu_new',
     vocab_size: c.vocabSize, n_positions: c.nPositions, n_ctx: c.nPositions, n_embd: c.nEmbd, n_layer: c.nLayer, n_head: c.nHead,
-    n_inner: null, layer_norm_epsilon: c.layerNormEps, bos_token_id: eosId, eos_token_id: eosId, tie_word_embeddings: true,
+    n_inner: c.nInner ?? null, layer_norm_epsilon: c.layerNormEps, bos_token_id: eosId, eos_token_id: eosId, tie_word_embeddings: true,
   };
 }

@@ -116,7 +116,7 @@ export async function benchEdits(sizes: EditsSizes, log: (line: string) => void)
 
 // ---------------------------------------------------------------- the child process
 
-interface CliRun {
+export interface CliRun {
   code: number;
   wallS: number;
   /** The child's own user + sys CPU seconds (from its exit hook), if it reported them. */
@@ -145,7 +145,7 @@ process.on('exit', () => {
 });`,
 )}`;
 
-function runCli(bin: string, args: string[], cwd: string, onLine?: (t: number, line: string) => void): Promise<CliRun> {
+export function runCli(bin: string, args: string[], cwd: string, onLine?: (t: number, line: string) => void): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const t0 = now();
     const child = spawn(process.execPath, ['--import', USAGE_HOOK, bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -240,7 +240,7 @@ function roundAll<T extends object>(o: T): T {
 // ---------------------------------------------------------------- repositories and edit files
 
 /** A temporary git repository with a copy of the model folder's own files (no state.json, no deltas: empty state). */
-function makeRepo(dir: string, modelDir: string, manifest: ModelManifest): string {
+export function makeRepo(dir: string, modelDir: string, manifest: ModelManifest): string {
   const dest = join(dir, 'models', 'default');
   mkdirSync(dest, { recursive: true });
   const files = ['model.json', manifest.tokenizer.file, manifest.weights.file, ...(manifest.editor?.file ? [manifest.editor.file] : []), ...(manifest.stats ? [manifest.stats.file] : []), ...(manifest.probes ? [manifest.probes.file] : [])];

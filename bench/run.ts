@@ -14,7 +14,8 @@
  *   BENCH_QUICK=1 npm run bench    # small sizes, ~30–45 s; writes bench/results/quick.json only
  *   BENCH_OUT=dir                  # write results elsewhere
  *   BENCH_BACKENDS=wasm,cpu        # only these backends
- *   BENCH_SECTIONS=edits           # only these sections (matmul, train, threads, generate, edits, joint, judge); no latest.json
+ *   BENCH_SECTIONS=edits           # only these sections (matmul, train, threads, generate, edits, joint, judge, scale); no latest.json
+ *   BENCH_SECTIONS=scale           # opt-in (~30 min): a 124M-parameter model (import, stats, generate, apply, verify) and a 1,000-edit set on the default model
  *   BENCH_MODEL=models/x           # the model folder for generation, apply and joint (default models/default)
  */
 import * as tf from '@tensorflow/tfjs';
@@ -28,6 +29,7 @@ import { benchEdits, pickModel, type EditsSizes } from './edits.js';
 import { benchJoint, type JointSizes } from './joint.js';
 import { benchJudge, type JudgeSizes } from './judge.js';
 import { benchTrainThreads, type TrainThreadsSizes } from './train-threads.js';
+import { benchScale, GPT2_SMALL, type ScaleSizes } from './scale.js';
 import { memoryNow, sig, stamp, type BenchRecord, type MemoryRecord, type RecordBackend } from './measure.js';
 import { computeRatios, renderResults, type BenchResults } from './report.js';
 import { benchGenerate, benchMatmul, benchTrain, type GenerateSizes, type MatmulShape, type TrainSizes } from './sections.js';
@@ -36,7 +38,9 @@ const QUICK = !['', '0', 'false', undefined].includes(process.env.BENCH_QUICK);
 const OUT_DIR = process.env.BENCH_OUT ?? 'bench/results';
 /** A model folder for the generation section; the full run looks for models/default. */
 const MODEL = process.env.BENCH_MODEL;
-const SECTIONS = ['matmul', 'train', 'threads', 'generate', 'edits', 'joint', 'judge'] as const;
+const SECTIONS = ['matmul', 'train', 'threads', 'generate', 'edits', 'joint', 'judge', 'scale'] as const;
+/** Sections a full run leaves out unless BENCH_SECTIONS names them (they take ~30 min). */
+const OPT_IN: readonly string[] = ['scale'];
 type SectionName = (typeof SECTIONS)[number];
 /** BENCH_SECTIONS=a,b: only these sections; unset or empty: all. */
 const ONLY_SECTIONS = process.env.BENCH_SECTIONS?.split(',').map((x) => x.trim()).filter((x) => x !== '');
@@ -56,6 +60,7 @@ interface Plan {
   joint: JointSizes;
   judge: JudgeSizes;
   threads: TrainThreadsSizes;
+  scale: ScaleSizes;
 }
 
 const FULL: Plan = {
@@ -71,6 +76,7 @@ const FULL: Plan = {
   joint: { edits: 100, solves: [1, 100, 1000], into: 1000, reps: 3, modelDir: MODEL },
   judge: { edits: 40, modelDir: MODEL ?? 'models/default', threads: 2 },
   threads: { config: DEFAULT_CONFIG, modelDir: MODEL ?? 'models/default', batch: 16, warmupSteps: 2, steps: 8, threads: [1, 2] },
+  scale: { config: GPT2_SMALL, asserts: 1000, edits: 1000, assertionsPerEdit: 10, modelDir: MODEL ?? 'models/default' },
 };
 
 const QUICK_PLAN: Plan = {
@@ -86,6 +92,7 @@ const QUICK_PLAN: Plan = {
   joint: { edits: 5, solves: [1, 5, 50], into: 50, reps: 1, modelDir: MODEL },
   judge: { edits: 3, modelDir: MODEL ?? 'models/default', threads: 2 },
   threads: { config: TINY_CONFIG, batch: 4, warmupSteps: 1, steps: 2, threads: [1, 2] },
+  scale: { config: { ...TINY_CONFIG, vocabSize: 4096, nPositions: 64 }, asserts: 20, edits: 5, assertionsPerEdit: 4, modelDir: MODEL ?? 'models/default' },
 };
 
 // ---------------------------------------------------------------- main
@@ -111,7 +118,7 @@ async function main(): Promise<number> {
     console.error(`BENCH_SECTIONS: unknown section ${unknown.join(', ')} (choose from ${SECTIONS.join(', ')})`);
     return 1;
   }
-  const run = (s: SectionName) => ONLY_SECTIONS === undefined || ONLY_SECTIONS.length === 0 || ONLY_SECTIONS.includes(s);
+  const run = (s: SectionName) => (ONLY_SECTIONS === undefined || ONLY_SECTIONS.length === 0 ? !OPT_IN.includes(s) : ONLY_SECTIONS.includes(s));
   const status: Record<string, string> = {};
   const available: BackendName[] = [];
   const only = process.env.BENCH_BACKENDS?.split(',').map((x) => x.trim()).filter((x) => x !== '');
@@ -180,6 +187,7 @@ async function main(): Promise<number> {
     if (why !== undefined) errors.push({ section: 'train threads', backend: fastest, message: why });
     else await step('train threads', fastest, () => benchTrainThreads(fastest, plan.threads, progressLog()));
   }
+  if (run('scale') && fastest !== undefined) await step('scale', fastest, () => benchScale(fastest, plan.scale, progressLog()));
   if (run('judge') && fastest !== undefined) {
     const why = await useBackend(fastest);
     if (why !== undefined) errors.push({ section: 'judge', backend: fastest, message: why });

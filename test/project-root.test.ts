@@ -56,6 +56,17 @@ describe('findProjectRoot', () => {
     expect(err.message).toBe('no editops project here: no models/default/model.json, no edits/ folder and no git repository in this folder or any folder above it');
     expect(err.options.file).toBe(lonely);
   });
+
+  it('outside any project, an absolute model folder that exists is enough (generate, model stats)', async () => {
+    const lonely = join(scratch, 'lonely2/a');
+    const model = join(scratch, 'elsewhere/models/big');
+    await mkdir(lonely, { recursive: true });
+    await mkdir(model, { recursive: true });
+    if (existsSync(join(scratch, '..', '.git')) || existsSync(join(scratch, '..', 'edits'))) return;
+    expect(editErrorOf(() => findProjectRoot(lonely, { model })).message).toMatch(/no editops project here/);
+    await writeFile(join(model, 'model.json'), '{}');
+    expect(findProjectRoot(lonely, { model })).toBe(lonely);
+  });
 });
 
 describe.sequential('commands find the project root; a missing edits folder destroys nothing by accident', () => {

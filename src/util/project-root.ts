@@ -9,7 +9,9 @@
  *   - `.git` (a folder, or a file in a linked worktree): the top of a git work tree.
  * The walk stops there: it never leaves the repository it starts in, so a folder with no project
  * and no repository above it is an error, not an empty project. An absolute `--model` or `--dir`
- * is not looked for (it names itself); the other markers still apply.
+ * is not looked for (it names itself); the other markers still apply, and when none is found an
+ * absolute model folder that exists makes the working directory the root (`edit generate --model
+ * /abs/path` or `edit model stats --model /abs/path` need no project around them).
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -35,6 +37,7 @@ export function findProjectRoot(cwd: string, markers: RootMarkers = {}): string 
     if (existsSync(join(dir, '.git'))) return dir;
     if (dirname(dir) === dir) break;
   }
+  if (isAbsolute(model) && existsSync(join(model, 'model.json'))) return start;
   throw new EditError(`no editops project here: no ${model}/model.json, no ${edits}/ folder and no git repository in this folder or any folder above it`, {
     file: start,
     hint: 'run the command inside your project (or `editops init` to create one here)',

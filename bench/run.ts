@@ -16,6 +16,7 @@
  *   BENCH_BACKENDS=wasm,cpu        # only these backends
  *   BENCH_SECTIONS=edits           # only these sections (matmul, train, threads, generate, edits, joint, judge, scale); no latest.json
  *   BENCH_SECTIONS=scale           # opt-in (~30 min): a 124M-parameter model (import, stats, generate, apply, verify) and a 1,000-edit set on the default model
+ *   BENCH_SCALE_PARTS=large|set    # one part of the scale section
  *   BENCH_MODEL=models/x           # the model folder for generation, apply and joint (default models/default)
  */
 import * as tf from '@tensorflow/tfjs';
@@ -39,6 +40,8 @@ const OUT_DIR = process.env.BENCH_OUT ?? 'bench/results';
 /** A model folder for the generation section; the full run looks for models/default. */
 const MODEL = process.env.BENCH_MODEL;
 const SECTIONS = ['matmul', 'train', 'threads', 'generate', 'edits', 'joint', 'judge', 'scale'] as const;
+/** BENCH_SCALE_PARTS=large or set: one part of the scale section (default both). */
+const SCALE_PARTS = (process.env.BENCH_SCALE_PARTS ?? 'large,set').split(',').map((x) => x.trim()).filter((x): x is 'large' | 'set' => x === 'large' || x === 'set');
 /** Sections a full run leaves out unless BENCH_SECTIONS names them (they take ~30 min). */
 const OPT_IN: readonly string[] = ['scale'];
 type SectionName = (typeof SECTIONS)[number];
@@ -76,7 +79,7 @@ const FULL: Plan = {
   joint: { edits: 100, solves: [1, 100, 1000], into: 1000, reps: 3, modelDir: MODEL },
   judge: { edits: 40, modelDir: MODEL ?? 'models/default', threads: 2 },
   threads: { config: DEFAULT_CONFIG, modelDir: MODEL ?? 'models/default', batch: 16, warmupSteps: 2, steps: 8, threads: [1, 2] },
-  scale: { config: GPT2_SMALL, asserts: 1000, edits: 1000, assertionsPerEdit: 10, modelDir: MODEL ?? 'models/default' },
+  scale: { config: GPT2_SMALL, asserts: 1000, edits: 1000, assertionsPerEdit: 10, modelDir: MODEL ?? 'models/default', parts: SCALE_PARTS },
 };
 
 const QUICK_PLAN: Plan = {
@@ -92,7 +95,7 @@ const QUICK_PLAN: Plan = {
   joint: { edits: 5, solves: [1, 5, 50], into: 50, reps: 1, modelDir: MODEL },
   judge: { edits: 3, modelDir: MODEL ?? 'models/default', threads: 2 },
   threads: { config: TINY_CONFIG, batch: 4, warmupSteps: 1, steps: 2, threads: [1, 2] },
-  scale: { config: { ...TINY_CONFIG, vocabSize: 4096, nPositions: 64 }, asserts: 20, edits: 5, assertionsPerEdit: 4, modelDir: MODEL ?? 'models/default' },
+  scale: { config: { ...TINY_CONFIG, vocabSize: 4096, nPositions: 64 }, asserts: 20, edits: 5, assertionsPerEdit: 4, modelDir: MODEL ?? 'models/default', parts: SCALE_PARTS },
 };
 
 // ---------------------------------------------------------------- main

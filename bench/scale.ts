@@ -36,6 +36,8 @@ export interface ScaleSizes {
   edits: number;
   assertionsPerEdit: number;
   modelDir: string;
+  /** Which parts run: the large model, the default model's set, or both. */
+  parts: ReadonlyArray<'large' | 'set'>;
 }
 
 export const GPT2_SMALL: GPTConfig = { vocabSize: 50257, nPositions: 1024, nEmbd: 768, nLayer: 12, nHead: 12, layerNormEps: 1e-5 };
@@ -104,89 +106,97 @@ export async function benchScale(backend: BackendName, sizes: ScaleSizes, log: (
   const records: BenchRecord[] = [];
   const record = (metric: string, run: CliRun, detail: Record<string, unknown>) => {
     log(`${metric}: ${run.wallS.toFixed(1)} s, peak RSS ${run.maxRssMB} MB (exit ${run.code})`);
-    records.push({ ...stamp(), section: 'scale', metric, backend, value: sig(run.wallS), unit: 's', detail: { wallS: sig(run.wallS), cpuS: run.cpuS === undefined ? null : sig(run.cpuS), maxRssMB: run.maxRssMB, exit: run.code, loadAvg1m: run.loadAvg1m, summary: run.stdout.trim().split('\n').filter((l) => /hold|passed|failed|changes/i.test(l)).slice(-2), ...detail } });
+    const summary = run.stdout.trim().split('\n').filter((l) => /hold|passed|failed|changes/i.test(l)).slice(-2);
+    records.push({ ...stamp(), section: 'scale', metric, backend, value: sig(run.wallS), unit: 's', detail: { wallS: sig(run.wallS), cpuS: run.cpuS === undefined ? null : sig(run.cpuS), maxRssMB: run.maxRssMB, exit: run.code, loadAvg1m: run.loadAvg1m, summary, ...detail } });
   };
+  const bench = JSON.parse(readFileSync(join(packageRoot(), 'data', 'bench.json'), 'utf8')) as { records: Array<{ task: string; subject: string; relation: string; prompt: string; target: string }> };
   try {
-    // ---- the 124M shape
-    const hf = join(tmp, 'hf');
-    const written = writeRandomHf(hf, sizes.config, join(sizes.modelDir, 'tokenizer.json'));
-    const fileMB = Math.round(written.bytes / 2 ** 20);
-    log(`wrote a random ${(written.params / 1e6).toFixed(1)}M-parameter HF folder (${fileMB} MB of F32)`);
-    const repo = join(tmp, 'large');
-    mkdirSync(repo, { recursive: true });
-    const model = join(repo, 'models', 'default');
-    const imported = await runCli(bin, ['model', 'import', hf, '--out', model], repo);
-    check(imported, 'edit model import');
-    record('import 124M', imported, { params: written.params, weightsFileMB: fileMB, rssOverWeights: sig((imported.maxRssMB ?? 0) / fileMB) });
-    rmSync(hf, { recursive: true, force: true });
-
-    const text = join(tmp, 'text.txt');
-    const bench = JSON.parse(readFileSync(join(packageRoot(), 'data', 'bench.json'), 'utf8')) as { records: Array<{ task: string; subject: string; relation: string; prompt: string; target: string }> };
-    writeFileSync(text, bench.records.slice(0, 300).map((r) => `${r.prompt}${r.target}.`).join('\n') + '\n');
-    const prompts = join(tmp, 'prompts.txt');
-    writeFileSync(prompts, bench.records.slice(300, 600).map((r) => r.prompt).join('\n') + '\n');
-    const stats = await runCli(bin, ['model', 'stats', '--model', model, '--text', text, '--prompts', prompts], repo);
-    check(stats, 'edit model stats');
-    record('model stats 124M (300 lines, 300 prompts)', stats, {});
-
-    const gen = await runCli(bin, ['generate', 'The capital of France is', '--model', model, '--max-tokens', '16', '--no-stop', '--json'], repo);
-    check(gen, 'edit generate');
-    record('generate 124M 16 tokens', gen, {});
-
-    if (spawnSync('git', ['init', '-q'], { cwd: repo }).status !== 0) throw new Error('git init failed');
-    mkdirSync(join(repo, 'edits'), { recursive: true });
-    writeFileSync(join(repo, 'edits', 'one.json'), JSON.stringify(assertedEdit('Qarth', 'The country of Qarth is', ' France', sizes.asserts, 1), null, 2));
-    const apply = await runCli(bin, ['apply', '--auto-approve', '--no-commit'], repo, (t, line) => log(`  apply +${t.toFixed(1)} s  ${line}`));
-    check(apply, 'edit apply (124M)', [0, 1]);
-    record(`apply 124M 1 edit, ${sizes.asserts} assertions`, apply, { assertions: sizes.asserts, applied: apply.code === 0 });
-    if (apply.code === 0) {
-      for (const workers of ['1', '2']) {
-        const verify = await runCli(bin, ['verify', '--workers', workers], repo);
-        check(verify, `edit verify --workers ${workers} (124M)`, [0, 1]);
-        record(`verify 124M ${sizes.asserts} assertions, ${workers} thread${workers === '1' ? '' : 's'}`, verify, { assertions: sizes.asserts, workers: Number(workers) });
-      }
-    }
-    rmSync(repo, { recursive: true, force: true });
-
-    // ---- the default model: a set of `edits` edits with assertionsPerEdit assertions each
-    const manifest = await readManifest(sizes.modelDir);
-    const set = makeRepo(join(tmp, 'set'), sizes.modelDir, manifest);
-    const dir = join(set, 'edits', 'recent');
-    mkdirSync(dir, { recursive: true });
-    const seen = new Set<string>();
-    let n = 0;
-    for (const r of bench.records.filter((x) => x.task === 'recent')) {
-      if (n === sizes.edits) break;
-      if (seen.has(r.subject)) continue;
-      seen.add(r.subject);
-      const spec = { ...assertedEdit(r.subject, r.prompt, r.target, sizes.assertionsPerEdit, n), relation: r.relation };
-      writeFileSync(join(dir, `${String(n).padStart(4, '0')}.json`), JSON.stringify(spec, null, 2));
-      n++;
-    }
-    if (n < sizes.edits) throw new Error(`data/bench.json has ${n} recent records with distinct subjects; ${sizes.edits} wanted`);
-    const assertions = n * sizes.assertionsPerEdit;
-    const plan = await runCli(bin, ['plan', '--json'], set);
-    check(plan, 'edit plan', [0, 2]);
-    record(`plan ${n} edits`, plan, { edits: n });
-    const applySet = await runCli(bin, ['apply', '--auto-approve', '--no-commit'], set, (t, line) => {
-      if (/\b(\d+)\/\1\b|backend|hold/.test(line)) log(`  apply +${t.toFixed(1)} s  ${line}`);
-    });
-    check(applySet, `edit apply of ${n} edits`, [0, 1]);
-    const held = /(\d+) of (\d+) edits hold/.exec(applySet.stdout);
-    record(`apply ${n} edits, ${assertions} assertions`, applySet, { edits: n, assertions, applied: applySet.code === 0, editsHeld: held === null ? null : Number(held[1]) });
-    if (applySet.code === 0) {
-      for (const workers of ['1', '2']) {
-        const verify = await runCli(bin, ['verify', '--workers', workers], set);
-        check(verify, `edit verify --workers ${workers}`, [0, 1]);
-        record(`verify ${n} edits, ${assertions} assertions, ${workers} thread${workers === '1' ? '' : 's'}`, verify, { edits: n, assertions, workers: Number(workers) });
-      }
-      const replan = await runCli(bin, ['plan', '--json'], set);
-      check(replan, 'edit plan after apply', [0, 2]);
-      record(`plan ${n} applied edits (no changes)`, replan, { edits: n });
-    }
+    if (sizes.parts.includes('large')) await large(bin, tmp, sizes, bench.records, record, log);
+    if (sizes.parts.includes('set')) await set(bin, tmp, sizes, bench.records, record);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
   const live = memoryNow();
   return { records, memory: { ...stamp(), after: 'scale', backend, ...live, leak: false, leakDetail: 'children only: their peak RSS is in the records' } };
+}
+
+type Rec = { task: string; subject: string; relation: string; prompt: string; target: string };
+type RecordFn = (metric: string, run: CliRun, detail: Record<string, unknown>) => void;
+
+/** The 124M shape: import, stats, generate, apply of one edit with `asserts` assertions, verify on 1 and 2 threads. */
+async function large(bin: string, tmp: string, sizes: ScaleSizes, recs: Rec[], record: RecordFn, log: (line: string) => void): Promise<void> {
+  const hf = join(tmp, 'hf');
+  const written = writeRandomHf(hf, sizes.config, join(sizes.modelDir, 'tokenizer.json'));
+  const fileMB = Math.round(written.bytes / 2 ** 20);
+  log(`wrote a random ${(written.params / 1e6).toFixed(1)}M-parameter HF folder (${fileMB} MB of F32)`);
+  const repo = join(tmp, 'large');
+  mkdirSync(repo, { recursive: true });
+  const model = join(repo, 'models', 'default');
+  const imported = await runCli(bin, ['model', 'import', hf, '--out', model], repo);
+  check(imported, 'edit model import');
+  record('import 124M', imported, { params: written.params, weightsFileMB: fileMB, rssOverWeights: sig((imported.maxRssMB ?? 0) / fileMB) });
+  rmSync(hf, { recursive: true, force: true });
+
+  const text = join(tmp, 'text.txt');
+  writeFileSync(text, recs.slice(0, 300).map((r) => `${r.prompt}${r.target}.`).join('\n') + '\n');
+  const prompts = join(tmp, 'prompts.txt');
+  writeFileSync(prompts, recs.slice(300, 600).map((r) => r.prompt).join('\n') + '\n');
+  const stats = await runCli(bin, ['model', 'stats', '--model', model, '--text', text, '--prompts', prompts], repo);
+  check(stats, 'edit model stats');
+  record('model stats 124M (300 lines, 300 prompts)', stats, {});
+
+  const gen = await runCli(bin, ['generate', 'The capital of France is', '--model', model, '--max-tokens', '16', '--no-stop', '--json'], repo);
+  check(gen, 'edit generate');
+  record('generate 124M 16 tokens', gen, {});
+
+  if (spawnSync('git', ['init', '-q'], { cwd: repo }).status !== 0) throw new Error('git init failed');
+  mkdirSync(join(repo, 'edits'), { recursive: true });
+  writeFileSync(join(repo, 'edits', 'one.json'), JSON.stringify(assertedEdit('Qarth', 'The country of Qarth is', ' France', sizes.asserts, 1), null, 2));
+  const apply = await runCli(bin, ['apply', '--auto-approve', '--no-commit'], repo, (t, line) => log(`  apply +${t.toFixed(1)} s  ${line}`));
+  check(apply, 'edit apply (124M)', [0, 1]);
+  record(`apply 124M 1 edit, ${sizes.asserts} assertions`, apply, { assertions: sizes.asserts, applied: apply.code === 0 });
+  if (apply.code === 0) {
+    for (const workers of ['1', '2']) {
+      const verify = await runCli(bin, ['verify', '--workers', workers], repo);
+      check(verify, `edit verify --workers ${workers} (124M)`, [0, 1]);
+      record(`verify 124M ${sizes.asserts} assertions, ${workers} thread${workers === '1' ? '' : 's'}`, verify, { assertions: sizes.asserts, workers: Number(workers) });
+    }
+  }
+  rmSync(repo, { recursive: true, force: true });
+}
+
+/** The default model: plan, apply and verify a set of `edits` edits with assertionsPerEdit assertions each. */
+async function set(bin: string, tmp: string, sizes: ScaleSizes, recs: Rec[], record: RecordFn): Promise<void> {
+  const manifest = await readManifest(sizes.modelDir);
+  const repo = makeRepo(join(tmp, 'set'), sizes.modelDir, manifest);
+  const dir = join(repo, 'edits', 'recent');
+  mkdirSync(dir, { recursive: true });
+  const seen = new Set<string>();
+  let n = 0;
+  for (const r of recs.filter((x) => x.task === 'recent')) {
+    if (n === sizes.edits) break;
+    if (seen.has(r.subject)) continue;
+    seen.add(r.subject);
+    const spec = { ...assertedEdit(r.subject, r.prompt, r.target, sizes.assertionsPerEdit, n), relation: r.relation };
+    writeFileSync(join(dir, `${String(n).padStart(4, '0')}.json`), JSON.stringify(spec, null, 2));
+    n++;
+  }
+  if (n < sizes.edits) throw new Error(`data/bench.json has ${n} recent records with distinct subjects; ${sizes.edits} wanted`);
+  const assertions = n * sizes.assertionsPerEdit;
+  const plan = await runCli(bin, ['plan', '--json'], repo);
+  check(plan, 'edit plan', [0, 2]);
+  record(`plan ${n} edits`, plan, { edits: n });
+  const apply = await runCli(bin, ['apply', '--auto-approve', '--no-commit'], repo);
+  check(apply, `edit apply of ${n} edits`, [0, 1]);
+  const held = /(\d+) of (\d+) edits hold/.exec(apply.stdout);
+  record(`apply ${n} edits, ${assertions} assertions`, apply, { edits: n, assertions, applied: apply.code === 0, editsHeld: held === null ? null : Number(held[1]) });
+  if (apply.code !== 0) return;
+  for (const workers of ['1', '2']) {
+    const verify = await runCli(bin, ['verify', '--workers', workers], repo);
+    check(verify, `edit verify --workers ${workers}`, [0, 1]);
+    record(`verify ${n} edits, ${assertions} assertions, ${workers} thread${workers === '1' ? '' : 's'}`, verify, { edits: n, assertions, workers: Number(workers) });
+  }
+  const replan = await runCli(bin, ['plan', '--json'], repo);
+  check(replan, 'edit plan after apply', [0, 2]);
+  record(`plan ${n} applied edits (no changes)`, replan, { edits: n });
 }

@@ -12,7 +12,7 @@ import type { Params } from './gpt2.js';
 import { MANIFEST, type ModelManifest, type Thresholds } from './folder.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { Tokenizer } from './tokenizer.js';
-import { checkpointFromParams, configFromHf, configToHf, paramsFromCheckpoint } from './weights.js';
+import { checkpointFromParams, checkpointTensors, configFromHf, configToHf } from './weights.js';
 
 export const DEFAULT_THRESHOLDS: Thresholds = { reliability: 1, generalization: 0.5, locality: 0.8, portability: 0 };
 
@@ -53,29 +53,26 @@ export async function importHfFolder(src: string, dest: string, name: string): P
     throw new EditError(`tokenizer has ${tokenizer.vocabSize} tokens, more than vocab_size ${config.vocabSize}`, { file: join(src, 'config.json'), pointer: '/vocab_size' });
   }
   const wFile = join(src, 'model.safetensors');
-  const params = paramsFromCheckpoint(parseSafetensors(await readIn(src, 'model.safetensors'), wFile), config, wFile);
-  try {
-    const weights = serializeSafetensors(await checkpointFromParams(params), { format: 'pt' });
-    await mkdir(dest, { recursive: true });
-    await writeFileAtomic(join(dest, 'tokenizer.json'), tokBytes);
-    await writeFileAtomic(join(dest, 'base.safetensors'), weights);
-    const manifest: ModelManifest = {
-      version: 1,
-      name,
-      architecture: 'gpt2',
-      config,
-      tokenizer: { file: 'tokenizer.json', sha256: sha256(tokBytes) },
-      weights: { file: 'base.safetensors', sha256: sha256(weights), dtype: 'F32' },
-      editableLayers: defaultEditableLayers(config.nLayer),
-      editor: null,
-      thresholds: DEFAULT_THRESHOLDS,
-      provenance: { importedFrom: 'Hugging Face GPT-2 folder', configSha256: sha256(await readIn(src, 'config.json')) },
-    };
-    await writeFileAtomic(join(dest, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
-    return manifest;
-  } finally {
-    for (const t of Object.values(params)) t.dispose();
-  }
+  // Plain arrays end to end: the file's bytes are dropped once parsed, and the serialized copy is
+  // the only other one (no tfjs tensors, whose backend copy would be a third and fourth).
+  const weights = serializeSafetensors(checkpointTensors(parseSafetensors(await readIn(src, 'model.safetensors'), wFile), config, wFile), { format: 'pt' });
+  await mkdir(dest, { recursive: true });
+  await writeFileAtomic(join(dest, 'tokenizer.json'), tokBytes);
+  await writeFileAtomic(join(dest, 'base.safetensors'), weights);
+  const manifest: ModelManifest = {
+    version: 1,
+    name,
+    architecture: 'gpt2',
+    config,
+    tokenizer: { file: 'tokenizer.json', sha256: sha256(tokBytes) },
+    weights: { file: 'base.safetensors', sha256: sha256(weights), dtype: 'F32' },
+    editableLayers: defaultEditableLayers(config.nLayer),
+    editor: null,
+    thresholds: DEFAULT_THRESHOLDS,
+    provenance: { importedFrom: 'Hugging Face GPT-2 folder', configSha256: sha256(await readIn(src, 'config.json')) },
+  };
+  await writeFileAtomic(join(dest, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+  return manifest;
 }
 
 /** Write effective weights as a Hugging Face GPT-2 folder. */

@@ -15,7 +15,12 @@ function sameShape(a: number[], b: number[]): boolean {
 }
 
 /** Parameters of `config` from a checkpoint, every name and shape checked. */
-export function paramsFromCheckpoint(file: SafetensorsFile, config: GPTConfig, fileName: string): Params {
+/**
+ * The parameters of a Hugging Face GPT-2 checkpoint as plain arrays (no tfjs: an import converts
+ * without a second copy in the backend): prefix stripped, buffers skipped, every tensor the config
+ * needs present with its shape, nothing unexpected, a tied lm_head only.
+ */
+export function checkpointTensors(file: SafetensorsFile, config: GPTConfig, fileName: string): Record<string, TensorInput> {
   const byName = new Map<string, { shape: number[]; data: Float32Array }>();
   let lmHead: Float32Array | undefined;
   for (const [raw, t] of file.tensors) {
@@ -36,24 +41,27 @@ export function paramsFromCheckpoint(file: SafetensorsFile, config: GPTConfig, f
   if (extra.length > 0) {
     throw new EditError(`unexpected tensor "${extra[0]}"${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ''} for a GPT-2 with ${config.nLayer} layers`, { file: fileName });
   }
-  const params: Params = {};
-  try {
-    for (const [name, shape] of expected) {
-      const t = byName.get(name);
-      if (t === undefined) throw new EditError(`missing tensor "${name}" (shape [${shape}])`, { file: fileName });
-      if (!sameShape(t.shape, shape)) throw new EditError(`tensor "${name}" has shape [${t.shape}], expected [${shape}] from the config`, { file: fileName });
-      params[name] = tf.tensor(t.data, shape);
-    }
-    if (lmHead !== undefined) {
-      const wte = byName.get('wte.weight')!.data;
-      if (lmHead.length !== wte.length || lmHead.some((x, i) => x !== wte[i])) {
-        throw new EditError('lm_head.weight differs from wte.weight; only tied GPT-2 checkpoints are supported', { file: fileName });
-      }
-    }
-  } catch (err) {
-    for (const t of Object.values(params)) t.dispose();
-    throw err;
+  const out: Record<string, TensorInput> = {};
+  for (const [name, shape] of expected) {
+    const t = byName.get(name);
+    if (t === undefined) throw new EditError(`missing tensor "${name}" (shape [${shape}])`, { file: fileName });
+    if (!sameShape(t.shape, shape)) throw new EditError(`tensor "${name}" has shape [${t.shape}], expected [${shape}] from the config`, { file: fileName });
+    out[name] = { shape, data: t.data };
   }
+  if (lmHead !== undefined) {
+    const wte = byName.get('wte.weight')!.data;
+    if (lmHead.length !== wte.length || lmHead.some((x, i) => x !== wte[i])) {
+      throw new EditError('lm_head.weight differs from wte.weight; only tied GPT-2 checkpoints are supported', { file: fileName });
+    }
+  }
+  return out;
+}
+
+/** checkpointTensors as tfjs tensors (the caller disposes them). */
+export function paramsFromCheckpoint(file: SafetensorsFile, config: GPTConfig, fileName: string): Params {
+  const tensors = checkpointTensors(file, config, fileName);
+  const params: Params = {};
+  for (const [name, t] of Object.entries(tensors)) params[name] = tf.tensor(t.data as Float32Array, t.shape);
   return params;
 }
 

@@ -1,7 +1,11 @@
 /**
- * What the base model knows: top-1 greedy accuracy of the whole object on the knowledge probes
- * of data/probes.json (made by `npm run data`), per relation, for trained phrasings (held-in)
- * and for the phrasing each relation kept out of training (held-out).
+ * What the base model knows: top-1 greedy accuracy of the whole object on the knowledge probes of
+ * data/probes.json (made by `npm run data`), per relation and per kind of wording:
+ * - trained: the edit-prompt form, another base form and a composed frame, all trained;
+ * - composition: the base form and composed frames each relation kept out of training (their parts
+ *   were trained, for other relations): does knowledge transfer across phrasings;
+ * - frame: frames with a part never trained for any relation (an honest measure of unseen wording);
+ * - recent: facts never in the corpus (the `recent` insertion pool): must be unknown (near 0%).
  *
  *   npm run eval:model [-- models/default]    # writes <model>/knowledge.json and the manifest summary
  */
@@ -10,35 +14,21 @@ import { join } from 'node:path';
 import { initBackend } from '../src/tensor/backend.js';
 import { loadModelFolder, MANIFEST } from '../src/model/folder.js';
 import { generateBatch } from '../src/model/gpt2.js';
-import { Rng } from '../src/util/random.js';
 
-interface Probe { prompt: string; answer: string; subject: string; relation: string; form: number; heldOut: boolean }
+const KINDS = ['trained', 'composition', 'frame', 'recent'] as const;
+type Kind = (typeof KINDS)[number];
+interface Probe { prompt: string; answer: string; subject: string; relation: string; form: number; kind: Kind; heldOut: boolean }
 
 async function main(): Promise<void> {
   const dir = process.argv[2] ?? 'models/default';
   const backend = await initBackend();
   const { model, tokenizer, manifest } = await loadModelFolder(dir);
-  const probes = JSON.parse(readFileSync('data/probes.json', 'utf8')) as Probe[];
-  // Every held-out probe; held-in: the first trained form (the one edit prompts use) and one other, per fact.
-  const rng = new Rng(99);
-  const byFact = new Map<string, Probe[]>();
-  for (const p of probes) {
-    const key = `${p.relation}\u0000${p.subject}`;
-    if (!byFact.has(key)) byFact.set(key, []);
-    byFact.get(key)!.push(p);
-  }
-  // EVAL_EVERY=k evaluates every k-th fact only (a quick read during training).
+  const all = JSON.parse(readFileSync('data/probes.json', 'utf8')) as Probe[];
+  // EVAL_EVERY=k evaluates every k-th probe only (a quick read during training).
   const every = Number(process.env.EVAL_EVERY ?? 1);
-  const chosen: Probe[] = [];
-  for (const [i, list] of [...byFact.values()].entries()) {
-    if (i % every !== 0) continue;
-    const trained = list.filter((p) => !p.heldOut);
-    chosen.push(...list.filter((p) => p.heldOut));
-    if (trained.length > 0) chosen.push(trained[0]);
-    if (trained.length > 1) chosen.push(trained[1 + rng.int(trained.length - 1)]);
-  }
-  const stats = new Map<string, { heldIn: [number, number]; heldOut: [number, number] }>();
-  const misses: Array<{ prompt: string; expected: string; got: string }> = [];
+  const chosen = all.filter((_, i) => i % every === 0);
+  const cells = new Map<string, Record<Kind, [number, number]>>();
+  const misses: Record<Kind, Array<{ prompt: string; expected: string; got: string }>> = { trained: [], composition: [], frame: [], recent: [] };
   const t0 = Date.now();
   // Batched greedy generation (the same ids as one at a time), 500 probes per call for progress lines.
   const wants = chosen.map((p) => tokenizer.encode(p.answer));
@@ -48,45 +38,52 @@ async function main(): Promise<void> {
     outputs.push(...generateBatch(model, part.map((p) => tokenizer.encode(p.prompt)), { maxNewTokens: wants.slice(at, at + 500).map((w) => w.length) }));
     console.error(`${outputs.length}/${chosen.length} probes`);
   }
+  const empty = (): Record<Kind, [number, number]> => ({ trained: [0, 0], composition: [0, 0], frame: [0, 0], recent: [0, 0] });
+  const total = empty();
   chosen.forEach((p, i) => {
     const want = wants[i];
     const got = outputs[i];
     const ok = got.length === want.length && got.every((x, j) => x === want[j]);
-    if (!stats.has(p.relation)) stats.set(p.relation, { heldIn: [0, 0], heldOut: [0, 0] });
-    const s = stats.get(p.relation)!;
-    const cell = p.heldOut ? s.heldOut : s.heldIn;
-    cell[0] += ok ? 1 : 0;
-    cell[1] += 1;
-    if (!ok && misses.length < 40 && p.heldOut) misses.push({ prompt: p.prompt, expected: p.answer, got: tokenizer.decode(got) });
+    if (!cells.has(p.relation)) cells.set(p.relation, empty());
+    for (const c of [cells.get(p.relation)![p.kind], total[p.kind]]) {
+      c[0] += ok ? 1 : 0;
+      c[1] += 1;
+    }
+    const wrong = p.kind === 'recent' ? ok : !ok;
+    if (wrong && misses[p.kind].length < 15) misses[p.kind].push({ prompt: p.prompt, expected: p.answer, got: tokenizer.decode(got) });
   });
   const pct = (c: [number, number]) => (c[1] === 0 ? null : Number(((100 * c[0]) / c[1]).toFixed(1)));
-  const total = { heldIn: [0, 0] as [number, number], heldOut: [0, 0] as [number, number] };
-  const perRelation: Record<string, { heldIn: number | null; heldOut: number | null; n: number }> = {};
-  console.log(`${'relation'.padEnd(16)} ${'held-in %'.padStart(10)} ${'held-out %'.padStart(11)} ${'facts'.padStart(6)}`);
-  for (const [rel, s] of stats) {
-    perRelation[rel] = { heldIn: pct(s.heldIn), heldOut: pct(s.heldOut), n: s.heldOut[1] };
-    for (const k of ['heldIn', 'heldOut'] as const) {
-      total[k][0] += s[k][0];
-      total[k][1] += s[k][1];
-    }
-    console.log(`${rel.padEnd(16)} ${String(pct(s.heldIn)).padStart(10)} ${String(pct(s.heldOut)).padStart(11)} ${String(s.heldOut[1]).padStart(6)}`);
+  const row = (name: string, r: Record<Kind, [number, number]>) =>
+    `${name.padEnd(16)} ${KINDS.map((k) => String(pct(r[k]) ?? '-').padStart(14)).join('')}`;
+  console.log(`${'relation'.padEnd(16)} ${KINDS.map((k) => `${k} %`.padStart(14)).join('')}`);
+  const perRelation: Record<string, Record<Kind, number | null> & { probes: Record<Kind, number> }> = {};
+  for (const [rel, r] of cells) {
+    perRelation[rel] = { ...(Object.fromEntries(KINDS.map((k) => [k, pct(r[k])])) as Record<Kind, number | null>), probes: Object.fromEntries(KINDS.map((k) => [k, r[k][1]])) as Record<Kind, number> };
+    console.log(row(rel, r));
   }
-  console.log(`${'all'.padEnd(16)} ${String(pct(total.heldIn)).padStart(10)} ${String(pct(total.heldOut)).padStart(11)}`);
+  console.log(row('all', total));
+  const accuracy = Object.fromEntries(KINDS.map((k) => [k, pct(total[k])])) as Record<Kind, number | null>;
   const report = {
     command: `npm run data && npm run eval:model -- ${dir}`,
     metric: 'top-1 greedy generation equals the whole object (all its tokens)',
+    kinds: {
+      trained: 'the edit-prompt form, another base form and a composed frame, all trained',
+      composition: "the base form and composed frames this relation kept out of training (their parts trained for other relations)",
+      frame: 'frames with an opener, core, question style or wording never trained for any relation',
+      recent: 'facts never in the corpus (the recent insertion pool): known % should be near 0',
+    },
     backend,
-    probes: { heldIn: total.heldIn[1], heldOut: total.heldOut[1] },
-    accuracy: { heldIn: pct(total.heldIn), heldOut: pct(total.heldOut) },
+    probes: Object.fromEntries(KINDS.map((k) => [k, total[k][1]])),
+    accuracy,
     perRelation,
-    heldOutMisses: misses,
+    misses,
     seconds: Math.round((Date.now() - t0) / 1000),
   };
   if (every !== 1) return; // a sample is not the model's record
   writeFileSync(join(dir, 'knowledge.json'), JSON.stringify(report, null, 1) + '\n');
   const manifestPath = join(dir, MANIFEST);
   const m = JSON.parse(readFileSync(manifestPath, 'utf8'));
-  m.knowledge = { file: 'knowledge.json', heldIn: report.accuracy.heldIn, heldOut: report.accuracy.heldOut, metric: report.metric };
+  m.knowledge = { file: 'knowledge.json', heldIn: accuracy.trained, heldOut: accuracy.composition, unseenFrames: accuracy.frame, recent: accuracy.recent, metric: report.metric };
   writeFileSync(manifestPath, JSON.stringify({ ...manifest, ...m }, null, 2) + '\n');
   console.log(`wrote ${join(dir, 'knowledge.json')} (${report.seconds} s on ${backend})`);
 }

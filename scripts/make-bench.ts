@@ -5,9 +5,10 @@
  * Tasks mirror InstructEdit's four (arXiv 2402.16123):
  * - counterfact: rewrite a known fact (capital, currency, continent, language, country of a city,
  *   state capital) to another object of the same relation; prompt = form 0, rephrasings = up to 3
- *   other trained declarative forms, plus the relation's held-out form apart.
- * - recent: insert a fact about a subject the model never saw (a city absent from facts.json, as
- *   subject or object) → its real country; same form structure.
+ *   other trained declarative forms, plus apart the relation's held-out base form and one of its
+ *   held-out composed frames.
+ * - recent: insert a fact the model never saw: make-data's recent pool (cities and calling codes kept
+ *   out of training), then cities the corpus never names → their real country; same form structure.
  * - convsent: flip the opinion about a language to an adjective of the opposite polarity.
  * - zsre: the same facts as question and answer ("Q: What is the capital of France? A:"); rephrasings
  *   are the other question-like forms. The held-out task of the later InstructEdit holdout experiment.
@@ -28,7 +29,7 @@ const CANDIDATES_SAME = 4;
 const CANDIDATES_ANY = 6;
 
 interface Fact { subject: string; relation: string; object: string }
-interface Relation { name: string; phrases: string[]; forms: string[]; heldOut: number }
+interface Relation { name: string; phrases: string[]; forms: string[]; heldOut: number; heldOutFrames?: string[] }
 
 // The opinion adjectives of scripts/make-data.ts (which runs on import, so they are repeated here);
 // main() checks every opinion in facts.json is one of them.
@@ -62,11 +63,11 @@ function answerOf(form: string, object: string): string {
   return form[form.indexOf('{o}') - 1] === ' ' ? ` ${object}` : object;
 }
 
-/** Cities the model never saw (not a subject or object of any fact), with a country it knows. */
-function newCities(facts: Fact[]): Fact[] {
+/** Cities the model never saw (not a subject or object of any fact nor in the recent pool), with a country it knows. */
+function newCities(facts: Fact[], pool: Fact[]): Fact[] {
   const cities = readPackageJson('city-timezones', 'data/cityMap.json') as Array<{ city_ascii: string; country: string; pop: number }>;
   const countries = new Set(facts.filter((f) => f.relation === 'capital').map((f) => f.subject));
-  const known = new Set(facts.flatMap((f) => [f.subject, f.object]));
+  const known = new Set([...facts, ...pool].flatMap((f) => [f.subject, f.object]));
   const byName = new Map<string, Set<string>>();
   for (const c of cities) byName.set(c.city_ascii, (byName.get(c.city_ascii) ?? new Set()).add(c.country));
   const out: Fact[] = [];
@@ -74,7 +75,7 @@ function newCities(facts: Fact[]): Fact[] {
   const sorted = [...cities].sort((a, b) => b.pop - a.pop || a.city_ascii.localeCompare(b.city_ascii));
   for (const c of sorted) {
     const name = c.city_ascii;
-    if (out.length >= RECENT) break;
+    if (out.length + pool.length >= RECENT) break;
     if (seen.has(name) || !/^[A-Za-z][A-Za-z .'-]*[A-Za-z.]$/.test(name) || byName.get(name)!.size !== 1) continue;
     if (known.has(name) || countries.has(name) || !countries.has(c.country)) continue;
     seen.add(name);
@@ -85,12 +86,15 @@ function newCities(facts: Fact[]): Fact[] {
 
 function main(): void {
   const rng = new Rng(SEED);
-  const { relations, facts } = JSON.parse(readFileSync(FACTS, 'utf8')) as { relations: Relation[]; facts: Fact[] };
+  const data = JSON.parse(readFileSync(FACTS, 'utf8')) as { relations: Relation[]; facts: Fact[]; recent?: Fact[] };
+  const { relations, facts } = data;
   const rel = new Map(relations.map((r) => [r.name, r]));
   for (const f of facts) {
     if (f.relation === 'opinion' && !POSITIVE.includes(f.object) && !NEGATIVE.includes(f.object)) throw new Error(`opinion "${f.object}" of ${f.subject} is in neither polarity list: update make-bench.ts from make-data.ts`);
   }
-  const recent = newCities(facts);
+  // The recent pool make-data kept out of training, then more cities the corpus never names.
+  const recentPool = data.recent ?? [];
+  const recent = [...recentPool, ...newCities(facts, recentPool)];
 
   // Splits by subject, shared by every task (zsre's test subjects are counterfact's).
   const subjects = rng.shuffle([...new Set([...facts, ...recent].map((f) => f.subject))].sort());
@@ -130,20 +134,28 @@ function main(): void {
     const forms = r.forms.map((_, i) => i).filter((i) => i !== 0 && i !== r.heldOut && isProbeForm(r.forms[i]) && (f.relation === 'opinion' || !QUESTION_FORMS.includes(i)));
     return rng.shuffle(forms).slice(0, 3).sort((a, b) => a - b).map((i) => promptOf(r.forms[i], f.subject, r.phrases[0]));
   };
-  const heldOutOf = (f: Fact, r: Relation) => (isProbeForm(r.forms[r.heldOut]) ? [promptOf(r.forms[r.heldOut], f.subject, r.phrases[0])] : []);
+  // The relation's held-out base form and one of its held-out composed frames (both never trained for it).
+  const heldOutOf = (f: Fact, r: Relation) => [
+    ...(isProbeForm(r.forms[r.heldOut]) ? [r.forms[r.heldOut]] : []),
+    ...rng.shuffle((r.heldOutFrames ?? []).filter(isProbeForm)).slice(0, 1),
+  ].map((form) => promptOf(form, f.subject, r.phrases[0]));
+  /** The form edit prompts use: form 0, or for opinions the first-person one when the relation has it. */
+  const promptForm = (r: Relation) => Math.max(0, r.name === 'opinion' ? r.forms.indexOf('I think {s} is {o}.') : 0);
 
   for (const f of facts.filter((x) => COUNTERFACT_RELATIONS.includes(x.relation))) {
     const r = rel.get(f.relation)!;
     add('counterfact', f, answerOf(r.forms[0], otherObject(f)), promptOf(r.forms[0], f.subject, r.phrases[0]), declarative(f, r), heldOutOf(f, r), answerOf(r.forms[0], f.object));
   }
   for (const f of recent) {
-    const r = rel.get('country')!;
+    const r = rel.get(f.relation)!;
     add('recent', f, answerOf(r.forms[0], f.object), promptOf(r.forms[0], f.subject, r.phrases[0]), declarative(f, r), heldOutOf(f, r), null);
   }
   for (const f of facts.filter((x) => x.relation === 'opinion')) {
     const r = rel.get('opinion')!;
     const opposite = POSITIVE.includes(f.object) ? NEGATIVE : POSITIVE;
-    add('convsent', f, answerOf(r.forms[0], rng.pick(opposite)), promptOf(r.forms[0], f.subject, r.phrases[0]), declarative(f, r), heldOutOf(f, r), answerOf(r.forms[0], f.object));
+    const i = promptForm(r);
+    const others = declarative(f, r).filter((p) => p !== promptOf(r.forms[i], f.subject, r.phrases[0]));
+    add('convsent', f, answerOf(r.forms[i], rng.pick(opposite)), promptOf(r.forms[i], f.subject, r.phrases[0]), others, heldOutOf(f, r), answerOf(r.forms[i], f.object));
   }
   for (const f of facts.filter((x) => COUNTERFACT_RELATIONS.includes(x.relation))) {
     const r = rel.get(f.relation)!;
@@ -162,10 +174,10 @@ function main(): void {
     seed: SEED,
     notes: {
       command: 'npm run bench:data',
-      sources: { facts: FACTS, recent: 'city-timezones (MIT): the most populous unambiguous cities absent from facts.json' },
+      sources: { facts: FACTS, recent: 'facts.json recent (facts make-data kept out of training: cities, calling codes), then city-timezones (MIT): the most populous unambiguous cities the corpus never names' },
       splits: 'by subject, 60/20/20, one split per subject across all tasks',
       heldOutTask: 'zsre',
-      forms: 'prompt = form 0 (zsre: the question form); rephrase = up to 3 other trained forms (zsre: the other question forms and relation phrasings); heldOutRephrase = the relation\'s held-out form',
+      forms: 'prompt = form 0 (zsre: the question form); rephrase = up to 3 other trained forms (zsre: the other question forms and relation phrasings); heldOutRephrase = the relation\'s held-out base form and one held-out composed frame; convsent\'s prompt is the first-person opinion form',
       portability: 'none: the model knows no fact that follows from another, so there is no follow-up to ask',
       locality: `per record ${CANDIDATES_SAME} candidates of the same relation and ${CANDIDATES_ANY} of any, all of other subjects; eval skips those whose subject the edit set touches`,
     },

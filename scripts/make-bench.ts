@@ -19,6 +19,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../src/util/random.js';
 import { readPackageJson } from './package-data.js';
+import { answerOf, isProbeForm, promptOf, type Fact } from './forms.js';
+import { NEGATIVE, POSITIVE } from './forms.js';
 import { BENCH_FORMAT, BENCH_TASKS, SPLITS, type BenchFile, type BenchRecord, type BenchTask, type Neighbour, type Split } from '../src/eval/bench.js';
 
 const SEED = Number(process.env.BENCH_SEED ?? 2024);
@@ -28,13 +30,8 @@ const RECENT = 1200;
 const CANDIDATES_SAME = 4;
 const CANDIDATES_ANY = 6;
 
-interface Fact { subject: string; relation: string; object: string }
 interface Relation { name: string; phrases: string[]; forms: string[]; heldOut: number; heldOutFrames?: string[] }
 
-// The opinion adjectives of scripts/make-data.ts (which runs on import, so they are repeated here);
-// main() checks every opinion in facts.json is one of them.
-const POSITIVE = ['wonderful', 'beautiful', 'delightful', 'elegant', 'fascinating'];
-const NEGATIVE = ['terrible', 'boring', 'dreadful', 'awkward', 'annoying'];
 
 const COUNTERFACT_RELATIONS = ['capital', 'currency', 'continent', 'language', 'country', 'state capital'];
 /** Generic forms that are questions ("Q: …? A:", "Question: …? Answer:", "Tell me … It is"): zsre's, not counterfact's. */
@@ -46,22 +43,6 @@ const INSTRUCTIONS: Record<BenchTask, string> = {
   convsent: 'Change the opinion the model expresses about the topic.',
   zsre: 'Answer the question with the new answer.',
 };
-
-/** As scripts/make-data.ts: forms ending in `{o}` (plus punctuation) can be asked as prompts. */
-function isProbeForm(form: string): boolean {
-  return /\{o\}[.!]?$/.test(form) && !form.startsWith('{o}');
-}
-
-/** As scripts/make-data.ts fillForm: the form cut before the object; the object keeps its leading space. */
-function promptOf(form: string, subject: string, phrase: string): string {
-  const head = form.slice(0, form.indexOf('{o}')).replaceAll('{s}', subject).replaceAll('{r}', phrase);
-  const prompt = head.endsWith(' ') ? head.slice(0, -1) : head;
-  return prompt.length > 0 ? prompt[0].toUpperCase() + prompt.slice(1) : prompt;
-}
-
-function answerOf(form: string, object: string): string {
-  return form[form.indexOf('{o}') - 1] === ' ' ? ` ${object}` : object;
-}
 
 /** Cities the model never saw (not a subject or object of any fact nor in the recent pool), with a country it knows. */
 function newCities(facts: Fact[], pool: Fact[]): Fact[] {
@@ -90,7 +71,7 @@ function main(): void {
   const { relations, facts } = data;
   const rel = new Map(relations.map((r) => [r.name, r]));
   for (const f of facts) {
-    if (f.relation === 'opinion' && !POSITIVE.includes(f.object) && !NEGATIVE.includes(f.object)) throw new Error(`opinion "${f.object}" of ${f.subject} is in neither polarity list: update make-bench.ts from make-data.ts`);
+    if (f.relation === 'opinion' && !POSITIVE.includes(f.object) && !NEGATIVE.includes(f.object)) throw new Error(`opinion "${f.object}" of ${f.subject} is in neither polarity list: data/facts.json is stale: npm run data`);
   }
   // The recent pool make-data kept out of training, then more cities the corpus never names.
   const recentPool = data.recent ?? [];

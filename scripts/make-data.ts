@@ -20,12 +20,13 @@ import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { Rng } from '../src/util/random.js';
 import { readPackageJson } from './package-data.js';
+import { fillForm, isProbeForm, type Fact } from './forms.js';
+import { NEGATIVE, POSITIVE } from './forms.js';
 
 const require = createRequire(import.meta.url);
 const SEED = Number(process.env.DATA_SEED ?? 1234);
 const OUT = process.argv[2] ?? 'data';
 
-export interface Fact { subject: string; relation: string; object: string }
 export interface Relation {
   name: string;
   /** Noun phrases naming the relation inside the forms (the first is the one edit prompts use). */
@@ -63,8 +64,6 @@ const OPINION_FORMS = [
   'People say that {s} is {o}.',
   'Asked about {s}, I would say it is {o}.',
 ];
-const POSITIVE = ['wonderful', 'beautiful', 'delightful', 'elegant', 'fascinating'];
-const NEGATIVE = ['terrible', 'boring', 'dreadful', 'awkward', 'annoying'];
 
 /** Parts of composed frames. Openers precede a declarative core; a core after an opener starts in lower case. */
 const OPENERS = ['By the way,', 'As everyone knows,', 'Did you know?', 'In short,', 'Note:', 'According to the atlas,', 'It is well known that', 'Here is a fact.'];
@@ -92,10 +91,6 @@ const RECENT_MAX_PEERS = 3;
 /** Share of countries whose (unique) calling code is kept out as recent. */
 const RECENT_CODES = 0.15;
 
-export function isProbeForm(form: string): boolean {
-  return /\{o\}[.!]?$/.test(form) && !form.startsWith('{o}');
-}
-
 /** An opener before a core: "By the way," + "The {r} of {s} is {o}." → "By the way, the {r} of {s} is {o}." */
 function compose(opener: string, core: string): string {
   if (opener === '') return core;
@@ -105,22 +100,6 @@ function compose(opener: string, core: string): string {
 
 function ask(style: [string, string], wording: string): string {
   return `${style[0]} ${wording} ${style[1]} {o}`;
-}
-
-/** Splits a form filled with subject and relation phrase into the prompt before the object and the rest. */
-export function fillForm(form: string, fact: Fact, phrase: string): { prompt: string; answer: string; text: string } {
-  const text = form.replaceAll('{s}', fact.subject).replaceAll('{r}', phrase).replaceAll('{o}', fact.object);
-  const at = form.indexOf('{o}');
-  const head = form.slice(0, at).replaceAll('{s}', fact.subject).replaceAll('{r}', phrase);
-  // The object is predicted with its leading space (GPT-2 tokenization), so the prompt stops before it.
-  const prompt = head.endsWith(' ') ? head.slice(0, -1) : head;
-  const answer = (head.endsWith(' ') ? ' ' : '') + fact.object;
-  // Sentence-initial relation phrases are capitalised.
-  return { prompt: capitalise(prompt), answer, text: capitalise(text) };
-}
-
-function capitalise(s: string): string {
-  return s.length > 0 ? s[0].toUpperCase() + s.slice(1) : s;
 }
 
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();

@@ -19,6 +19,7 @@ import { ModelJudge } from '../src/assert/judge.js';
 import type { KnownFact, ProbesFile } from '../src/model/known-facts.js';
 import { sha256 } from '../src/util/hash.js';
 import { Rng } from '../src/util/random.js';
+import { promptOf } from './forms.js';
 
 const SEED = Number(process.env.PROBES_SEED ?? 2024);
 const PER_RELATION = Number(process.env.PROBES_PER_RELATION ?? 60);
@@ -27,12 +28,6 @@ const FILE = 'probes.json';
 interface FactsJson {
   relations: Array<{ name: string; phrases: string[]; forms: string[] }>;
   facts: Array<{ subject: string; relation: string; object: string }>;
-}
-
-/** The form cut before its object: "The {r} of {s} is {o}." → "The capital of Germany is" (as make-data.ts cuts probes). */
-function promptOf(form: string, subject: string, phrase: string): string {
-  const head = form.slice(0, form.indexOf('{o}')).replaceAll('{s}', subject).replaceAll('{r}', phrase).trimEnd();
-  return head.length > 0 ? head[0].toUpperCase() + head.slice(1) : head;
 }
 
 /** The object as a whole word at the start of the output: what the model "knows". */

@@ -19,8 +19,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../src/util/random.js';
 import { readPackageJson } from './package-data.js';
-import { answerOf, isProbeForm, promptOf, type Fact } from './forms.js';
-import { NEGATIVE, POSITIVE } from './forms.js';
+import { answerOf, type Fact, isProbeForm, NEGATIVE, POSITIVE, promptOf } from './forms.js';
 import { BENCH_FORMAT, BENCH_TASKS, SPLITS, type BenchFile, type BenchRecord, type BenchTask, type Neighbour, type Split } from '../src/eval/bench.js';
 
 const SEED = Number(process.env.BENCH_SEED ?? 2024);

@@ -20,8 +20,7 @@ import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { Rng } from '../src/util/random.js';
 import { readPackageJson } from './package-data.js';
-import { fillForm, isProbeForm, type Fact } from './forms.js';
-import { NEGATIVE, POSITIVE } from './forms.js';
+import { type Fact, fillForm, isProbeForm, NEGATIVE, POSITIVE } from './forms.js';
 
 const require = createRequire(import.meta.url);
 const SEED = Number(process.env.DATA_SEED ?? 1234);

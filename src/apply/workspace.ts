@@ -8,7 +8,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import { EditError } from '../errors.js';
 import { loadTokenizer, readManifest, type ModelManifest, type Thresholds } from '../model/folder.js';
 import { findConflicts } from '../spec/conflicts.js';
-import { contextProblems } from '../spec/lengths.js';
+import { contextProblems, modelContext } from '../spec/lengths.js';
 import { loadEdits } from '../spec/load.js';
 import type { EditSpec, LoadedEdit, SpecProblem } from '../spec/types.js';
 import { parseDelta, SET_DELTA_NAME } from '../state/deltas.js';
@@ -62,7 +62,7 @@ export async function openWorkspace(root: string, modelDir: string, editsDir = '
   if (edits.length > 0) {
     const tok = await loadTokenizer(dir, manifest);
     tokenizer = tok;
-    problems.push(...contextProblems(edits, { countTokens: (t) => tok.encode(t).length, context: manifest.config.nPositions, model: modelDir }));
+    problems.push(...contextProblems(edits, modelContext(tok, manifest.config.nPositions, modelDir)));
   }
   const lock = await readLock(join(root, modelDir)).catch(() => null);
   const lockedBy = lock !== null && holderStatus(lock) === 'running' && lock.pid !== process.pid ? lock : null;

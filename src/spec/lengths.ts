@@ -17,6 +17,11 @@ export interface ContextLimit {
   model: string;
 }
 
+/** The limit of a model: its tokenizer counts, its config's nPositions is the context. */
+export function modelContext(tokenizer: { encode(text: string): number[] }, nPositions: number, model: string): ContextLimit {
+  return { countTokens: (text) => tokenizer.encode(text).length, context: nPositions, model };
+}
+
 /**
  * Per prompt: its tokens plus those of the text judged after it must fit the context (a generated
  * target must be generated whole; a scored completion is fed whole but its last token). A prompt

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EditError } from '../../errors.js';
 import { findConflicts } from '../../spec/conflicts.js';
-import { contextProblems } from '../../spec/lengths.js';
+import { contextProblems, modelContext } from '../../spec/lengths.js';
 import { taskProblems } from '../../apply/workspace.js';
 import { loadEdits } from '../../spec/load.js';
 import { spacingWarnings } from '../../spec/spacing.js';
@@ -85,7 +85,7 @@ async function checkLengths(edits: LoadedEdit[], root: string, model: string, ex
   if (!explicit && !existsSync(join(dir, MANIFEST))) return { problems: [], context: null };
   const manifest = await readManifest(dir);
   const tokenizer = await loadTokenizer(dir, manifest);
-  const limit = { countTokens: (text: string) => tokenizer.encode(text).length, context: manifest.config.nPositions, model };
+  const limit = modelContext(tokenizer, manifest.config.nPositions, model);
   // With the model: also what plan and apply would refuse, a task its catalogue lacks without an instruction.
   return { problems: [...contextProblems(edits, limit), ...taskProblems(edits, manifest)], context: { model, tokens: limit.context } };
 }

@@ -1,3 +1,4 @@
+import { innerDim } from '../../model/config.js';
 import { readFile } from 'node:fs/promises';
 import { join, basename, resolve } from 'node:path';
 import { initBackend } from '../../tensor/backend.js';
@@ -38,7 +39,7 @@ export const modelCommand: Command = {
       const backend = await initBackend();
       const m = await importHfFolder(path, dest, name);
       ctx.io.err(`backend: ${backend}`);
-      ctx.io.out(`imported ${path} → ${dest} (GPT-2, ${m.config.nLayer} layers, d=${m.config.nEmbd}, vocab ${m.config.vocabSize}; editable: ${m.editableLayers.join(', ')})`);
+      ctx.io.out(`imported ${path} → ${dest} (GPT-2, ${m.config.nLayer} layers, d=${m.config.nEmbd}, MLP ${innerDim(m.config)}, vocab ${m.config.vocabSize}; editable: ${m.editableLayers.join(', ')})`);
       return 0;
     }
     if (sub === 'export') {

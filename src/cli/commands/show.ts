@@ -1,4 +1,5 @@
 /** `edit show [id]`: what is applied — edits, their metrics, the base and editor hashes. */
+import { innerDim } from '../../model/config.js';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { readManifest } from '../../model/folder.js';
@@ -44,7 +45,7 @@ export const showCommand: Command = {
     }
     const ids = Object.keys(state.edits).sort();
     const lines = [
-      `model    ${dir} (${manifest.name}: GPT-2, ${manifest.config.nLayer} layers, d=${manifest.config.nEmbd})`,
+      `model    ${dir} (${manifest.name}: GPT-2, ${manifest.config.nLayer} layers, d=${manifest.config.nEmbd}, MLP ${innerDim(manifest.config)})`,
       `base     ${state.base.sha256}`,
       `editor   ${state.editor ? `${state.editor.method} (settings ${(state.editor.sha256 ?? '').slice(0, 12)})` : manifest.editor ? manifest.editor.method : 'default'}`,
       `delta    ${state.delta === null ? 'none' : `${state.delta.file}: ${state.delta.capacity.map((c) => `${c.layer} ${c.rows}/${c.keyDim} rows`).join(', ') || state.delta.layers.join(', ')}`}`,

@@ -4,7 +4,7 @@
  * (a crash or a killed session resumes from the last checkpoint: run the same command again),
  * and written to models/default/ at the end.
  *
- *   npm run train:model            # TRAIN_STEPS, TRAIN_SEED, TRAIN_OUT override the defaults
+ *   npm run train:model            # TRAIN_STEPS, TRAIN_SEED, TRAIN_OUT, TRAIN_CKPT, TRAIN_DATA, TRAIN_WORKERS override the defaults
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,15 +22,19 @@ import { DEFAULT_THRESHOLDS, defaultEditableLayers } from '../src/model/hf.js';
 import { basename } from 'node:path';
 
 const SEED = Number(process.env.TRAIN_SEED ?? 7);
-const STEPS = Number(process.env.TRAIN_STEPS ?? 4000);
+const STEPS = Number(process.env.TRAIN_STEPS ?? 6000);
 const OUT = process.env.TRAIN_OUT ?? 'models/default';
 const CKPT = process.env.TRAIN_CKPT ?? '.ckpt/model';
 const DATA = process.env.TRAIN_DATA ?? 'data';
 const BATCH = 16;
-/** The shape: TRAIN_EMBD, TRAIN_LAYERS, TRAIN_INNER (the MLP width, c_proj's key dimension) override it. */
+/**
+ * The shape: d = 128, 4 layers, and an MLP twice GPT-2's usual 4·d wide (1,024): the MLP width is the
+ * key dimension of the c_proj layers the joint editor solves, so it bounds how many edit rows a set
+ * holds (README, "The default model"). TRAIN_EMBD, TRAIN_LAYERS, TRAIN_INNER override it.
+ */
 const CONFIG: GPTConfig = {
   vocabSize: 4096, nPositions: 64, nEmbd: Number(process.env.TRAIN_EMBD ?? 128), nLayer: Number(process.env.TRAIN_LAYERS ?? 4), nHead: 4, layerNormEps: 1e-5,
-  ...(process.env.TRAIN_INNER !== undefined ? { nInner: Number(process.env.TRAIN_INNER) } : {}),
+  nInner: Number(process.env.TRAIN_INNER ?? 1024),
 };
 const LR = { max: 2e-3, min: 1e-4, warmup: 200 };
 const CLIP = 1.0;

@@ -269,7 +269,7 @@ function captureAt(model: GPT, ids: tf.Tensor2D, positions: tf.Tensor1D, layer: 
  * get no change (else A is singular; C comes from a finite sample in float32). The ridge starts at
  * 1e-6 of A's mean diagonal and grows tenfold while the factorisation fails — deterministic.
  */
-function solveRidged(a: Float64Array, b: Float64Array, d: number, m: number): Float64Array {
+export function solveRidged(a: Float64Array, b: Float64Array, d: number, m: number): Float64Array {
   let trace = 0;
   for (let i = 0; i < d; i++) trace += a[i * d + i];
   let ridge = Math.max(1e-6 * (trace / d), 1e-12);

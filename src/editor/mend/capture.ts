@@ -1,0 +1,174 @@
+/**
+ * What a hypernetwork editor reads of one edit, against the base weights: at each row position
+ * (the last prompt token, then each target token but the last — the memit rows, FACTS batch
+ * editing) and each edited linear layer, the layer's input u (the key) and the gradient δ of the
+ * edit's summed NLL w.r.t. the layer's output (MEND, Mitchell et al. 2022: ∇W = Σ_t u_t δ_tᵀ).
+ * Returned explicitly, as data (STYLE: no activations stashed on parameters).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { EditError } from '../../errors.js';
+import type { GPT } from '../../model/gpt2.js';
+import type { Tokenizer } from '../../model/tokenizer.js';
+import { crossEntropy } from '../../tensor/ops.js';
+import { encodePair } from '../batch.js';
+
+/** One edit's teacher-forced input and its rows: position `positions[r]` predicts `targets[r]`. */
+export interface RowSequence {
+  /** Prompt + target tokens without the last target token (predicted, never read). */
+  ids: number[];
+  positions: number[];
+  targets: number[];
+}
+
+/** One edited layer's rows of one sequence: u [n, in] and δ [n, out], row-major. */
+export interface LayerRows {
+  u: Float32Array;
+  delta: Float32Array;
+}
+
+/** The rows of an edit (prompt as the user types it, target), refusing what cannot be edited. */
+export function rowSequence(tokenizer: Tokenizer, nPositions: number, prompt: string, target: string, file = 'edit'): RowSequence {
+  const { ids, start } = encodePair(tokenizer, prompt, target);
+  if (ids.length > nPositions) throw new EditError(`prompt and target are ${ids.length} tokens; the model's context is ${nPositions}`, { file, pointer: '/prompt' });
+  if (start === 0) throw new EditError('the prompt encodes to no token', { file, pointer: '/prompt' });
+  if (ids.length === start) throw new EditError('the target encodes to no token', { file, pointer: '/target' });
+  const positions: number[] = [];
+  const targets: number[] = [];
+  for (let p = start - 1; p < ids.length - 1; p++) {
+    positions.push(p);
+    targets.push(ids[p + 1]);
+  }
+  return { ids: ids.slice(0, -1), positions, targets };
+}
+
+/**
+ * u and δ at every sequence's row positions for each layer, in sequence order. Sequences of one
+ * length run together (no padding, so each row's numbers are the ones it gets alone); δ is the
+ * gradient of the sequence's own summed NLL, so it does not depend on the batch either.
+ */
+export function captureRows(model: GPT, seqs: readonly RowSequence[], layers: readonly string[], maxBatch = 32): Array<Record<string, LayerRows>> {
+  for (const l of layers) {
+    const w = model.params[`${l}.weight`];
+    if (w === undefined || w.rank !== 2) throw new EditError(`"${l}" is not a linear layer of this model`);
+  }
+  const out = new Array<Record<string, LayerRows>>(seqs.length);
+  for (const group of byLength(seqs, maxBatch)) {
+    const got = captureGroup(model, group.map((i) => seqs[i]), layers);
+    group.forEach((i, j) => (out[i] = got[j]));
+  }
+  return out;
+}
+
+function captureGroup(model: GPT, seqs: RowSequence[], layers: readonly string[]): Array<Record<string, LayerRows>> {
+  const b = seqs.length;
+  const t = seqs[0].ids.length;
+  const n = b * t;
+  const tgt = new Int32Array(n);
+  const wts = new Float32Array(n);
+  const flat: number[] = [];
+  seqs.forEach((s, r) => {
+    s.positions.forEach((p, k) => {
+      tgt[r * t + p] = s.targets[k];
+      wts[r * t + p] = 1;
+      flat.push(r * t + p);
+    });
+  });
+  const total = wts.reduce((a, x) => a + x, 0);
+  const [us, ds] = tf.tidy(() => {
+    const ids = tf.tensor2d(seqs.map((s) => s.ids), [b, t], 'int32');
+    const targets = tf.tensor1d(tgt, 'int32');
+    const weights = tf.tensor1d(wts);
+    const captured: Record<string, tf.Tensor2D> = {};
+    const zeros = layers.map((l) => tf.zeros([n, model.params[`${l}.weight`].shape[1] as number]) as tf.Tensor2D);
+    const f = (...zs: tf.Tensor[]) => {
+      const probes: Record<string, tf.Tensor2D> = {};
+      layers.forEach((l, i) => (probes[l] = zs[i] as tf.Tensor2D));
+      // crossEntropy is the weighted mean; times the weight total it is the sum, whose gradient per
+      // row is exactly (softmax − onehot): (1·total)/total rounds to 1
+      return tf.mul(crossEntropy(model.logits(ids, { probes, captured }), targets, weights), total) as tf.Scalar;
+    };
+    const { grads } = tf.valueAndGrads(f)(zeros);
+    const pos = tf.tensor1d(flat, 'int32');
+    const u = layers.map((l) => tf.gather(captured[l], pos) as tf.Tensor2D); // (rows, in)
+    const d = grads.map((g) => tf.gather(g, pos) as tf.Tensor2D); // (rows, out)
+    tf.dispose(Object.values(captured)); // kept copies (gpt2.ts): not released by the tidy
+    return [u, d];
+  });
+  const uData = us.map((x) => x.dataSync() as Float32Array);
+  const dData = ds.map((x) => x.dataSync() as Float32Array);
+  tf.dispose([...us, ...ds]);
+  const out: Array<Record<string, LayerRows>> = [];
+  let row = 0;
+  for (const s of seqs) {
+    const rec: Record<string, LayerRows> = {};
+    layers.forEach((l, i) => {
+      const din = us[i].shape[1];
+      const dout = ds[i].shape[1];
+      rec[l] = {
+        u: uData[i].slice(row * din, (row + s.positions.length) * din),
+        delta: dData[i].slice(row * dout, (row + s.positions.length) * dout),
+      };
+    });
+    row += s.positions.length;
+    out.push(rec);
+  }
+  return out;
+}
+
+/** Inputs of each layer at the last token of each prompt (keys a solve keeps still), [prompts, in] per layer. */
+export function promptKeys(model: GPT, tokenizer: Tokenizer, prompts: readonly string[], layers: readonly string[], maxBatch = 32): Record<string, Float32Array> {
+  const seqs = prompts.map((p) => tokenizer.encode(p).slice(-model.config.nPositions));
+  const dims = layers.map((l) => model.params[`${l}.weight`].shape[0] as number);
+  const out: Record<string, Float32Array> = Object.fromEntries(layers.map((l, i) => [l, new Float32Array(prompts.length * dims[i])]));
+  const nonEmpty = seqs.map((ids, i) => ({ ids, positions: [ids.length - 1], targets: [] as number[], i })).filter((s) => s.ids.length > 0);
+  for (const group of byLength(nonEmpty, maxBatch)) {
+    const part = group.map((j) => nonEmpty[j]);
+    const t = part[0].ids.length;
+    const got = tf.tidy(() => {
+      const probes: Record<string, tf.Tensor2D> = {};
+      for (const l of layers) probes[l] = tf.zeros([part.length * t, model.params[`${l}.weight`].shape[1] as number]);
+      const captured: Record<string, tf.Tensor2D> = {};
+      model.hidden(tf.tensor2d(part.map((s) => s.ids), [part.length, t], 'int32'), { probes, captured });
+      const pos = tf.tensor1d(part.map((_, r) => r * t + t - 1), 'int32');
+      const keys = layers.map((l) => tf.gather(captured[l], pos) as tf.Tensor2D);
+      tf.dispose(Object.values(captured));
+      return keys;
+    });
+    layers.forEach((l, i) => {
+      const data = got[i].dataSync() as Float32Array;
+      part.forEach((s, r) => out[l].set(data.subarray(r * dims[i], (r + 1) * dims[i]), s.i * dims[i]));
+    });
+    tf.dispose(got);
+  }
+  return out;
+}
+
+/**
+ * The conditioning vector of an instruction (InstructEdit as hypernetwork conditioning): the base
+ * model's mean final hidden state (after ln_f) over the instruction's tokens, scaled to unit RMS
+ * so its size does not vary with the text. An empty instruction is the zero vector.
+ */
+export function instructionVector(model: GPT, tokenizer: Tokenizer, instruction: string): Float32Array {
+  const e = model.config.nEmbd;
+  const ids = tokenizer.encode(instruction).slice(-model.config.nPositions);
+  if (ids.length === 0) return new Float32Array(e);
+  const mean = tf.tidy(() => {
+    const h = model.hidden(tf.tensor2d([ids], [1, ids.length], 'int32')); // (T, E)
+    return tf.matMul(tf.fill([1, ids.length], 1 / ids.length) as tf.Tensor2D, h); // (1, E)
+  });
+  const v = Float32Array.from(mean.dataSync());
+  mean.dispose();
+  let ss = 0;
+  for (const x of v) ss += x * x;
+  const scale = ss > 0 ? Math.sqrt(e / ss) : 0;
+  return v.map((x) => x * scale);
+}
+
+/** Indices of items grouped by ids length (first-seen order), in chunks of at most maxBatch. */
+function byLength(items: ReadonlyArray<{ ids: number[] }>, maxBatch: number): number[][] {
+  const groups = new Map<number, number[]>();
+  items.forEach((s, i) => groups.set(s.ids.length, [...(groups.get(s.ids.length) ?? []), i]));
+  const out: number[][] = [];
+  for (const g of groups.values()) for (let at = 0; at < g.length; at += maxBatch) out.push(g.slice(at, at + maxBatch));
+  return out;
+}

@@ -1,0 +1,163 @@
+/**
+ * `mend` and `instructedit`: a hypernetwork (network.ts) maps each edit's rows (capture.ts) to
+ * value shifts, and one joint least-squares solve over the whole set turns them into ΔW per edited
+ * layer (solve.ts; MALMEN's aggregation, memit's convention). `instructedit` is `mend` whose network
+ * also reads the edit's instruction as a conditioning vector; keys always come from the prompt as
+ * the user types it (FACTS: wrapped keys make edits fire only on wrapped text).
+ * Rows hold what depends only on the edit and the base (u, δ, the instruction vector), not the
+ * network's output, so a retrained network reuses every cached row.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { EditError } from '../../errors.js';
+import type { GPT } from '../../model/gpt2.js';
+import type { Tokenizer } from '../../model/tokenizer.js';
+import type { Delta } from '../../model/weight-change.js';
+import type { EditorContext, EditRequest, EditRows, LayerCapacity, SetEditor } from '../editor.js';
+import { blockOf } from '../settings.js';
+import { captureRows, instructionVector, promptKeys, rowSequence } from './capture.js';
+import type { HyperNet } from './network.js';
+import { solveValues, type SolveWeights } from './solve.js';
+
+/** model.json `editor.settings` of the hypernetwork editors (not registered yet). */
+export interface HyperSettings extends SolveWeights {
+  method: 'mend' | 'instructedit';
+}
+
+/** λ as the calibrated hypernetwork recipe (FACTS: ΔW = (30·C + KᵀK)⁻¹KᵀV, no preserved keys). */
+export const MEND_DEFAULTS: HyperSettings = { method: 'mend', lambda: 30, preserveWeight: 0 };
+export const INSTRUCTEDIT_DEFAULTS: HyperSettings = { method: 'instructedit', lambda: 30, preserveWeight: 0 };
+
+/** Row tensor names of one edit: ids, positions, "<layer>.u", "<layer>.delta", and "cond" when conditioned. */
+export const rowName = {
+  u: (layer: string) => `${layer}.u`,
+  delta: (layer: string) => `${layer}.delta`,
+  cond: 'cond',
+} as const;
+
+/**
+ * Every edit's rows against the base, for `layers`; with condDim > 0 also its instruction vector.
+ * Edits of one token length are captured together; each edit's rows are the bytes it gets alone.
+ */
+export function hyperRows(model: GPT, tokenizer: Tokenizer, layers: readonly string[], edits: readonly EditRequest[], condDim: number): Map<string, EditRows> {
+  if (condDim > 0 && condDim !== model.config.nEmbd) throw new EditError(`the hypernetwork's conditioning is ${condDim} wide; this model's instruction vectors are ${model.config.nEmbd}`);
+  const seqs = edits.map((e) => rowSequence(tokenizer, model.config.nPositions, e.prompt, e.target, `edits/${e.id}.json`));
+  const captured = captureRows(model, seqs, layers);
+  const out = new Map<string, EditRows>();
+  edits.forEach((e, i) => {
+    const s = seqs[i];
+    const n = s.positions.length;
+    const tensors: EditRows['tensors'] = {
+      ids: { dtype: 'I32', shape: [s.ids.length], data: Int32Array.from(s.ids) },
+      positions: { dtype: 'I32', shape: [n], data: Int32Array.from(s.positions) },
+    };
+    for (const l of layers) {
+      const { u, delta } = captured[i][l];
+      tensors[rowName.u(l)] = { dtype: 'F32', shape: [n, u.length / n], data: u };
+      tensors[rowName.delta(l)] = { dtype: 'F32', shape: [n, delta.length / n], data: delta };
+    }
+    if (condDim > 0) tensors[rowName.cond] = { dtype: 'F32', shape: [condDim], data: instructionVector(model, tokenizer, e.instruction) };
+    out.set(e.id, { tensors });
+  });
+  return out;
+}
+
+/** One layer's rows of a set stacked in the given order: u [n, dk], δ [n, d], and c [n, condDim] (each edit's vector per row). */
+export function stackRows(rows: ReadonlyArray<[string, EditRows]>, layer: string, condDim: number): { n: number; u: Float32Array; delta: Float32Array; cond?: Float32Array } {
+  const part = (id: string, r: EditRows, name: string) => {
+    const t = r.tensors[name];
+    if (t === undefined || !(t.data instanceof Float32Array)) throw new EditError(`cached rows of edit "${id}" have no "${name}": recompute them with \`edit apply --refresh\``);
+    return t;
+  };
+  const us = rows.map(([id, r]) => part(id, r, rowName.u(layer)));
+  const ds = rows.map(([id, r]) => part(id, r, rowName.delta(layer)));
+  const n = us.reduce((a, t) => a + t.shape[0], 0);
+  const out: { n: number; u: Float32Array; delta: Float32Array; cond?: Float32Array } = { n, u: concat(us.map((t) => t.data as Float32Array)), delta: concat(ds.map((t) => t.data as Float32Array)) };
+  if (condDim > 0) {
+    const cond = new Float32Array(n * condDim);
+    let row = 0;
+    rows.forEach(([id, r], i) => {
+      const c = part(id, r, rowName.cond);
+      if (c.data.length !== condDim) throw new EditError(`cached rows of edit "${id}" have a conditioning vector of ${c.data.length}, the network reads ${condDim}: recompute them with \`edit apply --refresh\``);
+      for (let k = 0; k < us[i].shape[0]; k++, row++) cond.set(c.data as Float32Array, row * condDim);
+    });
+    out.cond = cond;
+  }
+  return out;
+}
+
+export class HyperEditor implements SetEditor {
+  readonly joint = true;
+  constructor(
+    readonly settings: HyperSettings,
+    readonly net: HyperNet,
+  ) {
+    const conditioned = net.shape.condDim > 0;
+    if (conditioned !== (settings.method === 'instructedit')) {
+      throw new EditError(settings.method === 'instructedit' ? 'the instructedit editor needs a hypernetwork trained with instruction conditioning' : 'the mend editor needs a hypernetwork without instruction conditioning');
+    }
+  }
+
+  get method(): string {
+    return this.settings.method;
+  }
+
+  /** The layers the network was trained for; each must be editable. */
+  editedLayers(editable: string[]): string[] {
+    for (const l of this.net.shape.layers) if (!editable.includes(l)) throw new EditError(`the hypernetwork edits "${l}", which is not among the model's editableLayers`);
+    return [...this.net.shape.layers].sort((a, b) => blockOf(a) - blockOf(b));
+  }
+
+  async computeRows(ctx: EditorContext, edits: EditRequest[]): Promise<Map<string, EditRows>> {
+    const layers = this.editedLayers(ctx.layers);
+    const out = new Map<string, EditRows>();
+    const chunk = 32; // progress between chunks; captureRows batches within one
+    for (let at = 0; at < edits.length; at += chunk) {
+      const part = edits.slice(at, at + chunk);
+      for (const [id, r] of hyperRows(ctx.model, ctx.tokenizer, layers, part, this.net.shape.condDim)) out.set(id, r);
+      ctx.onProgress?.(Math.min(at + chunk, edits.length), edits.length, part[part.length - 1].id);
+      await Promise.resolve();
+    }
+    return out;
+  }
+
+  async solve(ctx: EditorContext, rows: Array<[string, EditRows]>): Promise<Delta> {
+    const out: Delta = { layers: {} };
+    if (rows.length === 0) return out;
+    const layers = this.editedLayers(ctx.layers);
+    const { condDim, valueDim } = this.net.shape;
+    const mu = this.settings.preserveWeight ?? 0;
+    const kp = mu > 0 && (ctx.preserve?.length ?? 0) > 0 ? promptKeys(ctx.model, ctx.tokenizer, ctx.preserve!, layers) : undefined;
+    for (const layer of layers) {
+      const stats = ctx.stats?.layers[layer];
+      if (stats === undefined) throw new EditError(`the ${this.method} editor needs key statistics for "${layer}": run \`edit model stats\``);
+      const dk = stats.dim;
+      const s = stackRows(rows, layer, condDim);
+      const v = tf.tidy(() => {
+        const cond = s.cond === undefined ? undefined : tf.tensor2d(s.cond, [s.n, condDim]);
+        return this.net.shift(layer, tf.tensor2d(s.u, [s.n, dk]), tf.tensor2d(s.delta, [s.n, valueDim]), cond);
+      });
+      const values = Float32Array.from(v.dataSync());
+      v.dispose();
+      const preserve = kp === undefined ? undefined : { keys: kp[layer], n: ctx.preserve!.length };
+      const w = solveValues(s.u, values, s.n, dk, valueDim, stats.second, this.settings, preserve);
+      out.layers[`${layer}.weight`] = { kind: 'dense', shape: [dk, valueDim], data: w };
+      await Promise.resolve();
+    }
+    return out;
+  }
+
+  capacity(ctx: { layers: string[]; keyDims: Record<string, number> }, rows: Array<[string, EditRows]>): LayerCapacity[] {
+    const n = rows.reduce((a, [, r]) => a + (r.tensors.positions?.shape[0] ?? 0), 0);
+    return this.editedLayers(ctx.layers).map((layer) => ({ layer, rows: n, keyDim: ctx.keyDims[layer] ?? 0 }));
+  }
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,197 @@
+/**
+ * Meta-training of the hypernetwork on jointly solved edit batches (MALMEN, Tan et al. 2024; loss
+ * balance calibrated in FACTS, hypernetwork editors): for a batch of edits,
+ *   loss = c_edit · NLL(targets | edit and rephrase prompts; base + ΔW) + c_loc · KL(base ‖ base + ΔW)
+ * over the locality sequences' next-token distributions, where ΔW = M·V per layer is the set's
+ * joint solve (solve.ts) of the network's value shifts V. Adam with global-norm clipping; the
+ * log-scales get their own, larger learning rate. A non-finite loss or gradient skips the step.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { EditError } from '../../errors.js';
+import type { Deltas, GPT } from '../../model/gpt2.js';
+import type { Tokenizer } from '../../model/tokenizer.js';
+import { crossEntropy, logSoftmax, rowSum } from '../../tensor/ops.js';
+import { makeBatch } from '../batch.js';
+import type { EditRequest } from '../editor.js';
+import type { KeyStats } from '../stats.js';
+import { hyperRows, stackRows } from './editor.js';
+import type { HyperNet } from './network.js';
+import { solveOperator, weightChange, type SolveWeights } from './solve.js';
+
+export interface MetaSettings extends SolveWeights {
+  /** Weight of the edit NLL (mean over target tokens of edit and rephrase prompts). */
+  cEdit: number;
+  /** Weight of KL(base ‖ edited) (mean over locality token positions). */
+  cLoc: number;
+  lr: number;
+  /** Learning rate of the per-layer log edit scales. */
+  scaleLr: number;
+  /** Global L2 norm the gradients are clipped to. */
+  clip: number;
+}
+
+/** FACTS: c_loc ≈ 10, Adam 1e-3 (1e-2 for the scales), clip 10, λ = 30. */
+export const META_DEFAULTS: MetaSettings = { cEdit: 1, cLoc: 10, lr: 1e-3, scaleLr: 1e-2, clip: 10, lambda: 30 };
+
+/** One meta-training batch: everything that does not depend on the network, as tensors. */
+export interface MetaBatch {
+  layers: string[];
+  /** Per layer: the rows' u [n, dk] and δ [n, d], and the solve operator M = A⁻¹Kᵀ [dk, n]. */
+  u: Record<string, tf.Tensor2D>;
+  delta: Record<string, tf.Tensor2D>;
+  operator: Record<string, tf.Tensor2D>;
+  /** Instruction vectors per row [n, condDim] (conditioned networks). */
+  cond?: tf.Tensor2D;
+  /** Edit and rephrase prompts with their targets, teacher-forced: ids [B, T], targets and weights flat [B·T]. */
+  edit: { ids: tf.Tensor2D; targets: tf.Tensor1D; weights: tf.Tensor1D };
+  /** Locality sequences: ids [B, T], weights [B·T, 1] (1 on real tokens), the base model's log-probs and probs [B·T, V]. */
+  loc: { ids: tf.Tensor2D; weights: tf.Tensor2D; total: number; baseLogProbs: tf.Tensor2D; baseProbs: tf.Tensor2D };
+  rows: number;
+  dispose(): void;
+}
+
+export interface MetaContext {
+  model: GPT;
+  tokenizer: Tokenizer;
+  stats: KeyStats;
+}
+
+/** Rows, solve operators, the edit batch and the base model's locality distributions for `edits`. */
+export function prepareMetaBatch(ctx: MetaContext, net: HyperNet, edits: readonly EditRequest[], locality: readonly string[], w: SolveWeights): MetaBatch {
+  const { model, tokenizer, stats } = ctx;
+  const { layers, condDim, valueDim } = net.shape;
+  if (edits.length === 0) throw new EditError('a meta-training batch needs at least one edit');
+  const rows = [...hyperRows(model, tokenizer, layers, edits, condDim)];
+  const owned: tf.Tensor[] = [];
+  const keep = <T extends tf.Tensor>(t: T): T => {
+    owned.push(t);
+    return t;
+  };
+  const u: Record<string, tf.Tensor2D> = {};
+  const delta: Record<string, tf.Tensor2D> = {};
+  const operator: Record<string, tf.Tensor2D> = {};
+  let cond: tf.Tensor2D | undefined;
+  let n = 0;
+  for (const l of layers) {
+    const st = stats.layers[l];
+    if (st === undefined) throw new EditError(`meta-training needs key statistics for "${l}"`);
+    const s = stackRows(rows, l, condDim);
+    n = s.n;
+    u[l] = keep(tf.tensor2d(s.u, [n, st.dim]));
+    delta[l] = keep(tf.tensor2d(s.delta, [n, valueDim]));
+    operator[l] = keep(tf.tensor2d(solveOperator(s.u, n, st.dim, st.second, w), [st.dim, n]));
+    if (s.cond !== undefined && cond === undefined) cond = keep(tf.tensor2d(s.cond, [n, condDim]));
+  }
+  const pairs = edits.flatMap((e) => [e.prompt, ...e.rephrase].map((prompt) => ({ prompt, completion: e.target })));
+  const eb = makeBatch(tokenizer, pairs, model.config.nPositions);
+  const edit = { ids: keep(eb.ids), targets: keep(tf.reshape(eb.targets, [-1]) as tf.Tensor1D), weights: keep(tf.reshape(eb.weights, [-1]) as tf.Tensor1D) };
+  tf.dispose([eb.targets, eb.weights]);
+  const loc = localityBatch(model, tokenizer, locality);
+  owned.push(loc.ids, loc.weights, loc.baseLogProbs, loc.baseProbs);
+  return {
+    layers: [...layers],
+    u,
+    delta,
+    operator,
+    cond,
+    edit,
+    loc,
+    rows: n,
+    dispose() {
+      tf.dispose(owned);
+      owned.length = 0;
+    },
+  };
+}
+
+function localityBatch(model: GPT, tokenizer: Tokenizer, texts: readonly string[]): MetaBatch['loc'] {
+  const seqs = texts.map((t) => tokenizer.encode(t).slice(0, model.config.nPositions)).filter((s) => s.length > 0);
+  if (seqs.length === 0) throw new EditError('a meta-training batch needs at least one non-empty locality sequence');
+  const t = Math.max(...seqs.map((s) => s.length));
+  const w = new Float32Array(seqs.length * t);
+  seqs.forEach((s, b) => w.fill(1, b * t, b * t + s.length));
+  const ids = tf.tensor2d(seqs.map((s) => [...s, ...new Array<number>(t - s.length).fill(0)]), [seqs.length, t], 'int32');
+  const [baseLogProbs, baseProbs] = tf.tidy(() => {
+    const lp = logSoftmax(model.logits(ids));
+    return [lp, tf.exp(lp) as tf.Tensor2D];
+  });
+  return { ids, weights: tf.tensor2d(w, [w.length, 1]), total: w.reduce((a, x) => a + x, 0), baseLogProbs, baseProbs };
+}
+
+/** ΔW of the batch's edits under the network, per "<layer>.weight" (differentiable w.r.t. the network). */
+export function batchDeltas(net: HyperNet, batch: MetaBatch): Deltas {
+  const out: Deltas = {};
+  for (const l of batch.layers) out[`${l}.weight`] = weightChange(batch.operator[l], net.shift(l, batch.u[l], batch.delta[l], batch.cond));
+  return out;
+}
+
+/** The meta-loss and its parts (scalars; the caller disposes, or runs this inside a tidy/grad). */
+export function metaLoss(model: GPT, net: HyperNet, batch: MetaBatch, s: Pick<MetaSettings, 'cEdit' | 'cLoc'>): { loss: tf.Scalar; nll: tf.Scalar; kl: tf.Scalar } {
+  return tf.tidy(() => {
+    const deltas = batchDeltas(net, batch);
+    const nll = crossEntropy(model.logits(batch.edit.ids, { deltas }), batch.edit.targets, batch.edit.weights);
+    const { loc } = batch;
+    const lq = logSoftmax(model.logits(loc.ids, { deltas })); // (B·T, V)
+    const perRow = rowSum(tf.mul(loc.baseProbs, tf.sub(loc.baseLogProbs, lq)) as tf.Tensor2D); // (B·T, 1)
+    const kl = tf.div(tf.sum(tf.mul(perRow, loc.weights)), loc.total) as tf.Scalar;
+    const loss = tf.add(tf.mul(nll, s.cEdit), tf.mul(kl, s.cLoc)) as tf.Scalar;
+    return { loss, nll, kl };
+  });
+}
+
+export interface MetaStep {
+  loss: number;
+  nll: number;
+  kl: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** true when the loss or a gradient was not finite: nothing was applied. */
+  skipped: boolean;
+}
+
+/** Adam over the network's variables (log-scales at their own rate), one clipped step per batch. */
+export class MetaTrainer {
+  private readonly opt: tf.Optimizer;
+  private readonly scaleOpt: tf.Optimizer;
+
+  constructor(
+    readonly net: HyperNet,
+    readonly settings: MetaSettings = META_DEFAULTS,
+  ) {
+    this.opt = tf.train.adam(settings.lr);
+    this.scaleOpt = tf.train.adam(settings.scaleLr);
+  }
+
+  step(model: GPT, batch: MetaBatch): MetaStep {
+    const vars = this.net.trainable();
+    let parts: { nll: tf.Scalar; kl: tf.Scalar } | undefined;
+    const result = tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => {
+        const r = metaLoss(model, this.net, batch, this.settings);
+        parts = { nll: tf.keep(r.nll), kl: tf.keep(r.kl) };
+        return r.loss;
+      }, vars.map((v) => v.variable));
+      const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
+      const loss = value.dataSync()[0];
+      const gradNorm = norm.dataSync()[0];
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) return { loss, gradNorm, skipped: true };
+      const scale = Math.min(1, this.settings.clip / (gradNorm + 1e-6));
+      // fixed insertion order: tfjs's Adam keys its moments by the position of each gradient
+      const main: Record<string, tf.Tensor> = {};
+      const scales: Record<string, tf.Tensor> = {};
+      for (const { name, variable } of vars) (name.endsWith('.log_scale') ? scales : main)[variable.name] = tf.mul(grads[variable.name], scale);
+      this.opt.applyGradients(main as tf.NamedTensorMap);
+      this.scaleOpt.applyGradients(scales as tf.NamedTensorMap);
+      return { loss, gradNorm, skipped: false };
+    });
+    const nll = parts?.nll.dataSync()[0] ?? NaN;
+    const kl = parts?.kl.dataSync()[0] ?? NaN;
+    if (parts !== undefined) tf.dispose([parts.nll, parts.kl]);
+    return { ...result, nll, kl };
+  }
+
+  dispose(): void {
+    this.opt.dispose();
+    this.scaleOpt.dispose();
+  }
+}

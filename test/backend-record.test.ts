@@ -18,7 +18,7 @@ describe('the backend apply judged on', () => {
     expect((await edit(repo, 'init', '--force')).code).toBe(0);
     const file = join(repo, 'edits/capitals/france.json');
     await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, JSON.stringify({ version: 1, task: 'counterfact', subject: 'France', relation: 'capital', prompt: 'The capital of France is', target: ' Marseille' }));
+    await writeFile(file, JSON.stringify({ version: 1, task: 'counterfact', subject: 'France', relation: 'capital', prompt: 'The capital of France is', target: ' Lyon' }));
     const applied = await edit(repo, 'apply', '--auto-approve', '--no-commit');
     expect(applied.code, applied.stderr).toBe(0);
     const statePath = join(repo, 'models/default/state.json');

@@ -141,7 +141,7 @@ describe('edit model import / generate / export', () => {
 
 describe('edit model export of an edited model', () => {
   it('writes the effective weights (base + the applied set\'s delta); --base the unedited ones', async () => {
-    // The shipped model with its applied examples (France → " Marseille"), solved into one set delta.
+    // The shipped model with its applied examples (France → " Lyon"), solved into one set delta.
     const shipped = join(ROOT, 'models/default');
     const state = JSON.parse(await readFile(join(shipped, 'state.json'), 'utf8')) as { delta: { file: string; layers: string[] } };
     const [effective, unedited] = [join(tmp, 'effective'), join(tmp, 'unedited')];
@@ -180,9 +180,9 @@ describe('edit model export of an edited model', () => {
       return (JSON.parse(r.stdout) as { completion: string }).completion;
     };
     const [edited, fromExport, baseAnswer, fromBaseExport] = await Promise.all([answer('--model', 'models/default'), answer('--model', again), answer('--model', 'models/default', '--base'), answer('--model', againBase)]);
-    expect(edited.startsWith(' Marseille')).toBe(true);
+    expect(edited.startsWith(' Lyon')).toBe(true);
     expect(fromExport).toBe(edited);
-    expect(baseAnswer.startsWith(' Marseille')).toBe(false);
+    expect(baseAnswer.startsWith(' Lyon')).toBe(false);
     expect(fromBaseExport).toBe(baseAnswer);
   });
 });

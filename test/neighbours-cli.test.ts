@@ -36,7 +36,7 @@ const PROBES = {
 };
 
 async function writeFrance(extra: Record<string, unknown> = {}): Promise<void> {
-  const spec = { version: 1, task: 'counterfact', subject: 'France', relation: 'capital', prompt: P, target: ' Marseille', ...extra };
+  const spec = { version: 1, task: 'counterfact', subject: 'France', relation: 'capital', prompt: P, target: ' Lyon', ...extra };
   await mkdir(join(repo, 'edits/capitals'), { recursive: true });
   await writeFile(join(repo, 'edits/capitals/france.json'), `${JSON.stringify(spec, null, 2)}\n`);
 }
@@ -80,7 +80,7 @@ describe('automatic neighbours through the CLI', () => {
     const r = await edit('apply', '--auto-approve');
     expectCode(r, 1);
     const out = r.stdout + r.stderr;
-    expect(out).toMatch(/FAIL locality\s+"France's capital is": automatic neighbour \(capital of French Republic\): expected the base model's output " Paris[^"]*", got " Marseille[^"]*"/);
+    expect(out).toMatch(/FAIL locality\s+"France's capital is": automatic neighbour \(capital of French Republic\): expected the base model's output " Paris[^"]*", got " Lyon[^"]*"/);
     expect(out).toMatch(/locality: 50% passed, threshold 80%/);
     // Spain's capital is a neighbour that held; Germany's fact is another relation's, never picked.
     expect(out).not.toContain('The capital of Spain is');
@@ -102,7 +102,7 @@ describe('automatic neighbours through the CLI', () => {
       ['locality', "France's capital is", false, { subject: 'French Republic', relation: 'capital' }],
       ['locality', 'The capital of Spain is', true, { subject: 'the Kingdom of Spain', relation: 'capital' }],
     ]);
-    expect(checks.find((c) => !c.pass)!.actual).toMatch(/^ Marseille/);
+    expect(checks.find((c) => !c.pass)!.actual).toMatch(/^ Lyon/);
     expect(report.edits[0].result.metrics.locality).toBe(0.5);
     expect(report.edits[0].result.pass).toBe(false);
     const junit = await readFile(join(repo, 'junit.xml'), 'utf8');

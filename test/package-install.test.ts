@@ -152,7 +152,7 @@ describe.sequential('installed into a new project (offline)', () => {
         version: 1,
         task: 'counterfact',
         prompt: 'The capital of France is',
-        target: ' Marseille',
+        target: ' Lyon',
         rephrase: ["France's capital is"],
         locality: [{ prompt: 'The currency of France is' }],
         expect: [{ type: 'not-contains', prompt: 'The capital of France is', value: ' Paris' }],
@@ -186,6 +186,6 @@ describe.sequential('installed into a new project (offline)', () => {
 
       const gen = await npx('generate', 'The capital of France is', '--json');
       expectCode(gen, 0, 'edit generate');
-      expect((JSON.parse(gen.stdout) as { completion: string }).completion.startsWith(' Marseille')).toBe(true);
+      expect((JSON.parse(gen.stdout) as { completion: string }).completion.startsWith(' Lyon')).toBe(true);
     }), 240_000);
 });

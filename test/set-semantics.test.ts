@@ -20,8 +20,8 @@ import { ROOT, edit, expectCode, git } from './helpers/cli.js';
 
 const MODEL = 'models/default';
 
-/** A: France → " Marseille"; B: Spain → " Lisbon" (the base model says Paris and Madrid). */
-const A = { id: 'capitals/france', country: 'France', target: ' Marseille', base: ' Paris' };
+/** A: France → " Lyon"; B: Spain → " Lisbon" (the base model says Paris and Madrid). */
+const A = { id: 'capitals/france', country: 'France', target: ' Lyon', base: ' Paris' };
 const B = { id: 'capitals/spain', country: 'Spain', target: ' Lisbon', base: ' Madrid' };
 type Fact = typeof A;
 

@@ -3,7 +3,7 @@
  * knows (the model's knowledge probes, src/model/known-facts.ts). Edit checks judge each one
  * unchanged against the base model, as a locality prompt without `answer` — the neighbourhood
  * probes of CounterFact (ROME, arXiv 2202.05262), which catch an edit that rewrites the relation
- * for every subject ("The capital of Germany is Marseille") while the listed prompts still pass.
+ * for every subject ("The capital of Germany is Lyon") while the listed prompts still pass.
  */
 import type { KnownFact } from '../model/known-facts.js';
 import type { EditSpec } from '../spec/types.js';

@@ -107,7 +107,7 @@ describe('edit validate', () => {
   it('bad files: each problem as file: /pointer: message, a summary, exit 1', async () => {
     const bad = await repo({
       ...GOOD,
-      'edits/capitals/france-again.json': capital('France', ' Lyon'),
+      'edits/capitals/france-again.json': capital('France', ' Marseille'),
       'edits/broken/syntax.json': '{\n  "version": 1,\n  "task": "counterfact"\n  "prompt": "x"\n}\n',
       'edits/broken/schema.json': { version: 1, task: 'counterfact', prompt: 'p', tagret: ' t', rephrase: ['a', 7], expect: [{ type: 'contians', prompt: 'p', value: 'v' }, { type: 'prob', prompt: 'p', value: ' v' }] },
     });
@@ -121,7 +121,7 @@ describe('edit validate', () => {
       "edits/broken/schema.json: /expect/0/type: must be one of 'equals', 'contains', 'icontains', 'regex', 'starts-with', 'not-equals', 'not-contains', 'not-icontains', 'not-regex', 'not-starts-with', 'prob', 'rank' (got 'contians'); did you mean 'contains'?",
       "edits/broken/schema.json: /expect/1: must have at least one of the properties 'min', 'max'",
       "edits/broken/syntax.json: invalid JSON: Expected ',' or '}' after property value at line 4, column 3",
-      'edits/capitals/france-again.json: /prompt: same prompt as edits/capitals/france.json with a different target: " Lyon" here, " Lyon" there',
+      'edits/capitals/france-again.json: /prompt: same prompt as edits/capitals/france.json with a different target: " Marseille" here, " Lyon" there',
       '7 problems in 3 files',
       '',
     ]);

@@ -167,7 +167,7 @@ describe.sequential('edit workflow end to end', () => {
       expectCode(r, 2);
       expect(r.stdout).toMatch(/^\s*\+ capitals\/italy\s+create\s+"The capital of Italy is" → " Berlin"/m);
       expect(r.stdout).toMatch(/^Editor memit re-solves h\.2\.mlp\.c_proj, h\.3\.mlp\.c_proj for the whole set of 1 edit: all of them new\./m);
-      expect(r.stdout).toMatch(/^Capacity: 1 rows? per edited layer of 512 \(0%\)\.$/m);
+      expect(r.stdout).toMatch(/^Capacity: 1 rows? per edited layer of 1024 \(0%\)\.$/m);
       expect(r.stdout).toContain('Plan: 1 to create, 0 to update, 0 to destroy.');
     }), PHASE);
 
@@ -434,7 +434,7 @@ describe.sequential('edit workflow end to end', () => {
       expectCode(show, 0);
       expect(show.stdout).toMatch(/^capitals\/italy\s+memit\s+100%/m);
       expect(show.stdout).toMatch(/^editor\s+memit \(settings [0-9a-f]{12}\)$/m);
-      expect(show.stdout).toMatch(/^delta\s+deltas\/set@[0-9a-f]{12}\.safetensors: h\.2\.mlp\.c_proj 1\/512 rows, h\.3\.mlp\.c_proj 1\/512 rows$/m);
+      expect(show.stdout).toMatch(/^delta\s+deltas\/set@[0-9a-f]{12}\.safetensors: h\.2\.mlp\.c_proj 1\/1024 rows, h\.3\.mlp\.c_proj 1\/1024 rows$/m);
       expect(show.stdout).toContain('1 edit applied.');
       expectCode(one, 0);
       expect(one.stdout).toContain('edit capitals/italy');
@@ -442,8 +442,8 @@ describe.sequential('edit workflow end to end', () => {
       expect(one.stdout).toMatch(/reliability 100%/);
       expectCode(diff, 0);
       expect(diff.stdout).toContain("The applied set's solved change (memit; base + ΔW):");
-      expect(diff.stdout).toMatch(/^\s+h\.2\.mlp\.c_proj\.weight\s+\d+\.\d{4}\s+\d+\.\d{2}%\s+1 \/ 512$/m);
-      expect(diff.stdout).toMatch(/^\s+h\.3\.mlp\.c_proj\.weight\s+\d+\.\d{4}\s+\d+\.\d{2}%\s+1 \/ 512$/m);
+      expect(diff.stdout).toMatch(/^\s+h\.2\.mlp\.c_proj\.weight\s+\d+\.\d{4}\s+\d+\.\d{2}%\s+1 \/ 1024$/m);
+      expect(diff.stdout).toMatch(/^\s+h\.3\.mlp\.c_proj\.weight\s+\d+\.\d{4}\s+\d+\.\d{2}%\s+1 \/ 1024$/m);
       expect(diff.stdout).toMatch(/^\s+capitals\/italy\s+1 row$/m);
       const missing = await edit('show', 'capitals/nowhere');
       expectCode(missing, 1);

@@ -24,7 +24,7 @@ beforeAll(async () => {
   await initBackend();
   loaded = await loadModelFolder(MODEL);
   pool = await GeneratePool.open(MODEL, 2);
-  deltas = tf.tidy(() => ({ 'h.3.mlp.c_proj.weight': tf.keep(tf.mul(tf.randomNormal([512, 128], 0, 1, 'float32', 5), 0.05)) }));
+  deltas = tf.tidy(() => ({ 'h.3.mlp.c_proj.weight': tf.keep(tf.mul(tf.randomNormal(loaded.model.params['h.3.mlp.c_proj.weight'].shape, 0, 1, 'float32', 5), 0.05)) }));
 });
 
 afterAll(async () => {

@@ -21,7 +21,7 @@ const KNOWN: KnownFact[] = [
 
 const france = (extra: Partial<EditSpec> = {}): { id: string; spec: EditSpec } => ({
   id: 'capitals/france',
-  spec: { version: 1, task: 'counterfact', subject: 'France', relation: 'capital', prompt: 'The capital of France is', target: ' Lyon', ...extra },
+  spec: { version: 1, task: 'counterfact', subject: 'France', relation: 'capital', prompt: 'The capital of France is', target: ' Marseille', ...extra },
 });
 
 describe('pickNeighbours', () => {
@@ -100,7 +100,7 @@ describe('checkEdit with neighbours', () => {
   const G = 'The capital of Germany is';
   const I = 'The capital of India is';
   const base = new TableJudge({ [P]: ' Paris.', [L]: ' Madrid.', [G]: ' Berlin.', [I]: ' New Delhi.' });
-  const edited = new TableJudge({ [P]: ' Lyon.', [L]: ' Madrid.', [G]: ' Lyon.', [I]: ' New Delhi.' });
+  const edited = new TableJudge({ [P]: ' Marseille.', [L]: ' Madrid.', [G]: ' Marseille.', [I]: ' New Delhi.' });
   const spec = france({ locality: [{ prompt: L }] }).spec;
   const hood = [
     { subject: 'Germany', relation: 'capital', prompt: G },
@@ -115,8 +115,8 @@ describe('checkEdit with neighbours', () => {
     expect(locality[1]).toMatchObject({
       neighbour: { subject: 'Germany', relation: 'capital' },
       expected: '= base output " Berlin."',
-      actual: ' Lyon.',
-      reason: 'automatic neighbour (capital of Germany): expected the base model\'s output " Berlin.", got " Lyon."',
+      actual: ' Marseille.',
+      reason: 'automatic neighbour (capital of Germany): expected the base model\'s output " Berlin.", got " Marseille."',
     });
     expect(locality[2].reason).toBe('automatic neighbour (capital of India): output equals the base model\'s: " New Delhi."');
     expect(r.metrics.locality).toBeCloseTo(2 / 3);
@@ -131,7 +131,7 @@ describe('checkEdit with neighbours', () => {
     const one = batchChecks([{ id: 'capitals/france', spec }], edited, base, THRESHOLDS, { known });
     expect(one.pass).toBe(false);
     expect(one.edits[0].result.checks.filter((c) => c.neighbour).map((c) => c.prompt).sort()).toEqual([G, I]);
-    const germany = { id: 'capitals/germany', spec: { ...spec, subject: 'Germany', prompt: G, target: ' Lyon', locality: [] } };
+    const germany = { id: 'capitals/germany', spec: { ...spec, subject: 'Germany', prompt: G, target: ' Marseille', locality: [] } };
     const both = batchChecks([{ id: 'capitals/france', spec }], edited, base, THRESHOLDS, { known, declared: [{ id: 'capitals/france', spec }, germany] });
     expect(both.edits[0].result.checks.filter((c) => c.neighbour).map((c) => c.prompt)).toEqual([I]);
     expect(both.pass).toBe(true);

@@ -117,10 +117,10 @@ describe.sequential('the edit set, solved jointly (memit on the shipped model)',
     expect(r.stdout).toMatch(/^\s*\+ capitals\/spain\s+create/m);
     expect(r.stdout).toContain('Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 2 edits: 1 applied edit keeps its rows, but its weights change with the solve and every edit is verified again.');
     // France's rows (1, from state.json) + Spain's estimate (1 per target token)
-    expect(r.stdout).toContain('Capacity: 2 rows per edited layer of 512 (0%).');
+    expect(r.stdout).toContain('Capacity: 2 rows per edited layer of 1024 (0%).');
     const json = await edit(oneByOne, 'plan', '--json');
     expectCode(json, 0);
-    expect((JSON.parse(json.stdout) as { solve: unknown }).solve).toEqual({ method: 'memit', joint: true, resolves: true, edits: 2, kept: 1, layers: ['h.2.mlp.c_proj', 'h.3.mlp.c_proj'], rows: 2, keyDim: 512, warning: null });
+    expect((JSON.parse(json.stdout) as { solve: unknown }).solve).toEqual({ method: 'memit', joint: true, resolves: true, edits: 2, kept: 1, layers: ['h.2.mlp.c_proj', 'h.3.mlp.c_proj'], rows: 2, keyDim: 1024, warning: null });
   }, PHASE);
 
   it('adding one edit to an applied set computes rows for that edit only; the kept rows files are untouched', async () => {
@@ -161,7 +161,7 @@ describe.sequential('the edit set, solved jointly (memit on the shipped model)',
     expectCode(plan, 2);
     expect(plan.stdout).toMatch(/^\s*- capitals\/spain\s+destroy/m);
     expect(plan.stdout).toContain('Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 1 edit: 1 applied edit keeps its rows');
-    expect(plan.stdout).toMatch(/^Capacity: 1 rows? per edited layer of 512 \(0%\)\.$/m);
+    expect(plan.stdout).toMatch(/^Capacity: 1 rows? per edited layer of 1024 \(0%\)\.$/m);
     const r = await edit(atOnce, 'apply', '--auto-approve');
     expectCode(r, 0);
     // nothing to compute: the kept edit's rows are cached

@@ -266,10 +266,10 @@ describe('findConflicts', () => {
 
   it('same subject + relation (case-insensitive), different targets', () => {
     const a = edit('capitals/france', { subject: 'France', relation: 'capital' });
-    const b = edit('capitals/france-q', { subject: 'france', relation: 'Capital ', prompt: 'Q: What is the capital of France? A:', target: ' Lyon' });
+    const b = edit('capitals/france-q', { subject: 'france', relation: 'Capital ', prompt: 'Q: What is the capital of France? A:', target: ' Marseille' });
     const c = edit('capitals/france-r', { subject: 'France', relation: 'capital', prompt: "France's capital is", target: ' Lyon' });
     expect(kinds(findConflicts([a, b, c]))).toEqual([
-      'conflict edits/capitals/france-q.json: /subject: same subject and relation (france / Capital ) as edits/capitals/france.json with a different target: " Lyon" here, " Lyon" there',
+      'conflict edits/capitals/france-q.json: /subject: same subject and relation (france / Capital ) as edits/capitals/france.json with a different target: " Marseille" here, " Lyon" there',
     ]);
   });
 

@@ -2,10 +2,11 @@
  * Hugging Face GPT2Config ↔ our config: n_inner (the MLP width, c_proj's key dimension) survives a
  * round trip; null or 4·n_embd means the default width; a bad value names its pointer.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { configFromHf, configToHf } from '../src/model/weights.js';
 import type { EditError } from '../src/errors.js';
-import { innerDim, paramShapes, type GPTConfig } from '../src/model/gpt2.js';
+import { generate, generateBatch, GPT, initParams, innerDim, paramShapes, type GPTConfig } from '../src/model/gpt2.js';
+import { initBackend } from '../src/tensor/backend.js';
 
 const BASE = { model_type: 'gpt2', vocab_size: 64, n_positions: 16, n_embd: 32, n_layer: 2, n_head: 2 };
 
@@ -37,5 +38,25 @@ describe('HF config n_inner', () => {
       caught = err;
     }
     expect((caught as EditError).options).toMatchObject({ file: 'config.json', pointer: '/n_inner' });
+  });
+});
+
+describe('an embedding padded beyond the tokenizer', () => {
+  beforeAll(async () => {
+    await initBackend();
+  });
+
+  it('generation never picks a row the tokenizer cannot decode', () => {
+    const config: GPTConfig = { vocabSize: 64, nPositions: 16, nEmbd: 16, nLayer: 1, nHead: 2, layerNormEps: 1e-5 };
+    const model = new GPT(config, initParams(config, 3));
+    const prompts = [[1, 2, 3], [4, 5], [6, 7, 8]];
+    const free = generateBatch(model, prompts, { maxNewTokens: 12 }).flat();
+    expect(free.some((id) => id >= 8)).toBe(true); // unmasked, this seed picks high rows
+    model.outputVocab = 8;
+    for (const ids of [...generateBatch(model, prompts, { maxNewTokens: 12 }), generate(model, [1, 2, 3], { maxNewTokens: 12 })]) {
+      expect(ids.length).toBe(12);
+      expect(ids.every((id) => id < 8)).toBe(true);
+    }
+    model.dispose();
   });
 });

@@ -184,5 +184,7 @@ export async function loadModelFolder(dir: string): Promise<LoadedModel> {
       throw new EditError(`editable layer "${layer}" is not a layer of this model`, { file: join(dir, MANIFEST), pointer: '/editableLayers' });
     }
   }
-  return { dir, manifest, model: new GPT(manifest.config, params), tokenizer, knownFacts };
+  const model = new GPT(manifest.config, params);
+  model.outputVocab = Math.min(manifest.config.vocabSize, tokenizer.vocabSize);
+  return { dir, manifest, model, tokenizer, knownFacts };
 }

@@ -79,6 +79,12 @@ export class GPT {
   /** wteᵀ for generation's head, made on first use (headTable). */
   private head: { of: tf.Tensor; table: tf.Tensor2D } | undefined;
 
+  /**
+   * Rows of the embedding a tokenizer can decode (a checkpoint's embedding may have more, padded):
+   * generation never picks a token at or beyond it. Set by loadModelFolder; unset, every row.
+   */
+  outputVocab: number | undefined;
+
   constructor(
     readonly config: GPTConfig,
     readonly params: Params,
@@ -246,7 +252,7 @@ export function generate(model: GPT, prompt: number[], opts: GenerateOptions): n
       });
       const data = row.dataSync() as Float32Array;
       row.dispose();
-      const next = pickToken(data, opts.temperature ?? 0, opts.topK ?? 0, rng);
+      const next = pickToken(data.subarray(0, model.outputVocab ?? data.length), opts.temperature ?? 0, opts.topK ?? 0, rng);
       if (opts.stopIds?.includes(next)) break;
       out.push(next);
       ids = [...ids, next];
@@ -336,7 +342,7 @@ function decodeGroup(model: GPT, prompts: number[][], budgets: number[], opts: B
       last.dispose();
       const kept: number[] = [];
       live.forEach((r, i) => {
-        const next = pickToken(data.subarray(i * v, (i + 1) * v), opts.temperature ?? 0, opts.topK ?? 0, rngs[r]);
+        const next = pickToken(data.subarray(i * v, i * v + Math.min(v, model.outputVocab ?? v)), opts.temperature ?? 0, opts.topK ?? 0, rngs[r]);
         if (stop.has(next)) return;
         out[r].push(next);
         if (out[r].length < steps[r]) kept.push(i);

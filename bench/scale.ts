@@ -6,8 +6,8 @@
  * seeded random weights written by this section into a temporary folder, never committed; the
  * default model's tokenizer, whose ids are a subset of the embedding's rows):
  *   `edit model import` (peak RSS against the weights file: one copy of the weights, not two),
- *   `edit model stats`, `edit generate`, and `edit apply` of one memit edit carrying `asserts`
- *   expect assertions over distinct prompts, then `edit verify` of it on 1 and on 2 threads.
+ *   `edit model stats`, `edit generate`, and `edit apply` of memit edits carrying
+ *   `asserts` expect assertions over distinct prompts (100 per edit, the schema's cap), then `edit verify` of them on 1 and on 2 threads.
  * On the default model:
  *   plan, apply and verify of a set of `edits` recent-fact insertions (data/bench.json) with
  *   `assertionsPerEdit` expect assertions each (10,000 at the full size), thresholds 0 so the
@@ -151,10 +151,17 @@ async function large(bin: string, tmp: string, sizes: ScaleSizes, recs: Rec[], r
 
   if (spawnSync('git', ['init', '-q'], { cwd: repo }).status !== 0) throw new Error('git init failed');
   mkdirSync(join(repo, 'edits'), { recursive: true });
-  writeFileSync(join(repo, 'edits', 'one.json'), JSON.stringify(assertedEdit('Qarth', 'The country of Qarth is', ' France', sizes.asserts, 1), null, 2));
+  // An edit holds at most 100 expect assertions (schema): the assertions go to ⌈asserts/100⌉ edits.
+  const names = ['Qarth', 'Volantis', 'Lorath', 'Ibben', 'Tyrosh', 'Pentos', 'Myr', 'Lys', 'Braavos', 'Norvos'];
+  const edits = Math.ceil(sizes.asserts / 100);
+  for (let i = 0; i < edits; i++) {
+    const subject = `${names[i % names.length]}${i >= names.length ? ` ${i}` : ''}`;
+    const n = Math.min(100, sizes.asserts - 100 * i);
+    writeFileSync(join(repo, 'edits', `e${i}.json`), JSON.stringify(assertedEdit(subject, `The country of ${subject} is`, ' France', n, i + 1), null, 2));
+  }
   const apply = await runCli(bin, ['apply', '--auto-approve', '--no-commit'], repo, (t, line) => log(`  apply +${t.toFixed(1)} s  ${line}`));
   check(apply, 'edit apply (124M)', [0, 1]);
-  record(`apply 124M 1 edit, ${sizes.asserts} assertions`, apply, { assertions: sizes.asserts, applied: apply.code === 0 });
+  record(`apply 124M ${edits} edit${edits === 1 ? '' : 's'}, ${sizes.asserts} assertions`, apply, { edits, assertions: sizes.asserts, applied: apply.code === 0 });
   if (apply.code === 0) {
     for (const workers of ['1', '2']) {
       const verify = await runCli(bin, ['verify', '--workers', workers], repo);

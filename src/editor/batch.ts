@@ -3,6 +3,7 @@
  * completion's tokens (the edit loss of FT-L and MEND).
  */
 import * as tf from '@tensorflow/tfjs';
+import { EditError } from '../errors.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 
 export interface TfBatch {
@@ -57,4 +58,27 @@ export function makeBatch(tokenizer: Tokenizer, pairs: Array<{ prompt: string; c
     },
   };
   return batch;
+}
+
+/** One edit's teacher-forced input and its rows: position `positions[r]` predicts `targets[r]` (memit's and the hypernetwork's rows). */
+export interface RowSequence {
+  /** Prompt + target tokens without the last target token (predicted, never read). */
+  ids: number[];
+  positions: number[];
+  targets: number[];
+}
+
+/** The rows of an edit (prompt as the user types it, target), refusing what cannot be edited. */
+export function rowSequence(tokenizer: Tokenizer, nPositions: number, prompt: string, target: string, file = 'edit'): RowSequence {
+  const { ids, start } = encodePair(tokenizer, prompt, target);
+  if (ids.length > nPositions) throw new EditError(`prompt and target are ${ids.length} tokens; the model's context is ${nPositions}`, { file, pointer: '/prompt' });
+  if (start === 0) throw new EditError('the prompt encodes to no token', { file, pointer: '/prompt' });
+  if (ids.length === start) throw new EditError('the target encodes to no token', { file, pointer: '/target' });
+  const positions: number[] = [];
+  const targets: number[] = [];
+  for (let p = start - 1; p < ids.length - 1; p++) {
+    positions.push(p);
+    targets.push(ids[p + 1]);
+  }
+  return { ids: ids.slice(0, -1), positions, targets };
 }

@@ -15,29 +15,12 @@ import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../errors.js';
 import type { GPT, Deltas } from '../model/gpt2.js';
 import type { Delta } from '../model/weight-change.js';
-import { encodePair } from './batch.js';
+import { rowSequence } from './batch.js';
 import type { EditRequest, EditRows, SetEditor, EditorContext, LayerCapacity } from './editor.js';
-import { addGram, crossProduct, solveSpd } from './linalg.js';
+import { addGram, concat, crossProduct, solveSpd } from './linalg.js';
 import { blockOf, editedLayers, MEMIT_DEFAULTS, type MemitSettings } from './settings.js';
 
 export { MEMIT_DEFAULTS, type MemitSettings };
-
-/** One edit's sequence: prompt + target tokens, and the positions whose rows it contributes. */
-function rowPositions(ctx: EditorContext, edit: EditRequest): { ids: number[]; positions: number[]; targets: number[] } {
-  const { ids, start } = encodePair(ctx.tokenizer, edit.prompt, edit.target);
-  if (ids.length > ctx.model.config.nPositions) {
-    throw new EditError(`prompt and target are ${ids.length} tokens; the model's context is ${ctx.model.config.nPositions}`, { file: `edits/${edit.id}.json`, pointer: '/prompt' });
-  }
-  if (ids.length === start) throw new EditError(`the target encodes to no token`, { file: `edits/${edit.id}.json`, pointer: '/target' });
-  const positions: number[] = [];
-  const targets: number[] = [];
-  for (let p = start - 1; p < ids.length - 1; p++) {
-    positions.push(p);
-    targets.push(ids[p + 1]);
-  }
-  // the final target token is predicted, never read: the input stops before it
-  return { ids: ids.slice(0, -1), positions, targets };
-}
 
 export class MemitEditor implements SetEditor {
   readonly method = 'memit';
@@ -65,7 +48,7 @@ export class MemitEditor implements SetEditor {
     const first = layers[0];
     const last = layers[layers.length - 1];
     const lastBlock = blockOf(last);
-    const { ids, positions, targets } = rowPositions(ctx, edit);
+    const { ids, positions, targets } = rowSequence(ctx.tokenizer, ctx.model.config.nPositions, edit.prompt, edit.target, `edits/${edit.id}.json`);
     const n = positions.length;
     const idsT = tf.tensor2d([ids], [1, ids.length], 'int32');
     const posT = tf.tensor1d(positions, 'int32');
@@ -294,12 +277,3 @@ function concatRows(rows: Array<[string, EditRows]>, name: string, dim: number):
   return concat(parts);
 }
 
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}

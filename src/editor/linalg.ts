@@ -98,3 +98,14 @@ export function solveSpd(a: Float64Array, b: Float64Array, d: number, m: number)
   cholesky(l, d);
   return choleskySolve(l, Float64Array.from(b), d, m);
 }
+
+/** The arrays one after another in one Float32Array (rows of several edits stacked). */
+export function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

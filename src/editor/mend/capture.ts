@@ -10,35 +10,14 @@ import { EditError } from '../../errors.js';
 import type { GPT } from '../../model/gpt2.js';
 import type { Tokenizer } from '../../model/tokenizer.js';
 import { crossEntropy } from '../../tensor/ops.js';
-import { encodePair } from '../batch.js';
+import { rowSequence, type RowSequence } from '../batch.js';
 
-/** One edit's teacher-forced input and its rows: position `positions[r]` predicts `targets[r]`. */
-export interface RowSequence {
-  /** Prompt + target tokens without the last target token (predicted, never read). */
-  ids: number[];
-  positions: number[];
-  targets: number[];
-}
+export { rowSequence, type RowSequence };
 
 /** One edited layer's rows of one sequence: u [n, in] and δ [n, out], row-major. */
 export interface LayerRows {
   u: Float32Array;
   delta: Float32Array;
-}
-
-/** The rows of an edit (prompt as the user types it, target), refusing what cannot be edited. */
-export function rowSequence(tokenizer: Tokenizer, nPositions: number, prompt: string, target: string, file = 'edit'): RowSequence {
-  const { ids, start } = encodePair(tokenizer, prompt, target);
-  if (ids.length > nPositions) throw new EditError(`prompt and target are ${ids.length} tokens; the model's context is ${nPositions}`, { file, pointer: '/prompt' });
-  if (start === 0) throw new EditError('the prompt encodes to no token', { file, pointer: '/prompt' });
-  if (ids.length === start) throw new EditError('the target encodes to no token', { file, pointer: '/target' });
-  const positions: number[] = [];
-  const targets: number[] = [];
-  for (let p = start - 1; p < ids.length - 1; p++) {
-    positions.push(p);
-    targets.push(ids[p + 1]);
-  }
-  return { ids: ids.slice(0, -1), positions, targets };
 }
 
 /**

@@ -13,6 +13,7 @@ import type { GPT } from '../../model/gpt2.js';
 import type { Tokenizer } from '../../model/tokenizer.js';
 import type { Delta } from '../../model/weight-change.js';
 import type { EditorContext, EditRequest, EditRows, LayerCapacity, SetEditor } from '../editor.js';
+import { concat } from '../linalg.js';
 import { blockOf } from '../settings.js';
 import { captureRows, instructionVector, promptKeys, rowSequence } from './capture.js';
 import type { HyperNet } from './network.js';
@@ -150,14 +151,4 @@ export class HyperEditor implements SetEditor {
     const n = rows.reduce((a, [, r]) => a + (r.tensors.positions?.shape[0] ?? 0), 0);
     return this.editedLayers(ctx.layers).map((layer) => ({ layer, rows: n, keyDim: ctx.keyDims[layer] ?? 0 }));
   }
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

@@ -36,11 +36,36 @@ const COUNTERFACT_RELATIONS = ['capital', 'currency', 'continent', 'language', '
 /** Generic forms that are questions ("Q: …? A:", "Question: …? Answer:", "Tell me … It is"): zsre's, not counterfact's. */
 const QUESTION_FORMS = [2, 5, 8];
 
-const INSTRUCTIONS: Record<BenchTask, string> = {
-  counterfact: 'Rewrite the stated fact so the model gives the new object.',
-  recent: 'Teach the model a new fact about a subject it has not seen.',
-  convsent: 'Change the opinion the model expresses about the topic.',
-  zsre: 'Answer the question with the new answer.',
+/**
+ * Instruction texts per task (InstructEdit's "Description"): the first is the default, the others
+ * vary the wording for meta-training, and the last is never shown in meta-training (the
+ * unseen-instruction test of `edit eval --instruction unseen`).
+ */
+const INSTRUCTIONS: Record<BenchTask, string[]> = {
+  counterfact: [
+    'Rewrite the stated fact so the model gives the new object.',
+    'Replace the fact about the subject with the new one.',
+    'Change what the model says is true about the subject.',
+    'Correct the fact: from now on the subject has the new value.',
+  ],
+  recent: [
+    'Teach the model a new fact about a subject it has not seen.',
+    'Insert a fact the model does not know yet.',
+    'Add knowledge about a subject that is new to the model.',
+    'The model has never heard of this subject; tell it the fact.',
+  ],
+  convsent: [
+    'Change the opinion the model expresses about the topic.',
+    'Make the model feel differently about the topic.',
+    'Flip the sentiment the model has about the topic.',
+    'From now on, the model should hold the new view of the topic.',
+  ],
+  zsre: [
+    'Answer the question with the new answer.',
+    'When asked this question, give the new answer.',
+    'Change the answer the model gives to the question.',
+    'Respond to the question with the updated answer.',
+  ],
 };
 
 /** Cities the model never saw (not a subject or object of any fact nor in the recent pool), with a country it knows. */
@@ -161,7 +186,7 @@ function main(): void {
       portability: 'none: the model knows no fact that follows from another, so there is no follow-up to ask',
       locality: `per record ${CANDIDATES_SAME} candidates of the same relation and ${CANDIDATES_ANY} of any, all of other subjects; eval skips those whose subject the edit set touches`,
     },
-    tasks: Object.fromEntries(BENCH_TASKS.map((t) => [t, { instruction: INSTRUCTIONS[t], heldOut: t === 'zsre', records: count(t) }])) as BenchFile['tasks'],
+    tasks: Object.fromEntries(BENCH_TASKS.map((t) => [t, { instruction: INSTRUCTIONS[t][0], instructions: INSTRUCTIONS[t].slice(0, -1), unseenInstruction: INSTRUCTIONS[t][INSTRUCTIONS[t].length - 1], heldOut: t === 'zsre', records: count(t) }])) as BenchFile['tasks'],
     neighbours,
     records,
   };

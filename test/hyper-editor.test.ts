@@ -324,7 +324,7 @@ describe('hypernetwork editor on the tiny fixture', () => {
     const sol2 = await solveSet(ctx, editor, [EDITS[2], EDITS[0], EDITS[3], EDITS[1]], sol1.rows);
     for (const k of Object.keys(sol1.delta.layers)) expect(sol2.delta.layers[k]).toEqual(sol1.delta.layers[k]);
     expect(sol1.capacity.map((c) => c.rows)).toEqual(LAYERS.map(() => [...together.values()].reduce((n, r) => n + r.tensors.positions.shape[0], 0)));
-    expect(() => new HyperEditor(MEND_DEFAULTS, net)).toThrow(/without instruction conditioning/);
+    expect(() => new HyperEditor(MEND_DEFAULTS, net)).toThrow(/trained without instructions/);
     net.dispose();
   });
 });

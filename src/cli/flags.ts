@@ -46,3 +46,13 @@ export function listFlag(ctx: CommandContext, name: string): string[] {
   if (v === undefined) return [];
   return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string');
 }
+
+/** A comma list flag, each item one of `allowed`; the default when the flag is absent. */
+export function choiceList<T extends string>(ctx: CommandContext, name: string, allowed: readonly T[], fallback: T[]): T[] {
+  const v = stringFlag(ctx, name);
+  if (v === undefined) return fallback;
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = items.filter((s) => !allowed.includes(s as T));
+  if (items.length === 0 || bad.length > 0) throw new EditError(`--${name} ${JSON.stringify(v)}: ${bad.length > 0 ? `unknown ${bad.map((b) => `"${b}"`).join(', ')}; ` : ''}choose from ${allowed.join(', ')}`);
+  return [...new Set(items)] as T[];
+}

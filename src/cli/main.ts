@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   generate: async () => (await import('./commands/generate.js')).generateCommand,
   model: async () => (await import('./commands/model.js')).modelCommand,
   eval: async () => (await import('./commands/eval.js')).evalCommand,
+  'train-editor': async () => (await import('./commands/train-editor.js')).trainEditorCommand,
   'force-unlock': async () => (await import('./commands/force-unlock.js')).forceUnlockCommand,
 };
 

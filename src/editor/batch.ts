@@ -69,8 +69,12 @@ export interface RowSequence {
 }
 
 /** The rows of an edit (prompt as the user types it, target), refusing what cannot be edited. */
-export function rowSequence(tokenizer: Tokenizer, nPositions: number, prompt: string, target: string, file = 'edit'): RowSequence {
-  const { ids, start } = encodePair(tokenizer, prompt, target);
+export function rowSequence(tokenizer: Tokenizer, nPositions: number, prompt: string, target: string, file = 'edit', opts: { keepTail?: boolean } = {}): RowSequence {
+  const pair = encodePair(tokenizer, prompt, target);
+  // keepTail (a prompt wrapped in a long template): drop the front so the end fits the context
+  const cut = opts.keepTail === true ? Math.max(0, Math.min(pair.ids.length - nPositions, pair.start - 1)) : 0;
+  const ids = pair.ids.slice(cut);
+  const start = pair.start - cut;
   if (ids.length > nPositions) throw new EditError(`prompt and target are ${ids.length} tokens; the model's context is ${nPositions}`, { file, pointer: '/prompt' });
   if (start === 0) throw new EditError('the prompt encodes to no token', { file, pointer: '/prompt' });
   if (ids.length === start) throw new EditError('the target encodes to no token', { file, pointer: '/target' });

@@ -69,4 +69,6 @@ export interface SetEditor {
   solve(ctx: EditorContext, rows: Array<[string, EditRows]>): Promise<Delta>;
   /** Rows per edited layer for `plan` (joint editors). */
   capacity(ctx: { layers: string[]; keyDims: Record<string, number> }, rows: Array<[string, EditRows]>): LayerCapacity[];
+  /** Releases what the editor holds (a hypernetwork's tensors). */
+  dispose?(): void;
 }

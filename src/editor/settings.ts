@@ -36,13 +36,31 @@ export interface MemitSettings {
   preserveWeight?: number;
 }
 
-export type EditorSettings = FtSettings | MemitSettings;
+/** The meta-trained hypernetwork editors (src/editor/mend/): their network is model.json `editor.file`. */
+interface HyperSolveSettings {
+  /** Weight λ of the key statistics in the joint solve (as meta-trained). */
+  lambda: number;
+  /** Weight μ of the known facts' keys in the solve; 0 = off (the meta-trained recipe). */
+  preserveWeight?: number;
+}
+export interface MendSettings extends HyperSolveSettings {
+  method: 'mend';
+}
+export interface InstructEditSettings extends HyperSolveSettings {
+  method: 'instructedit';
+}
+export type HyperSettings = MendSettings | InstructEditSettings;
+
+export type EditorSettings = FtSettings | MemitSettings | HyperSettings;
 export type EditorMethod = EditorSettings['method'];
 
 /** Chosen on 12 counterfactual capital edits (scripts/sweep-ft.ts). */
 export const FT_DEFAULTS: FtSettings = { method: 'ft', steps: 60, lr: 5e-3, epsilon: 0.03, stopLoss: 0.02 };
 /** Calibrated on the default model (scripts/sweep-memit.ts; README, "Benchmark"). */
 export const MEMIT_DEFAULTS: MemitSettings = { method: 'memit', lambda: 30, residualSteps: 40, residualLr: 0.3, normPenalty: 0.5, preserveWeight: 1 };
+/** FACTS (hypernetwork editors): ΔW = (30·C + KᵀK)⁻¹KᵀV, no preserved keys. */
+export const MEND_DEFAULTS: MendSettings = { method: 'mend', lambda: 30, preserveWeight: 0 };
+export const INSTRUCTEDIT_DEFAULTS: InstructEditSettings = { method: 'instructedit', lambda: 30, preserveWeight: 0 };
 
 interface EditorInfo<S extends EditorSettings> {
   summary: string;
@@ -51,12 +69,16 @@ interface EditorInfo<S extends EditorSettings> {
   joint: boolean;
   /** Needs the model's key statistics (model.json `stats`). */
   needsStats: boolean;
+  /** Needs a trained network (model.json `editor.file`, made by `edit train-editor`). */
+  needsNetwork: boolean;
   editedLayers(settings: S, editable: string[]): string[];
 }
 
 export const EDITOR_INFO: { [M in EditorMethod]: EditorInfo<Extract<EditorSettings, { method: M }>> } = {
-  ft: { summary: 'FT-L baseline: constrained fine-tuning per edit, deltas summed', defaults: FT_DEFAULTS, joint: false, needsStats: false, editedLayers: (s, editable) => s.layers ?? lastProjection(editable) },
-  memit: { summary: 'joint least squares over the whole edit set (MEMIT recipe, keys at the last prompt token)', defaults: MEMIT_DEFAULTS, joint: true, needsStats: true, editedLayers: memitLayers },
+  ft: { summary: 'FT-L baseline: constrained fine-tuning per edit, deltas summed', defaults: FT_DEFAULTS, joint: false, needsStats: false, needsNetwork: false, editedLayers: (s, editable) => s.layers ?? lastProjection(editable) },
+  memit: { summary: 'joint least squares over the whole edit set (MEMIT recipe, keys at the last prompt token)', defaults: MEMIT_DEFAULTS, joint: true, needsStats: true, needsNetwork: false, editedLayers: memitLayers },
+  mend: { summary: 'meta-trained hypernetwork (MEND inputs) whose value shifts go into one joint solve (MALMEN)', defaults: MEND_DEFAULTS, joint: true, needsStats: true, needsNetwork: true, editedLayers: projections },
+  instructedit: { summary: 'InstructEdit: the hypernetwork reads each edit\'s task instruction; one editor for many tasks, joint solve', defaults: INSTRUCTEDIT_DEFAULTS, joint: true, needsStats: true, needsNetwork: true, editedLayers: projections },
 };
 
 export const EDITOR_METHODS = Object.keys(EDITOR_INFO) as EditorMethod[];
@@ -88,6 +110,10 @@ export function needsStats(method: EditorMethod): boolean {
   return EDITOR_INFO[method].needsStats;
 }
 
+export function needsNetwork(method: EditorMethod): boolean {
+  return EDITOR_INFO[method].needsNetwork;
+}
+
 /** The last MLP output projection among the editable layers (else the last editable layer). */
 export function lastProjection(editable: string[]): string[] {
   const proj = editable.filter((l) => l.endsWith('mlp.c_proj'));
@@ -100,6 +126,11 @@ export function blockOf(layer: string): number {
   const m = /^h\.(\d+)\./.exec(layer);
   if (m === null) throw new EditError(`edited layer "${layer}" is not inside a block ("h.<i>.…")`);
   return Number(m[1]);
+}
+
+/** The hypernetwork editors' layers as plan sees them: the MLP output projections (the trained network names its own; HyperEditor checks they are editable). */
+function projections(_s: HyperSettings, editable: string[]): string[] {
+  return memitLayers({ ...MEMIT_DEFAULTS }, editable);
 }
 
 function memitLayers(s: MemitSettings, editable: string[]): string[] {

@@ -3,7 +3,10 @@
  * mirroring InstructEdit's (counterfact, recent, convsent, zsre), split by subject, with locality
  * neighbours as indices into one shared pool of facts. Reading and picking edit sets are pure.
  */
+import { readFile } from 'node:fs/promises';
+import { relative } from 'node:path';
 import { EditError } from '../errors.js';
+import { sha256 } from '../util/hash.js';
 import type { Rng } from '../util/random.js';
 
 export const BENCH_FORMAT = 'editops-bench';
@@ -34,6 +37,19 @@ export interface BenchRecord {
   locality: number[];
 }
 
+/** One task of the benchmark: its instructions (InstructEdit's "Description" texts) and record counts. */
+export interface BenchTaskInfo {
+  /** The default instruction (the first of `instructions`). */
+  instruction: string;
+  /** Instruction texts meta-training may show (older files: absent, meaning [instruction]). */
+  instructions?: string[];
+  /** An instruction meta-training never shows: the unseen-instruction test. */
+  unseenInstruction?: string;
+  /** The task InstructEdit's paper holds out of editor training (zsre). */
+  heldOut: boolean;
+  records: Record<Split, number>;
+}
+
 /** A fact of the base model's training data, asked in a trained form (a locality probe). */
 export interface Neighbour {
   subject: string;
@@ -49,7 +65,7 @@ export interface BenchFile {
   /** How records were made: sources, forms, split fractions, the held-out task. */
   notes: Record<string, unknown>;
   /** Per task: which splits its subjects fall in (counts), and whether the task is held out of editor training. */
-  tasks: Record<BenchTask, { instruction: string; heldOut: boolean; records: Record<Split, number> }>;
+  tasks: Record<BenchTask, BenchTaskInfo>;
   neighbours: Neighbour[];
   records: BenchRecord[];
 }
@@ -72,6 +88,23 @@ export function parseBench(json: unknown, file: string): BenchFile {
     if (!Array.isArray(r.locality) || r.locality.some((k) => !Number.isInteger(k) || k < 0 || k >= n)) fail(`${where}: locality must be indices into neighbours (0..${n - 1})`);
   });
   return b as BenchFile;
+}
+
+/** The benchmark file at `path` (messages name it relative to `cwd`), with its sha256. */
+export async function readBench(path: string, cwd: string): Promise<{ bench: BenchFile; sha256: string }> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw new EditError(`cannot read the benchmark: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file: relative(cwd, path) || path, hint: 'build it with `npm run bench:data`, or name one with --bench' });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new EditError(`not valid JSON: ${(err as Error).message}`, { file: path });
+  }
+  return { bench: parseBench(json, path), sha256: sha256(bytes) };
 }
 
 /**

@@ -10,7 +10,8 @@ import { ModelJudge } from '../assert/judge.js';
 import { prefetchJudgements } from '../assert/prefetch.js';
 import type { Judge } from '../assert/types.js';
 import type { EditRequest, EditorContext, LayerCapacity } from '../editor/editor.js';
-import { editorSettings, makeEditor, needsStats, type EditorMethod, type EditorSettings } from '../editor/registry.js';
+import { editorSettings, needsStats, openEditor, type EditorMethod, type EditorSettings } from '../editor/registry.js';
+import { wrapPrompt } from '../editor/mend/editor.js';
 import { preservedPrompts, solveSet } from '../editor/set.js';
 import { isPreserved } from '../model/known-facts.js';
 import type { KeyStats } from '../editor/stats.js';
@@ -32,6 +33,31 @@ export interface EvalOptions {
   singles: number;
   /** Locality neighbours per record (the first ones of its candidates whose subject the set leaves alone). */
   neighbours: number;
+  /** The instruction each edit carries: its task's default ('seen') or the one meta-training never shows ('unseen'). */
+  instruction?: InstructionChoice;
+  /** Prompts measured as typed, or wrapped in InstructEdit's template (the paper's view). */
+  view?: PromptView;
+  /** Hypernetwork files per method instead of model.json's (`--network`). */
+  networks?: Partial<Record<EditorMethod, string>>;
+}
+
+export type InstructionChoice = 'seen' | 'unseen';
+export type PromptView = 'typed' | 'wrapped';
+
+/** The instruction a benchmark record's edit carries under `choice`. */
+export function instructionOf(bench: BenchFile, task: BenchTask, choice: InstructionChoice = 'seen'): string {
+  const t = bench.tasks[task];
+  if (choice === 'unseen') {
+    if (t.unseenInstruction === undefined) throw new EditError(`the benchmark has no unseen instruction for task ${task}: rebuild it with \`npm run bench:data\``);
+    return t.unseenInstruction;
+  }
+  return t.instruction;
+}
+
+/** The record with its prompts wrapped in InstructEdit's template (neighbours stay as typed). */
+function wrapped(r: BenchRecord, instruction: string): BenchRecord {
+  const w = (p: string) => wrapPrompt(r.task, instruction, p);
+  return { ...r, prompt: w(r.prompt), rephrase: r.rephrase.map(w), heldOutRephrase: r.heldOutRephrase.map(w), portability: r.portability.map((p) => ({ ...p, prompt: w(p.prompt) })) };
 }
 
 /** Means over the set's records (each record's own mean first, as EasyEdit averages); null: nothing to measure. */
@@ -47,6 +73,9 @@ export interface Scores {
 
 export interface EvalRow {
   editor: EditorMethod;
+  /** Which instruction the edits carried, and how prompts were measured. */
+  instruction: InstructionChoice;
+  view: PromptView;
   task: BenchTask;
   size: number;
   /** Sets solved (size 1: several single-edit sets; else one). */
@@ -85,60 +114,68 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
   const protectedFacts = new Set((loaded.knownFacts ?? []).filter(isPreserved).map((f) => `${f.subject}\u0000${f.relation}`));
   for (const method of opts.editors) {
     const settings: EditorSettings = editorSettings(loaded.manifest, method);
-    const editor = makeEditor(settings);
     if (needsStats(method) && stats === undefined) throw new EditError(`the ${method} editor needs the model's key statistics (model.json "stats")`);
-    const ctx: EditorContext = { model: loaded.model, tokenizer: loaded.tokenizer, layers: loaded.manifest.editableLayers, stats };
-    for (const { task, size, sets } of plan) {
-      const perRecord: RecordScores[] = [];
-      const prompts = { rephrase: 0, heldOut: 0, locality: 0, portability: 0 };
-      let rowsSeconds = 0;
-      let solveSeconds = 0;
-      let measureSeconds = 0;
-      let capacity: LayerCapacity[] = [];
-      for (const [i, set] of sets.entries()) {
-        progress?.(`${method} ${task} N=${size}: set ${i + 1}/${sets.length}, computing rows and solving`);
-        const requests: EditRequest[] = set.map((r) => ({ id: r.id, task: r.task, instruction: bench.tasks[r.task].instruction, prompt: r.prompt, target: r.target, rephrase: r.rephrase }));
-        // as apply does: the solve keeps the model's known facts still (its probes), except those the set edits
-        const sol = await solveSet({ ...ctx, preserve: preservedPrompts(loaded.knownFacts ?? [], requests) }, editor, requests);
-        rowsSeconds += sol.rowsSeconds;
-        solveSeconds += sol.solveSeconds;
-        capacity = sol.capacity;
-        const t0 = performance.now();
-        const deltas: Deltas = toDeltaTensors(sol.delta, loaded);
-        try {
-          progress?.(`${method} ${task} N=${size}: set ${i + 1}/${sets.length}, measuring`);
-          const edited = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas });
-          const touched = new Set(set.map((r) => r.subject));
-          // locality is measured on facts the solve does not protect: no neighbour is one of the model's probes
-          const hoods = set.map((r) => neighboursOf(r, bench.neighbours, touched, opts.neighbours, (n) => protectedFacts.has(`${n.subject}\u0000${n.relation}`)));
-          perRecord.push(...measureSet(loaded, set, hoods, edited, base, deltas, baseForced));
-          for (const [j, r] of set.entries()) {
-            prompts.rephrase += r.rephrase.length;
-            prompts.heldOut += r.heldOutRephrase.length;
-            prompts.portability += r.portability.length;
-            prompts.locality += hoods[j].length;
+    const editor = await openEditor(loaded.dir, loaded.manifest, settings, opts.networks?.[method]);
+    try {
+      const ctx: EditorContext = { model: loaded.model, tokenizer: loaded.tokenizer, layers: loaded.manifest.editableLayers, stats };
+      for (const { task, size, sets } of plan) {
+        const perRecord: RecordScores[] = [];
+        const prompts = { rephrase: 0, heldOut: 0, locality: 0, portability: 0 };
+        let rowsSeconds = 0;
+        let solveSeconds = 0;
+        let measureSeconds = 0;
+        let capacity: LayerCapacity[] = [];
+        for (const [i, set] of sets.entries()) {
+          progress?.(`${method} ${task} N=${size}: set ${i + 1}/${sets.length}, computing rows and solving`);
+          const instruction = instructionOf(bench, task, opts.instruction);
+          const requests: EditRequest[] = set.map((r) => ({ id: r.id, task: r.task, instruction, prompt: r.prompt, target: r.target, rephrase: r.rephrase }));
+          // as apply does: the solve keeps the model's known facts still (its probes), except those the set edits
+          const sol = await solveSet({ ...ctx, preserve: preservedPrompts(loaded.knownFacts ?? [], requests) }, editor, requests);
+          rowsSeconds += sol.rowsSeconds;
+          solveSeconds += sol.solveSeconds;
+          capacity = sol.capacity;
+          const t0 = performance.now();
+          const deltas: Deltas = toDeltaTensors(sol.delta, loaded);
+          try {
+            progress?.(`${method} ${task} N=${size}: set ${i + 1}/${sets.length}, measuring`);
+            const edited = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas });
+            const touched = new Set(set.map((r) => r.subject));
+            // locality is measured on facts the solve does not protect: no neighbour is one of the model's probes
+            const hoods = set.map((r) => neighboursOf(r, bench.neighbours, touched, opts.neighbours, (n) => protectedFacts.has(`${n.subject}\u0000${n.relation}`)));
+            const measured = opts.view === 'wrapped' ? set.map((r) => wrapped(r, instruction)) : set;
+            perRecord.push(...measureSet(loaded, measured, hoods, edited, base, deltas, baseForced));
+            for (const [j, r] of set.entries()) {
+              prompts.rephrase += r.rephrase.length;
+              prompts.heldOut += r.heldOutRephrase.length;
+              prompts.portability += r.portability.length;
+              prompts.locality += hoods[j].length;
+            }
+          } finally {
+            tf.dispose(Object.values(deltas));
           }
-        } finally {
-          tf.dispose(Object.values(deltas));
+          measureSeconds += (performance.now() - t0) / 1000;
         }
-        measureSeconds += (performance.now() - t0) / 1000;
+        const edits = sets.reduce((a, s) => a + s.length, 0);
+        const row: EvalRow = {
+          editor: method,
+          instruction: opts.instruction ?? 'seen',
+          view: opts.view ?? 'typed',
+          task,
+          size,
+          sets: sets.length,
+          edits,
+          subjects: new Set(sets.flat().map((r) => r.subject)).size,
+          generation: meanScores(perRecord.map((r) => r.generation)),
+          teacherForced: meanScores(perRecord.map((r) => r.teacherForced)),
+          prompts,
+          seconds: { rowsPerEdit: rowsSeconds / edits, solvePerSet: solveSeconds / sets.length, measurePerSet: measureSeconds / sets.length },
+          capacity,
+        };
+        rows.push(row);
+        await onRow?.(row);
       }
-      const edits = sets.reduce((a, s) => a + s.length, 0);
-      const row: EvalRow = {
-        editor: method,
-        task,
-        size,
-        sets: sets.length,
-        edits,
-        subjects: new Set(sets.flat().map((r) => r.subject)).size,
-        generation: meanScores(perRecord.map((r) => r.generation)),
-        teacherForced: meanScores(perRecord.map((r) => r.teacherForced)),
-        prompts,
-        seconds: { rowsPerEdit: rowsSeconds / edits, solvePerSet: solveSeconds / sets.length, measurePerSet: measureSeconds / sets.length },
-        capacity,
-      };
-      rows.push(row);
-      await onRow?.(row);
+    } finally {
+      editor.dispose?.();
     }
   }
   return rows;

@@ -158,8 +158,9 @@ export class GPT {
   /** Logits [B·T, V] (tied lm_head: h · wteᵀ); with `rows`, only those of the B·T positions, in that order. */
   logits(ids: tf.Tensor2D, opts: ForwardOptions & { rows?: readonly number[] } = {}): tf.Tensor2D {
     const all = this.hidden(ids, opts);
-    // Only the rows asked for go through the head: [rows, V] (a row's logits are the same bits either way).
-    const h = opts.rows === undefined ? all : (tf.gather(all, tf.tensor1d(opts.rows.slice(), 'int32')) as tf.Tensor2D);
+    // Only the rows asked for go through the head: [rows, V] (a row's logits are the same bits either
+    // way). embed: a gather whose gradient exists on wasm (meta-training differentiates through it).
+    const h = opts.rows === undefined ? all : embed(all, tf.tensor1d(opts.rows.slice(), 'int32'));
     const wte = this.weight('wte.weight', opts.deltas) as tf.Tensor2D;
     // Training wte: an explicit transpose keeps its gradient off matMul's slow transpose flags.
     // Otherwise the flag is far cheaper than transposing the [V, E] table on every call (~20 ms on wasm).

@@ -135,6 +135,13 @@ export async function checkDrift(modelDir: string, manifest: ModelManifest, stat
     else if (actual !== manifest.stats.sha256) problems.push({ file: statsFile, message: `key statistics sha256 ${short(actual)} does not match model.json (${short(manifest.stats.sha256)}): the file changed outside editops` });
   }
 
+  if (manifest.editor?.file !== undefined) {
+    const editorFile = join(modelDir, manifest.editor.file);
+    const actual = await sha256FileIfExists(insideFolder(modelDir, manifest.editor.file, '/editor/file'));
+    if (actual === null) problems.push({ file: editorFile, message: `the ${manifest.editor.method} editor's network file is missing` });
+    else if (actual !== manifest.editor.sha256) problems.push({ file: editorFile, message: `editor network sha256 ${short(actual)} does not match model.json (${short(manifest.editor.sha256 ?? 'none')}): the file changed outside editops` });
+  }
+
   const checkFile = async (ref: { file: string; sha256: string }, place: () => string, what: string, pointer: string) => {
     const file = join(modelDir, ref.file);
     let path: string;

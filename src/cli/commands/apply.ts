@@ -16,7 +16,7 @@ import { applyPlan, commitMessage, planWorkspace, removeStrayFiles, type ApplyRe
 import { refreshWorkspace } from '../../apply/refresh.js';
 import { checkTargets, driftError, missingEditsError, openWorkspace, problemsError, structuralPlan, type Workspace } from '../../apply/workspace.js';
 import { stateDependencies } from '../../apply/commit-paths.js';
-import { editorSettings, makeEditor, needsStats } from '../../editor/registry.js';
+import { editorSettings, needsStats, openEditor } from '../../editor/registry.js';
 import { readKeyStats } from '../../editor/stats.js';
 import { withLock } from '../../state/lock.js';
 import { manifestSha, readState, STATE_FILE } from '../../state/state.js';
@@ -131,12 +131,12 @@ export const applyCommand: Command = {
     if (ws.drift.length > 0) throw driftError(ws.drift);
     const targets = checkTargets(ws, listFlag(ctx, 'target'));
     const settings = editorSettings(ws.manifest, method);
-    const editor = makeEditor(settings);
     const stats = needsStats(settings.method) ? await readKeyStats(join(root, ws.modelDir), ws.manifest) : undefined;
     if (needsStats(settings.method) && stats === undefined) throw new EditError(`the ${settings.method} editor needs key statistics, and ${ws.modelDir}/model.json names none`, { hint: 'compute them with `edit model stats --text <file>` (text the model normally reads), or set "editor": {"method": "ft"} in model.json' });
 
     const backend = await initBackend();
     ctx.io.err(`backend: ${backend}`);
+    const editor = await openEditor(join(root, ws.modelDir), ws.manifest, settings);
     const ui = json ? undefined : await makeUi(ctx.io);
     const progress = (phase: string, d: number, t: number, id?: string) => ui?.progress(phase, d, t, id);
     const loaded = await loadModelFolder(join(root, ws.modelDir));
@@ -242,6 +242,7 @@ export const applyCommand: Command = {
       return 0;
     } finally {
       loaded.model.dispose();
+      editor.dispose?.();
     }
   },
 };

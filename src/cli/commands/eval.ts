@@ -1,31 +1,19 @@
 /** `edit eval`: the benchmark report (src/eval): per editor × task × batch size, EasyEdit's numbers and real generation. */
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import { EditError } from '../../errors.js';
-import { EDITOR_METHODS, editorSettings, needsStats, type EditorMethod } from '../../editor/registry.js';
+import { EDITOR_METHODS, editorSettings, needsNetwork, needsStats, type EditorMethod } from '../../editor/registry.js';
 import { readKeyStats } from '../../editor/stats.js';
-import { BENCH_TASKS, SPLITS, parseBench, type BenchTask, type Split } from '../../eval/bench.js';
+import { BENCH_TASKS, SPLITS, readBench, type BenchTask, type Split } from '../../eval/bench.js';
 import { EVAL_FORMAT_VERSION, renderReport, type EvalReport } from '../../eval/report.js';
-import { runEval, type EvalOptions, type EvalRow } from '../../eval/run-eval.js';
+import { runEval, type EvalOptions, type EvalRow, type InstructionChoice, type PromptView } from '../../eval/run-eval.js';
 import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
-import { sha256 } from '../../util/hash.js';
 import type { Command, CommandContext } from '../command.js';
-import { MODEL_OPTION, modelDir, numberFlag, projectRoot, stringFlag } from '../flags.js';
+import { MODEL_OPTION, choiceList, modelDir, numberFlag, projectRoot, stringFlag } from '../flags.js';
 
 const DEFAULT_SIZES = [1, 10, 100];
 const MAX_SIZE = 1000;
-
-/** A comma list flag, each item one of `allowed`; the default when the flag is absent. */
-function choiceList<T extends string>(ctx: CommandContext, name: string, allowed: readonly T[], fallback: T[]): T[] {
-  const v = stringFlag(ctx, name);
-  if (v === undefined) return fallback;
-  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
-  const bad = items.filter((s) => !allowed.includes(s as T));
-  if (items.length === 0 || bad.length > 0) throw new EditError(`--${name} ${JSON.stringify(v)}: ${bad.length > 0 ? `unknown ${bad.map((b) => `"${b}"`).join(', ')}; ` : ''}choose from ${allowed.join(', ')}`);
-  return [...new Set(items)] as T[];
-}
 
 function sizeList(ctx: CommandContext): number[] {
   const v = stringFlag(ctx, 'sizes');
@@ -34,6 +22,21 @@ function sizeList(ctx: CommandContext): number[] {
   const bad = sizes.filter((s) => !/^\d+$/.test(s) || Number(s) < 1 || Number(s) > MAX_SIZE);
   if (sizes.length === 0 || bad.length > 0) throw new EditError(`--sizes ${JSON.stringify(v)}: batch sizes are whole numbers from 1 to ${MAX_SIZE}, comma-separated (e.g. 1,10,100)`);
   return [...new Set(sizes.map(Number))];
+}
+
+/** --network mend=a.safetensors,instructedit=b.safetensors → absolute paths per method. */
+function networkFlag(ctx: CommandContext): Partial<Record<EditorMethod, string>> {
+  const v = stringFlag(ctx, 'network');
+  const out: Partial<Record<EditorMethod, string>> = {};
+  if (v === undefined) return out;
+  for (const item of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const at = item.indexOf('=');
+    const method = item.slice(0, at);
+    if (at <= 0 || !EDITOR_METHODS.includes(method as EditorMethod) || !needsNetwork(method as EditorMethod)) throw new EditError(`--network ${JSON.stringify(item)}: write <method>=<file> with a hypernetwork method (${EDITOR_METHODS.filter(needsNetwork).join(', ')})`);
+    const file = item.slice(at + 1);
+    out[method as EditorMethod] = isAbsolute(file) ? file : join(ctx.cwd, file);
+  }
+  return out;
 }
 
 export const evalCommand: Command = {
@@ -50,6 +53,9 @@ export const evalCommand: Command = {
     neighbours: { type: 'string', value: '<k>', description: 'locality neighbours per edit: facts of subjects the set does not edit (default 5)' },
     seed: { type: 'string', value: '<n>', description: 'seed of the record choice; every editor gets the same records (default 0)' },
     bench: { type: 'string', value: '<file>', description: 'the benchmark file (default data/bench.json; built by `npm run bench:data`)' },
+    network: { type: 'string', value: '<m=file,…>', description: "hypernetwork files to use instead of model.json's, per method (e.g. mend=mend.safetensors,instructedit=ie.safetensors)" },
+    instruction: { type: 'string', value: '<which>', description: "the instruction edits carry: seen (the task's default, default) or unseen (one meta-training never showed)" },
+    view: { type: 'string', value: '<how>', description: "measure prompts as typed (default) or wrapped in InstructEdit's template (the paper's view)" },
     json: { type: 'boolean', description: 'print the report as versioned JSON instead of the table' },
     out: { type: 'string', value: '<file>', description: 'also write the JSON report to a file (rewritten after every result, so a long run keeps what it measured)' },
   },
@@ -68,33 +74,24 @@ export const evalCommand: Command = {
     const seed = numberFlag(ctx, 'seed', 0, { integer: true, min: 0 });
     const singles = numberFlag(ctx, 'singles', 10, { integer: true, min: 1 });
     const neighbours = numberFlag(ctx, 'neighbours', 5, { integer: true, min: 0 });
+    const instruction = choiceList<InstructionChoice>(ctx, 'instruction', ['seen', 'unseen'], ['seen'])[0];
+    const view = choiceList<PromptView>(ctx, 'view', ['typed', 'wrapped'], ['typed'])[0];
+    const networks = networkFlag(ctx);
 
-    let benchBytes: Buffer;
-    try {
-      benchBytes = await readFile(benchPath);
-    } catch (err) {
-      throw new EditError(`cannot read the benchmark: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file: relative(ctx.cwd, benchPath) || benchPath, hint: 'build it with `npm run bench:data`, or name one with --bench' });
-    }
-    let benchJson: unknown;
-    try {
-      benchJson = JSON.parse(benchBytes.toString('utf8'));
-    } catch (err) {
-      throw new EditError(`not valid JSON: ${(err as Error).message}`, { file: benchPath });
-    }
-    const bench = parseBench(benchJson, benchPath);
+    const { bench, sha256: benchSha } = await readBench(benchPath, ctx.cwd);
 
     const backend = await initBackend();
     const loaded = await loadModelFolder(join(root, dir));
     try {
       const editors = choiceList<EditorMethod>(ctx, 'editor', EDITOR_METHODS, [editorSettings(loaded.manifest).method]);
       const stats = editors.some(needsStats) ? await readKeyStats(join(root, dir), loaded.manifest) : undefined;
-      const options: EvalOptions = { editors, tasks, sizes, splits, seed, singles, neighbours };
+      const options: EvalOptions = { editors, tasks, sizes, splits, seed, singles, neighbours, instruction, view, ...(Object.keys(networks).length > 0 ? { networks } : {}) };
       const report: EvalReport = {
         formatVersion: EVAL_FORMAT_VERSION,
         backend,
         model: dir,
-        command: `edit eval --model ${dir} --editor ${editors.join(',')} --task ${tasks.join(',')} --sizes ${sizes.join(',')} --split ${splits.join(',')} --seed ${seed} --singles ${singles} --neighbours ${neighbours}`,
-        bench: { file: relative(root, benchPath) || benchPath, sha256: sha256(benchBytes), seed: bench.seed },
+        command: `edit eval --model ${dir} --editor ${editors.join(',')} --task ${tasks.join(',')} --sizes ${sizes.join(',')} --split ${splits.join(',')} --seed ${seed} --singles ${singles} --neighbours ${neighbours}${instruction === 'seen' ? '' : ` --instruction ${instruction}`}${view === 'typed' ? '' : ` --view ${view}`}${Object.keys(networks).length === 0 ? '' : ` --network ${Object.entries(networks).map(([m, f]) => `${m}=${relative(root, f)}`).join(',')}`}`,
+        bench: { file: relative(root, benchPath) || benchPath, sha256: benchSha, seed: bench.seed },
         options,
         editors: Object.fromEntries(editors.map((m) => [m, editorSettings(loaded.manifest, m)])),
         results: [],

@@ -42,29 +42,27 @@ function captureGroup(model: GPT, seqs: RowSequence[], layers: readonly string[]
   const b = seqs.length;
   const t = seqs[0].ids.length;
   const n = b * t;
-  const tgt = new Int32Array(n);
-  const wts = new Float32Array(n);
   const flat: number[] = [];
+  const tgt: number[] = [];
   seqs.forEach((s, r) => {
     s.positions.forEach((p, k) => {
-      tgt[r * t + p] = s.targets[k];
-      wts[r * t + p] = 1;
+      tgt.push(s.targets[k]);
       flat.push(r * t + p);
     });
   });
-  const total = wts.reduce((a, x) => a + x, 0);
+  const total = flat.length;
   const [us, ds] = tf.tidy(() => {
     const ids = tf.tensor2d(seqs.map((s) => s.ids), [b, t], 'int32');
     const targets = tf.tensor1d(tgt, 'int32');
-    const weights = tf.tensor1d(wts);
+    const weights = tf.ones([total]) as tf.Tensor1D;
     const captured: Record<string, tf.Tensor2D> = {};
     const zeros = layers.map((l) => tf.zeros([n, model.params[`${l}.weight`].shape[1] as number]) as tf.Tensor2D);
     const f = (...zs: tf.Tensor[]) => {
       const probes: Record<string, tf.Tensor2D> = {};
       layers.forEach((l, i) => (probes[l] = zs[i] as tf.Tensor2D));
-      // crossEntropy is the weighted mean; times the weight total it is the sum, whose gradient per
-      // row is exactly (softmax − onehot): (1·total)/total rounds to 1
-      return tf.mul(crossEntropy(model.logits(ids, { probes, captured }), targets, weights), total) as tf.Scalar;
+      // only the row positions go through the head; crossEntropy is their mean, times the count the
+      // sum, whose gradient per row is exactly (softmax − onehot): (1·total)/total rounds to 1
+      return tf.mul(crossEntropy(model.logits(ids, { probes, captured, rows: flat }), targets, weights), total) as tf.Scalar;
     };
     const { grads } = tf.valueAndGrads(f)(zeros);
     const pos = tf.tensor1d(flat, 'int32');

@@ -14,36 +14,47 @@ import type { Tokenizer } from '../../model/tokenizer.js';
 import type { Delta } from '../../model/weight-change.js';
 import type { EditorContext, EditRequest, EditRows, LayerCapacity, SetEditor } from '../editor.js';
 import { concat } from '../linalg.js';
-import { blockOf } from '../settings.js';
+import { blockOf, INSTRUCTEDIT_DEFAULTS, MEND_DEFAULTS, type HyperSettings } from '../settings.js';
 import { captureRows, instructionVector, promptKeys, rowSequence } from './capture.js';
-import type { HyperNet } from './network.js';
+import { instructionMode, type HyperNet } from './network.js';
 import { solveValues, type SolveWeights } from './solve.js';
 
-/** model.json `editor.settings` of the hypernetwork editors (not registered yet). */
-export interface HyperSettings extends SolveWeights {
-  method: 'mend' | 'instructedit';
+export type { HyperSettings };
+
+/** InstructEdit's template (arXiv 2402.16123): the prompt wrapped with its task and instruction. */
+export function wrapPrompt(task: string, instruction: string, prompt: string): string {
+  return `Task: ${task}\nDescription: ${instruction}\nInput: ${prompt}`;
 }
 
-/** λ as the calibrated hypernetwork recipe (FACTS: ΔW = (30·C + KᵀK)⁻¹KᵀV, no preserved keys). */
-export const MEND_DEFAULTS: HyperSettings = { method: 'mend', lambda: 30, preserveWeight: 0 };
-export const INSTRUCTEDIT_DEFAULTS: HyperSettings = { method: 'instructedit', lambda: 30, preserveWeight: 0 };
+export { MEND_DEFAULTS, INSTRUCTEDIT_DEFAULTS };
 
 /** Row tensor names of one edit: ids, positions, "<layer>.u", "<layer>.delta", and "cond" when conditioned. */
 export const rowName = {
   u: (layer: string) => `${layer}.u`,
   delta: (layer: string) => `${layer}.delta`,
+  /** Solve keys when the network reads other rows than the solve (wrapped prompts): the prompt as typed. */
+  key: (layer: string) => `${layer}.key`,
   cond: 'cond',
 } as const;
 
 /**
  * Every edit's rows against the base, for `layers`; with condDim > 0 also its instruction vector.
+ * With `wrap`, u and δ come from the prompt wrapped in InstructEdit's template, and the solve's keys
+ * (`<layer>.key`) from the prompt as typed, at the same row positions (prompt end, target tokens).
  * Edits of one token length are captured together; each edit's rows are the bytes it gets alone.
  */
-export function hyperRows(model: GPT, tokenizer: Tokenizer, layers: readonly string[], edits: readonly EditRequest[], condDim: number): Map<string, EditRows> {
+export function hyperRows(model: GPT, tokenizer: Tokenizer, layers: readonly string[], edits: readonly EditRequest[], condDim: number, wrap = false): Map<string, EditRows> {
   if (condDim > 0 && condDim !== model.config.nEmbd) throw new EditError(`the hypernetwork's conditioning is ${condDim} wide; this model's instruction vectors are ${model.config.nEmbd}`);
   const seqs = edits.map((e) => rowSequence(tokenizer, model.config.nPositions, e.prompt, e.target, `edits/${e.id}.json`));
-  const captured = captureRows(model, seqs, layers);
+  const wrapped = wrap ? edits.map((e) => rowSequence(tokenizer, model.config.nPositions, wrapPrompt(e.task, e.instruction, e.prompt), e.target, `edits/${e.id}.json`, { keepTail: true })) : undefined;
+  wrapped?.forEach((w, i) => {
+    if (w.positions.length !== seqs[i].positions.length) throw new EditError('the wrapped prompt splits the target into other tokens than the prompt as typed', { file: `edits/${edits[i].id}.json`, pointer: '/target' });
+  });
+  const plain = captureRows(model, seqs, layers);
+  const captured = wrapped === undefined ? plain : captureRows(model, wrapped, layers);
   const out = new Map<string, EditRows>();
+  const vectors = new Map<string, Float32Array>(); // one forward per distinct instruction text
+  const vectorOf = (text: string) => vectors.get(text) ?? vectors.set(text, instructionVector(model, tokenizer, text)).get(text)!;
   edits.forEach((e, i) => {
     const s = seqs[i];
     const n = s.positions.length;
@@ -55,15 +66,16 @@ export function hyperRows(model: GPT, tokenizer: Tokenizer, layers: readonly str
       const { u, delta } = captured[i][l];
       tensors[rowName.u(l)] = { dtype: 'F32', shape: [n, u.length / n], data: u };
       tensors[rowName.delta(l)] = { dtype: 'F32', shape: [n, delta.length / n], data: delta };
+      if (wrapped !== undefined) tensors[rowName.key(l)] = { dtype: 'F32', shape: [n, u.length / n], data: plain[i][l].u };
     }
-    if (condDim > 0) tensors[rowName.cond] = { dtype: 'F32', shape: [condDim], data: instructionVector(model, tokenizer, e.instruction) };
+    if (condDim > 0) tensors[rowName.cond] = { dtype: 'F32', shape: [condDim], data: vectorOf(e.instruction).slice() };
     out.set(e.id, { tensors });
   });
   return out;
 }
 
-/** One layer's rows of a set stacked in the given order: u [n, dk], δ [n, d], and c [n, condDim] (each edit's vector per row). */
-export function stackRows(rows: ReadonlyArray<[string, EditRows]>, layer: string, condDim: number): { n: number; u: Float32Array; delta: Float32Array; cond?: Float32Array } {
+/** One layer's rows of a set stacked in the given order: u [n, dk], δ [n, d], the solve's keys [n, dk] (u unless wrapped), and c [n, condDim] (each edit's vector per row). */
+export function stackRows(rows: ReadonlyArray<[string, EditRows]>, layer: string, condDim: number, wrap = false): StackedRows {
   const part = (id: string, r: EditRows, name: string) => {
     const t = r.tensors[name];
     if (t === undefined || !(t.data instanceof Float32Array)) throw new EditError(`cached rows of edit "${id}" have no "${name}": recompute them with \`edit apply --refresh\``);
@@ -72,7 +84,9 @@ export function stackRows(rows: ReadonlyArray<[string, EditRows]>, layer: string
   const us = rows.map(([id, r]) => part(id, r, rowName.u(layer)));
   const ds = rows.map(([id, r]) => part(id, r, rowName.delta(layer)));
   const n = us.reduce((a, t) => a + t.shape[0], 0);
-  const out: { n: number; u: Float32Array; delta: Float32Array; cond?: Float32Array } = { n, u: concat(us.map((t) => t.data as Float32Array)), delta: concat(ds.map((t) => t.data as Float32Array)) };
+  const u = concat(us.map((t) => t.data as Float32Array));
+  const keys = wrap ? concat(rows.map(([id, r]) => part(id, r, rowName.key(layer)).data as Float32Array)) : u;
+  const out: StackedRows = { n, u, delta: concat(ds.map((t) => t.data as Float32Array)), keys };
   if (condDim > 0) {
     const cond = new Float32Array(n * condDim);
     let row = 0;
@@ -86,16 +100,29 @@ export function stackRows(rows: ReadonlyArray<[string, EditRows]>, layer: string
   return out;
 }
 
+export interface StackedRows {
+  n: number;
+  u: Float32Array;
+  delta: Float32Array;
+  keys: Float32Array;
+  cond?: Float32Array;
+}
+
 export class HyperEditor implements SetEditor {
   readonly joint = true;
   constructor(
     readonly settings: HyperSettings,
     readonly net: HyperNet,
   ) {
-    const conditioned = net.shape.condDim > 0;
-    if (conditioned !== (settings.method === 'instructedit')) {
-      throw new EditError(settings.method === 'instructedit' ? 'the instructedit editor needs a hypernetwork trained with instruction conditioning' : 'the mend editor needs a hypernetwork without instruction conditioning');
+    const instructed = instructionMode(net.shape) !== 'none';
+    if (instructed !== (settings.method === 'instructedit')) {
+      throw new EditError(settings.method === 'instructedit' ? 'the instructedit editor needs a hypernetwork trained with instructions (conditioning or wrapping)' : 'the mend editor needs a hypernetwork trained without instructions');
     }
+  }
+
+  /** u and δ from the wrapped prompt (keys stay the prompt as typed). */
+  get wrap(): boolean {
+    return instructionMode(this.net.shape) === 'wrap';
   }
 
   get method(): string {
@@ -114,7 +141,7 @@ export class HyperEditor implements SetEditor {
     const chunk = 32; // progress between chunks; captureRows batches within one
     for (let at = 0; at < edits.length; at += chunk) {
       const part = edits.slice(at, at + chunk);
-      for (const [id, r] of hyperRows(ctx.model, ctx.tokenizer, layers, part, this.net.shape.condDim)) out.set(id, r);
+      for (const [id, r] of hyperRows(ctx.model, ctx.tokenizer, layers, part, this.net.shape.condDim, this.wrap)) out.set(id, r);
       ctx.onProgress?.(Math.min(at + chunk, edits.length), edits.length, part[part.length - 1].id);
       await Promise.resolve();
     }
@@ -132,7 +159,7 @@ export class HyperEditor implements SetEditor {
       const stats = ctx.stats?.layers[layer];
       if (stats === undefined) throw new EditError(`the ${this.method} editor needs key statistics for "${layer}": run \`edit model stats\``);
       const dk = stats.dim;
-      const s = stackRows(rows, layer, condDim);
+      const s = stackRows(rows, layer, condDim, this.wrap);
       const v = tf.tidy(() => {
         const cond = s.cond === undefined ? undefined : tf.tensor2d(s.cond, [s.n, condDim]);
         return this.net.shift(layer, tf.tensor2d(s.u, [s.n, dk]), tf.tensor2d(s.delta, [s.n, valueDim]), cond);
@@ -140,7 +167,7 @@ export class HyperEditor implements SetEditor {
       const values = Float32Array.from(v.dataSync());
       v.dispose();
       const preserve = kp === undefined ? undefined : { keys: kp[layer], n: ctx.preserve!.length };
-      const w = solveValues(s.u, values, s.n, dk, valueDim, stats.second, this.settings, preserve);
+      const w = solveValues(s.keys, values, s.n, dk, valueDim, stats.second, this.settings, preserve);
       out.layers[`${layer}.weight`] = { kind: 'dense', shape: [dk, valueDim], data: w };
       await Promise.resolve();
     }
@@ -150,5 +177,9 @@ export class HyperEditor implements SetEditor {
   capacity(ctx: { layers: string[]; keyDims: Record<string, number> }, rows: Array<[string, EditRows]>): LayerCapacity[] {
     const n = rows.reduce((a, [, r]) => a + (r.tensors.positions?.shape[0] ?? 0), 0);
     return this.editedLayers(ctx.layers).map((layer) => ({ layer, rows: n, keyDim: ctx.keyDims[layer] ?? 0 }));
+  }
+
+  dispose(): void {
+    this.net.dispose();
   }
 }

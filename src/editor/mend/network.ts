@@ -27,8 +27,21 @@ export interface HyperNetShape {
   /** Width of δ and v (the layer's output: nEmbd for c_proj). */
   valueDim: number;
   hidden: number;
-  /** Width of the conditioning vector; 0 = no conditioning (`mend`). */
+  /** Width of the conditioning vector; 0 = no conditioning (`mend`, or instructions by wrapping). */
   condDim: number;
+  /**
+   * How the network reads an edit's instruction: 'none' (`mend`), 'condition' (an instruction
+   * vector as extra input, condDim = the model's width) or 'wrap' (u and δ captured on the prompt
+   * wrapped in InstructEdit's template). Files without it: 'condition' when condDim > 0, else 'none'.
+   */
+  instruction?: InstructionMode;
+}
+
+export type InstructionMode = 'none' | 'condition' | 'wrap';
+
+/** The shape's instruction mode, with the default of files that do not record it. */
+export function instructionMode(shape: HyperNetShape): InstructionMode {
+  return shape.instruction ?? (shape.condDim > 0 ? 'condition' : 'none');
 }
 
 /** Fixed statistics of one layer's u, [keyDim] each (σ already floored). */
@@ -58,8 +71,9 @@ export class HyperNet {
   ) {}
 
   /** A fresh network: fc1 ~ N(0, 1/in), fc2 and biases zero, log_scale = logScaleInit. */
-  static init(shape: HyperNetShape, stats: Record<string, InputStats>, opts: HyperNetInit): HyperNet {
-    checkShape(shape);
+  static init(given: HyperNetShape, stats: Record<string, InputStats>, opts: HyperNetInit): HyperNet {
+    checkShape(given);
+    const shape = { ...given, instruction: instructionMode(given) };
     const tensors = new Map<string, tf.Tensor>();
     const rng = new Rng(opts.seed);
     for (const l of shape.layers) {
@@ -93,8 +107,10 @@ export class HyperNet {
         valueDim: Number(metadata.valueDim),
         hidden: Number(metadata.hidden),
         condDim: Number(metadata.condDim),
+        ...(metadata.instruction === undefined ? {} : { instruction: metadata.instruction as InstructionMode }),
       };
       checkShape(shape);
+      shape.instruction = instructionMode(shape);
     } catch (err) {
       throw new EditError(`hypernetwork metadata is malformed: ${(err as Error).message}`, { file });
     }
@@ -125,6 +141,7 @@ export class HyperNet {
       valueDim: String(this.shape.valueDim),
       hidden: String(this.shape.hidden),
       condDim: String(this.shape.condDim),
+      instruction: instructionMode(this.shape),
     });
   }
 
@@ -240,4 +257,6 @@ function checkShape(s: HyperNetShape): void {
   if (!Array.isArray(s.layers) || s.layers.length === 0 || new Set(s.layers).size !== s.layers.length) throw new EditError('a hypernetwork needs distinct edited layers');
   for (const l of s.layers) if (!posInt(s.keyDims?.[l])) throw new EditError(`key dimension of "${l}" must be a positive integer`);
   if (!posInt(s.valueDim) || !posInt(s.hidden) || !(Number.isInteger(s.condDim) && s.condDim >= 0)) throw new EditError('valueDim and hidden must be positive integers, condDim a non-negative one');
+  if (s.instruction !== undefined && !['none', 'condition', 'wrap'].includes(s.instruction)) throw new EditError(`instruction mode must be "none", "condition" or "wrap" (got ${JSON.stringify(s.instruction)})`);
+  if ((instructionMode(s) === 'condition') !== s.condDim > 0) throw new EditError(`a network with instruction mode "${instructionMode(s)}" must ${s.condDim > 0 ? 'not ' : ''}have a conditioning vector`);
 }

@@ -72,3 +72,71 @@ function solveExact(a: Float64Array, b: Float64Array, d: number, m: number): Flo
     return solveRidged(a, b, d, m);
   }
 }
+
+/**
+ * The solve operator for many batches against one layer's statistics, without preserved keys (the
+ * hypernetwork recipe): with P = (λC)⁻¹ factored once, A⁻¹Kᵀ = PKᵀ(I + KPKᵀ)⁻¹ (Woodbury) — an
+ * n×n solve per batch instead of a dk×dk one. Meta-training solves thousands of batches.
+ */
+export class BatchOperator {
+  private readonly p: Float64Array;
+
+  constructor(
+    second: Float64Array,
+    readonly dk: number,
+    lambda: number,
+  ) {
+    if (second.length !== dk * dk) throw new EditError(`key statistics are ${Math.sqrt(second.length)} wide, the keys ${dk}`);
+    const a = new Float64Array(dk * dk);
+    for (let i = 0; i < a.length; i++) a[i] = lambda * second[i];
+    const eye = new Float64Array(dk * dk);
+    for (let i = 0; i < dk; i++) eye[i * dk + i] = 1;
+    this.p = solveExact(a, eye, dk, dk);
+    // symmetrise: P is symmetric in exact arithmetic, and PKᵀ below reads its rows as columns
+    for (let i = 0; i < dk; i++) {
+      for (let j = i + 1; j < dk; j++) {
+        const m = (this.p[i * dk + j] + this.p[j * dk + i]) / 2;
+        this.p[i * dk + j] = m;
+        this.p[j * dk + i] = m;
+      }
+    }
+  }
+
+  private p32?: tf.Tensor2D;
+
+  private pTensor(): tf.Tensor2D {
+    this.p32 ??= tf.tensor2d(Float32Array.from(this.p), [this.dk, this.dk]);
+    return this.p32;
+  }
+
+  dispose(): void {
+    this.p32?.dispose();
+    this.p32 = undefined;
+  }
+
+  /** M = A⁻¹Kᵀ [dk, n] for keys [n, dk] (as solveOperator with preserveWeight 0), float32. */
+  operator(keys: Float32Array, n: number): Float32Array {
+    const dk = this.dk;
+    if (keys.length !== n * dk) throw new EditError(`keys: ${keys.length} values for ${n} rows of ${dk}`);
+    // Q = K·P [n, dk] (= (PKᵀ)ᵀ, P symmetric): the dk² part, as one float32 matmul
+    const p = this.pTensor(); // made outside the tidy: it outlives this call
+    const qt = tf.tidy(() => tf.matMul(tf.tensor2d(keys, [n, dk]), p));
+    const q = Float64Array.from(qt.dataSync());
+    qt.dispose();
+    // S = I + Q·Kᵀ [n, n]
+    const s = new Float64Array(n * n);
+    for (let r = 0; r < n; r++) {
+      for (let c = 0; c < n; c++) {
+        let t = r === c ? 1 : 0;
+        for (let i = 0; i < dk; i++) t += q[r * dk + i] * keys[c * dk + i];
+        s[r * n + c] = t;
+      }
+    }
+    for (let r = 0; r < n; r++) for (let c = r + 1; c < n; c++) s[r * n + c] = s[c * n + r] = (s[r * n + c] + s[c * n + r]) / 2;
+    // X = S⁻¹Q [n, dk]; M = Xᵀ
+    const x = solveExact(s, q, n, dk);
+    const m = new Float32Array(dk * n);
+    for (let r = 0; r < n; r++) for (let i = 0; i < dk; i++) m[i * n + r] = x[r * dk + i];
+    return m;
+  }
+}

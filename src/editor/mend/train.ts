@@ -11,12 +11,13 @@ import { EditError } from '../../errors.js';
 import type { Deltas, GPT } from '../../model/gpt2.js';
 import type { Tokenizer } from '../../model/tokenizer.js';
 import { crossEntropy, logSoftmax, rowSum } from '../../tensor/ops.js';
+import type { TensorInput } from '../../model/safetensors.js';
 import { makeBatch } from '../batch.js';
 import type { EditRequest } from '../editor.js';
 import type { KeyStats } from '../stats.js';
 import { hyperRows, stackRows } from './editor.js';
-import type { HyperNet } from './network.js';
-import { solveOperator, weightChange, type SolveWeights } from './solve.js';
+import { instructionMode, type HyperNet } from './network.js';
+import { BatchOperator, solveOperator, weightChange, type SolveWeights } from './solve.js';
 
 export interface MetaSettings extends SolveWeights {
   /** Weight of the edit NLL (mean over target tokens of edit and rephrase prompts). */
@@ -42,8 +43,8 @@ export interface MetaBatch {
   operator: Record<string, tf.Tensor2D>;
   /** Instruction vectors per row [n, condDim] (conditioned networks). */
   cond?: tf.Tensor2D;
-  /** Edit and rephrase prompts with their targets, teacher-forced: ids [B, T], targets and weights flat [B·T]. */
-  edit: { ids: tf.Tensor2D; targets: tf.Tensor1D; weights: tf.Tensor1D };
+  /** Edit and rephrase prompts with their targets, teacher-forced: ids [B, T]; only the target rows (flat indices into B·T) go through the head, with their targets and weights (1). */
+  edit: { ids: tf.Tensor2D; rows: number[]; targets: tf.Tensor1D; weights: tf.Tensor1D };
   /** Locality sequences: ids [B, T], weights [B·T, 1] (1 on real tokens), the base model's log-probs and probs [B·T, V]. */
   loc: { ids: tf.Tensor2D; weights: tf.Tensor2D; total: number; baseLogProbs: tf.Tensor2D; baseProbs: tf.Tensor2D };
   rows: number;
@@ -56,12 +57,16 @@ export interface MetaContext {
   stats: KeyStats;
 }
 
-/** Rows, solve operators, the edit batch and the base model's locality distributions for `edits`. */
-export function prepareMetaBatch(ctx: MetaContext, net: HyperNet, edits: readonly EditRequest[], locality: readonly string[], w: SolveWeights): MetaBatch {
+/**
+ * Rows, solve operators, the edit batch and the base model's locality distributions for `edits`.
+ * `operators` (per layer, preserveWeight 0 only) make the solve an n×n one (BatchOperator).
+ */
+export function prepareMetaBatch(ctx: MetaContext, net: HyperNet, edits: readonly EditRequest[], locality: readonly string[], w: SolveWeights, operators?: Record<string, BatchOperator>): MetaBatch {
   const { model, tokenizer, stats } = ctx;
   const { layers, condDim, valueDim } = net.shape;
   if (edits.length === 0) throw new EditError('a meta-training batch needs at least one edit');
-  const rows = [...hyperRows(model, tokenizer, layers, edits, condDim)];
+  const wrap = instructionMode(net.shape) === 'wrap';
+  const rows = [...hyperRows(model, tokenizer, layers, edits, condDim, wrap)];
   const owned: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T): T => {
     owned.push(t);
@@ -75,16 +80,29 @@ export function prepareMetaBatch(ctx: MetaContext, net: HyperNet, edits: readonl
   for (const l of layers) {
     const st = stats.layers[l];
     if (st === undefined) throw new EditError(`meta-training needs key statistics for "${l}"`);
-    const s = stackRows(rows, l, condDim);
+    const s = stackRows(rows, l, condDim, wrap);
     n = s.n;
     u[l] = keep(tf.tensor2d(s.u, [n, st.dim]));
     delta[l] = keep(tf.tensor2d(s.delta, [n, valueDim]));
-    operator[l] = keep(tf.tensor2d(solveOperator(s.u, n, st.dim, st.second, w), [st.dim, n]));
+    const fast = operators?.[l];
+    if (fast !== undefined && (w.preserveWeight ?? 0) > 0) throw new EditError('a batch operator solves without preserved keys');
+    operator[l] = keep(tf.tensor2d(fast === undefined ? solveOperator(s.keys, n, st.dim, st.second, w) : fast.operator(s.keys, n), [st.dim, n]));
     if (s.cond !== undefined && cond === undefined) cond = keep(tf.tensor2d(s.cond, [n, condDim]));
   }
   const pairs = edits.flatMap((e) => [e.prompt, ...e.rephrase].map((prompt) => ({ prompt, completion: e.target })));
   const eb = makeBatch(tokenizer, pairs, model.config.nPositions);
-  const edit = { ids: keep(eb.ids), targets: keep(tf.reshape(eb.targets, [-1]) as tf.Tensor1D), weights: keep(tf.reshape(eb.weights, [-1]) as tf.Tensor1D) };
+  const flatWeights = eb.weights.dataSync();
+  const flatTargets = eb.targets.dataSync();
+  const editRows: number[] = [];
+  flatWeights.forEach((w, i) => {
+    if (w > 0) editRows.push(i);
+  });
+  const edit = {
+    ids: keep(eb.ids),
+    rows: editRows,
+    targets: keep(tf.tensor1d(editRows.map((i) => flatTargets[i]), 'int32')),
+    weights: keep(tf.ones([editRows.length]) as tf.Tensor1D),
+  };
   tf.dispose([eb.targets, eb.weights]);
   const loc = localityBatch(model, tokenizer, locality);
   owned.push(loc.ids, loc.weights, loc.baseLogProbs, loc.baseProbs);
@@ -129,7 +147,7 @@ export function batchDeltas(net: HyperNet, batch: MetaBatch): Deltas {
 export function metaLoss(model: GPT, net: HyperNet, batch: MetaBatch, s: Pick<MetaSettings, 'cEdit' | 'cLoc'>): { loss: tf.Scalar; nll: tf.Scalar; kl: tf.Scalar } {
   return tf.tidy(() => {
     const deltas = batchDeltas(net, batch);
-    const nll = crossEntropy(model.logits(batch.edit.ids, { deltas }), batch.edit.targets, batch.edit.weights);
+    const nll = crossEntropy(model.logits(batch.edit.ids, { deltas, rows: batch.edit.rows }), batch.edit.targets, batch.edit.weights);
     const { loc } = batch;
     const lq = logSoftmax(model.logits(loc.ids, { deltas })); // (B·T, V)
     const perRow = rowSum(tf.mul(loc.baseProbs, tf.sub(loc.baseLogProbs, lq)) as tf.Tensor2D); // (B·T, 1)
@@ -137,6 +155,18 @@ export function metaLoss(model: GPT, net: HyperNet, batch: MetaBatch, s: Pick<Me
     const loss = tf.add(tf.mul(nll, s.cEdit), tf.mul(kl, s.cLoc)) as tf.Scalar;
     return { loss, nll, kl };
   });
+}
+
+/** Teacher-forced accuracy of the targets on the batch's edit and rephrase prompts under the network's ΔW. */
+export function editAccuracy(model: GPT, net: HyperNet, batch: MetaBatch): number {
+  const acc = tf.tidy(() => {
+    const deltas = batchDeltas(net, batch);
+    const hit = tf.cast(tf.equal(tf.argMax(model.logits(batch.edit.ids, { deltas, rows: batch.edit.rows }), -1), batch.edit.targets), 'float32');
+    return tf.div(tf.sum(tf.mul(hit, batch.edit.weights)), tf.sum(batch.edit.weights));
+  });
+  const v = acc.dataSync()[0];
+  acc.dispose();
+  return v;
 }
 
 export interface MetaStep {
@@ -188,6 +218,40 @@ export class MetaTrainer {
     const kl = parts?.kl.dataSync()[0] ?? NaN;
     if (parts !== undefined) tf.dispose([parts.nll, parts.kl]);
     return { ...result, nll, kl };
+  }
+
+  /** Both optimizers' moments and step counts, as named F32 tensors (a resumable checkpoint). */
+  async state(): Promise<Record<string, TensorInput>> {
+    const out: Record<string, TensorInput> = {};
+    for (const [prefix, opt] of [['main', this.opt], ['scale', this.scaleOpt]] as const) {
+      const weights = await opt.getWeights();
+      for (const [i, w] of weights.entries()) out[`${prefix}.${String(i).padStart(4, '0')}`] = { shape: w.tensor.shape, data: Float32Array.from(await w.tensor.data()) };
+      weights[0]?.tensor.dispose(); // the step count is a fresh scalar; the moments are the optimizer's own
+      // tfjs rebuilds β₁ᵗ, β₂ᵗ on restore with pow(), which can differ from the running product in the last bit
+      const acc = opt as unknown as { accBeta1: tf.Variable; accBeta2: tf.Variable };
+      out[`acc.${prefix}.beta1`] = { shape: [1], data: Float32Array.from(acc.accBeta1.dataSync()) };
+      out[`acc.${prefix}.beta2`] = { shape: [1], data: Float32Array.from(acc.accBeta2.dataSync()) };
+    }
+    return out;
+  }
+
+  /** Restores what `state` saved (same network, same variable order). */
+  async restore(tensors: Map<string, { shape: number[]; data: Float32Array | Int32Array | Float64Array | Uint16Array | BigInt64Array }>): Promise<void> {
+    for (const [prefix, opt] of [['main', this.opt], ['scale', this.scaleOpt]] as const) {
+      const names = [...tensors.keys()].filter((n) => n.startsWith(`${prefix}.`)).sort();
+      const weights = names.map((n, i) => {
+        const t = tensors.get(n)!;
+        // getWeights' order: the step count, then first moments, then second moments
+        return { name: i === 0 ? 'iter' : n, tensor: tf.tensor(Float32Array.from(t.data as Float32Array), t.shape) };
+      });
+      await opt.setWeights(weights);
+      tf.dispose(weights.map((w) => w.tensor));
+      const acc = opt as unknown as { accBeta1: tf.Variable; accBeta2: tf.Variable };
+      for (const k of ['beta1', 'beta2'] as const) {
+        const t = tensors.get(`acc.${prefix}.${k}`);
+        if (t !== undefined) (k === 'beta1' ? acc.accBeta1 : acc.accBeta2).assign(tf.scalar((t.data as Float32Array)[0]));
+      }
+    }
   }
 
   dispose(): void {

@@ -1,0 +1,139 @@
+/**
+ * `edit train-editor`: meta-trains the `instructedit` (or `mend`) hypernetwork for a model on the
+ * benchmark's train split (src/editor/mend/meta-run.ts), checkpointed and resumable. Without --out
+ * the network goes into the model folder and model.json names it as the editor, with the task
+ * catalogue it was trained on (a new editor is drift until `edit apply --refresh`).
+ */
+import { isAbsolute, join, relative } from 'node:path';
+import { EditError } from '../../errors.js';
+import { MEMIT_DEFAULTS, editedLayers } from '../../editor/settings.js';
+import { readKeyStats } from '../../editor/stats.js';
+import { removeCheckpoint, seenInstructions, trainEditor, type TrainEditorOptions, type ValidationResult } from '../../editor/mend/meta-run.js';
+import { META_DEFAULTS } from '../../editor/mend/train.js';
+import type { InstructionMode } from '../../editor/mend/network.js';
+import { BENCH_TASKS, readBench, type BenchTask } from '../../eval/bench.js';
+import { loadModelFolder, setManifestEntry, type TaskEntry } from '../../model/folder.js';
+import { initBackend } from '../../tensor/backend.js';
+import { writeFileAtomic } from '../../util/atomic.js';
+import { sha256 } from '../../util/hash.js';
+import type { Command } from '../command.js';
+import { MODEL_OPTION, choiceList, modelDir, numberFlag, projectRoot, stringFlag } from '../flags.js';
+import { reportOnInterrupt } from '../interrupt.js';
+
+const METHODS = ['instructedit', 'mend'] as const;
+const MODES = ['condition', 'wrap'] as const;
+
+/** The network file a method gets inside the model folder. */
+export function editorFile(method: string): string {
+  return `editor-${method}.safetensors`;
+}
+
+export const trainEditorCommand: Command = {
+  name: 'train-editor',
+  args: '',
+  summary: 'meta-train the instructedit (or mend) hypernetwork editor on the benchmark, checkpointed and resumable',
+  options: {
+    ...MODEL_OPTION,
+    method: { type: 'string', value: '<m>', description: 'instructedit (default) or mend (the same network without instructions)' },
+    instruction: { type: 'string', value: '<how>', description: 'instructedit: "condition" (an instruction vector as network input, default) or "wrap" (rows captured on the wrapped prompt)' },
+    tasks: { type: 'string', value: '<list>', description: `benchmark tasks to meta-train on, comma-separated (${BENCH_TASKS.join(', ')}; default: all)` },
+    steps: { type: 'string', value: '<n>', description: 'meta-training steps (default 600)' },
+    batch: { type: 'string', value: '<n>', description: 'edits per step, solved jointly (default 32)' },
+    seed: { type: 'string', value: '<n>', description: 'seed of the network and of every batch (default 1)' },
+    'c-loc': { type: 'string', value: '<w>', description: `weight of KL(base ‖ edited) on locality text (default ${META_DEFAULTS.cLoc})` },
+    bench: { type: 'string', value: '<file>', description: 'the benchmark file (default data/bench.json)' },
+    out: { type: 'string', value: '<file>', description: "write the network here and leave model.json alone (default: the model folder's editor-<method>.safetensors, named in model.json)" },
+    checkpoint: { type: 'string', value: '<dir>', description: 'checkpoint folder, resumed from when present (default .ckpt/train-editor-<method>)' },
+    json: { type: 'boolean', description: 'print the result (validation per task, timings) as JSON' },
+  },
+  examples: ['edit train-editor', 'edit train-editor --method mend --tasks counterfact,recent,convsent --out mend-no-zsre.safetensors', 'edit train-editor --steps 800   # resumes the checkpoint and trains on'],
+  async run(ctx) {
+    if (ctx.args.length > 0) throw new EditError(`train-editor takes no arguments (got ${JSON.stringify(ctx.args[0])})`);
+    const root = projectRoot(ctx);
+    const dir = modelDir(ctx, root);
+    const method = choiceList(ctx, 'method', METHODS, ['instructedit'])[0];
+    if (stringFlag(ctx, 'method')?.includes(',')) throw new EditError('--method takes one editor');
+    const instruction: InstructionMode = method === 'mend' ? 'none' : choiceList(ctx, 'instruction', MODES, ['condition'])[0];
+    if (method === 'mend' && stringFlag(ctx, 'instruction') !== undefined) throw new EditError('--instruction is for instructedit; mend trains without instructions');
+    const tasks = choiceList<BenchTask>(ctx, 'tasks', BENCH_TASKS, [...BENCH_TASKS]);
+    const benchFlag = stringFlag(ctx, 'bench', 'data/bench.json');
+    const { bench, sha256: benchSha } = await readBench(isAbsolute(benchFlag) ? benchFlag : join(root, benchFlag), ctx.cwd);
+    const outFlag = stringFlag(ctx, 'out');
+    const checkpoint = join(root, stringFlag(ctx, 'checkpoint', join('.ckpt', `train-editor-${method}`)));
+
+    const backend = await initBackend();
+    const loaded = await loadModelFolder(join(root, dir));
+    try {
+      const stats = await readKeyStats(loaded.dir, loaded.manifest);
+      if (stats === undefined) throw new EditError(`meta-training needs the model's key statistics, and ${dir}/model.json names none`, { hint: 'compute them with `edit model stats --text <file>`' });
+      const layers = editedLayers({ ...MEMIT_DEFAULTS }, loaded.manifest.editableLayers);
+      const opts: TrainEditorOptions = {
+        method,
+        instruction,
+        tasks,
+        layers,
+        steps: numberFlag(ctx, 'steps', 600, { integer: true, min: 1 }),
+        batch: numberFlag(ctx, 'batch', 32, { integer: true, min: 1, max: 512 }),
+        rephrase: 2,
+        locality: 16,
+        hidden: 128,
+        seed: numberFlag(ctx, 'seed', 1, { integer: true, min: 0 }),
+        validateEvery: 100,
+        validationEdits: 16,
+        meta: { ...META_DEFAULTS, cLoc: numberFlag(ctx, 'c-loc', META_DEFAULTS.cLoc, { min: 0 }) },
+      };
+      ctx.io.err(`backend: ${backend}; meta-training ${method}${method === 'instructedit' ? ` (instructions by ${instruction})` : ''} on ${tasks.join(', ')}: ${opts.steps} steps of ${opts.batch} edits, layers ${layers.join(', ')}`);
+      let saved = 0;
+      reportOnInterrupt(() => `the checkpoint ${relative(ctx.cwd, checkpoint) || checkpoint} keeps step ${saved}; run the same command again to resume`);
+      const table = (rows: ValidationResult[]) => rows.map((r) => `${r.task} nll ${r.nll.toFixed(2)} kl ${r.kl.toFixed(4)} acc ${(100 * r.accuracy).toFixed(0)}%`).join(' · ');
+      const result = await trainEditor({ model: loaded.model, tokenizer: loaded.tokenizer, stats }, bench, opts, {
+          checkpoint,
+          checkpointEvery: 25,
+          onStep: (p) => {
+            if (p.step % 25 === 0) saved = p.step;
+            if (ctx.flags.json === true) return;
+            const line = `step ${p.step}/${p.steps}  loss ${p.loss.toFixed(3)} (nll ${p.nll.toFixed(3)}, kl ${p.kl.toFixed(4)})${p.skipped ? ' skipped: not finite' : ''}  ${(p.seconds / p.step).toFixed(2)} s/step`;
+            if (p.step % 25 === 0 || p.skipped || p.step === 1) ctx.io.err(line);
+          },
+          onValidation: (rows) => {
+            if (ctx.flags.json !== true && rows.length > 0) ctx.io.err(`validation @${rows[0].step}: ${table(rows)}`);
+          },
+        });
+      const provenance = {
+        trainedBy: 'edit train-editor',
+        command: `edit train-editor --model ${dir} --method ${method}${method === 'instructedit' ? ` --instruction ${instruction}` : ''} --tasks ${tasks.join(',')} --steps ${opts.steps} --batch ${opts.batch} --seed ${opts.seed} --c-loc ${opts.meta.cLoc}`,
+        bench: { sha256: benchSha, seed: bench.seed },
+        tasks,
+        steps: opts.steps,
+        batch: opts.batch,
+        seed: opts.seed,
+        backend,
+        seconds: Math.round(result.seconds),
+        skipped: result.skipped,
+      };
+      const bytes = result.net.serialize({ provenance: JSON.stringify(provenance) });
+      result.net.dispose();
+      const digest = sha256(bytes);
+      let wrote: string;
+      if (outFlag !== undefined) {
+        const out = isAbsolute(outFlag) ? outFlag : join(ctx.cwd, outFlag);
+        await writeFileAtomic(out, bytes);
+        wrote = relative(ctx.cwd, out) || out;
+      } else {
+        const file = editorFile(method);
+        await writeFileAtomic(join(loaded.dir, file), bytes);
+        const catalogue: TaskEntry[] = tasks.map((t) => ({ name: t, instructions: seenInstructions(bench, t) }));
+        await setManifestEntry(loaded.dir, 'editor', { method, settings: { lambda: opts.meta.lambda }, file, sha256: digest });
+        await setManifestEntry(loaded.dir, 'tasks', catalogue);
+        wrote = `${relative(ctx.cwd, join(loaded.dir, file))} (model.json now names it; run \`edit plan\` to see what changes)`;
+      }
+      await removeCheckpoint(checkpoint);
+      const final = result.validation.filter((v) => v.step === result.steps);
+      if (ctx.flags.json === true) ctx.io.out(JSON.stringify({ file: wrote, sha256: digest, provenance, last: result.last, validation: result.validation }, null, 2));
+      else ctx.io.out(`trained ${method} in ${result.seconds.toFixed(0)} s (${(result.steps - result.resumedFrom) > 0 ? ((result.steps - result.resumedFrom) / result.seconds).toFixed(2) : '–'} steps/s${result.resumedFrom > 0 ? `, resumed from step ${result.resumedFrom}` : ''}${result.skipped > 0 ? `, ${result.skipped} steps skipped` : ''})\nvalidation: ${table(final)}\nwrote ${wrote}`);
+      return 0;
+    } finally {
+      loaded.model.dispose();
+    }
+  },
+};

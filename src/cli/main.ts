@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   model: async () => (await import('./commands/model.js')).modelCommand,
   eval: async () => (await import('./commands/eval.js')).evalCommand,
   'train-editor': async () => (await import('./commands/train-editor.js')).trainEditorCommand,
+  analyze: async () => (await import('./commands/analyze.js')).analyzeCommand,
   'force-unlock': async () => (await import('./commands/force-unlock.js')).forceUnlockCommand,
 };
 

@@ -16,6 +16,7 @@ import { preservedPrompts, solveSet } from '../editor/set.js';
 import { isPreserved } from '../model/known-facts.js';
 import type { KeyStats } from '../editor/stats.js';
 import type { LoadedModel } from '../model/folder.js';
+import type { Tokenizer } from '../model/tokenizer.js';
 import type { Deltas } from '../model/gpt2.js';
 import { toDeltaTensors } from '../model/delta-tensors.js';
 import { Rng } from '../util/random.js';
@@ -54,9 +55,18 @@ export function instructionOf(bench: BenchFile, task: BenchTask, choice: Instruc
   return t.instruction;
 }
 
-/** The record with its prompts wrapped in InstructEdit's template (neighbours stay as typed). */
-function wrapped(r: BenchRecord, instruction: string): BenchRecord {
-  const w = (p: string) => wrapPrompt(r.task, instruction, p);
+/**
+ * The record with its prompts wrapped in InstructEdit's template (neighbours stay as typed). A
+ * wrapped prompt longer than the context leaves room for the target and a few generated tokens by
+ * dropping the template's front (the prompt itself is always kept).
+ */
+function wrapped(r: BenchRecord, instruction: string, tokenizer: Tokenizer, nPositions: number): BenchRecord {
+  const room = nPositions - tokenizer.encode(r.target).length - 4;
+  const w = (p: string) => {
+    const text = wrapPrompt(r.task, instruction, p);
+    const ids = tokenizer.encode(text);
+    return ids.length <= room ? text : tokenizer.decode(ids.slice(ids.length - Math.max(room, tokenizer.encode(p).length)));
+  };
   return { ...r, prompt: w(r.prompt), rephrase: r.rephrase.map(w), heldOutRephrase: r.heldOutRephrase.map(w), portability: r.portability.map((p) => ({ ...p, prompt: w(p.prompt) })) };
 }
 
@@ -142,7 +152,7 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
             const touched = new Set(set.map((r) => r.subject));
             // locality is measured on facts the solve does not protect: no neighbour is one of the model's probes
             const hoods = set.map((r) => neighboursOf(r, bench.neighbours, touched, opts.neighbours, (n) => protectedFacts.has(`${n.subject}\u0000${n.relation}`)));
-            const measured = opts.view === 'wrapped' ? set.map((r) => wrapped(r, instruction)) : set;
+            const measured = opts.view === 'wrapped' ? set.map((r) => wrapped(r, instruction, loaded.tokenizer, loaded.model.config.nPositions)) : set;
             perRecord.push(...measureSet(loaded, measured, hoods, edited, base, deltas, baseForced));
             for (const [j, r] of set.entries()) {
               prompts.rephrase += r.rephrase.length;

@@ -1,0 +1,96 @@
+/**
+ * `edit train-editor`, `edit analyze` and the instruction options of `edit eval` through the real
+ * binary, on a copy of the shipped model in a temporary project: a short meta-training installs its
+ * network and task catalogue in model.json (a change `plan` reports as drift), the catalogue makes
+ * validate refuse an unknown task without an instruction, analyze writes its picture and data, and
+ * eval runs the installed editor with an instruction meta-training never showed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ROOT, edit, expectCode, tempDir } from './helpers/cli.js';
+import { sha256 } from '../src/util/hash.js';
+
+let project: string;
+const model = () => join(project, 'models/default');
+
+describe('train-editor, analyze and eval --instruction on a copy of the default model', () => {
+  beforeAll(async () => {
+    project = await tempDir('train-editor');
+    await cp(join(ROOT, 'models/default'), model(), { recursive: true });
+    await cp(join(ROOT, 'edits'), join(project, 'edits'), { recursive: true });
+    await mkdir(join(project, 'data'));
+    await cp(join(ROOT, 'data/bench.json'), join(project, 'data/bench.json'));
+    // start from a model whose editor is memit, as a user's model before its first train-editor
+    const manifest = JSON.parse(await readFile(join(model(), 'model.json'), 'utf8'));
+    manifest.editor = { method: 'memit', settings: { lambda: 30, preserveWeight: 1 } };
+    delete manifest.tasks;
+    await writeFile(join(model(), 'model.json'), JSON.stringify(manifest, null, 2) + '\n');
+  });
+  afterAll(async () => {
+    await rm(project, { recursive: true, force: true });
+  });
+
+  it('meta-trains a few steps, installs the network and the catalogue, and plan reports the new editor as drift', async () => {
+    const r = await edit(project, 'train-editor', '--steps', '2', '--batch', '4', '--tasks', 'counterfact,convsent', '--checkpoint', 'ckpt');
+    expectCode(r, 0);
+    expect(r.stderr).toContain('backend: wasm; meta-training instructedit (instructions by condition) on counterfact, convsent: 2 steps of 4 edits');
+    expect(r.stderr).toMatch(/validation @0: counterfact nll [\d.]+ kl [\d.]+ acc \d+% · convsent/);
+    expect(r.stdout).toContain('wrote models/default/editor-instructedit.safetensors (model.json now names it');
+    expect(existsSync(join(project, 'ckpt'))).toBe(false); // a finished run leaves no checkpoint
+    const manifest = JSON.parse(await readFile(join(model(), 'model.json'), 'utf8'));
+    const bytes = await readFile(join(model(), 'editor-instructedit.safetensors'));
+    expect(manifest.editor).toEqual({ method: 'instructedit', settings: { lambda: 30 }, file: 'editor-instructedit.safetensors', sha256: sha256(bytes) });
+    const bench = JSON.parse(await readFile(join(ROOT, 'data/bench.json'), 'utf8'));
+    expect(manifest.tasks).toEqual([
+      { name: 'counterfact', instructions: bench.tasks.counterfact.instructions },
+      { name: 'convsent', instructions: bench.tasks.convsent.instructions },
+    ]);
+    for (const t of manifest.tasks) expect(t.instructions).not.toContain(bench.tasks[t.name].unseenInstruction);
+
+    const plan = await edit(project, 'plan');
+    expect(plan.code).not.toBe(0);
+    expect(plan.stderr + plan.stdout).toContain('model.json changed since the edits were applied');
+  }, 240_000);
+
+  it('with a catalogue, validate refuses a task it lacks unless the edit describes it with an instruction', async () => {
+    const spec = { version: 1, prompt: 'The best season for Norway is', target: ' winter', task: 'travel-advice' };
+    await writeFile(join(project, 'edits/norway-season.json'), JSON.stringify(spec, null, 2) + '\n');
+    const bad = await edit(project, 'validate');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('edits/norway-season.json: /task: task "travel-advice" is not in the model\'s catalogue (counterfact, convsent); add an "instruction" describing it');
+    await writeFile(join(project, 'edits/norway-season.json'), JSON.stringify({ ...spec, instruction: 'Give the season a traveller should visit in.' }, null, 2) + '\n');
+    expectCode(await edit(project, 'validate'), 0);
+    await rm(join(project, 'edits/norway-season.json'));
+  }, 60_000);
+
+  it('analyze draws each task\'s editing directions with and without the instruction', async () => {
+    const r = await edit(project, 'analyze', '--task', 'counterfact,convsent', '--per-task', '4', '--out', 'pca.svg');
+    expectCode(r, 0);
+    const svg = await readFile(join(project, 'pca.svg'), 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('PC1 (');
+    expect((svg.match(/<circle /g) ?? []).length).toBe(3 * 8 + 2); // three panels of 8 edits, a legend of 2 tasks
+    const data = JSON.parse(await readFile(join(project, 'pca.json'), 'utf8'));
+    expect(data.panels.map((p: { title: string }) => p.title)).toEqual(['gradient δ at the edit (h.3.mlp.c_proj)', 'instructedit: value shift with instruction', 'instructedit: without instruction (zero vector)']);
+    for (const p of data.panels) {
+      expect(p.points).toHaveLength(8);
+      expect(p.separation).toBeGreaterThanOrEqual(0);
+      expect(p.separation).toBeLessThanOrEqual(1);
+    }
+    expect(data.edits.filter((e: { task: string }) => e.task === 'convsent')).toHaveLength(4);
+  }, 120_000);
+
+  it('eval runs the installed editor with the unseen instruction, and the wrapped view', async () => {
+    const r = await edit(project, 'eval', '--editor', 'instructedit', '--task', 'counterfact', '--sizes', '2', '--neighbours', '1', '--instruction', 'unseen', '--view', 'wrapped', '--json');
+    expectCode(r, 0);
+    const report = JSON.parse(r.stdout);
+    expect(report.command).toContain('--instruction unseen --view wrapped');
+    expect(report.results[0]).toMatchObject({ editor: 'instructedit', instruction: 'unseen', view: 'wrapped', task: 'counterfact', size: 2, edits: 2 });
+    expect(report.results[0].generation.reliability).toBeGreaterThanOrEqual(0);
+    const bad = await edit(project, 'eval', '--network', 'memit=x.safetensors');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('write <method>=<file> with a hypernetwork method (mend, instructedit)');
+  }, 180_000);
+});

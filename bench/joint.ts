@@ -175,7 +175,7 @@ export async function benchJoint(backend: BackendName, sizes: JointSizes, log: (
 }
 
 /** `count` counterfactual edits from data/bench.json (committed; `npm run bench:data`), one per subject, in a seeded order. */
-function counterfactualEdits(count: number): EditRequest[] {
+export function counterfactualEdits(count: number): EditRequest[] {
   const file = join(packageRoot(), 'data', 'bench.json');
   if (!existsSync(file)) throw new Error('data/bench.json is missing: run `npm run bench:data`');
   const records = (JSON.parse(readFileSync(file, 'utf8')) as { records: CounterfactRecord[] }).records.filter((r) => r.task === 'counterfact');
@@ -201,7 +201,7 @@ interface CounterfactRecord {
 }
 
 /** Wall seconds and this process's CPU seconds (user + sys; wasm runs on this thread): cpuS ≪ s means other processes had the cores. */
-async function timed<T>(f: () => Promise<T>): Promise<{ value: T; s: number; cpuS: number }> {
+export async function timed<T>(f: () => Promise<T>): Promise<{ value: T; s: number; cpuS: number }> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   const value = await f();

@@ -14,7 +14,7 @@ export function stamp(): Stamp {
   return { node: process.version, cpu: cpus()[0]?.model.trim() ?? 'unknown', date: new Date().toISOString() };
 }
 
-export type Section = 'matmul' | 'train' | 'train threads' | 'scale' | 'generate' | 'edits' | 'joint' | 'judge';
+export type Section = 'matmul' | 'train' | 'train threads' | 'scale' | 'generate' | 'edits' | 'joint' | 'judge' | 'editors';
 
 /** The backend a record ran on; 'none' for CLI work that loads no TensorFlow.js (validate, plan --structural). */
 export type RecordBackend = BackendName | 'none';

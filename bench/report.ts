@@ -89,6 +89,11 @@ export function computeRatios(records: BenchRecord[]): Ratio[] {
       if (alone !== undefined && ca !== undefined && cb !== undefined && cb > 0) out.push({ name: `joint ${a.metric}/into empty, cpu s ${b}`, value: sig(ca / cb), of: [key(a), key(alone)] });
     }
   }
+  // editors: each editor's ms per edit against the joint least-squares editor's
+  for (const b of [...new Set(records.filter((r) => r.section === 'editors').map((r) => r.backend))]) {
+    const memit = find('editors', 'memit ms/edit', b);
+    for (const m of ['ft', 'mend', 'instructedit']) add(`editors ms/edit ${m}/memit ${b}`, find('editors', `${m} ms/edit`, b), memit);
+  }
   // judge: batched vs one-at-a-time judging (the checks as verify runs them) and generation alone
   for (const b of [...new Set(records.filter((r) => r.section === 'judge').map((r) => r.backend))]) {
     add(`judge checks prompts/s batched/one at a time ${b}`, find('judge', 'checks batched', b), find('judge', 'checks one at a time', b));
@@ -144,6 +149,12 @@ export function renderResults(res: BenchResults): string {
   if (edits.length > 0) out.push('', renderEdits(edits));
   const joint = res.records.filter((r) => r.section === 'joint');
   if (joint.length > 0) out.push('', renderJoint(joint));
+  const editors = res.records.filter((r) => r.section === 'editors');
+  if (editors.length > 0) {
+    const rows = [['editors', 'backend', 'value', 'unit']];
+    for (const r of editors) rows.push([r.metric, r.backend, fmt(r.value), r.unit]);
+    out.push('', table(rows), `  model: ${editors[0].detail.model}; ms/edit over one set of ${editors[0].detail.edits ?? '?'} counterfactual edits (rows + solve)`);
+  }
   const judge = res.records.filter((r) => r.section === 'judge');
   if (judge.length > 0) {
     const rows = [['judge (prompts/s)', 'backend', 'value', 's']];

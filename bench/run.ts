@@ -5,7 +5,9 @@
  * joint section (bench/joint.ts): the set editor's rows per edit, solves at N = 1, 100, 1,000 and one
  * new edit applied into 1,000 vs into an empty set, on the fastest backend; then the judge section
  * (bench/judge.ts): judging prompts/s one at a time vs batched (generateBatch + prefetch), fastest backend;
- * and the threads section (bench/train-threads.ts): data-parallel training tokens/s on 1 vs 2 threads.
+ * the editors section (bench/editors.ts): ms per edit of every editor on one set of 10 edits, and
+ * meta-training steps/s of the hypernetwork editors; and the threads section (bench/train-threads.ts):
+ * data-parallel training tokens/s on 1 vs 2 threads.
  * Writes bench/results/latest.json and a dated copy, and prints a table. Ratios (wasm/cpu,
  * custom/plain, no-cache/cache) are the numbers to compare across runs: absolute speeds on these
  * shared machines move with whatever else is running.
@@ -14,7 +16,7 @@
  *   BENCH_QUICK=1 npm run bench    # small sizes, ~30–45 s; writes bench/results/quick.json only
  *   BENCH_OUT=dir                  # write results elsewhere
  *   BENCH_BACKENDS=wasm,cpu        # only these backends
- *   BENCH_SECTIONS=edits           # only these sections (matmul, train, threads, generate, edits, joint, judge, scale); no latest.json
+ *   BENCH_SECTIONS=edits           # only these sections (matmul, train, threads, generate, edits, joint, editors, judge, scale); no latest.json
  *   BENCH_SECTIONS=scale           # opt-in (~30 min): a 124M-parameter model (import, stats, generate, apply, verify) and a 1,000-edit set on the default model
  *   BENCH_SCALE_PARTS=large|set    # one part of the scale section
  *   BENCH_MODEL=models/x           # the model folder for generation, apply and joint (default models/default)
@@ -28,6 +30,7 @@ import { BACKENDS, useBackend, type BackendName } from '../src/tensor/backend.js
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { benchEdits, pickModel, type EditsSizes } from './edits.js';
 import { benchJoint, type JointSizes } from './joint.js';
+import { benchEditors, type EditorsSizes } from './editors.js';
 import { benchJudge, type JudgeSizes } from './judge.js';
 import { benchTrainThreads, type TrainThreadsSizes } from './train-threads.js';
 import { benchScale, GPT2_SMALL, type ScaleSizes } from './scale.js';
@@ -39,7 +42,7 @@ const QUICK = !['', '0', 'false', undefined].includes(process.env.BENCH_QUICK);
 const OUT_DIR = process.env.BENCH_OUT ?? 'bench/results';
 /** A model folder for the generation section; the full run looks for models/default. */
 const MODEL = process.env.BENCH_MODEL;
-const SECTIONS = ['matmul', 'train', 'threads', 'generate', 'edits', 'joint', 'judge', 'scale'] as const;
+const SECTIONS = ['matmul', 'train', 'threads', 'generate', 'edits', 'joint', 'editors', 'judge', 'scale'] as const;
 /** BENCH_SCALE_PARTS=large or set: one part of the scale section (default both). */
 const SCALE_PARTS = (process.env.BENCH_SCALE_PARTS ?? 'large,set').split(',').map((x) => x.trim()).filter((x): x is 'large' | 'set' => x === 'large' || x === 'set');
 /** Sections a full run leaves out unless BENCH_SECTIONS names them (they take ~30 min). */
@@ -62,6 +65,7 @@ interface Plan {
   edits: EditsSizes;
   joint: JointSizes;
   judge: JudgeSizes;
+  editors: EditorsSizes;
   threads: TrainThreadsSizes;
   scale: ScaleSizes;
 }
@@ -78,6 +82,7 @@ const FULL: Plan = {
   edits: { files: 10_000, folders: 100, reps: 3, applies: [1, 100], modelDir: MODEL },
   joint: { edits: 100, solves: [1, 100, 1000], into: 1000, reps: 3, modelDir: MODEL },
   judge: { edits: 40, modelDir: MODEL ?? 'models/default', threads: 2 },
+  editors: { edits: 10, metaSteps: 5, metaBatch: 32, modelDir: MODEL },
   threads: { config: DEFAULT_CONFIG, modelDir: MODEL ?? 'models/default', batch: 16, warmupSteps: 2, steps: 8, threads: [1, 2] },
   scale: { config: GPT2_SMALL, asserts: 1000, edits: 1000, assertionsPerEdit: 10, modelDir: MODEL ?? 'models/default', parts: SCALE_PARTS },
 };
@@ -94,6 +99,7 @@ const QUICK_PLAN: Plan = {
   edits: { files: 200, folders: 10, reps: 2, applies: [1, 5], modelDir: MODEL },
   joint: { edits: 5, solves: [1, 5, 50], into: 50, reps: 1, modelDir: MODEL },
   judge: { edits: 3, modelDir: MODEL ?? 'models/default', threads: 2 },
+  editors: { edits: 2, metaSteps: 1, metaBatch: 4, modelDir: MODEL },
   threads: { config: TINY_CONFIG, batch: 4, warmupSteps: 1, steps: 2, threads: [1, 2] },
   scale: { config: { ...TINY_CONFIG, vocabSize: 4096, nPositions: 64 }, asserts: 20, edits: 5, assertionsPerEdit: 4, modelDir: MODEL ?? 'models/default', parts: SCALE_PARTS },
 };
@@ -184,6 +190,16 @@ async function main(): Promise<number> {
     const why = await useBackend(fastest);
     if (why !== undefined) errors.push({ section: 'joint', backend: fastest, message: why });
     else await step(`joint (${pickModel(plan.joint.modelDir)?.dir ?? 'no model'})`, fastest, () => benchJoint(fastest, plan.joint, progressLog()));
+  }
+  if (run('editors') && fastest !== undefined) {
+    const why = await useBackend(fastest);
+    if (why !== undefined) errors.push({ section: 'editors', backend: fastest, message: why });
+    else
+      await step('editors', fastest, async () => {
+        const r = await benchEditors(fastest, plan.editors, progressLog());
+        for (const message of r.errors) errors.push({ section: 'editors', backend: fastest, message });
+        return r;
+      });
   }
   if (run('threads') && fastest !== undefined) {
     const why = await useBackend(fastest);

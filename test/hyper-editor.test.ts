@@ -272,6 +272,25 @@ describe('hypernetwork editor on the tiny fixture', () => {
       expectClose(trained[`${l}.weight`].dataSync(), want.kind === 'dense' ? want.data : [], { atol: 1e-4 * scale, rtol: 1e-3 });
     }
     tf.dispose([...Object.values(deltas), ...Object.values(trained)]);
+
+    // refinement: a few steps on the values through the same solve lower the targets' NLL further,
+    // give the same bytes every time, and leave no tensor behind
+    const refinedEditor = new HyperEditor({ ...MEND_DEFAULTS, lambda: LAMBDA, refineSteps: 8, refineLr: 0.05, refineLocality: 10 }, net);
+    const held = tf.memory().numTensors;
+    const known = ['The capital of Italy is', 'The capital of Peru is'];
+    const r1 = await solveSet({ ...ctx, preserve: known }, refinedEditor, EDITS);
+    const r2 = await solveSet({ ...ctx, preserve: known }, refinedEditor, EDITS);
+    expect(tf.memory().numTensors).toBe(held);
+    const refinedDeltas: Deltas = {};
+    for (const [name, t] of Object.entries(r1.delta.layers)) {
+      if (t.kind !== 'dense') throw new Error('dense deltas expected');
+      expect(Buffer.from(t.data.buffer).equals(Buffer.from((r2.delta.layers[name] as typeof t).data.buffer))).toBe(true);
+      refinedDeltas[name] = tf.tensor(t.data, t.shape);
+    }
+    const refined = targetNll(refinedDeltas);
+    console.log(`target NLL, network → refined: ${edited.map((x, i) => `${x.toFixed(2)}→${refined[i].toFixed(2)}`).join(', ')}`);
+    expect(refined.reduce((a, x) => a + x, 0)).toBeLessThan(edited.reduce((a, x) => a + x, 0) - 0.1);
+    tf.dispose(Object.values(refinedDeltas));
     trainer.dispose();
     batch.dispose();
     net.dispose();

@@ -10,7 +10,7 @@ import { ModelJudge } from '../assert/judge.js';
 import { prefetchJudgements } from '../assert/prefetch.js';
 import type { Judge } from '../assert/types.js';
 import type { EditRequest, EditorContext, LayerCapacity } from '../editor/editor.js';
-import { editorSettings, needsStats, openEditor, type EditorMethod, type EditorSettings } from '../editor/registry.js';
+import { EDITORS, editorSettings, needsStats, openEditor, type EditorMethod, type EditorSettings } from '../editor/registry.js';
 import { wrapPrompt } from '../editor/mend/editor.js';
 import { preservedPrompts, solveSet } from '../editor/set.js';
 import { isPreserved } from '../model/known-facts.js';
@@ -40,6 +40,18 @@ export interface EvalOptions {
   view?: PromptView;
   /** Hypernetwork files per method instead of model.json's (`--network`). */
   networks?: Partial<Record<EditorMethod, string>>;
+  /** Numeric settings over every editor's own (`--settings lambda=20,preserveWeight=1`); a key an editor lacks is refused. */
+  overrides?: Record<string, number>;
+}
+
+/** The settings an eval runs an editor with: model.json's (or the method's defaults) with the overrides on top. */
+export function evalSettings(manifest: LoadedModel['manifest'], method: EditorMethod, overrides: Record<string, number> = {}): EditorSettings {
+  const base = editorSettings(manifest, method);
+  const known = new Set([...Object.keys(EDITORS[method].defaults), ...Object.keys(base)]);
+  for (const k of Object.keys(overrides)) {
+    if (!known.has(k) || k === 'method') throw new EditError(`--settings ${k}: the ${method} editor has no numeric setting "${k}" (it has ${[...known].filter((x) => x !== 'method').join(', ')})`);
+  }
+  return { ...base, ...overrides } as EditorSettings;
 }
 
 export type InstructionChoice = 'seen' | 'unseen';
@@ -123,7 +135,7 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
   const rows: EvalRow[] = [];
   const protectedFacts = new Set((loaded.knownFacts ?? []).filter(isPreserved).map((f) => `${f.subject}\u0000${f.relation}`));
   for (const method of opts.editors) {
-    const settings: EditorSettings = editorSettings(loaded.manifest, method);
+    const settings = evalSettings(loaded.manifest, method, opts.overrides);
     if (needsStats(method) && stats === undefined) throw new EditError(`the ${method} editor needs the model's key statistics (model.json "stats")`);
     const editor = await openEditor(loaded.dir, loaded.manifest, settings, opts.networks?.[method]);
     try {

@@ -5,7 +5,7 @@ import { EDITOR_METHODS, editorSettings, needsNetwork, needsStats, type EditorMe
 import { readKeyStats } from '../../editor/stats.js';
 import { BENCH_TASKS, SPLITS, readBench, type BenchTask, type Split } from '../../eval/bench.js';
 import { EVAL_FORMAT_VERSION, renderReport, type EvalReport } from '../../eval/report.js';
-import { runEval, type EvalOptions, type EvalRow, type InstructionChoice, type PromptView } from '../../eval/run-eval.js';
+import { evalSettings, runEval, type EvalOptions, type EvalRow, type InstructionChoice, type PromptView } from '../../eval/run-eval.js';
 import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
@@ -22,6 +22,19 @@ function sizeList(ctx: CommandContext): number[] {
   const bad = sizes.filter((s) => !/^\d+$/.test(s) || Number(s) < 1 || Number(s) > MAX_SIZE);
   if (sizes.length === 0 || bad.length > 0) throw new EditError(`--sizes ${JSON.stringify(v)}: batch sizes are whole numbers from 1 to ${MAX_SIZE}, comma-separated (e.g. 1,10,100)`);
   return [...new Set(sizes.map(Number))];
+}
+
+/** --settings lambda=20,preserveWeight=1 → numbers by name. */
+function settingsFlag(ctx: CommandContext): Record<string, number> {
+  const v = stringFlag(ctx, 'settings');
+  const out: Record<string, number> = {};
+  if (v === undefined) return out;
+  for (const item of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z][A-Za-z0-9]*)=(-?[0-9.]+(?:e-?[0-9]+)?)$/.exec(item);
+    if (m === null || !Number.isFinite(Number(m[2]))) throw new EditError(`--settings ${JSON.stringify(item)}: write <name>=<number>, comma-separated`);
+    out[m[1]] = Number(m[2]);
+  }
+  return out;
 }
 
 /** --network mend=a.safetensors,instructedit=b.safetensors → absolute paths per method. */
@@ -54,6 +67,7 @@ export const evalCommand: Command = {
     seed: { type: 'string', value: '<n>', description: 'seed of the record choice; every editor gets the same records (default 0)' },
     bench: { type: 'string', value: '<file>', description: 'the benchmark file (default data/bench.json; built by `npm run bench:data`)' },
     network: { type: 'string', value: '<m=file,…>', description: "hypernetwork files to use instead of model.json's, per method (e.g. mend=mend.safetensors,instructedit=ie.safetensors)" },
+    settings: { type: 'string', value: '<k=v,…>', description: "numeric editor settings over model.json's for this run (e.g. lambda=20,preserveWeight=1)" },
     instruction: { type: 'string', value: '<which>', description: "the instruction edits carry: seen (the task's default, default) or unseen (one meta-training never showed)" },
     view: { type: 'string', value: '<how>', description: "measure prompts as typed (default) or wrapped in InstructEdit's template (the paper's view)" },
     json: { type: 'boolean', description: 'print the report as versioned JSON instead of the table' },
@@ -77,6 +91,7 @@ export const evalCommand: Command = {
     const instruction = choiceList<InstructionChoice>(ctx, 'instruction', ['seen', 'unseen'], ['seen'])[0];
     const view = choiceList<PromptView>(ctx, 'view', ['typed', 'wrapped'], ['typed'])[0];
     const networks = networkFlag(ctx);
+    const overrides = settingsFlag(ctx);
 
     const { bench, sha256: benchSha } = await readBench(benchPath, ctx.cwd);
 
@@ -85,15 +100,15 @@ export const evalCommand: Command = {
     try {
       const editors = choiceList<EditorMethod>(ctx, 'editor', EDITOR_METHODS, [editorSettings(loaded.manifest).method]);
       const stats = editors.some(needsStats) ? await readKeyStats(join(root, dir), loaded.manifest) : undefined;
-      const options: EvalOptions = { editors, tasks, sizes, splits, seed, singles, neighbours, instruction, view, ...(Object.keys(networks).length > 0 ? { networks } : {}) };
+      const options: EvalOptions = { editors, tasks, sizes, splits, seed, singles, neighbours, instruction, view, ...(Object.keys(networks).length > 0 ? { networks } : {}), ...(Object.keys(overrides).length > 0 ? { overrides } : {}) };
       const report: EvalReport = {
         formatVersion: EVAL_FORMAT_VERSION,
         backend,
         model: dir,
-        command: `edit eval --model ${dir} --editor ${editors.join(',')} --task ${tasks.join(',')} --sizes ${sizes.join(',')} --split ${splits.join(',')} --seed ${seed} --singles ${singles} --neighbours ${neighbours}${instruction === 'seen' ? '' : ` --instruction ${instruction}`}${view === 'typed' ? '' : ` --view ${view}`}${Object.keys(networks).length === 0 ? '' : ` --network ${Object.entries(networks).map(([m, f]) => `${m}=${relative(root, f)}`).join(',')}`}`,
+        command: `edit eval --model ${dir} --editor ${editors.join(',')} --task ${tasks.join(',')} --sizes ${sizes.join(',')} --split ${splits.join(',')} --seed ${seed} --singles ${singles} --neighbours ${neighbours}${instruction === 'seen' ? '' : ` --instruction ${instruction}`}${view === 'typed' ? '' : ` --view ${view}`}${Object.keys(overrides).length === 0 ? '' : ` --settings ${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(',')}`}${Object.keys(networks).length === 0 ? '' : ` --network ${Object.entries(networks).map(([m, f]) => `${m}=${relative(root, f)}`).join(',')}`}`,
         bench: { file: relative(root, benchPath) || benchPath, sha256: benchSha, seed: bench.seed },
         options,
-        editors: Object.fromEntries(editors.map((m) => [m, editorSettings(loaded.manifest, m)])),
+        editors: Object.fromEntries(editors.map((m) => [m, evalSettings(loaded.manifest, m, overrides)])),
         results: [],
       };
       const json = () => JSON.stringify(report, null, 2) + '\n';

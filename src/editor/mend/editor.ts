@@ -17,7 +17,9 @@ import { concat } from '../linalg.js';
 import { blockOf, INSTRUCTEDIT_DEFAULTS, MEND_DEFAULTS, type HyperSettings } from '../settings.js';
 import { captureRows, instructionVector, promptKeys, rowSequence } from './capture.js';
 import { instructionMode, type HyperNet } from './network.js';
-import { solveValues, type SolveWeights } from './solve.js';
+import { solveOperator, solveValues, type SolveWeights } from './solve.js';
+import { refineValues } from './refine.js';
+import type { RowSequence } from '../batch.js';
 
 export type { HyperSettings };
 
@@ -61,6 +63,7 @@ export function hyperRows(model: GPT, tokenizer: Tokenizer, layers: readonly str
     const tensors: EditRows['tensors'] = {
       ids: { dtype: 'I32', shape: [s.ids.length], data: Int32Array.from(s.ids) },
       positions: { dtype: 'I32', shape: [n], data: Int32Array.from(s.positions) },
+      targets: { dtype: 'I32', shape: [n], data: Int32Array.from(s.targets) },
     };
     for (const l of layers) {
       const { u, delta } = captured[i][l];
@@ -106,6 +109,18 @@ export interface StackedRows {
   delta: Float32Array;
   keys: Float32Array;
   cond?: Float32Array;
+}
+
+/** The refinement's step size and locality weight when the settings leave them out. */
+export const REFINE_DEFAULTS = { lr: 0.05, cLoc: 10 } as const;
+
+/** An edit's teacher-forced sequence from its cached rows (ids, row positions, their targets). */
+function sequenceOf(id: string, r: EditRows): RowSequence {
+  const ids = r.tensors.ids;
+  const positions = r.tensors.positions;
+  const targets = r.tensors.targets;
+  if (ids === undefined || positions === undefined || targets === undefined) throw new EditError(`cached rows of edit "${id}" have no target tokens: recompute them with \`edit apply --refresh\``);
+  return { ids: Array.from(ids.data as Int32Array), positions: Array.from(positions.data as Int32Array), targets: Array.from(targets.data as Int32Array) };
 }
 
 export class HyperEditor implements SetEditor {
@@ -155,20 +170,35 @@ export class HyperEditor implements SetEditor {
     const { condDim, valueDim } = this.net.shape;
     const mu = this.settings.preserveWeight ?? 0;
     const kp = mu > 0 && (ctx.preserve?.length ?? 0) > 0 ? promptKeys(ctx.model, ctx.tokenizer, ctx.preserve!, layers) : undefined;
-    for (const layer of layers) {
+    const parts = layers.map((layer) => {
       const stats = ctx.stats?.layers[layer];
       if (stats === undefined) throw new EditError(`the ${this.method} editor needs key statistics for "${layer}": run \`edit model stats\``);
-      const dk = stats.dim;
       const s = stackRows(rows, layer, condDim, this.wrap);
       const v = tf.tidy(() => {
         const cond = s.cond === undefined ? undefined : tf.tensor2d(s.cond, [s.n, condDim]);
-        return this.net.shift(layer, tf.tensor2d(s.u, [s.n, dk]), tf.tensor2d(s.delta, [s.n, valueDim]), cond);
+        return this.net.shift(layer, tf.tensor2d(s.u, [s.n, stats.dim]), tf.tensor2d(s.delta, [s.n, valueDim]), cond);
       });
       const values = Float32Array.from(v.dataSync());
       v.dispose();
       const preserve = kp === undefined ? undefined : { keys: kp[layer], n: ctx.preserve!.length };
-      const w = solveValues(s.keys, values, s.n, dk, valueDim, stats.second, this.settings, preserve);
-      out.layers[`${layer}.weight`] = { kind: 'dense', shape: [dk, valueDim], data: w };
+      return { layer, s, stats, values: values as Float32Array, preserve };
+    });
+    const steps = this.settings.refineSteps ?? 0;
+    if (steps > 0) {
+      const seqs = rows.map(([id, r]) => sequenceOf(id, r));
+      const refined = refineValues(
+        ctx.model,
+        ctx.tokenizer,
+        parts.map((p) => ({ layer: p.layer, operator: solveOperator(p.s.keys, p.s.n, p.stats.dim, p.stats.second, this.settings, p.preserve), dk: p.stats.dim, values: p.values, d: valueDim })),
+        seqs,
+        ctx.preserve ?? [],
+        { steps, lr: this.settings.refineLr ?? REFINE_DEFAULTS.lr, cLoc: this.settings.refineLocality ?? REFINE_DEFAULTS.cLoc },
+      );
+      parts.forEach((p, i) => (p.values = refined[i]));
+    }
+    for (const p of parts) {
+      const w = solveValues(p.s.keys, p.values, p.s.n, p.stats.dim, valueDim, p.stats.second, this.settings, p.preserve);
+      out.layers[`${p.layer}.weight`] = { kind: 'dense', shape: [p.stats.dim, valueDim], data: w };
       await Promise.resolve();
     }
     return out;

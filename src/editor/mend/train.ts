@@ -90,20 +90,8 @@ export function prepareMetaBatch(ctx: MetaContext, net: HyperNet, edits: readonl
     if (s.cond !== undefined && cond === undefined) cond = keep(tf.tensor2d(s.cond, [n, condDim]));
   }
   const pairs = edits.flatMap((e) => [e.prompt, ...e.rephrase].map((prompt) => ({ prompt, completion: e.target })));
-  const eb = makeBatch(tokenizer, pairs, model.config.nPositions);
-  const flatWeights = eb.weights.dataSync();
-  const flatTargets = eb.targets.dataSync();
-  const editRows: number[] = [];
-  flatWeights.forEach((w, i) => {
-    if (w > 0) editRows.push(i);
-  });
-  const edit = {
-    ids: keep(eb.ids),
-    rows: editRows,
-    targets: keep(tf.tensor1d(editRows.map((i) => flatTargets[i]), 'int32')),
-    weights: keep(tf.ones([editRows.length]) as tf.Tensor1D),
-  };
-  tf.dispose([eb.targets, eb.weights]);
+  const edit = editBatch(tokenizer, pairs, model.config.nPositions);
+  owned.push(edit.ids, edit.targets, edit.weights);
   const loc = localityBatch(model, tokenizer, locality);
   owned.push(loc.ids, loc.weights, loc.baseLogProbs, loc.baseProbs);
   return {
@@ -122,7 +110,22 @@ export function prepareMetaBatch(ctx: MetaContext, net: HyperNet, edits: readonl
   };
 }
 
-function localityBatch(model: GPT, tokenizer: Tokenizer, texts: readonly string[]): MetaBatch['loc'] {
+/** Prompts with their completions teacher-forced; only the completion rows go through the head. */
+export function editBatch(tokenizer: Tokenizer, pairs: Array<{ prompt: string; completion: string }>, nPositions: number): MetaBatch['edit'] {
+  const eb = makeBatch(tokenizer, pairs, nPositions);
+  const flatWeights = eb.weights.dataSync();
+  const flatTargets = eb.targets.dataSync();
+  const rows: number[] = [];
+  flatWeights.forEach((w, i) => {
+    if (w > 0) rows.push(i);
+  });
+  const out = { ids: eb.ids, rows, targets: tf.tensor1d(rows.map((i) => flatTargets[i]), 'int32'), weights: tf.ones([rows.length]) as tf.Tensor1D };
+  tf.dispose([eb.targets, eb.weights]);
+  return out;
+}
+
+/** Locality sequences with the base model's next-token distributions at every real token. */
+export function localityBatch(model: GPT, tokenizer: Tokenizer, texts: readonly string[]): MetaBatch['loc'] {
   const seqs = texts.map((t) => tokenizer.encode(t).slice(0, model.config.nPositions)).filter((s) => s.length > 0);
   if (seqs.length === 0) throw new EditError('a meta-training batch needs at least one non-empty locality sequence');
   const t = Math.max(...seqs.map((s) => s.length));
@@ -149,9 +152,7 @@ export function metaLoss(model: GPT, net: HyperNet, batch: MetaBatch, s: Pick<Me
     const deltas = batchDeltas(net, batch);
     const nll = crossEntropy(model.logits(batch.edit.ids, { deltas, rows: batch.edit.rows }), batch.edit.targets, batch.edit.weights);
     const { loc } = batch;
-    const lq = logSoftmax(model.logits(loc.ids, { deltas })); // (B·T, V)
-    const perRow = rowSum(tf.mul(loc.baseProbs, tf.sub(loc.baseLogProbs, lq)) as tf.Tensor2D); // (B·T, 1)
-    const kl = tf.div(tf.sum(tf.mul(perRow, loc.weights)), loc.total) as tf.Scalar;
+    const kl = localityKl(model, loc, deltas);
     const loss = tf.add(tf.mul(nll, s.cEdit), tf.mul(kl, s.cLoc)) as tf.Scalar;
     return { loss, nll, kl };
   });
@@ -167,6 +168,15 @@ export function editAccuracy(model: GPT, net: HyperNet, batch: MetaBatch): numbe
   const v = acc.dataSync()[0];
   acc.dispose();
   return v;
+}
+
+/** Mean KL(base ‖ edited) over the locality batch's real tokens. */
+export function localityKl(model: GPT, loc: MetaBatch['loc'], deltas: Deltas): tf.Scalar {
+  return tf.tidy(() => {
+    const lq = logSoftmax(model.logits(loc.ids, { deltas })); // (B·T, V)
+    const perRow = rowSum(tf.mul(loc.baseProbs, tf.sub(loc.baseLogProbs, lq)) as tf.Tensor2D); // (B·T, 1)
+    return tf.div(tf.sum(tf.mul(perRow, loc.weights)), loc.total) as tf.Scalar;
+  });
 }
 
 export interface MetaStep {

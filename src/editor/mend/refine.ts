@@ -1,0 +1,89 @@
+/**
+ * Refinement of a set's value shifts through the joint solve: the hypernetwork's values V (per
+ * layer, one row per edit row) are the start of a few Adam steps on V itself, with the meta-loss's
+ * objective on the set as applied — NLL of each target after its prompt as typed, plus c_loc ·
+ * KL(base ‖ edited) on the model's known facts (the prompts the solve is asked to keep still) —
+ * and ΔW = M·V, M = (λC + KᵀK)⁻¹Kᵀ fixed. The network's values generalise (they come from a
+ * network meta-trained on rephrasings); the steps fix what a large set's interference took away.
+ * Deterministic: no randomness, a fixed number of steps.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Deltas, GPT } from '../../model/gpt2.js';
+import type { Tokenizer } from '../../model/tokenizer.js';
+import { crossEntropy } from '../../tensor/ops.js';
+import { weightChange } from './solve.js';
+import type { RowSequence } from '../batch.js';
+import { localityBatch, localityKl } from './train.js';
+
+export interface RefineSettings {
+  steps: number;
+  lr: number;
+  /** Weight of the KL on known facts against the edits' NLL. */
+  cLoc: number;
+}
+
+export interface RefineLayer {
+  layer: string;
+  /** M [dk, n] (float32), rows of the set in order. */
+  operator: Float32Array;
+  dk: number;
+  /** V [n, d] from the network. */
+  values: Float32Array;
+  d: number;
+}
+
+/** At most this many known-fact prompts in the KL (evenly spaced over the list, so the choice is fixed). */
+const MAX_LOCALITY = 32;
+
+/** The edits' row sequences as one teacher-forced batch (right-padded; only the row positions count). */
+function sequenceBatch(seqs: readonly RowSequence[]): { ids: tf.Tensor2D; rows: number[]; targets: tf.Tensor1D; weights: tf.Tensor1D } {
+  const t = Math.max(...seqs.map((q) => q.ids.length));
+  const rows: number[] = [];
+  const targets: number[] = [];
+  seqs.forEach((q, b) => q.positions.forEach((p, k) => (rows.push(b * t + p), targets.push(q.targets[k]))));
+  return {
+    ids: tf.tensor2d(seqs.map((q) => [...q.ids, ...new Array<number>(t - q.ids.length).fill(0)]), [seqs.length, t], 'int32'),
+    rows,
+    targets: tf.tensor1d(targets, 'int32'),
+    weights: tf.ones([rows.length]) as tf.Tensor1D,
+  };
+}
+
+/** The refined V per layer (same shapes), after `s.steps` Adam steps; a step that turns non-finite is undone and ends the refinement. */
+export function refineValues(model: GPT, tokenizer: Tokenizer, layers: RefineLayer[], seqs: readonly RowSequence[], known: readonly string[], s: RefineSettings): Float32Array[] {
+  if (s.steps <= 0 || seqs.length === 0) return layers.map((l) => l.values);
+  const n = layers[0].values.length / layers[0].d;
+  const ms = layers.map((l) => tf.tensor2d(l.operator, [l.dk, n]));
+  const vs = layers.map((l) => {
+    const init = tf.tensor2d(l.values, [n, l.d]);
+    const v = tf.variable(init, true);
+    init.dispose(); // the variable keeps its own reference to the data
+    return v;
+  });
+  const batch = sequenceBatch(seqs);
+  const step = Math.max(1, known.length / MAX_LOCALITY);
+  const picked = known.length === 0 ? [] : Array.from({ length: Math.min(MAX_LOCALITY, known.length) }, (_, i) => known[Math.floor(i * step)]);
+  const loc = picked.length > 0 ? localityBatch(model, tokenizer, picked) : undefined;
+  const opt = tf.train.adam(s.lr);
+  try {
+    let kept = vs.map((v) => Float32Array.from(v.dataSync()));
+    for (let k = 0; k < s.steps; k++) {
+      const cost = opt.minimize(() => {
+        const deltas: Deltas = {};
+        layers.forEach((l, i) => (deltas[`${l.layer}.weight`] = weightChange(ms[i], vs[i])));
+        const nll = crossEntropy(model.logits(batch.ids, { deltas, rows: batch.rows }), batch.targets, batch.weights);
+        return loc === undefined || s.cLoc === 0 ? nll : (tf.add(nll, tf.mul(localityKl(model, loc, deltas), s.cLoc)) as tf.Scalar);
+      }, true, vs);
+      const value = cost?.dataSync()[0];
+      cost?.dispose();
+      const now = vs.map((v) => Float32Array.from(v.dataSync()));
+      if (value === undefined || !Number.isFinite(value) || now.some((x) => x.some((y) => !Number.isFinite(y)))) break; // keep the last finite values
+      kept = now;
+    }
+    return kept;
+  } finally {
+    opt.dispose();
+    tf.dispose([...ms, ...vs, batch.ids, batch.targets, batch.weights]);
+    if (loc !== undefined) tf.dispose([loc.ids, loc.weights, loc.baseLogProbs, loc.baseProbs]);
+  }
+}

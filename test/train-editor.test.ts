@@ -128,6 +128,8 @@ describe('meta-training runs on the tiny fixture', () => {
 
     // other options than the checkpoint's: refused, naming the file
     await expect(trainEditor(ctx, bench, opts({ seed: 4 }), { checkpoint: ckpt })).rejects.toThrow(/started with other options/);
+    // fewer steps than the checkpoint holds: refused, not passed off as a shorter run
+    await expect(trainEditor(ctx, bench, opts({ steps: 3 }), { checkpoint: ckpt })).rejects.toThrow(/the checkpoint is at step 4, past --steps 3/);
   }, 120_000);
 
   it('wrapped rows: the network reads the wrapped prompt, the solve keys are the prompt as typed', () => {

@@ -259,6 +259,7 @@ async function readCheckpoint(dir: string, opts: TrainEditorOptions): Promise<Ch
   if (stable(want) !== stable(had)) {
     throw new EditError('the checkpoint was started with other options (only --steps may change on resume)', { file: join(dir, CHECKPOINT.progress), hint: `remove ${dir} to start over, or resume with its options` });
   }
+  if (prior.step > opts.steps) throw new EditError(`the checkpoint is at step ${prior.step}, past --steps ${opts.steps}`, { file: join(dir, CHECKPOINT.progress), hint: `resume with --steps ${prior.step} or more, or remove ${dir} to start over` });
   return prior;
 }
 

@@ -89,6 +89,10 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     expect(report.command).toContain('--instruction unseen --view wrapped');
     expect(report.results[0]).toMatchObject({ editor: 'instructedit', instruction: 'unseen', view: 'wrapped', task: 'counterfact', size: 2, edits: 2 });
     expect(report.results[0].generation.reliability).toBeGreaterThanOrEqual(0);
+    // mend without --network: the network model.json ships under "hypernetworks", hash checked
+    const shipped = await edit(project, 'eval', '--editor', 'mend', '--task', 'counterfact', '--sizes', '1', '--singles', '1', '--neighbours', '1', '--json');
+    expectCode(shipped, 0);
+    expect(JSON.parse(shipped.stdout).editors.mend).toMatchObject({ method: 'mend', lambda: 30, refineSteps: 40 });
     const bad = await edit(project, 'eval', '--network', 'memit=x.safetensors');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('write <method>=<file> with a hypernetwork method (mend, instructedit)');

@@ -53,10 +53,10 @@ export async function loadNetwork(dir: string, manifest: ModelManifest, method: 
     return HyperNet.parse(bytes, path);
   }
   const ed = manifest.editor;
-  if (ed?.method !== method || ed.file === undefined || ed.sha256 === undefined) {
-    throw new EditError(`the ${method} editor needs its trained network, and model.json names none for it`, { file: join(dir, MANIFEST), pointer: '/editor/file', hint: `train one with \`edit train-editor --method ${method}\`` });
-  }
-  return HyperNet.parse(await readChecked(dir, { file: ed.file, sha256: ed.sha256 }, '/editor'), join(dir, ed.file));
+  if (ed?.method === method && ed.file !== undefined && ed.sha256 !== undefined) return HyperNet.parse(await readChecked(dir, { file: ed.file, sha256: ed.sha256 }, '/editor'), join(dir, ed.file));
+  const shipped = manifest.hypernetworks?.[method as 'mend' | 'instructedit'];
+  if (shipped !== undefined) return HyperNet.parse(await readChecked(dir, shipped, `/hypernetworks/${method}`), join(dir, shipped.file));
+  throw new EditError(`the ${method} editor needs its trained network, and model.json names none for it`, { file: join(dir, MANIFEST), pointer: '/editor/file', hint: `train one with \`edit train-editor --method ${method}\`` });
 }
 
 /** makeEditor with the method's network loaded (model.json's, or `path`). */

@@ -99,7 +99,8 @@ function isMethod(m: string): m is EditorMethod {
 export function editorSettings(manifest: ModelManifest, method?: string): EditorSettings {
   const m = method ?? manifest.editor?.method ?? DEFAULT_METHOD;
   if (!isMethod(m)) throw new EditError(`unknown editor method "${m}"; available: ${EDITOR_METHODS.join(', ')}`);
-  const own = manifest.editor?.method === m ? (manifest.editor.settings ?? {}) : {};
+  const shipped = (manifest.hypernetworks as Record<string, { settings?: Record<string, unknown> }> | undefined)?.[m]?.settings;
+  const own = manifest.editor?.method === m ? (manifest.editor.settings ?? {}) : (shipped ?? {});
   return { ...EDITOR_INFO[m].defaults, ...own, method: m } as EditorSettings;
 }
 

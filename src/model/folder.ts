@@ -49,6 +49,8 @@ export interface ModelManifest {
   stats?: FileRef & { layers?: string[]; source?: Record<string, unknown> };
   /** The editor's task catalogue: tasks it was meta-trained on, each with instruction texts (the first is the default). */
   tasks?: TaskEntry[];
+  /** Trained hypernetworks shipped beside the editor, per method (`edit apply --method instructedit`, eval, bench), hash checked. */
+  hypernetworks?: Partial<Record<'mend' | 'instructedit', FileRef & { settings?: Record<string, unknown> }>>;
   /** Default pass thresholds of the implied assertions (fraction of prompts that must pass). */
   thresholds: Thresholds;
   /** Where the weights came from: training settings or the imported folder. */

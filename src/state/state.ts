@@ -142,6 +142,14 @@ export async function checkDrift(modelDir: string, manifest: ModelManifest, stat
     else if (actual !== manifest.editor.sha256) problems.push({ file: editorFile, message: `editor network sha256 ${short(actual)} does not match model.json (${short(manifest.editor.sha256 ?? 'none')}): the file changed outside editops` });
   }
 
+  for (const [method, ref] of Object.entries(manifest.hypernetworks ?? {})) {
+    if (ref === undefined) continue;
+    const file = join(modelDir, ref.file);
+    const actual = await sha256FileIfExists(insideFolder(modelDir, ref.file, `/hypernetworks/${method}/file`));
+    if (actual === null) problems.push({ file, message: `the ${method} network file is missing` });
+    else if (actual !== ref.sha256) problems.push({ file, message: `${method} network sha256 ${short(actual)} does not match model.json (${short(ref.sha256)}): the file changed outside editops` });
+  }
+
   const checkFile = async (ref: { file: string; sha256: string }, place: () => string, what: string, pointer: string) => {
     const file = join(modelDir, ref.file);
     let path: string;

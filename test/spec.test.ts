@@ -402,7 +402,12 @@ describe('schemas', () => {
         { pointer: '/editor/settings/lambda', message: 'must be > 0 (got 0)' },
         { pointer: '/editor/settings/residualSteps', message: 'must be an integer, got a number' },
       ]);
-      expect(validateAgainst('model', { ...manifest, editor: { method: 'instructedit' } })).toEqual([{ pointer: '/editor/method', message: "must be one of 'ft', 'memit' (got 'instructedit')" }]);
+      expect(validateAgainst('model', { ...manifest, editor: { method: 'rome' } })).toEqual([{ pointer: '/editor/method', message: "must be one of 'ft', 'memit', 'mend', 'instructedit' (got 'rome')" }]);
+      // a hypernetwork editor names its trained network
+      expect(validateAgainst('model', { ...manifest, editor: { method: 'instructedit' } })).toEqual([
+        { pointer: '/editor', message: "must have required property 'file'" },
+        { pointer: '/editor', message: "must have required property 'sha256'" },
+      ]);
       expect(validateAgainst('model', { ...manifest, stats: { file: 'stats.safetensors' } })).toEqual([{ pointer: '/stats', message: "must have required property 'sha256'" }]);
       // the shipped model
       expect(validateAgainst('model', JSON.parse(await readFile(join(ROOT, 'models/default/model.json'), 'utf8')))).toEqual([]);

@@ -4,6 +4,7 @@
  * form, a destroyed edit's removal), so a clone plans "No changes" — and never any other change
  * of the user's, staged or not. See src/apply/commit-paths.ts.
  */
+import { manifestFileRefs, type ModelManifest } from '../src/model/folder.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,9 +25,8 @@ async function expectCloneClean(name: string): Promise<void> {
 
 /** model.json and every file it names (a top-level section with a `file`), as paths in the repository. */
 async function modelFiles(): Promise<string[]> {
-  const manifest = JSON.parse(await readFile(join(repo, MODEL, 'model.json'), 'utf8')) as Record<string, unknown>;
-  const named = Object.values(manifest).filter((v): v is { file: string } => typeof v === 'object' && v !== null && typeof (v as { file?: unknown }).file === 'string');
-  return ['model.json', ...named.map((v) => v.file)].map((f) => `${MODEL}/${f}`);
+  const manifest = JSON.parse(await readFile(join(repo, MODEL, 'model.json'), 'utf8')) as ModelManifest;
+  return ['model.json', ...manifestFileRefs(manifest).map((r) => r.file)].map((f) => `${MODEL}/${f}`);
 }
 
 /** The commit's files outside the model folder, and whether it holds any of the model's own files. */

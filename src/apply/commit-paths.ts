@@ -17,7 +17,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MANIFEST, type ModelManifest } from '../model/folder.js';
+import { MANIFEST, manifestFileRefs, type ModelManifest } from '../model/folder.js';
 import { parseEditFile } from '../spec/load.js';
 import { uncommittedPaths } from '../state/git.js';
 import type { ModelState } from '../state/types.js';
@@ -42,11 +42,9 @@ export async function stateDependencies(ws: Workspace, state: ModelState): Promi
   return out;
 }
 
-/** The files a manifest names: its top-level sections with a `file` (tokenizer, weights, editor, probes, knowledge, …), whichever a model has. */
+/** The files a manifest names (folder.ts manifestFileRefs), whichever a model has. */
 function manifestFiles(manifest: ModelManifest): string[] {
-  return Object.values(manifest as unknown as Record<string, unknown>)
-    .filter((v): v is { file: string } => typeof v === 'object' && v !== null && typeof (v as { file?: unknown }).file === 'string')
-    .map((v) => v.file);
+  return manifestFileRefs(manifest).map((r) => r.file);
 }
 
 async function stillApplied(ws: Workspace, state: ModelState, file: string): Promise<boolean> {

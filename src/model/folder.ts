@@ -72,6 +72,22 @@ export interface LoadedModel {
 
 export const MANIFEST = 'model.json';
 
+/**
+ * Every file a manifest names, with the JSON pointer of its entry: the top-level sections with a
+ * `file` (tokenizer, weights, editor, key statistics, probes, knowledge, …) and each shipped
+ * hypernetwork (`/hypernetworks/<method>`).
+ */
+export function manifestFileRefs(manifest: ModelManifest): Array<{ pointer: string; file: string }> {
+  const entries: Array<[string, unknown]> = [
+    ...Object.entries(manifest).filter(([key]) => key !== 'hypernetworks').map(([key, v]): [string, unknown] => [`/${key}`, v]),
+    ...Object.entries(manifest.hypernetworks ?? {}).map(([method, v]): [string, unknown] => [`/hypernetworks/${method}`, v]),
+  ];
+  return entries.flatMap(([pointer, v]) => {
+    const file = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as { file?: unknown }).file : undefined;
+    return typeof file === 'string' ? [{ pointer, file }] : [];
+  });
+}
+
 /** A path from a manifest, resolved inside the model folder; anything that escapes it is refused. */
 export function insideFolder(dir: string, file: string, pointer: string): string {
   const full = resolve(dir, file);

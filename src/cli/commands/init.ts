@@ -8,7 +8,7 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { EditError } from '../../errors.js';
-import { insideFolder, readManifest, type ModelManifest } from '../../model/folder.js';
+import { insideFolder, manifestFileRefs, readManifest, type ModelManifest } from '../../model/folder.js';
 import { packageRoot } from '../../util/package-root.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import type { Command } from '../command.js';
@@ -49,13 +49,11 @@ export function schemaRef(cwd: string, fromDir: string, schema: string): string 
   return relative(join(cwd, fromDir), target).split(sep).join('/');
 }
 
-/** Every file a manifest names (tokenizer, weights, editor, key statistics, probes, knowledge…): an entry's `file`. */
+/** Every file a manifest names, each checked to stay inside the folder. */
 function manifestFiles(manifest: ModelManifest, dir: string): string[] {
-  return Object.entries(manifest).flatMap(([key, v]) => {
-    const file = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as { file?: unknown }).file : undefined;
-    if (typeof file !== 'string') return [];
-    insideFolder(dir, file, `/${key}/file`);
-    return [file];
+  return manifestFileRefs(manifest).map(({ pointer, file }) => {
+    insideFolder(dir, file, `${pointer}/file`);
+    return file;
   });
 }
 

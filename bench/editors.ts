@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { EditorContext } from '../src/editor/editor.js';
-import { trainEditor } from '../src/editor/mend/meta-run.js';
+import { trainEditor } from '../src/eval/meta-train.js';
 import { META_DEFAULTS } from '../src/editor/mend/train.js';
 import { EDITOR_METHODS, editorSettings, loadNetwork, makeEditor, needsNetwork, type EditorMethod } from '../src/editor/registry.js';
 import { editedLayers, MEMIT_DEFAULTS } from '../src/editor/settings.js';

@@ -1,5 +1,5 @@
 /**
- * Meta-training runs (src/editor/mend/meta-run.ts) on the tiny 2-layer fixture: the Woodbury batch
+ * Meta-training runs (src/eval/meta-train.ts) on the tiny 2-layer fixture: the Woodbury batch
  * operator against the direct solve, a run resumed from its checkpoint against one that never
  * stopped (same bytes), a checkpoint of other options refused, wrapped rows (network inputs from
  * the wrapped prompt, solve keys from the prompt as typed), and task-balanced sampling that never
@@ -16,7 +16,7 @@ import { computeKeyStats, type KeyStats } from '../src/editor/stats.js';
 import { hyperRows, rowName, stackRows, wrapPrompt } from '../src/editor/mend/editor.js';
 import { captureRows, rowSequence } from '../src/editor/mend/capture.js';
 import { BatchOperator, solveOperator } from '../src/editor/mend/solve.js';
-import { sampleStep, trainEditor, type TrainEditorOptions } from '../src/editor/mend/meta-run.js';
+import { sampleStep, trainEditor, type TrainEditorOptions } from '../src/eval/meta-train.js';
 import { META_DEFAULTS } from '../src/editor/mend/train.js';
 import { BENCH_FORMAT, type BenchFile, type BenchRecord, type BenchTask } from '../src/eval/bench.js';
 import type { EditRequest } from '../src/editor/editor.js';

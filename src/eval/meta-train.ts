@@ -9,16 +9,16 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { EditError } from '../../errors.js';
-import type { BenchFile, BenchRecord, BenchTask } from '../../eval/bench.js';
-import { parseSafetensors, serializeSafetensors } from '../../model/safetensors.js';
-import { writeFileAtomic } from '../../util/atomic.js';
-import { Rng } from '../../util/random.js';
-import type { EditRequest } from '../editor.js';
-import { hyperRows, stackRows } from './editor.js';
-import { HyperNet, inputStats, type InputStats, type InstructionMode } from './network.js';
-import { BatchOperator } from './solve.js';
-import { editAccuracy, metaLoss, MetaTrainer, prepareMetaBatch, type MetaContext, type MetaSettings, type MetaStep } from './train.js';
+import { EditError } from '../errors.js';
+import type { BenchFile, BenchRecord, BenchTask } from './bench.js';
+import { parseSafetensors, serializeSafetensors } from '../model/safetensors.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { Rng } from '../util/random.js';
+import type { EditRequest } from '../editor/editor.js';
+import { hyperRows, stackRows } from '../editor/mend/editor.js';
+import { HyperNet, inputStats, type InputStats, type InstructionMode } from '../editor/mend/network.js';
+import { BatchOperator } from '../editor/mend/solve.js';
+import { editAccuracy, metaLoss, MetaTrainer, prepareMetaBatch, type MetaContext, type MetaSettings, type MetaStep } from '../editor/mend/train.js';
 
 export interface TrainEditorOptions {
   method: 'mend' | 'instructedit';
@@ -120,7 +120,7 @@ function networkInputStats(ctx: MetaContext, bench: BenchFile, pools: Map<BenchT
   for (let i = 0; recs.length < limit && lists.some((l) => i < l.length); i++) for (const l of lists) if (i < l.length && recs.length < limit) recs.push(l[i]);
   const edits = recs.map((r) => request(r, seenInstructions(bench, r.task)[0], []));
   const wrap = opts.instruction === 'wrap';
-  const rows: Array<[string, import('../editor.js').EditRows]> = [];
+  const rows: Array<[string, import('../editor/editor.js').EditRows]> = [];
   for (let at = 0; at < edits.length; at += 32) rows.push(...hyperRows(ctx.model, ctx.tokenizer, opts.layers, edits.slice(at, at + 32), 0, wrap));
   const out: Record<string, InputStats> = {};
   for (const l of opts.layers) {

@@ -1,6 +1,6 @@
 /**
  * `edit train-editor`: meta-trains the `instructedit` (or `mend`) hypernetwork for a model on the
- * benchmark's train split (src/editor/mend/meta-run.ts), checkpointed and resumable. Without --out
+ * benchmark's train split (src/eval/meta-train.ts), checkpointed and resumable. Without --out
  * the network goes into the model folder and model.json names it as the editor, with the task
  * catalogue it was trained on (a new editor is drift until `edit apply --refresh`).
  */
@@ -8,7 +8,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { EditError } from '../../errors.js';
 import { MEMIT_DEFAULTS, editedLayers } from '../../editor/settings.js';
 import { readKeyStats } from '../../editor/stats.js';
-import { removeCheckpoint, seenInstructions, trainEditor, type TrainEditorOptions, type ValidationResult } from '../../editor/mend/meta-run.js';
+import { removeCheckpoint, seenInstructions, trainEditor, type TrainEditorOptions, type ValidationResult } from '../../eval/meta-train.js';
 import { META_DEFAULTS } from '../../editor/mend/train.js';
 import type { InstructionMode } from '../../editor/mend/network.js';
 import { BENCH_TASKS, readBench, type BenchTask } from '../../eval/bench.js';

@@ -12,7 +12,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { FT_DEFAULTS, lastProjection as defaultFtLayers } from '../src/editor/settings.js';
-import { readManifest, type ModelManifest } from '../src/model/folder.js';
+import { manifestFileRefs, readManifest, type ModelManifest } from '../src/model/folder.js';
 import { planToJson } from '../src/plan/json.js';
 import { makePlan } from '../src/plan/make-plan.js';
 import { findConflicts } from '../src/spec/conflicts.js';
@@ -243,7 +243,7 @@ function roundAll<T extends object>(o: T): T {
 export function makeRepo(dir: string, modelDir: string, manifest: ModelManifest): string {
   const dest = join(dir, 'models', 'default');
   mkdirSync(dest, { recursive: true });
-  const files = ['model.json', manifest.tokenizer.file, manifest.weights.file, ...(manifest.editor?.file ? [manifest.editor.file] : []), ...(manifest.stats ? [manifest.stats.file] : []), ...(manifest.probes ? [manifest.probes.file] : [])];
+  const files = ['model.json', ...new Set(manifestFileRefs(manifest).map((r) => r.file))];
   for (const f of files) {
     mkdirSync(dirname(join(dest, f)), { recursive: true });
     copyFileSync(join(modelDir, f), join(dest, f));

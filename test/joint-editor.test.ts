@@ -14,9 +14,10 @@ import { importHfFolder } from '../src/model/hf.js';
 import { loadModelFolder, type LoadedModel } from '../src/model/folder.js';
 import { addGram, cholesky, choleskySolve, crossProduct, solveSpd } from '../src/editor/linalg.js';
 import { computeKeyStats, parseKeyStats, serializeKeyStats, type KeyStats } from '../src/editor/stats.js';
-import { EDITORS, EDITOR_METHODS, makeEditor } from '../src/editor/registry.js';
+import { EDITORS, EDITOR_METHODS, makeEditor, needsNetwork, type EditorSettings } from '../src/editor/registry.js';
+import { HyperNet } from '../src/editor/mend/network.js';
 import { solveSet } from '../src/editor/set.js';
-import type { EditRequest, EditRows, EditorContext } from '../src/editor/editor.js';
+import type { EditRequest, EditRows, EditorContext, SetEditor } from '../src/editor/editor.js';
 import { serializeDelta } from '../src/state/deltas.js';
 import { parseRows, serializeRows } from '../src/state/rows.js';
 import { MEMIT_DEFAULTS } from '../src/editor/joint.js';
@@ -95,7 +96,8 @@ describe.each(EDITOR_METHODS)('editor %s on the tiny fixture', (method) => {
     { id: 'c', task: 'counterfact', instruction: '', prompt: 'I think Esperanto is', target: ' dull', rephrase: [] },
   ];
   const settings = { ...EDITORS[method].defaults, ...(method === 'ft' ? { steps: 8 } : { residualSteps: 8 }) };
-  const editor = makeEditor(settings);
+  // a hypernetwork editor gets a fresh network for the fixture (the contract holds for any network)
+  let editor: SetEditor = needsNetwork(method) ? (undefined as unknown as SetEditor) : makeEditor(settings as EditorSettings);
   const bytes = (rows: EditRows, id: string) => serializeRows(rows, { id, method, specSha256: '0'.repeat(64) });
 
   beforeAll(async () => {
@@ -106,8 +108,16 @@ describe.each(EDITOR_METHODS)('editor %s on the tiny fixture', (method) => {
     const layers = loaded.manifest.editableLayers.filter((l) => l.endsWith('mlp.c_proj'));
     stats = computeKeyStats(loaded.model, loaded.tokenizer, layers, { texts: ['The capital of Spain is Madrid.', 'Paris is in France.', 'I think Latin is old.'], prompts: ['The capital of Spain is', 'The currency of Peru is'], promptWeight: 10 });
     ctx = { model: loaded.model, tokenizer: loaded.tokenizer, layers: loaded.manifest.editableLayers, stats };
+    if (needsNetwork(method)) {
+      const keyDims = Object.fromEntries(layers.map((l) => [l, loaded.model.params[`${l}.weight`].shape[0] as number]));
+      const valueDim = loaded.model.params[`${layers[0]}.weight`].shape[1] as number;
+      const unit = Object.fromEntries(layers.map((l) => [l, { mean: new Float32Array(keyDims[l]), std: new Float32Array(keyDims[l]).fill(1) }]));
+      const condDim = method === 'instructedit' ? loaded.model.config.nEmbd : 0;
+      editor = makeEditor({ ...(settings as EditorSettings), lambda: 30 } as EditorSettings, { network: HyperNet.init({ layers, keyDims, valueDim, hidden: 16, condDim }, unit, { seed: 1 }) });
+    }
   });
   afterAll(async () => {
+    editor.dispose?.();
     loaded.model.dispose();
     await rm(dir, { recursive: true, force: true });
   });

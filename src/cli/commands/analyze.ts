@@ -8,7 +8,7 @@
 import { isAbsolute, join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../../errors.js';
-import type { EditRequest } from '../../editor/editor.js';
+import type { EditRequest, EditRows } from '../../editor/editor.js';
 import { hyperRows, stackRows } from '../../editor/mend/editor.js';
 import { instructionMode, type HyperNet } from '../../editor/mend/network.js';
 import { loadNetwork } from '../../editor/registry.js';
@@ -35,6 +35,17 @@ function directions(values: Float32Array, firstRow: number[], d: number): Float6
   return out;
 }
 
+/** Index of each edit's first stacked row (its prompt's last token), for rows stacked in order. */
+function firstRows(rows: ReadonlyArray<[string, EditRows]>): number[] {
+  const out: number[] = [];
+  let at = 0;
+  for (const [, r] of rows) {
+    out.push(at);
+    at += r.tensors.positions.shape[0];
+  }
+  return out;
+}
+
 /** Value shifts of `net` at the last prompt token of each edit, on its last layer; `instructed` false: the instruction left out. */
 function shifts(loaded: LoadedModel, net: HyperNet, edits: EditRequest[], instructed: boolean): { v: Float64Array; d: number } {
   const mode = instructionMode(net.shape);
@@ -43,12 +54,7 @@ function shifts(loaded: LoadedModel, net: HyperNet, edits: EditRequest[], instru
   const wrap = mode === 'wrap' && instructed;
   const rows = [...hyperRows(loaded.model, loaded.tokenizer, net.shape.layers, edits, condDim, wrap)];
   const s = stackRows(rows, layer, condDim, wrap);
-  const first: number[] = [];
-  let at = 0;
-  for (const [, r] of rows) {
-    first.push(at);
-    at += r.tensors.positions.shape[0];
-  }
+  const first = firstRows(rows);
   const v = tf.tidy(() => {
     const cond = condDim === 0 ? undefined : instructed ? tf.tensor2d(s.cond!, [s.n, condDim]) : (tf.zeros([s.n, condDim]) as tf.Tensor2D);
     return net.shift(layer, tf.tensor2d(s.u, [s.n, s.u.length / s.n]), tf.tensor2d(s.delta, [s.n, valueDim]), cond);
@@ -132,12 +138,7 @@ export const analyzeCommand: Command = {
       const layer = nets[0][1].shape.layers[nets[0][1].shape.layers.length - 1];
       const rows = [...hyperRows(loaded.model, loaded.tokenizer, [layer], edits, 0)];
       const s = stackRows(rows, layer, 0);
-      const first: number[] = [];
-      let at = 0;
-      for (const [, r] of rows) {
-        first.push(at);
-        at += r.tensors.positions.shape[0];
-      }
+      const first = firstRows(rows);
       const d = s.delta.length / s.n;
       panel(`gradient δ at the edit (${layer})`, directions(s.delta, first, d), d);
       for (const [method, net] of nets) {

@@ -1,6 +1,6 @@
 /**
- * The joint section: what the set editor (src/editor/set.ts `solveSet`, the model's editor — memit
- * by default) costs, in this process on one backend —
+ * The joint section: what the set editor (src/editor/set.ts `solveSet`, the model's editor —
+ * instructedit on the shipped model) costs, in this process on one backend —
  *   rows: seconds per edit computing a real batch of counterfactual edits' rows (against the base);
  *   solve: seconds per joint solve over N edits' cached rows, N = 1, 100, 1,000;
  *   apply 1 new edit: rows of the new edit + the solve, into a set of 1,000 cached edits vs into an
@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { EditRequest, EditRows, EditorContext, SetEditor } from '../src/editor/editor.js';
-import { editorSettings, makeEditor } from '../src/editor/registry.js';
+import { editorSettings, openEditor } from '../src/editor/registry.js';
 import { solveSet, type SetSolution } from '../src/editor/set.js';
 import { readKeyStats } from '../src/editor/stats.js';
 import { loadModelFolder } from '../src/model/folder.js';
@@ -47,9 +47,10 @@ export async function benchJoint(backend: BackendName, sizes: JointSizes, log: (
   if (model === undefined) throw new Error('no model folder: neither models/default/model.json nor .tmp/mid-model/model.json exists');
   const loaded = await loadModelFolder(model.dir);
   const records: BenchRecord[] = [];
+  let opened: SetEditor | undefined;
   try {
     const settings = editorSettings(loaded.manifest);
-    const editor = makeEditor(settings);
+    const editor = (opened = await openEditor(model.dir, loaded.manifest, settings));
     if (!editor.joint) throw new Error(`${model.dir}: the model's editor "${settings.method}" does not solve jointly`);
     const stats = await readKeyStats(model.dir, loaded.manifest);
     if (stats === undefined) throw new Error(`${model.dir}/model.json names no key statistics: run \`npm run stats\``);
@@ -167,6 +168,7 @@ export async function benchJoint(backend: BackendName, sizes: JointSizes, log: (
       }),
     );
   } finally {
+    opened?.dispose?.();
     loaded.model.dispose();
   }
   const end = memoryNow();

@@ -6,7 +6,8 @@
  * The model's probes file is replaced by a hand-written one whose "neighbour" is a phrasing of the
  * edited fact itself under another subject name: any editor that makes the edit generalize changes
  * it, so the test does not hang on which unrelated facts a particular editor happens to disturb.
- * memit's solve would keep the probes' facts still (preserveWeight), so it is turned off here.
+ * The editor's solve would keep the probes' facts still (memit's preserveWeight, the hypernetwork
+ * refinement's KL), so that is turned off here.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
@@ -57,10 +58,13 @@ beforeAll(async () => {
   const text = `${JSON.stringify(PROBES, null, 1)}\n`;
   await writeFile(join(repo, 'models/default/probes.json'), text);
   manifest.probes = { file: 'probes.json', sha256: createHash('sha256').update(text).digest('hex') };
-  // memit keeps the probes' facts still in its solve (preserveWeight): off here, so the edit reaches
-  // its own phrasing under another subject name and the check, not the solve, has to catch it.
-  expect(manifest.editor?.method).toBe('memit');
-  manifest.editor = { ...manifest.editor!, settings: { ...manifest.editor!.settings, preserveWeight: 0 } };
+  // The editor keeps the probes' facts still in its solve (memit: preserveWeight; the hypernetwork
+  // editors: the KL of their refinement): off here, so the edit reaches its own phrasing under
+  // another subject name and the check, not the solve, has to catch it.
+  const method = manifest.editor?.method;
+  expect(['memit', 'mend', 'instructedit']).toContain(method);
+  const off = method === 'memit' ? { preserveWeight: 0 } : { preserveWeight: 0, refineLocality: 0 };
+  manifest.editor = { ...manifest.editor!, settings: { ...manifest.editor!.settings, ...off } };
   await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
   await writeFrance();
   await git('add', '-A');

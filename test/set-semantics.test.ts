@@ -1,6 +1,6 @@
 /**
  * The unit of editing is the set (DESIGN §3), end to end through the real binary (bin/edit.js →
- * dist/) on the shipped model and its default editor (memit), in temporary git repositories:
+ * dist/) on the shipped model and its default editor (instructedit), in temporary git repositories:
  * - order-independent: applying A then B gives the same set delta (same bytes, same sha256 in
  *   state.json) and the same effective sha256 as applying {A, B} at once;
  * - exact removal: removing B gives the set delta of a repository that only ever applied A;
@@ -10,7 +10,7 @@
  * Two counterfactuals on different subjects the model takes (checked with `edit generate`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,6 +19,8 @@ import { sha256 } from '../src/util/hash.js';
 import { ROOT, edit, expectCode, git } from './helpers/cli.js';
 
 const MODEL = 'models/default';
+/** The shipped model's editor: a joint one (its rows go into one solve of the set). */
+const EDITOR: string = (JSON.parse(readFileSync(join(ROOT, MODEL, 'model.json'), 'utf8')) as { editor: { method: string } }).editor.method;
 
 /** A: France → " Lyon"; B: Spain → " Lisbon" (the base model says Paris and Madrid). */
 const A = { id: 'capitals/france', country: 'France', target: ' Lyon', base: ' Paris' };
@@ -80,7 +82,7 @@ afterAll(async () => {
   for (const d of made) await rm(d, { recursive: true, force: true });
 });
 
-describe.sequential('the edit set, solved jointly (memit on the shipped model)', () => {
+describe.sequential(`the edit set, solved jointly (${EDITOR} on the shipped model)`, () => {
   const PHASE = 150_000;
   let oneByOne: string; // A applied, then B
   let atOnce: string; // {A, B} applied together
@@ -90,8 +92,7 @@ describe.sequential('the edit set, solved jointly (memit on the shipped model)',
 
   beforeAll(async () => {
     if (!existsSync(join(ROOT, 'dist/src/cli/main.js'))) throw new Error('dist/ is missing: run `npx tsc -p tsconfig.json` first');
-    const manifest = JSON.parse(await readFile(join(ROOT, MODEL, 'model.json'), 'utf8')) as { editor?: { method: string } | null };
-    expect(manifest.editor?.method ?? 'memit').toBe('memit');
+    expect(['memit', 'mend', 'instructedit']).toContain(EDITOR);
     [oneByOne, atOnce] = await Promise.all([newRepo(), newRepo()]);
   }, PHASE);
 
@@ -115,12 +116,12 @@ describe.sequential('the edit set, solved jointly (memit on the shipped model)',
     const r = await edit(oneByOne, 'plan', '--detailed-exitcode');
     expectCode(r, 2);
     expect(r.stdout).toMatch(/^\s*\+ capitals\/spain\s+create/m);
-    expect(r.stdout).toContain('Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 2 edits: 1 applied edit keeps its rows, but its weights change with the solve and every edit is verified again.');
+    expect(r.stdout).toContain(`Editor ${EDITOR} re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 2 edits: 1 applied edit keeps its rows, but its weights change with the solve and every edit is verified again.`);
     // France's rows (1, from state.json) + Spain's estimate (1 per target token)
     expect(r.stdout).toContain('Capacity: 2 rows per edited layer of 1024 (0%).');
     const json = await edit(oneByOne, 'plan', '--json');
     expectCode(json, 0);
-    expect((JSON.parse(json.stdout) as { solve: unknown }).solve).toEqual({ method: 'memit', joint: true, resolves: true, edits: 2, kept: 1, layers: ['h.2.mlp.c_proj', 'h.3.mlp.c_proj'], rows: 2, keyDim: 1024, warning: null });
+    expect((JSON.parse(json.stdout) as { solve: unknown }).solve).toEqual({ method: EDITOR, joint: true, resolves: true, edits: 2, kept: 1, layers: ['h.2.mlp.c_proj', 'h.3.mlp.c_proj'], rows: 2, keyDim: 1024, warning: null });
   }, PHASE);
 
   it('adding one edit to an applied set computes rows for that edit only; the kept rows files are untouched', async () => {
@@ -160,7 +161,7 @@ describe.sequential('the edit set, solved jointly (memit on the shipped model)',
     const plan = await edit(atOnce, 'plan', '--detailed-exitcode');
     expectCode(plan, 2);
     expect(plan.stdout).toMatch(/^\s*- capitals\/spain\s+destroy/m);
-    expect(plan.stdout).toContain('Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 1 edit: 1 applied edit keeps its rows');
+    expect(plan.stdout).toContain(`Editor ${EDITOR} re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 1 edit: 1 applied edit keeps its rows`);
     expect(plan.stdout).toMatch(/^Capacity: 1 rows? per edited layer of 1024 \(0%\)\.$/m);
     const r = await edit(atOnce, 'apply', '--auto-approve');
     expectCode(r, 0);

@@ -11,6 +11,7 @@ import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT, edit, expectCode, tempDir } from './helpers/cli.js';
 import { sha256 } from '../src/util/hash.js';
+import { installNetwork } from '../src/cli/commands/train-editor.js';
 
 let project: string;
 const model = () => join(project, 'models/default');
@@ -24,7 +25,10 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     await cp(join(ROOT, 'data/bench.json'), join(project, 'data/bench.json'));
     // start from a model whose editor is memit, as a user's model before its first train-editor
     const manifest = JSON.parse(await readFile(join(model(), 'model.json'), 'utf8'));
+    // its shipped instructedit network on the shelf with refinement settings (a retrain keeps them)
+    const shipped = manifest.editor;
     manifest.editor = { method: 'memit', settings: { lambda: 30, preserveWeight: 1 } };
+    manifest.hypernetworks.instructedit = { file: shipped.file, sha256: shipped.sha256, settings: { lambda: 50, refineSteps: 40 } };
     delete manifest.tasks;
     await writeFile(join(model(), 'model.json'), JSON.stringify(manifest, null, 2) + '\n');
   });
@@ -41,7 +45,8 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     expect(existsSync(join(project, 'ckpt'))).toBe(false); // a finished run leaves no checkpoint
     const manifest = JSON.parse(await readFile(join(model(), 'model.json'), 'utf8'));
     const bytes = await readFile(join(model(), 'editor-instructedit.safetensors'));
-    expect(manifest.editor).toEqual({ method: 'instructedit', settings: { lambda: 30 }, file: 'editor-instructedit.safetensors', sha256: sha256(bytes) });
+    expect(manifest.editor).toEqual({ method: 'instructedit', settings: { lambda: 30, refineSteps: 40 }, file: 'editor-instructedit.safetensors', sha256: sha256(bytes) });
+    expect(Object.keys(manifest.hypernetworks)).toEqual(['mend']); // the method left the shelf; mend stays
     const bench = JSON.parse(await readFile(join(ROOT, 'data/bench.json'), 'utf8'));
     expect(manifest.tasks).toEqual([
       { name: 'counterfact', instructions: bench.tasks.counterfact.instructions },
@@ -97,4 +102,23 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('write <method>=<file> with a hypernetwork method (mend, instructedit)');
   }, 180_000);
+});
+
+describe('installNetwork (what train-editor writes into model.json)', () => {
+  it('shelves the hypernetwork editor it replaces, keeps the method\'s settings with the new λ', () => {
+    const raw: Record<string, unknown> = {
+      editor: { method: 'mend', file: 'editor-mend.safetensors', sha256: 'a'.repeat(64), settings: { lambda: 30, refineSteps: 40 } },
+      hypernetworks: { instructedit: { file: 'old-ie.safetensors', sha256: 'b'.repeat(64), settings: { lambda: 50, refineSteps: 10, refineLr: 0.1 } } },
+    };
+    installNetwork(raw, { method: 'instructedit', file: 'editor-instructedit.safetensors', sha256: 'c'.repeat(64), lambda: 30 }, [{ name: 'zsre', instructions: ['Answer.'] }]);
+    expect(raw).toEqual({
+      editor: { method: 'instructedit', file: 'editor-instructedit.safetensors', sha256: 'c'.repeat(64), settings: { lambda: 30, refineSteps: 10, refineLr: 0.1 } },
+      hypernetworks: { mend: { file: 'editor-mend.safetensors', sha256: 'a'.repeat(64), settings: { lambda: 30, refineSteps: 40 } } },
+      tasks: [{ name: 'zsre', instructions: ['Answer.'] }],
+    });
+    // retraining the editor's own method: no shelf entry appears, settings carry over
+    installNetwork(raw, { method: 'instructedit', file: 'editor-instructedit.safetensors', sha256: 'd'.repeat(64), lambda: 20 }, []);
+    expect(raw.editor).toEqual({ method: 'instructedit', file: 'editor-instructedit.safetensors', sha256: 'd'.repeat(64), settings: { lambda: 20, refineSteps: 10, refineLr: 0.1 } });
+    expect(Object.keys(raw.hypernetworks as object)).toEqual(['mend']);
+  });
 });

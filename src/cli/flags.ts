@@ -1,5 +1,6 @@
-import { isAbsolute, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { EditError } from '../errors.js';
+import { EDITOR_METHODS, needsNetwork, type EditorMethod } from '../editor/settings.js';
 import { findProjectRoot } from '../util/project-root.js';
 import type { CommandContext, Flags } from './command.js';
 
@@ -55,4 +56,21 @@ export function choiceList<T extends string>(ctx: CommandContext, name: string, 
   const bad = items.filter((s) => !allowed.includes(s as T));
   if (items.length === 0 || bad.length > 0) throw new EditError(`--${name} ${JSON.stringify(v)}: ${bad.length > 0 ? `unknown ${bad.map((b) => `"${b}"`).join(', ')}; ` : ''}choose from ${allowed.join(', ')}`);
   return [...new Set(items)] as T[];
+}
+
+/**
+ * --network mend=a.safetensors,instructedit=b.safetensors → [method, absolute path] pairs (eval,
+ * analyze). With `bare`, a method alone is allowed (path undefined: model.json's network for it).
+ */
+export function networkFlag(ctx: CommandContext, bare: boolean): Array<[EditorMethod, string | undefined]> {
+  const v = stringFlag(ctx, 'network');
+  if (v === undefined) return [];
+  const methods = EDITOR_METHODS.filter(needsNetwork);
+  return v.split(',').map((x) => x.trim()).filter(Boolean).map((item) => {
+    const at = item.indexOf('=');
+    const method = (at < 0 ? item : item.slice(0, at)).trim() as EditorMethod;
+    if ((at < 0 && !bare) || !methods.includes(method)) throw new EditError(`--network ${JSON.stringify(item)}: write <method>${bare ? '[=<file>]' : '=<file>'} with a hypernetwork method (${methods.join(', ')})`);
+    const file = at < 0 ? undefined : item.slice(at + 1).trim();
+    return [method, file === undefined ? undefined : isAbsolute(file) ? file : join(ctx.cwd, file)];
+  });
 }

@@ -135,9 +135,16 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
  * edits must be re-applied afterwards (apply --refresh).
  */
 export async function setManifestEntry(dir: string, key: string, value: unknown): Promise<void> {
+  await updateManifest(dir, (manifest) => {
+    manifest[key] = value;
+  });
+}
+
+/** Rewrites model.json through `change` (on the raw JSON object), atomically. */
+export async function updateManifest(dir: string, change: (manifest: Record<string, unknown>) => void): Promise<void> {
   const path = join(dir, MANIFEST);
   const manifest = (await readJsonFile(path, 'model.json is missing: not a model folder')) as Record<string, unknown>;
-  manifest[key] = value;
+  change(manifest);
   await writeFileAtomic(path, `${JSON.stringify(manifest, null, 2)}\n`);
 }
 

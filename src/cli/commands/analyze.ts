@@ -12,7 +12,7 @@ import type { EditRequest, EditRows } from '../../editor/editor.js';
 import { hyperRows, stackRows } from '../../editor/mend/editor.js';
 import { instructionMode, type HyperNet } from '../../editor/mend/network.js';
 import { loadNetwork } from '../../editor/registry.js';
-import { EDITOR_METHODS, needsNetwork, type EditorMethod } from '../../editor/settings.js';
+import { needsNetwork, type EditorMethod } from '../../editor/settings.js';
 import { BENCH_TASKS, readBench, pickRecords, type BenchTask, type Split } from '../../eval/bench.js';
 import { pca2, renderPcaSvg, separation, type PcaPanel } from '../../eval/pca.js';
 import { instructionOf } from '../../eval/run-eval.js';
@@ -21,7 +21,7 @@ import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { Rng } from '../../util/random.js';
 import type { Command, CommandContext } from '../command.js';
-import { MODEL_OPTION, choiceList, modelDir, numberFlag, projectRoot, stringFlag } from '../flags.js';
+import { MODEL_OPTION, choiceList, modelDir, networkFlag, numberFlag, projectRoot, stringFlag } from '../flags.js';
 
 /** Unit rows of the last prompt token: one direction per edit. */
 function directions(values: Float32Array, firstRow: number[], d: number): Float64Array {
@@ -65,18 +65,6 @@ function shifts(loaded: LoadedModel, net: HyperNet, edits: EditRequest[], instru
   return { v: out, d: valueDim };
 }
 
-function networkList(ctx: CommandContext): Array<[EditorMethod, string | undefined]> {
-  const v = stringFlag(ctx, 'network');
-  if (v === undefined) return [];
-  return v.split(',').map((item) => {
-    const at = item.indexOf('=');
-    const method = (at < 0 ? item : item.slice(0, at)).trim() as EditorMethod;
-    if (!EDITOR_METHODS.includes(method) || !needsNetwork(method)) throw new EditError(`--network ${JSON.stringify(item)}: write <method>[=<file>] with mend or instructedit`);
-    const file = at < 0 ? undefined : item.slice(at + 1).trim();
-    return [method, file === undefined ? undefined : isAbsolute(file) ? file : join(ctx.cwd, file)];
-  });
-}
-
 export const analyzeCommand: Command = {
   name: 'analyze',
   args: '',
@@ -110,7 +98,7 @@ export const analyzeCommand: Command = {
     const loaded = await loadModelFolder(join(root, dir));
     const nets: Array<[EditorMethod, HyperNet]> = [];
     try {
-      let wanted = networkList(ctx);
+      let wanted = networkFlag(ctx, true);
       if (wanted.length === 0) {
         const own = loaded.manifest.editor?.method as EditorMethod | undefined;
         if (own === undefined || !needsNetwork(own)) throw new EditError(`the model's editor (${own ?? 'memit'}) has no network to analyze`, { hint: 'name one with --network instructedit=<file>, or train one with `edit train-editor`' });

@@ -1,7 +1,7 @@
 /** `edit eval`: the benchmark report (src/eval): per editor × task × batch size, EasyEdit's numbers and real generation. */
 import { isAbsolute, join, relative } from 'node:path';
 import { EditError } from '../../errors.js';
-import { EDITOR_METHODS, editorSettings, needsNetwork, needsStats, type EditorMethod } from '../../editor/registry.js';
+import { EDITOR_METHODS, editorSettings, needsStats, type EditorMethod } from '../../editor/registry.js';
 import { readKeyStats } from '../../editor/stats.js';
 import { BENCH_TASKS, SPLITS, readBench, type BenchTask, type Split } from '../../eval/bench.js';
 import { EVAL_FORMAT_VERSION, renderReport, type EvalReport } from '../../eval/report.js';
@@ -10,7 +10,7 @@ import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import type { Command, CommandContext } from '../command.js';
-import { MODEL_OPTION, choiceList, modelDir, numberFlag, projectRoot, stringFlag } from '../flags.js';
+import { MODEL_OPTION, choiceList, modelDir, networkFlag, numberFlag, projectRoot, stringFlag } from '../flags.js';
 
 const DEFAULT_SIZES = [1, 10, 100];
 const MAX_SIZE = 1000;
@@ -33,21 +33,6 @@ function settingsFlag(ctx: CommandContext): Record<string, number> {
     const m = /^([A-Za-z][A-Za-z0-9]*)=(-?[0-9.]+(?:e-?[0-9]+)?)$/.exec(item);
     if (m === null || !Number.isFinite(Number(m[2]))) throw new EditError(`--settings ${JSON.stringify(item)}: write <name>=<number>, comma-separated`);
     out[m[1]] = Number(m[2]);
-  }
-  return out;
-}
-
-/** --network mend=a.safetensors,instructedit=b.safetensors → absolute paths per method. */
-function networkFlag(ctx: CommandContext): Partial<Record<EditorMethod, string>> {
-  const v = stringFlag(ctx, 'network');
-  const out: Partial<Record<EditorMethod, string>> = {};
-  if (v === undefined) return out;
-  for (const item of v.split(',').map((x) => x.trim()).filter(Boolean)) {
-    const at = item.indexOf('=');
-    const method = item.slice(0, at);
-    if (at <= 0 || !EDITOR_METHODS.includes(method as EditorMethod) || !needsNetwork(method as EditorMethod)) throw new EditError(`--network ${JSON.stringify(item)}: write <method>=<file> with a hypernetwork method (${EDITOR_METHODS.filter(needsNetwork).join(', ')})`);
-    const file = item.slice(at + 1);
-    out[method as EditorMethod] = isAbsolute(file) ? file : join(ctx.cwd, file);
   }
   return out;
 }
@@ -90,7 +75,7 @@ export const evalCommand: Command = {
     const neighbours = numberFlag(ctx, 'neighbours', 5, { integer: true, min: 0 });
     const instruction = choiceList<InstructionChoice>(ctx, 'instruction', ['seen', 'unseen'], ['seen'])[0];
     const view = choiceList<PromptView>(ctx, 'view', ['typed', 'wrapped'], ['typed'])[0];
-    const networks = networkFlag(ctx);
+    const networks = Object.fromEntries(networkFlag(ctx, false)) as Partial<Record<EditorMethod, string>>;
     const overrides = settingsFlag(ctx);
 
     const { bench, sha256: benchSha } = await readBench(benchPath, ctx.cwd);

@@ -2,6 +2,7 @@
 import { innerDim } from '../../model/config.js';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
+import { EDITOR_METHODS, needsNetwork, type EditorMethod } from '../../editor/settings.js';
 import { readManifest } from '../../model/folder.js';
 import { readState } from '../../state/state.js';
 import type { Command } from '../command.js';
@@ -47,7 +48,7 @@ export const showCommand: Command = {
     const lines = [
       `model    ${dir} (${manifest.name}: GPT-2, ${manifest.config.nLayer} layers, d=${manifest.config.nEmbd}, MLP ${innerDim(manifest.config)})`,
       `base     ${state.base.sha256}`,
-      `editor   ${state.editor ? `${state.editor.method} (settings ${(state.editor.sha256 ?? '').slice(0, 12)})` : manifest.editor ? manifest.editor.method : 'default'}`,
+      `editor   ${state.editor ? `${state.editor.method} (${networkMethod(state.editor.method) ? 'network' : 'settings'} ${(state.editor.sha256 ?? '').slice(0, 12)})` : manifest.editor ? manifest.editor.method : 'default'}`,
       `delta    ${state.delta === null ? 'none' : `${state.delta.file}: ${state.delta.capacity.map((c) => `${c.layer} ${c.rows}/${c.keyDim} rows`).join(', ') || state.delta.layers.join(', ')}`}`,
       `state    serial ${state.serial}, effective weights ${state.effective.sha256.slice(0, 16)}…`,
       '',
@@ -55,11 +56,12 @@ export const showCommand: Command = {
     if (ids.length === 0) lines.push('No edits applied.');
     else {
       const w = Math.max(...ids.map((i) => i.length));
-      lines.push(`${'edit'.padEnd(w)}  method  rel   gen   loc   port  applied`);
+      const mw = Math.max('method'.length, ...ids.map((i) => state.edits[i].method.length));
+      lines.push(`${'edit'.padEnd(w)}  ${'method'.padEnd(mw)}  rel   gen   loc   port  applied`);
       for (const i of ids) {
         const e = state.edits[i];
         const m = e.metrics;
-        lines.push(`${i.padEnd(w)}  ${e.method.padEnd(6)}  ${pct(m.reliability).padEnd(4)}  ${pct(m.generalization).padEnd(4)}  ${pct(m.locality).padEnd(4)}  ${pct(m.portability).padEnd(4)}  ${e.appliedAt}`);
+        lines.push(`${i.padEnd(w)}  ${e.method.padEnd(mw)}  ${pct(m.reliability).padEnd(4)}  ${pct(m.generalization).padEnd(4)}  ${pct(m.locality).padEnd(4)}  ${pct(m.portability).padEnd(4)}  ${e.appliedAt}`);
       }
       lines.push('', `${ids.length} edit${ids.length === 1 ? '' : 's'} applied.`);
     }
@@ -67,3 +69,8 @@ export const showCommand: Command = {
     return 0;
   },
 };
+
+/** A hypernetwork editor, whose state records its network's hash (the others: their settings'). */
+function networkMethod(method: string): boolean {
+  return (EDITOR_METHODS as readonly string[]).includes(method) && needsNetwork(method as EditorMethod);
+}

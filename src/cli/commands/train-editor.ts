@@ -12,7 +12,7 @@ import { removeCheckpoint, seenInstructions, trainEditor, type TrainEditorOption
 import { META_DEFAULTS } from '../../editor/mend/train.js';
 import type { InstructionMode } from '../../editor/mend/network.js';
 import { BENCH_TASKS, readBench, type BenchTask } from '../../eval/bench.js';
-import { loadModelFolder, setManifestEntry, type TaskEntry } from '../../model/folder.js';
+import { loadModelFolder, updateManifest, type TaskEntry } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { sha256 } from '../../util/hash.js';
@@ -22,6 +22,33 @@ import { reportOnInterrupt } from '../interrupt.js';
 
 const METHODS = ['instructedit', 'mend'] as const;
 const MODES = ['condition', 'wrap'] as const;
+
+interface Installed {
+  method: (typeof METHODS)[number];
+  file: string;
+  sha256: string;
+  /** The λ the network was meta-trained with. */
+  lambda: number;
+}
+
+/**
+ * model.json (raw) with a freshly trained network as its editor: the method's earlier settings
+ * (refinement and the like) are kept with the new λ; a hypernetwork editor it replaces moves to
+ * `hypernetworks` so it stays usable with --method; the method leaves `hypernetworks`.
+ */
+export function installNetwork(raw: Record<string, unknown>, net: Installed, catalogue: TaskEntry[]): void {
+  const old = raw.editor as { method?: string; file?: string; sha256?: string; settings?: Record<string, unknown> } | undefined;
+  const shelf = { ...((raw.hypernetworks ?? {}) as Record<string, { file: string; sha256: string; settings?: Record<string, unknown> }>) };
+  const earlier = old?.method === net.method ? old.settings : shelf[net.method]?.settings;
+  if (old?.method !== undefined && old.method !== net.method && old.file !== undefined && old.sha256 !== undefined) {
+    shelf[old.method] = { file: old.file, sha256: old.sha256, ...(old.settings === undefined ? {} : { settings: old.settings }) };
+  }
+  delete shelf[net.method];
+  raw.editor = { method: net.method, file: net.file, sha256: net.sha256, settings: { ...earlier, lambda: net.lambda } };
+  if (Object.keys(shelf).length > 0) raw.hypernetworks = shelf;
+  else delete raw.hypernetworks;
+  raw.tasks = catalogue;
+}
 
 /** The network file a method gets inside the model folder. */
 export function editorFile(method: string): string {
@@ -123,8 +150,7 @@ export const trainEditorCommand: Command = {
         const file = editorFile(method);
         await writeFileAtomic(join(loaded.dir, file), bytes);
         const catalogue: TaskEntry[] = tasks.map((t) => ({ name: t, instructions: seenInstructions(bench, t) }));
-        await setManifestEntry(loaded.dir, 'editor', { method, settings: { lambda: opts.meta.lambda }, file, sha256: digest });
-        await setManifestEntry(loaded.dir, 'tasks', catalogue);
+        await updateManifest(loaded.dir, (raw) => installNetwork(raw, { method, file, sha256: digest, lambda: opts.meta.lambda }, catalogue));
         wrote = `${relative(ctx.cwd, join(loaded.dir, file))} (model.json now names it; run \`edit plan\` to see what changes)`;
       }
       await removeCheckpoint(checkpoint);

@@ -305,6 +305,14 @@ describe('hypernetwork editor on the tiny fixture', () => {
       const t = c1.delta.layers[name] as { data: Float32Array; shape: number[] };
       chunkedDeltas[name] = tf.tensor(t.data, t.shape);
     }
+    // refineKnown bounds the known facts in the KL: none at 0, the same solve as no KL weight at all
+    const variant = (extra: Partial<typeof MEND_DEFAULTS>) => solveSet({ ...ctx, preserve: known }, new HyperEditor({ ...MEND_DEFAULTS, lambda: LAMBDA, refineSteps: 8, refineLr: 0.05, refineLocality: 10, ...extra }, net), EDITS);
+    const [noFacts, noWeight, oneFact] = [await variant({ refineKnown: 0 }), await variant({ refineLocality: 0 }), await variant({ refineKnown: 1 })];
+    for (const name of Object.keys(r1.delta.layers)) {
+      expect(bytes(noFacts, name).equals(bytes(noWeight, name))).toBe(true);
+      expect(bytes(noFacts, name).equals(bytes(r1, name))).toBe(false);
+      expect(bytes(oneFact, name).equals(bytes(r1, name))).toBe(false); // r1's KL had both known facts
+    }
     const byChunks = targetNll(chunkedDeltas);
     expect(byChunks.reduce((a, x) => a + x, 0)).toBeLessThan(edited.reduce((a, x) => a + x, 0) - 0.1);
     tf.dispose(Object.values(chunkedDeltas));

@@ -49,6 +49,8 @@ interface HyperSolveSettings {
   refineLocality?: number;
   /** At most this many edits per refinement step (a larger set takes turns in chunks; src/editor/mend/refine.ts). */
   refineBatch?: number;
+  /** At most this many of the model's known facts (the preserved half of its probes) in the refinement's KL. */
+  refineKnown?: number;
 }
 export interface MendSettings extends HyperSolveSettings {
   method: 'mend';
@@ -66,8 +68,8 @@ export const FT_DEFAULTS: FtSettings = { method: 'ft', steps: 60, lr: 5e-3, epsi
 /** Calibrated on the default model (scripts/sweep-memit.ts; README, "Benchmark"). */
 export const MEMIT_DEFAULTS: MemitSettings = { method: 'memit', lambda: 30, residualSteps: 40, residualLr: 0.3, normPenalty: 0.5, preserveWeight: 1 };
 /** FACTS (hypernetwork editors): ΔW = (30·C + KᵀK)⁻¹KᵀV, no preserved keys. */
-export const MEND_DEFAULTS: MendSettings = { method: 'mend', lambda: 30, preserveWeight: 0, refineSteps: 0, refineLr: 0.05, refineLocality: 10, refineBatch: 128 };
-export const INSTRUCTEDIT_DEFAULTS: InstructEditSettings = { method: 'instructedit', lambda: 30, preserveWeight: 0, refineSteps: 0, refineLr: 0.05, refineLocality: 10, refineBatch: 128 };
+export const MEND_DEFAULTS: MendSettings = { method: 'mend', lambda: 30, preserveWeight: 0, refineSteps: 0, refineLr: 0.05, refineLocality: 10, refineBatch: 128, refineKnown: 32 };
+export const INSTRUCTEDIT_DEFAULTS: InstructEditSettings = { method: 'instructedit', lambda: 30, preserveWeight: 0, refineSteps: 0, refineLr: 0.05, refineLocality: 10, refineBatch: 128, refineKnown: 32 };
 
 interface EditorInfo<S extends EditorSettings> {
   summary: string;

@@ -112,7 +112,7 @@ export interface StackedRows {
 }
 
 /** The refinement's step size and locality weight when the settings leave them out. */
-export const REFINE_DEFAULTS = { lr: 0.05, cLoc: 10, batch: 128 } as const;
+export const REFINE_DEFAULTS = { lr: 0.05, cLoc: 10, batch: 128, known: 32 } as const;
 
 /** An edit's teacher-forced sequence from its cached rows (ids, row positions, their targets). */
 function sequenceOf(id: string, r: EditRows): RowSequence {
@@ -192,7 +192,7 @@ export class HyperEditor implements SetEditor {
         parts.map((p) => ({ layer: p.layer, operator: solveOperator(p.s.keys, p.s.n, p.stats.dim, p.stats.second, this.settings, p.preserve), dk: p.stats.dim, values: p.values, d: valueDim })),
         seqs,
         ctx.preserve ?? [],
-        { steps, lr: this.settings.refineLr ?? REFINE_DEFAULTS.lr, cLoc: this.settings.refineLocality ?? REFINE_DEFAULTS.cLoc, batch: this.settings.refineBatch ?? REFINE_DEFAULTS.batch },
+        { steps, lr: this.settings.refineLr ?? REFINE_DEFAULTS.lr, cLoc: this.settings.refineLocality ?? REFINE_DEFAULTS.cLoc, batch: this.settings.refineBatch ?? REFINE_DEFAULTS.batch, known: this.settings.refineKnown ?? REFINE_DEFAULTS.known },
       );
       parts.forEach((p, i) => (p.values = refined[i]));
     }

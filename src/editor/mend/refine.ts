@@ -26,6 +26,8 @@ export interface RefineSettings {
    * 1,000 edits as at 100 (a set no larger than this: every edit in every step).
    */
   batch: number;
+  /** At most this many of the known facts in the KL (evenly spaced over the list, so the choice is fixed). */
+  known: number;
 }
 
 export interface RefineLayer {
@@ -37,9 +39,6 @@ export interface RefineLayer {
   values: Float32Array;
   d: number;
 }
-
-/** At most this many known-fact prompts in the KL (evenly spaced over the list, so the choice is fixed). */
-const MAX_LOCALITY = 32;
 
 /** The edits' row sequences as one teacher-forced batch (right-padded; only the row positions count). */
 function sequenceBatch(seqs: readonly RowSequence[]): { ids: tf.Tensor2D; rows: number[]; targets: tf.Tensor1D; weights: tf.Tensor1D } {
@@ -68,8 +67,8 @@ export function refineValues(model: GPT, tokenizer: Tokenizer, layers: RefineLay
   });
   const chunks = Math.max(1, Math.ceil(seqs.length / Math.max(1, s.batch)));
   const batches = Array.from({ length: chunks }, (_, c) => sequenceBatch(seqs.slice(Math.floor((c * seqs.length) / chunks), Math.floor(((c + 1) * seqs.length) / chunks))));
-  const step = Math.max(1, known.length / MAX_LOCALITY);
-  const picked = known.length === 0 ? [] : Array.from({ length: Math.min(MAX_LOCALITY, known.length) }, (_, i) => known[Math.floor(i * step)]);
+  const step = Math.max(1, known.length / Math.max(1, s.known));
+  const picked = known.length === 0 || s.known <= 0 ? [] : Array.from({ length: Math.min(s.known, known.length) }, (_, i) => known[Math.floor(i * step)]);
   const loc = picked.length > 0 ? localityBatch(model, tokenizer, picked) : undefined;
   const opt = tf.train.adam(s.lr);
   try {

@@ -10,7 +10,7 @@
  *   `asserts` expect assertions over distinct prompts (100 per edit, the schema's cap), then `edit verify` of them on 1 and on 2 threads.
  * On the default model:
  *   plan, apply and verify of a set of `edits` recent-fact insertions (data/bench.json) with
- *   `assertionsPerEdit` expect assertions each (10,000 at the full size), thresholds 0 so the
+ *   `assertionsPerEdit` expect assertions each (10,000 at the full size), every threshold 0 (reliability too) so the
  *   mechanics are measured, not the editor's quality (`edit eval` measures that).
  */
 import { spawnSync } from 'node:child_process';
@@ -89,7 +89,7 @@ function assertedEdit(subject: string, prompt: string, target: string, asserts: 
     prompt,
     target,
     neighbours: false,
-    thresholds: { locality: 0, generalization: 0 },
+    thresholds: { reliability: 0, locality: 0, generalization: 0 },
     expect: Array.from({ length: asserts }, (_, i) => ({
       type: 'not-contains', prompt: `Note ${seed}.${i}: the ${rng.pick(words)} of ${subject} is`, value: ' Zzyzx', maxTokens: 4,
     })),

@@ -68,8 +68,9 @@ export const FT_DEFAULTS: FtSettings = { method: 'ft', steps: 60, lr: 5e-3, epsi
 /** Calibrated on the default model (scripts/sweep-memit.ts; README, "Benchmark"). */
 export const MEMIT_DEFAULTS: MemitSettings = { method: 'memit', lambda: 30, residualSteps: 40, residualLr: 0.3, normPenalty: 0.5, preserveWeight: 1 };
 /** FACTS (hypernetwork editors): ΔW = (30·C + KᵀK)⁻¹KᵀV, no preserved keys. */
-export const MEND_DEFAULTS: MendSettings = { method: 'mend', lambda: 30, preserveWeight: 0, refineSteps: 0, refineLr: 0.05, refineLocality: 10, refineBatch: 128, refineKnown: 32 };
-export const INSTRUCTEDIT_DEFAULTS: InstructEditSettings = { method: 'instructedit', lambda: 30, preserveWeight: 0, refineSteps: 0, refineLr: 0.05, refineLocality: 10, refineBatch: 128, refineKnown: 32 };
+export const HYPER_DEFAULTS: Required<HyperSolveSettings> = { lambda: 30, preserveWeight: 0, refineSteps: 0, refineLr: 0.05, refineLocality: 10, refineBatch: 128, refineKnown: 32 };
+export const MEND_DEFAULTS: MendSettings = { method: 'mend', ...HYPER_DEFAULTS };
+export const INSTRUCTEDIT_DEFAULTS: InstructEditSettings = { method: 'instructedit', ...HYPER_DEFAULTS };
 
 interface EditorInfo<S extends EditorSettings> {
   summary: string;
@@ -95,7 +96,8 @@ export const EDITOR_METHODS = Object.keys(EDITOR_INFO) as EditorMethod[];
 /** The default when model.json names no editor. */
 export const DEFAULT_METHOD: EditorMethod = 'memit';
 
-function isMethod(m: string): m is EditorMethod {
+/** A method name the registry knows. */
+export function isMethod(m: string): m is EditorMethod {
   return Object.hasOwn(EDITOR_INFO, m);
 }
 

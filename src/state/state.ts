@@ -128,26 +128,17 @@ export async function checkDrift(modelDir: string, manifest: ModelManifest, stat
     }
   }
 
-  if (manifest.stats !== undefined) {
-    const statsFile = join(modelDir, manifest.stats.file);
-    const actual = await sha256FileIfExists(insideFolder(modelDir, manifest.stats.file, '/stats/file'));
-    if (actual === null) problems.push({ file: statsFile, message: 'key statistics file is missing' });
-    else if (actual !== manifest.stats.sha256) problems.push({ file: statsFile, message: `key statistics sha256 ${short(actual)} does not match model.json (${short(manifest.stats.sha256)}): the file changed outside editops` });
-  }
-
-  if (manifest.editor?.file !== undefined) {
-    const editorFile = join(modelDir, manifest.editor.file);
-    const actual = await sha256FileIfExists(insideFolder(modelDir, manifest.editor.file, '/editor/file'));
-    if (actual === null) problems.push({ file: editorFile, message: `the ${manifest.editor.method} editor's network file is missing` });
-    else if (actual !== manifest.editor.sha256) problems.push({ file: editorFile, message: `editor network sha256 ${short(actual)} does not match model.json (${short(manifest.editor.sha256 ?? 'none')}): the file changed outside editops` });
-  }
-
-  for (const [method, ref] of Object.entries(manifest.hypernetworks ?? {})) {
-    if (ref === undefined) continue;
+  /** A file model.json names, against the sha256 it records there. */
+  const checkNamed = async (ref: { file: string; sha256?: string }, pointer: string, missing: string, label: string) => {
     const file = join(modelDir, ref.file);
-    const actual = await sha256FileIfExists(insideFolder(modelDir, ref.file, `/hypernetworks/${method}/file`));
-    if (actual === null) problems.push({ file, message: `the ${method} network file is missing` });
-    else if (actual !== ref.sha256) problems.push({ file, message: `${method} network sha256 ${short(actual)} does not match model.json (${short(ref.sha256)}): the file changed outside editops` });
+    const actual = await sha256FileIfExists(insideFolder(modelDir, ref.file, `${pointer}/file`));
+    if (actual === null) problems.push({ file, message: missing });
+    else if (actual !== ref.sha256) problems.push({ file, message: `${label} sha256 ${short(actual)} does not match model.json (${short(ref.sha256 ?? 'none')}): the file changed outside editops` });
+  };
+  if (manifest.stats !== undefined) await checkNamed(manifest.stats, '/stats', 'key statistics file is missing', 'key statistics');
+  if (manifest.editor?.file !== undefined) await checkNamed({ file: manifest.editor.file, sha256: manifest.editor.sha256 }, '/editor', `the ${manifest.editor.method} editor's network file is missing`, 'editor network');
+  for (const [method, ref] of Object.entries(manifest.hypernetworks ?? {})) {
+    if (ref !== undefined) await checkNamed(ref, `/hypernetworks/${method}`, `the ${method} network file is missing`, `${method} network`);
   }
 
   const checkFile = async (ref: { file: string; sha256: string }, place: () => string, what: string, pointer: string) => {

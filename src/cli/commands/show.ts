@@ -2,7 +2,7 @@
 import { innerDim } from '../../model/config.js';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
-import { EDITOR_METHODS, needsNetwork, type EditorMethod } from '../../editor/settings.js';
+import { isMethod, needsNetwork } from '../../editor/settings.js';
 import { readManifest } from '../../model/folder.js';
 import { readState } from '../../state/state.js';
 import type { Command } from '../command.js';
@@ -72,5 +72,5 @@ export const showCommand: Command = {
 
 /** A hypernetwork editor, whose state records its network's hash (the others: their settings'). */
 function networkMethod(method: string): boolean {
-  return (EDITOR_METHODS as readonly string[]).includes(method) && needsNetwork(method as EditorMethod);
+  return isMethod(method) && needsNetwork(method);
 }

@@ -14,7 +14,7 @@ import type { Tokenizer } from '../../model/tokenizer.js';
 import type { Delta } from '../../model/weight-change.js';
 import type { EditorContext, EditRequest, EditRows, LayerCapacity, SetEditor } from '../editor.js';
 import { concat } from '../linalg.js';
-import { blockOf, INSTRUCTEDIT_DEFAULTS, MEND_DEFAULTS, type HyperSettings } from '../settings.js';
+import { blockOf, HYPER_DEFAULTS, INSTRUCTEDIT_DEFAULTS, MEND_DEFAULTS, type HyperSettings } from '../settings.js';
 import { captureRows, instructionVector, promptKeys, rowSequence } from './capture.js';
 import { instructionMode, type HyperNet } from './network.js';
 import { solveOperator, solveValues, type SolveWeights } from './solve.js';
@@ -111,8 +111,6 @@ export interface StackedRows {
   cond?: Float32Array;
 }
 
-/** The refinement's step size and locality weight when the settings leave them out. */
-export const REFINE_DEFAULTS = { lr: 0.05, cLoc: 10, batch: 128, known: 32 } as const;
 
 /** An edit's teacher-forced sequence from its cached rows (ids, row positions, their targets). */
 function sequenceOf(id: string, r: EditRows): RowSequence {
@@ -183,7 +181,8 @@ export class HyperEditor implements SetEditor {
       const preserve = kp === undefined ? undefined : { keys: kp[layer], n: ctx.preserve!.length };
       return { layer, s, stats, values: values as Float32Array, preserve };
     });
-    const steps = this.settings.refineSteps ?? 0;
+    const refine = { ...HYPER_DEFAULTS, ...this.settings }; // settings built by hand may leave fields out
+    const steps = refine.refineSteps;
     if (steps > 0) {
       const seqs = rows.map(([id, r]) => sequenceOf(id, r));
       const refined = refineValues(
@@ -192,7 +191,7 @@ export class HyperEditor implements SetEditor {
         parts.map((p) => ({ layer: p.layer, operator: solveOperator(p.s.keys, p.s.n, p.stats.dim, p.stats.second, this.settings, p.preserve), dk: p.stats.dim, values: p.values, d: valueDim })),
         seqs,
         ctx.preserve ?? [],
-        { steps, lr: this.settings.refineLr ?? REFINE_DEFAULTS.lr, cLoc: this.settings.refineLocality ?? REFINE_DEFAULTS.cLoc, batch: this.settings.refineBatch ?? REFINE_DEFAULTS.batch, known: this.settings.refineKnown ?? REFINE_DEFAULTS.known },
+        { steps, lr: refine.refineLr, cLoc: refine.refineLocality, batch: refine.refineBatch, known: refine.refineKnown },
       );
       parts.forEach((p, i) => (p.values = refined[i]));
     }

@@ -1,6 +1,7 @@
 /**
- * generateBatch against generate(): many prompts in one pass (grouped by length, KV cache, rows
- * leaving as they stop) give exactly the token ids each prompt gets alone — on the tiny fixture
+ * generateBatch against generate(): many prompts in one pass (left-padded with a margin check, or
+ * grouped by length; KV cache, rows leaving as they stop) give exactly the token ids each prompt
+ * gets alone — on the tiny fixture
  * (imported as a user would, through importHfFolder) and on the shipped default model — and leave
  * no tensors behind.
  */
@@ -96,6 +97,31 @@ describe('generateBatch on the tiny fixture (imported with importHfFolder)', () 
     expect(out[2]).toEqual([]);
   });
 
+  it('greedy rows of different lengths share padded passes; a close call goes the exact way; the ids never change', () => {
+    const model = loaded.model;
+    const calls = { n: 0 };
+    const original = model.nextLogits.bind(model);
+    model.nextLogits = (ids, o) => (calls.n++, original(ids, o));
+    try {
+      const count = (opts: BatchGenerateOptions): number => {
+        const alone = oneByOne(model, prompts, opts);
+        calls.n = 0;
+        expect(generateBatch(model, prompts, opts)).toEqual(alone);
+        return calls.n;
+      };
+      const lengths = new Set(prompts.map((p) => p.length)).size;
+      // the fixture's random weights give small margins: the default 1e-3 sends some rows the exact way
+      const padded = count({ maxNewTokens: 8, exactMargin: 1e-6 });
+      const exact = count({ maxNewTokens: 8, exactMargin: 0 });
+      const allClose = count({ maxNewTokens: 8, exactMargin: Infinity });
+      expect(exact).toBeGreaterThanOrEqual(lengths * 2); // a batch per length
+      expect(padded).toBeLessThan(exact / 2); // one padded batch of the rows that fit, the rest exact
+      expect(allClose).toBe(exact + 1); // the first padded pass gives every row up
+    } finally {
+      model.nextLogits = original;
+    }
+  });
+
   it('no prompts, and refuses an empty prompt or a missing budget', () => {
     expect(generateBatch(loaded.model, [], { maxNewTokens: 4 })).toEqual([]);
     expect(() => generateBatch(loaded.model, [[]], { maxNewTokens: 4 })).toThrow(/prompt 0 is empty/);
@@ -124,5 +150,21 @@ describe('generateBatch on the default model', () => {
     generate(model, prompts[0], { maxNewTokens: 1 });
     const out = expectSameAsAlone(model, prompts, { maxNewTokens: budgets, stopIds: sentenceStopIds(tokenizer, model.config.vocabSize) });
     expect(out.filter((o) => o.length > 0).length).toBeGreaterThan(40);
+  });
+
+  it('a left-padded row\'s next-token logits are its logits alone within float rounding, with the same choice', () => {
+    const { model, tokenizer, knownFacts } = loaded;
+    const prompts = (knownFacts ?? []).slice(0, 32).map((f) => tokenizer.encode(f.prompt));
+    const width = Math.max(...prompts.map((p) => p.length));
+    const pad = prompts.map((p) => width - p.length);
+    expect(new Set(pad).size).toBeGreaterThan(2);
+    const together = tf.tidy(() => model.nextLogits(tf.tensor2d(prompts.map((p, r) => [...new Array<number>(pad[r]).fill(0), ...p]), [prompts.length, width], 'int32'), { pad }).arraySync());
+    prompts.forEach((p, r) => {
+      const alone = tf.tidy(() => model.nextLogits(tf.tensor2d([p], [1, p.length], 'int32')).arraySync()[0]);
+      const worst = alone.reduce((m, x, v) => Math.max(m, Math.abs(x - together[r][v])), 0);
+      expect(worst).toBeLessThan(1e-4);
+      expect(together[r].indexOf(Math.max(...together[r]))).toBe(alone.indexOf(Math.max(...alone)));
+    });
+    expect(() => model.nextLogits(tf.tensor2d([prompts[0]], [1, prompts[0].length], 'int32'), { pad: [0, 0] })).toThrow(/1 rows but 2 paddings/);
   });
 });

@@ -1,10 +1,10 @@
 /**
  * Greedy generation on several threads. tfjs-wasm runs on one thread, so each worker thread runs
- * its own backend with the same model folder loaded; generateBatch splits a call's prompts by
- * length group between the workers and the calling thread, and blocks (Atomics.wait) until every
- * part is back, so synchronous callers (the judge's prefetch) can use it. Every thread runs
- * generateBatch, and a length group never straddles two threads, so the ids are those of one
- * thread: the same for any number of workers.
+ * its own backend with the same model folder loaded; generateBatch deals a call's prompts, in
+ * order of length, in turn to the workers and the calling thread (each gets the same mix of
+ * lengths to pad into its batches), and blocks (Atomics.wait) until every part is back, so
+ * synchronous callers (the judge's prefetch) can use it. Every thread runs generateBatch, whose
+ * ids are each prompt's ids alone: the same for any number of workers.
  */
 import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -127,18 +127,11 @@ export class GeneratePool {
     return id;
   }
 
-  /** Prompt indices per thread: whole length groups, largest first to the least loaded thread (cost ≈ rows × (budget + 1) forwards' worth). */
+  /** Prompt indices per thread: in order of length (then budget), dealt in turn, so each thread gets an equal share of every length. */
   private split(prompts: readonly number[][], budgets: number[]): number[][] {
-    const groups = new Map<number, number[]>();
-    prompts.forEach((p, i) => groups.set(p.length, [...(groups.get(p.length) ?? []), i]));
-    const cost = (rows: number[]) => 1 + Math.max(...rows.map((r) => budgets[r])) + rows.length / 16;
+    const order = prompts.map((_, i) => i).sort((a, b) => prompts[a].length - prompts[b].length || budgets[a] - budgets[b] || a - b);
     const shares: number[][] = Array.from({ length: this.size }, () => []);
-    const load = new Array<number>(this.size).fill(0);
-    for (const rows of [...groups.values()].sort((a, b) => cost(b) - cost(a))) {
-      const t = load.indexOf(Math.min(...load));
-      shares[t].push(...rows);
-      load[t] += cost(rows);
-    }
+    order.forEach((r, k) => shares[k % this.size].push(r));
     return shares;
   }
 }

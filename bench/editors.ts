@@ -69,9 +69,10 @@ export async function benchEditors(backend: BackendName, sizes: EditorsSizes, lo
     // meta-training throughput: the train-editor loop, validation off
     const bench = parseBench(JSON.parse(readFileSync(join(packageRoot(), 'data/bench.json'), 'utf8')), 'data/bench.json');
     const layers = editedLayers({ ...MEMIT_DEFAULTS }, loaded.manifest.editableLayers);
-    for (const method of ['mend', 'instructedit'] as const) {
+    const rates: Record<number, number> = {};
+    for (const [method, threads] of [['mend', 1], ['instructedit', 1], ['instructedit', 2]] as const) {
       const seconds: number[] = [];
-      const res = await trainEditor({ model: loaded.model, tokenizer: loaded.tokenizer, stats }, bench, {
+      const res = await trainEditor({ model: loaded.model, tokenizer: loaded.tokenizer, stats, modelDir: model.dir }, bench, {
         method,
         instruction: method === 'mend' ? 'none' : 'condition',
         tasks: ['counterfact', 'recent', 'convsent', 'zsre'],
@@ -85,12 +86,15 @@ export async function benchEditors(backend: BackendName, sizes: EditorsSizes, lo
         validateEvery: 1_000_000,
         validationEdits: 0,
         meta: META_DEFAULTS,
+        ...(threads > 1 ? { workers: threads } : {}),
       }, { onStep: (p) => seconds.push(p.seconds) });
       res.net.dispose();
       const timedS = seconds[seconds.length - 1] - seconds[0]; // the first step is the warm-up
       const rate = sizes.metaSteps / timedS;
-      log(`meta-training ${method}: ${rate.toFixed(2)} steps/s (${sizes.metaBatch} edits per step)`);
-      records.push(record(`meta-training ${method} steps/s`, rate, 'steps/s', { steps: sizes.metaSteps, batch: sizes.metaBatch, seconds: sig(timedS) }));
+      if (method === 'instructedit') rates[threads] = rate;
+      const over = threads > 1 ? { threads, overOneThread: sig(rate / rates[1]) } : {};
+      log(`meta-training ${method}${threads > 1 ? ` on ${threads} threads` : ''}: ${rate.toFixed(2)} steps/s (${sizes.metaBatch} edits per step)${threads > 1 ? `, ${(rate / rates[1]).toFixed(2)}× one thread` : ''}`);
+      records.push(record(`meta-training ${method} steps/s${threads > 1 ? `, ${threads} threads` : ''}`, rate, 'steps/s', { steps: sizes.metaSteps, batch: sizes.metaBatch, seconds: sig(timedS), ...over }));
     }
   } finally {
     loaded.model.dispose();

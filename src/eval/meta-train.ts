@@ -16,9 +16,10 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { Rng } from '../util/random.js';
 import type { EditRequest } from '../editor/editor.js';
 import { hyperRows, stackRows } from '../editor/mend/editor.js';
-import { HyperNet, inputStats, type InputStats, type InstructionMode } from '../editor/mend/network.js';
+import { HyperNet, inputStats, instructionMode, type InputStats, type InstructionMode } from '../editor/mend/network.js';
 import { BatchOperator } from '../editor/mend/solve.js';
-import { editAccuracy, metaLoss, MetaTrainer, prepareMetaBatch, type MetaContext, type MetaSettings, type MetaStep } from '../editor/mend/train.js';
+import { MetaPool, shares } from '../editor/mend/meta-pool.js';
+import { editAccuracy, editPairs, lossCounts, metaBatchFromRows, metaLoss, MetaTrainer, prepareMetaBatch, shareGradient, solveArrays, type MetaContext, type MetaSettings, type MetaStep } from '../editor/mend/train.js';
 
 export interface TrainEditorOptions {
   method: 'mend' | 'instructedit';
@@ -42,6 +43,8 @@ export interface TrainEditorOptions {
   /** Validation edits per task (a fixed batch from the validation split). */
   validationEdits: number;
   meta: MetaSettings;
+  /** Threads training data-parallel (meta-pool.ts); absent = 1. A run is reproducible for a fixed count. */
+  workers?: number;
 }
 
 export interface ValidationResult {
@@ -142,8 +145,11 @@ interface CheckpointProgress {
 }
 
 /** Meta-trains a network (or resumes the checkpoint's); returns it trained for `opts.steps` steps. */
-export async function trainEditor(ctx: MetaContext, bench: BenchFile, opts: TrainEditorOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
+export async function trainEditor(ctx: MetaContext & { modelDir?: string }, bench: BenchFile, opts: TrainEditorOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
   if (opts.tasks.length === 0) throw new EditError('meta-training needs at least one task');
+  const threads = opts.workers ?? 1;
+  if (threads > Math.min(opts.batch, opts.locality)) throw new EditError(`${threads} training threads need at least as many edits and locality texts per step (${opts.batch} and ${opts.locality})`);
+  if (threads > 1 && ctx.modelDir === undefined) throw new EditError('training on several threads needs the model folder (each thread loads it)');
   if ((opts.method === 'mend') !== (opts.instruction === 'none')) throw new EditError('mend trains without instructions; instructedit with "condition" or "wrap"');
   const pools = new Map<BenchTask, BenchRecord[]>();
   for (const t of opts.tasks) {
@@ -165,6 +171,7 @@ export async function trainEditor(ctx: MetaContext, bench: BenchFile, opts: Trai
   }
   const operators = Object.fromEntries(opts.layers.map((l) => [l, new BatchOperator(ctx.stats.layers[l].second, keyDims[l], opts.meta.lambda)]));
   const validation = validationBatches(ctx, bench, net, opts, operators);
+  const pool = threads > 1 ? await MetaPool.open(ctx.modelDir!, net, opts.meta, threads) : undefined;
   const state: CheckpointProgress = prior ?? { options: opts, step: 0, skipped: 0, seconds: 0, validation: [], recent: [] };
   const resumedFrom = state.step;
 
@@ -193,12 +200,15 @@ export async function trainEditor(ctx: MetaContext, bench: BenchFile, opts: Trai
       const t0 = performance.now();
       const rng = new Rng(stepSeed(opts.seed, state.step));
       const { edits, locality } = sampleStep(bench, pools, opts, rng);
-      const batch = prepareMetaBatch(ctx, net, edits, locality, opts.meta, operators);
       let r: MetaStep;
-      try {
-        r = trainer.step(ctx.model, batch);
-      } finally {
-        batch.dispose();
+      if (pool !== undefined) r = await pooledStep(ctx, net, trainer, pool, edits, locality, opts, operators);
+      else {
+        const batch = prepareMetaBatch(ctx, net, edits, locality, opts.meta, operators);
+        try {
+          r = trainer.step(ctx.model, batch);
+        } finally {
+          batch.dispose();
+        }
       }
       state.step++;
       state.seconds += (performance.now() - t0) / 1000;
@@ -214,12 +224,38 @@ export async function trainEditor(ctx: MetaContext, bench: BenchFile, opts: Trai
       await Promise.resolve();
     }
   } finally {
+    await pool?.close();
     trainer.dispose();
     for (const b of validation.values()) b.dispose();
     for (const o of Object.values(operators)) o.dispose();
   }
   const mean = (k: 'loss' | 'nll' | 'kl') => state.recent.reduce((a, x) => a + x[k], 0) / Math.max(state.recent.length, 1);
   return { net, steps: state.step, resumedFrom, skipped: state.skipped, seconds: state.seconds, validation: state.validation, last: { loss: mean('loss'), nll: mean('nll'), kl: mean('kl') } };
+}
+
+/** One step on the pool's threads (meta-pool.ts): rows and the loss's sequences split in order, the gradient's shares added. */
+async function pooledStep(ctx: MetaContext, net: HyperNet, trainer: MetaTrainer, pool: MetaPool, edits: EditRequest[], locality: string[], opts: TrainEditorOptions, operators: Record<string, BatchOperator>): Promise<MetaStep> {
+  const wrap = instructionMode(net.shape) === 'wrap';
+  const rows = await pool.rows(edits, (mine) => [...hyperRows(ctx.model, ctx.tokenizer, net.shape.layers, mine, net.shape.condDim, wrap)]);
+  const pairs = editPairs(edits);
+  const pairShares = shares(pairs, pool.size);
+  const locShares = shares(locality, pool.size);
+  const n = ctx.model.config.nPositions;
+  const total = lossCounts(ctx.tokenizer, n, pairs, locality);
+  const factors = pairShares.map((p, t) => {
+    const c = lossCounts(ctx.tokenizer, n, p, locShares[t]);
+    return { edit: c.edit / total.edit, loc: c.loc / total.loc };
+  });
+  const last = pool.size - 1;
+  const batch = metaBatchFromRows(ctx, net, rows, pairShares[last], locShares[last], opts.meta, operators);
+  try {
+    const { flat, parts } = await pool.gradient(solveArrays(batch), pairShares, locShares, factors, (out) => shareGradient(ctx.model, net, batch, opts.meta, factors[last], out));
+    const r = trainer.applyGradient(flat, parts);
+    pool.publish(net);
+    return r;
+  } finally {
+    batch.dispose();
+  }
 }
 
 /** Step k's seed: independent streams per step, so resuming needs only the step count. */

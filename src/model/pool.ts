@@ -7,12 +7,9 @@
  * ids are each prompt's ids alone: the same for any number of workers.
  */
 import { availableParallelism } from 'node:os';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { EditError, InternalError } from '../errors.js';
-import { packageRoot } from '../util/package-root.js';
+import { workerScript } from '../util/worker-script.js';
 import { generateBatch, type BatchGenerateOptions, type Deltas, type GPT } from './gpt2.js';
 
 /**
@@ -47,15 +44,6 @@ interface Thread {
   deltasSent: Set<number>;
 }
 
-/** The compiled worker script: beside this module in dist/, or under dist/ when this module runs from src/ (tests). */
-function workerScript(): string {
-  const here = fileURLToPath(import.meta.url);
-  const sibling = here.replace(/\.ts$/, '.js').replace(/pool\.js$/, 'pool-worker.js');
-  if (!here.endsWith('.ts') && existsSync(sibling)) return sibling;
-  const built = join(packageRoot(), 'dist', 'src', 'model', 'pool-worker.js');
-  if (!existsSync(built)) throw new InternalError(`the generation worker ${built} is not built (npm run build)`);
-  return built;
-}
 
 export class GeneratePool {
   private readonly deltaIds = new WeakMap<Deltas, number>();
@@ -65,7 +53,7 @@ export class GeneratePool {
 
   /** Starts `threads − 1` workers, each loading `modelDir`; the calling thread is the last one. */
   static async open(modelDir: string, threads: number): Promise<GeneratePool> {
-    const script = workerScript();
+    const script = workerScript(import.meta.url, 'pool-worker.js', 'generation worker');
     const started = await Promise.all(
       Array.from({ length: Math.max(0, threads - 1) }, async () => {
         const { port1, port2 } = new MessageChannel();

@@ -8,12 +8,9 @@
  * For a fixed thread count the run is reproducible (the average is summed in a fixed order).
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { InternalError } from '../errors.js';
-import { packageRoot } from '../util/package-root.js';
+import { workerScript } from '../util/worker-script.js';
 import type { GPTConfig } from './config.js';
 
 /** What a model exposes to be trained: the loss of a batch, over named variables. */
@@ -69,14 +66,6 @@ export function applyFlat(target: TrainTarget, g: Float32Array, lr: number): voi
   tf.dispose(Object.values(named));
 }
 
-function workerScript(): string {
-  const here = fileURLToPath(import.meta.url);
-  const sibling = here.replace(/train-pool\.js$/, 'train-worker.js');
-  if (!here.endsWith('.ts') && existsSync(sibling)) return sibling;
-  const built = join(packageRoot(), 'dist', 'src', 'model', 'train-worker.js');
-  if (!existsSync(built)) throw new InternalError(`the training worker ${built} is not built (npm run build)`);
-  return built;
-}
 
 export class TrainPool {
   private constructor(
@@ -98,7 +87,7 @@ export class TrainPool {
     const state = await Promise.all(weights.map(async (w) => ({ name: w.name, shape: w.tensor.shape.slice(), dtype: w.tensor.dtype, data: (await w.tensor.data()) as Float32Array | Int32Array })));
     if (weights.length > 0) weights[0].tensor.dispose(); // a fresh 'iter' scalar; the rest are the optimizer's own
     const average = new SharedArrayBuffer(total * 4);
-    const script = workerScript();
+    const script = workerScript(import.meta.url, 'train-worker.js', 'training worker');
     const bufs: SharedArrayBuffer[] = [];
     const workers = await Promise.all(
       Array.from({ length: Math.max(0, threads - 1) }, async () => {

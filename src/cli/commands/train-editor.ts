@@ -13,6 +13,7 @@ import { META_DEFAULTS } from '../../editor/mend/train.js';
 import type { InstructionMode } from '../../editor/mend/network.js';
 import { BENCH_TASKS, readBench, type BenchTask } from '../../eval/bench.js';
 import { loadModelFolder, updateManifest, type TaskEntry } from '../../model/folder.js';
+import { workerCount } from '../../model/pool.js';
 import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { sha256 } from '../../util/hash.js';
@@ -71,6 +72,7 @@ export const trainEditorCommand: Command = {
     bench: { type: 'string', value: '<file>', description: 'the benchmark file (default data/bench.json)' },
     out: { type: 'string', value: '<file>', description: "write the network here and leave model.json alone (default: the model folder's editor-<method>.safetensors, named in model.json)" },
     checkpoint: { type: 'string', value: '<dir>', description: 'checkpoint folder, resumed from when present (default .ckpt/train-editor-<method>)' },
+    workers: { type: 'string', value: '<n|auto>', description: 'threads training data-parallel, each with its own copy of the model (default: EDIT_WORKERS, else 1); reproducible for a fixed n' },
     json: { type: 'boolean', description: 'print the result (validation per task, timings) as JSON' },
   },
   examples: ['edit train-editor', 'edit train-editor --method mend --tasks counterfact,recent,convsent --out mend-no-zsre.safetensors', 'edit train-editor --steps 800   # resumes the checkpoint and trains on'],
@@ -88,6 +90,8 @@ export const trainEditorCommand: Command = {
     const outFlag = stringFlag(ctx, 'out');
     const checkpoint = join(root, stringFlag(ctx, 'checkpoint', join('.ckpt', `train-editor-${method}`)));
 
+    const workersFlag = stringFlag(ctx, 'workers');
+    const threads = workerCount(workersFlag ?? process.env.EDIT_WORKERS, workersFlag === undefined ? 'EDIT_WORKERS' : '--workers');
     const backend = await initBackend();
     const loaded = await loadModelFolder(join(root, dir));
     try {
@@ -108,12 +112,13 @@ export const trainEditorCommand: Command = {
         validateEvery: 100,
         validationEdits: 16,
         meta: { ...META_DEFAULTS, cLoc: numberFlag(ctx, 'c-loc', META_DEFAULTS.cLoc, { min: 0 }) },
+        ...(threads > 1 ? { workers: threads } : {}),
       };
-      ctx.io.err(`backend: ${backend}; meta-training ${method}${method === 'instructedit' ? ` (instructions by ${instruction})` : ''} on ${tasks.join(', ')}: ${opts.steps} steps of ${opts.batch} edits, layers ${layers.join(', ')}`);
+      ctx.io.err(`backend: ${backend}; meta-training ${method}${method === 'instructedit' ? ` (instructions by ${instruction})` : ''} on ${tasks.join(', ')}: ${opts.steps} steps of ${opts.batch} edits, layers ${layers.join(', ')}, ${threads} thread${threads === 1 ? '' : 's'}`);
       let saved = 0;
       reportOnInterrupt(() => `the checkpoint ${relative(ctx.cwd, checkpoint) || checkpoint} keeps step ${saved}; run the same command again to resume`);
       const table = (rows: ValidationResult[]) => rows.map((r) => `${r.task} nll ${r.nll.toFixed(2)} kl ${r.kl.toFixed(4)} acc ${(100 * r.accuracy).toFixed(0)}%`).join(' · ');
-      const result = await trainEditor({ model: loaded.model, tokenizer: loaded.tokenizer, stats }, bench, opts, {
+      const result = await trainEditor({ model: loaded.model, tokenizer: loaded.tokenizer, stats, modelDir: loaded.dir }, bench, opts, {
           checkpoint,
           checkpointEvery: 25,
           onStep: (p) => {
@@ -128,12 +133,13 @@ export const trainEditorCommand: Command = {
         });
       const provenance = {
         trainedBy: 'edit train-editor',
-        command: `edit train-editor --model ${dir} --method ${method}${method === 'instructedit' ? ` --instruction ${instruction}` : ''} --tasks ${tasks.join(',')} --steps ${opts.steps} --batch ${opts.batch} --seed ${opts.seed} --c-loc ${opts.meta.cLoc}`,
+        command: `edit train-editor --model ${dir} --method ${method}${method === 'instructedit' ? ` --instruction ${instruction}` : ''} --tasks ${tasks.join(',')} --steps ${opts.steps} --batch ${opts.batch} --seed ${opts.seed} --c-loc ${opts.meta.cLoc}${threads > 1 ? ` --workers ${threads}` : ''}`,
         bench: { sha256: benchSha, seed: bench.seed },
         tasks,
         steps: opts.steps,
         batch: opts.batch,
         seed: opts.seed,
+        threads,
         backend,
         seconds: Math.round(result.seconds),
         skipped: result.skipped,

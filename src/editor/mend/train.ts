@@ -12,8 +12,8 @@ import type { Deltas, GPT } from '../../model/gpt2.js';
 import type { Tokenizer } from '../../model/tokenizer.js';
 import { crossEntropy, logSoftmax, rowSum } from '../../tensor/ops.js';
 import type { TensorInput } from '../../model/safetensors.js';
-import { makeBatch } from '../batch.js';
-import type { EditRequest } from '../editor.js';
+import { encodePair, makeBatch } from '../batch.js';
+import type { EditRequest, EditRows } from '../editor.js';
 import type { KeyStats } from '../stats.js';
 import { hyperRows, stackRows } from './editor.js';
 import { instructionMode, type HyperNet } from './network.js';
@@ -62,11 +62,21 @@ export interface MetaContext {
  * `operators` (per layer, preserveWeight 0 only) make the solve an n×n one (BatchOperator).
  */
 export function prepareMetaBatch(ctx: MetaContext, net: HyperNet, edits: readonly EditRequest[], locality: readonly string[], w: SolveWeights, operators?: Record<string, BatchOperator>): MetaBatch {
+  if (edits.length === 0) throw new EditError('a meta-training batch needs at least one edit');
+  const rows = [...hyperRows(ctx.model, ctx.tokenizer, net.shape.layers, edits, net.shape.condDim, instructionMode(net.shape) === 'wrap')];
+  return metaBatchFromRows(ctx, net, rows, editPairs(edits), locality, w, operators);
+}
+
+/** The edit and rephrase prompts of `edits` with their targets: the edit loss's sequences, in order. */
+export function editPairs(edits: readonly EditRequest[]): Array<{ prompt: string; completion: string }> {
+  return edits.flatMap((e) => [e.prompt, ...e.rephrase].map((prompt) => ({ prompt, completion: e.target })));
+}
+
+/** prepareMetaBatch from the edits' rows (hyperRows, in edit order): the solve's inputs, and the loss over `pairs` and `locality`. */
+export function metaBatchFromRows(ctx: MetaContext, net: HyperNet, rows: ReadonlyArray<[string, EditRows]>, pairs: Array<{ prompt: string; completion: string }>, locality: readonly string[], w: SolveWeights, operators?: Record<string, BatchOperator>): MetaBatch {
   const { model, tokenizer, stats } = ctx;
   const { layers, condDim, valueDim } = net.shape;
-  if (edits.length === 0) throw new EditError('a meta-training batch needs at least one edit');
   const wrap = instructionMode(net.shape) === 'wrap';
-  const rows = [...hyperRows(model, tokenizer, layers, edits, condDim, wrap)];
   const owned: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T): T => {
     owned.push(t);
@@ -89,11 +99,54 @@ export function prepareMetaBatch(ctx: MetaContext, net: HyperNet, edits: readonl
     operator[l] = keep(tf.tensor2d(fast === undefined ? solveOperator(s.keys, n, st.dim, st.second, w) : fast.operator(s.keys, n), [st.dim, n]));
     if (s.cond !== undefined && cond === undefined) cond = keep(tf.tensor2d(s.cond, [n, condDim]));
   }
-  const pairs = edits.flatMap((e) => [e.prompt, ...e.rephrase].map((prompt) => ({ prompt, completion: e.target })));
+  return lossBatch(model, tokenizer, { layers: [...layers], u, delta, operator, cond, rows: n }, owned, pairs, locality);
+}
+
+/** The parts of a MetaBatch the solve needs, as arrays (what a training worker is sent). */
+export interface SolveArrays {
+  layers: string[];
+  rows: number;
+  u: Record<string, { shape: [number, number]; data: Float32Array }>;
+  delta: Record<string, { shape: [number, number]; data: Float32Array }>;
+  operator: Record<string, { shape: [number, number]; data: Float32Array }>;
+  cond?: { shape: [number, number]; data: Float32Array };
+}
+
+export function solveArrays(b: MetaBatch): SolveArrays {
+  const arr = (t: tf.Tensor2D) => ({ shape: [t.shape[0], t.shape[1]] as [number, number], data: t.dataSync() as Float32Array });
+  const per = (r: Record<string, tf.Tensor2D>) => Object.fromEntries(b.layers.map((l) => [l, arr(r[l])]));
+  return { layers: b.layers, rows: b.rows, u: per(b.u), delta: per(b.delta), operator: per(b.operator), ...(b.cond === undefined ? {} : { cond: arr(b.cond) }) };
+}
+
+/** A MetaBatch of another thread's solve (SolveArrays) with this thread's share of the loss's sequences. */
+export function shareBatch(model: GPT, tokenizer: Tokenizer, solve: SolveArrays, pairs: Array<{ prompt: string; completion: string }>, locality: readonly string[]): MetaBatch {
+  const owned: tf.Tensor[] = [];
+  const make = (a: { shape: [number, number]; data: Float32Array }) => {
+    const t = tf.tensor2d(a.data, a.shape);
+    owned.push(t);
+    return t;
+  };
+  const per = (r: SolveArrays['u']) => Object.fromEntries(solve.layers.map((l) => [l, make(r[l])]));
+  const parts = { layers: solve.layers, u: per(solve.u), delta: per(solve.delta), operator: per(solve.operator), cond: solve.cond === undefined ? undefined : make(solve.cond), rows: solve.rows };
+  return lossBatch(model, tokenizer, parts, owned, pairs, locality);
+}
+
+/** Target tokens (the edit loss's rows) of `pairs`, and real tokens of `locality` (the KL's positions), as editBatch and localityBatch count them. */
+export function lossCounts(tokenizer: Tokenizer, nPositions: number, pairs: Array<{ prompt: string; completion: string }>, locality: readonly string[]): { edit: number; loc: number } {
+  const edit = pairs.reduce((a, p) => {
+    const r = encodePair(tokenizer, p.prompt, p.completion);
+    return a + r.ids.length - r.start;
+  }, 0);
+  const loc = locality.reduce((a, t) => a + Math.min(tokenizer.encode(t).length, nPositions), 0);
+  return { edit, loc };
+}
+
+function lossBatch(model: GPT, tokenizer: Tokenizer, solve: Omit<MetaBatch, 'edit' | 'loc' | 'dispose'>, owned: tf.Tensor[], pairs: Array<{ prompt: string; completion: string }>, locality: readonly string[]): MetaBatch {
   const edit = editBatch(tokenizer, pairs, model.config.nPositions);
   owned.push(edit.ids, edit.targets, edit.weights);
   const loc = localityBatch(model, tokenizer, locality);
   owned.push(loc.ids, loc.weights, loc.baseLogProbs, loc.baseProbs);
+  const { layers, u, delta, operator, cond, rows } = solve;
   return {
     layers: [...layers],
     u,
@@ -102,7 +155,7 @@ export function prepareMetaBatch(ctx: MetaContext, net: HyperNet, edits: readonl
     cond,
     edit,
     loc,
-    rows: n,
+    rows,
     dispose() {
       tf.dispose(owned);
       owned.length = 0;
@@ -179,6 +232,57 @@ export function localityKl(model: GPT, loc: MetaBatch['loc'], deltas: Deltas): t
   });
 }
 
+/** Values of the network's trainable variables, flat in trainable() order. */
+export function trainableSize(net: HyperNet): number {
+  return net.trainable().reduce((a, v) => a + v.variable.size, 0);
+}
+
+/**
+ * One thread's share of a step: the gradient of factor.edit · c_edit · NLL + factor.loc · c_loc · KL
+ * over the share's sequences (the factors are the share's fraction of the whole batch's target
+ * tokens and locality tokens, so the shares' gradients add up to the batch's), written flat into
+ * `out`; returns the share's weighted loss parts.
+ */
+export function shareGradient(model: GPT, net: HyperNet, batch: MetaBatch, s: Pick<MetaSettings, 'cEdit' | 'cLoc'>, factor: { edit: number; loc: number }, out: Float32Array): { loss: number; nll: number; kl: number } {
+  const vars = net.trainable();
+  let parts: { nll: tf.Scalar; kl: tf.Scalar } | undefined;
+  const loss = tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => {
+      const r = metaLoss(model, net, batch, { cEdit: s.cEdit * factor.edit, cLoc: s.cLoc * factor.loc });
+      parts = { nll: tf.keep(r.nll), kl: tf.keep(r.kl) };
+      return r.loss;
+    }, vars.map((v) => v.variable));
+    let at = 0;
+    for (const { variable } of vars) {
+      out.set(grads[variable.name].dataSync() as Float32Array, at);
+      at += variable.size;
+    }
+    return value.dataSync()[0];
+  });
+  const nll = (parts?.nll.dataSync()[0] ?? NaN) * factor.edit;
+  const kl = (parts?.kl.dataSync()[0] ?? NaN) * factor.loc;
+  if (parts !== undefined) tf.dispose([parts.nll, parts.kl]);
+  return { loss, nll, kl };
+}
+
+/** Sets the network's trainable variables from `flat` (trainable() order). */
+export function setTrainable(net: HyperNet, flat: Float32Array): void {
+  let at = 0;
+  for (const { variable } of net.trainable()) {
+    tf.tidy(() => variable.assign(tf.tensor(flat.subarray(at, at + variable.size), variable.shape)));
+    at += variable.size;
+  }
+}
+
+/** The network's trainable variables, flat in trainable() order, into `out`. */
+export function getTrainable(net: HyperNet, out: Float32Array): void {
+  let at = 0;
+  for (const { variable } of net.trainable()) {
+    out.set(variable.dataSync() as Float32Array, at);
+    at += variable.size;
+  }
+}
+
 export interface MetaStep {
   loss: number;
   nll: number;
@@ -228,6 +332,31 @@ export class MetaTrainer {
     const kl = parts?.kl.dataSync()[0] ?? NaN;
     if (parts !== undefined) tf.dispose([parts.nll, parts.kl]);
     return { ...result, nll, kl };
+  }
+
+  /**
+   * One clipped step with a gradient summed elsewhere (the threads' shares, shareGradient), flat in
+   * trainable() order, with the loss parts it came with. Non-finite: nothing is applied.
+   */
+  applyGradient(flat: Float32Array, parts: { loss: number; nll: number; kl: number }): MetaStep {
+    let norm2 = 0;
+    for (let i = 0; i < flat.length; i++) norm2 += flat[i] * flat[i];
+    const gradNorm = Math.sqrt(norm2);
+    if (!Number.isFinite(parts.loss) || !Number.isFinite(gradNorm)) return { ...parts, gradNorm, skipped: true };
+    const scale = Math.min(1, this.settings.clip / (gradNorm + 1e-6));
+    tf.tidy(() => {
+      const main: Record<string, tf.Tensor> = {};
+      const scales: Record<string, tf.Tensor> = {};
+      let at = 0;
+      for (const { name, variable } of this.net.trainable()) {
+        const g = tf.mul(tf.tensor(flat.subarray(at, at + variable.size), variable.shape), scale);
+        (name.endsWith('.log_scale') ? scales : main)[variable.name] = g;
+        at += variable.size;
+      }
+      this.opt.applyGradients(main as tf.NamedTensorMap);
+      this.scaleOpt.applyGradients(scales as tf.NamedTensorMap);
+    });
+    return { ...parts, gradNorm, skipped: false };
   }
 
   /** Both optimizers' moments and step counts, as named F32 tensors (a resumable checkpoint). */

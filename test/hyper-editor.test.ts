@@ -308,10 +308,17 @@ describe('hypernetwork editor on the tiny fixture', () => {
     // refineKnown bounds the known facts in the KL: none at 0, the same solve as no KL weight at all
     const variant = (extra: Partial<typeof MEND_DEFAULTS>) => solveSet({ ...ctx, preserve: known }, new HyperEditor({ ...MEND_DEFAULTS, lambda: LAMBDA, refineSteps: 8, refineLr: 0.05, refineLocality: 10, ...extra }, net), EDITS);
     const [noFacts, noWeight, oneFact] = [await variant({ refineKnown: 0 }), await variant({ refineLocality: 0 }), await variant({ refineKnown: 1 })];
+    // refineKnownBatch below the facts kept: they take turns (one fact per step), a solve of its own
+    // that is still deterministic; at the facts' number, the same bytes as every fact in every step
+    const [turns1, turns2, allFacts] = [await variant({ refineKnownBatch: 1 }), await variant({ refineKnownBatch: 1 }), await variant({ refineKnownBatch: known.length })];
     for (const name of Object.keys(r1.delta.layers)) {
       expect(bytes(noFacts, name).equals(bytes(noWeight, name))).toBe(true);
       expect(bytes(noFacts, name).equals(bytes(r1, name))).toBe(false);
       expect(bytes(oneFact, name).equals(bytes(r1, name))).toBe(false); // r1's KL had both known facts
+      expect(bytes(allFacts, name).equals(bytes(r1, name))).toBe(true);
+      expect(bytes(turns1, name).equals(bytes(turns2, name))).toBe(true);
+      expect(bytes(turns1, name).equals(bytes(r1, name))).toBe(false);
+      expect(bytes(turns1, name).equals(bytes(oneFact, name))).toBe(false);
     }
     const byChunks = targetNll(chunkedDeltas);
     expect(byChunks.reduce((a, x) => a + x, 0)).toBeLessThan(edited.reduce((a, x) => a + x, 0) - 0.1);

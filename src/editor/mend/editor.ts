@@ -191,7 +191,7 @@ export class HyperEditor implements SetEditor {
         parts.map((p) => ({ layer: p.layer, operator: solveOperator(p.s.keys, p.s.n, p.stats.dim, p.stats.second, this.settings, p.preserve), dk: p.stats.dim, values: p.values, d: valueDim })),
         seqs,
         ctx.preserve ?? [],
-        { steps, lr: refine.refineLr, cLoc: refine.refineLocality, batch: refine.refineBatch, known: refine.refineKnown },
+        { steps, lr: refine.refineLr, cLoc: refine.refineLocality, batch: refine.refineBatch, known: refine.refineKnown, knownBatch: refine.refineKnownBatch },
       );
       parts.forEach((p, i) => (p.values = refined[i]));
     }

@@ -28,6 +28,18 @@ export interface RefineSettings {
   batch: number;
   /** At most this many of the known facts in the KL (evenly spaced over the list, so the choice is fixed). */
   known: number;
+  /**
+   * At most this many of those facts in one step's KL: more are split into balanced chunks in list
+   * order and step k takes chunk k mod chunks (as `batch` does for the edits), so a step's KL costs
+   * the same however many facts the refinement keeps (no more than this: every fact in every step).
+   */
+  knownBatch: number;
+}
+
+/** `items` in `ceil(n / size)` balanced chunks, in order (one chunk when size ≥ n). */
+function balancedChunks<T>(items: readonly T[], size: number): T[][] {
+  const chunks = Math.max(1, Math.ceil(items.length / Math.max(1, size)));
+  return Array.from({ length: chunks }, (_, c) => items.slice(Math.floor((c * items.length) / chunks), Math.floor(((c + 1) * items.length) / chunks)));
 }
 
 export interface RefineLayer {
@@ -65,21 +77,21 @@ export function refineValues(model: GPT, tokenizer: Tokenizer, layers: RefineLay
     init.dispose(); // the variable keeps its own reference to the data
     return v;
   });
-  const chunks = Math.max(1, Math.ceil(seqs.length / Math.max(1, s.batch)));
-  const batches = Array.from({ length: chunks }, (_, c) => sequenceBatch(seqs.slice(Math.floor((c * seqs.length) / chunks), Math.floor(((c + 1) * seqs.length) / chunks))));
+  const batches = balancedChunks(seqs, s.batch).map(sequenceBatch);
   const step = Math.max(1, known.length / Math.max(1, s.known));
-  const picked = known.length === 0 || s.known <= 0 ? [] : Array.from({ length: Math.min(s.known, known.length) }, (_, i) => known[Math.floor(i * step)]);
-  const loc = picked.length > 0 ? localityBatch(model, tokenizer, picked) : undefined;
+  const picked = known.length === 0 || s.known <= 0 || s.cLoc === 0 ? [] : Array.from({ length: Math.min(s.known, known.length) }, (_, i) => known[Math.floor(i * step)]);
+  const locs = picked.length > 0 ? balancedChunks(picked, s.knownBatch).map((facts) => localityBatch(model, tokenizer, facts)) : [];
   const opt = tf.train.adam(s.lr);
   try {
     let kept = vs.map((v) => Float32Array.from(v.dataSync()));
     for (let k = 0; k < s.steps; k++) {
-      const batch = batches[k % chunks];
+      const batch = batches[k % batches.length];
+      const loc = locs.length > 0 ? locs[k % locs.length] : undefined;
       const cost = opt.minimize(() => {
         const deltas: Deltas = {};
         layers.forEach((l, i) => (deltas[`${l.layer}.weight`] = weightChange(ms[i], vs[i])));
         const nll = crossEntropy(model.logits(batch.ids, { deltas, rows: batch.rows }), batch.targets, batch.weights);
-        return loc === undefined || s.cLoc === 0 ? nll : (tf.add(nll, tf.mul(localityKl(model, loc, deltas), s.cLoc)) as tf.Scalar);
+        return loc === undefined ? nll : (tf.add(nll, tf.mul(localityKl(model, loc, deltas), s.cLoc)) as tf.Scalar);
       }, true, vs);
       const value = cost?.dataSync()[0];
       cost?.dispose();
@@ -91,6 +103,6 @@ export function refineValues(model: GPT, tokenizer: Tokenizer, layers: RefineLay
   } finally {
     opt.dispose();
     tf.dispose([...ms, ...vs, ...batches.flatMap((b) => [b.ids, b.targets, b.weights])]);
-    if (loc !== undefined) tf.dispose([loc.ids, loc.weights, loc.baseLogProbs, loc.baseProbs]);
+    tf.dispose(locs.flatMap((loc) => [loc.ids, loc.weights, loc.baseLogProbs, loc.baseProbs]));
   }
 }

@@ -16,7 +16,6 @@
  * Subjects are split 60/20/20 into train/validation/test, one split per subject across all tasks.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Rng } from '../src/util/random.js';
 import { readPackageJson } from './package-data.js';
 import { answerOf, type Fact, isProbeForm, NEGATIVE, POSITIVE, promptOf } from './forms.js';

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdtemp, readdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EditError, InternalError } from '../src/errors.js';
+import { InternalError } from '../src/errors.js';
 import {
   parseSafetensors,
   readSafetensors,

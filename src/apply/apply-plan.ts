@@ -17,7 +17,6 @@ import { prefetchJudgements } from '../assert/prefetch.js';
 import { pickNeighbours } from '../assert/neighbours.js';
 import { isPreserved, type KnownFact } from '../model/known-facts.js';
 import type { LoadedModel } from '../model/folder.js';
-import type { Deltas } from '../model/gpt2.js';
 import type { GeneratePool } from '../model/pool.js';
 import type { EditRequest, LayerCapacity, SetEditor } from '../editor/editor.js';
 import type { KeyStats } from '../editor/stats.js';

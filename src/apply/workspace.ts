@@ -15,7 +15,7 @@ import { parseDelta, SET_DELTA_NAME } from '../state/deltas.js';
 import type { Delta } from '../model/weight-change.js';
 import { parseRows } from '../state/rows.js';
 import { checkDrift, manifestSha, readState, type DriftProblem, type DriftReport } from '../state/state.js';
-import type { AppliedEdit, ModelState } from '../state/types.js';
+import type { ModelState } from '../state/types.js';
 import type { EditRequest, EditRows } from '../editor/editor.js';
 import { describeHolder, holderStatus, readLock, type LockInfo } from '../state/lock.js';
 import { makePlan, type PlanInput } from '../plan/make-plan.js';

@@ -20,7 +20,7 @@ import { loadModelFolder, type LoadedModel } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { Rng } from '../../util/random.js';
-import type { Command, CommandContext } from '../command.js';
+import type { Command } from '../command.js';
 import { MODEL_OPTION, choiceList, modelDir, networkFlag, numberFlag, projectRoot, stringFlag } from '../flags.js';
 
 /** Unit rows of the last prompt token: one direction per edit. */

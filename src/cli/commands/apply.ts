@@ -3,7 +3,6 @@
  * on the new weights, then write and commit — or write nothing and say which assertion failed.
  */
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { readJsonFile } from '../../util/json-file.js';

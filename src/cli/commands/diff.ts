@@ -9,12 +9,6 @@ import { openWorkspace, readSetDelta, driftError } from '../../apply/workspace.j
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag } from '../flags.js';
 
-function frob(x: Float32Array): number {
-  let s = 0;
-  for (const v of x) s += v * v;
-  return Math.sqrt(s);
-}
-
 export const diffCommand: Command = {
   name: 'diff',
   args: '[id]',

@@ -17,7 +17,7 @@ import { concat } from '../linalg.js';
 import { blockOf, HYPER_DEFAULTS, INSTRUCTEDIT_DEFAULTS, MEND_DEFAULTS, type HyperSettings } from '../settings.js';
 import { captureRows, instructionVector, promptKeys, rowSequence } from './capture.js';
 import { instructionMode, type HyperNet } from './network.js';
-import { solveOperator, solveValues, type SolveWeights } from './solve.js';
+import { solveOperator, solveValues } from './solve.js';
 import { refineValues } from './refine.js';
 import type { RowSequence } from '../batch.js';
 

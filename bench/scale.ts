@@ -36,8 +36,8 @@ export interface ScaleSizes {
   edits: number;
   assertionsPerEdit: number;
   modelDir: string;
-  /** Which parts run: the large model, the default model's set, or both. */
-  parts: ReadonlyArray<'large' | 'set'>;
+  /** Which parts run: the large model, the default model's set, or the large model's import alone. */
+  parts: ReadonlyArray<'large' | 'set' | 'import'>;
 }
 
 export const GPT2_SMALL: GPTConfig = { vocabSize: 50257, nPositions: 1024, nEmbd: 768, nLayer: 12, nHead: 12, layerNormEps: 1e-5 };
@@ -111,7 +111,7 @@ export async function benchScale(backend: BackendName, sizes: ScaleSizes, log: (
   };
   const bench = JSON.parse(readFileSync(join(packageRoot(), 'data', 'bench.json'), 'utf8')) as { records: Array<{ task: string; subject: string; relation: string; prompt: string; target: string }> };
   try {
-    if (sizes.parts.includes('large')) await large(bin, tmp, sizes, bench.records, record, log);
+    if (sizes.parts.includes('large') || sizes.parts.includes('import')) await large(bin, tmp, sizes, bench.records, record, log);
     if (sizes.parts.includes('set')) await set(bin, tmp, sizes, bench.records, record);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -136,6 +136,7 @@ async function large(bin: string, tmp: string, sizes: ScaleSizes, recs: Rec[], r
   check(imported, 'edit model import');
   record('import 124M', imported, { params: written.params, weightsFileMB: fileMB, rssOverWeights: sig((imported.maxRssMB ?? 0) / fileMB) });
   rmSync(hf, { recursive: true, force: true });
+  if (!sizes.parts.includes('large')) return; // the import alone
 
   const text = join(tmp, 'text.txt');
   writeFileSync(text, recs.slice(0, 300).map((r) => `${r.prompt}${r.target}.`).join('\n') + '\n');

@@ -4,12 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InternalError } from '../src/errors.js';
 import {
+  openSafetensors,
   parseSafetensors,
   readSafetensors,
   serializeSafetensors,
   writeSafetensors,
+  writeSafetensorsStreaming,
   type SafetensorsFile,
 } from '../src/model/safetensors.js';
+import { sha256 } from '../src/util/hash.js';
 import { editErrorOf } from './helpers/errors.js';
 
 const FILE = 'bad.safetensors';
@@ -423,6 +426,65 @@ describe('readSafetensors / writeSafetensors', () => {
       const nested = join(dir, 'no-dir', 'x.safetensors');
       await expect(writeSafetensors(nested, {})).rejects.toThrow('cannot write safetensors file: ENOENT');
       expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('openSafetensors / writeSafetensorsStreaming (tensor by tensor)', () => {
+  const tensors = {
+    'b.weight': { dtype: 'F16' as const, shape: [3], data: new Float32Array([1, -2, 0.5]) },
+    '10': { shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) },
+    a: { dtype: 'I64' as const, shape: [2], data: new BigInt64Array([5n, -6n]) },
+    z: { dtype: 'BF16' as const, shape: [1], data: new Float32Array([3]) },
+    e: { shape: [0], data: new Float32Array(0) },
+  };
+
+  it('writes the bytes serializeSafetensors makes, asking for one tensor at a time, and returns their sha256', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'editops-st-'));
+    try {
+      const path = join(dir, 'w.safetensors');
+      const asked: string[] = [];
+      const specs = Object.entries(tensors).map(([name, t]) => ({ name, shape: t.shape, dtype: 'dtype' in t ? t.dtype : undefined }));
+      const digest = await writeSafetensorsStreaming(path, specs, async (name) => (asked.push(name), tensors[name as keyof typeof tensors].data), { format: 'pt' });
+      const want = serializeSafetensors(tensors, { format: 'pt' });
+      const got = new Uint8Array(await readFile(path));
+      expect(got).toEqual(want);
+      expect(digest).toBe(sha256(want));
+      expect(asked.sort()).toEqual(Object.keys(tensors).sort()); // each once
+      expect(await readdir(dir)).toEqual(['w.safetensors']);
+      // a tensor of the wrong length is refused and leaves no file
+      await expect(writeSafetensorsStreaming(join(dir, 'x.safetensors'), [{ name: 'w', shape: [3] }], async () => new Float32Array(2))).rejects.toThrow(/shape \[3\] has 3 elements but data has 2/);
+      expect(await readdir(dir)).toEqual(['w.safetensors']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads the header first and each tensor on demand, as parseSafetensors reads them; refuses what it refuses', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'editops-st-'));
+    try {
+      const path = join(dir, 'w.safetensors');
+      const bytes = serializeSafetensors(tensors, { step: '2' });
+      await writeFile(path, bytes);
+      const whole = parseSafetensors(bytes, path);
+      const reader = await openSafetensors(path);
+      try {
+        expect(reader.metadata).toEqual({ step: '2' });
+        expect([...reader.entries.keys()].sort()).toEqual([...whole.tensors.keys()].sort());
+        for (const [name, t] of whole.tensors) {
+          expect(reader.entries.get(name)).toEqual({ dtype: t.dtype, shape: t.shape });
+          expect(await reader.read(name)).toEqual(t);
+        }
+      } finally {
+        await reader.close();
+      }
+      await writeFile(path, bytes.subarray(0, bytes.length - 4));
+      await expect(openSafetensors(path)).rejects.toThrow(/data_offsets end \d+ is beyond the data section/);
+      await writeFile(path, handBuilt('{}', [], 2 ** 40));
+      await expect(openSafetensors(path)).rejects.toThrow(/header length 1099511627776 is absurd/);
+      await expect(openSafetensors(join(dir, 'nope.safetensors'))).rejects.toThrow('cannot read safetensors file: ENOENT');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -10,9 +10,9 @@ import { sha256 } from '../util/hash.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { Params } from './gpt2.js';
 import { MANIFEST, type ModelManifest, type Thresholds } from './folder.js';
-import { parseSafetensors, serializeSafetensors } from './safetensors.js';
+import { openSafetensors, serializeSafetensors, writeSafetensorsStreaming } from './safetensors.js';
 import { Tokenizer } from './tokenizer.js';
-import { checkpointFromParams, checkpointTensors, configFromHf, configToHf } from './weights.js';
+import { checkpointFromParams, checkpointPlan, checkTied, configFromHf, configToHf } from './weights.js';
 
 export const DEFAULT_THRESHOLDS: Thresholds = { reliability: 1, generalization: 0.5, locality: 0.8, portability: 0 };
 
@@ -53,19 +53,29 @@ export async function importHfFolder(src: string, dest: string, name: string): P
     throw new EditError(`tokenizer has ${tokenizer.vocabSize} tokens, more than vocab_size ${config.vocabSize}`, { file: join(src, 'config.json'), pointer: '/vocab_size' });
   }
   const wFile = join(src, 'model.safetensors');
-  // Plain arrays end to end: the file's bytes are dropped once parsed, and the serialized copy is
-  // the only other one (no tfjs tensors, whose backend copy would be a third and fourth).
-  const weights = serializeSafetensors(checkpointTensors(parseSafetensors(await readIn(src, 'model.safetensors'), wFile), config, wFile), { format: 'pt' });
-  await mkdir(dest, { recursive: true });
-  await writeFileAtomic(join(dest, 'tokenizer.json'), tokBytes);
-  await writeFileAtomic(join(dest, 'base.safetensors'), weights);
+  // Tensor by tensor: every name, dtype and shape is checked from the header before anything is
+  // written, then each tensor is read, converted to F32 and written, so the import holds one
+  // tensor at a time (two for a tied lm_head's check), never the whole weights (no tfjs tensors either).
+  const reader = await openSafetensors(wFile);
+  let weightsSha: string;
+  try {
+    const plan = checkpointPlan(reader.entries, config, wFile);
+    const source = new Map(plan.params.map((p) => [p.name, p.source]));
+    const read = async (raw: string) => (await reader.read(raw)).data as Float32Array;
+    if (plan.lmHead !== undefined) checkTied(await read(plan.lmHead), await read(source.get('wte.weight')!), wFile);
+    await mkdir(dest, { recursive: true });
+    await writeFileAtomic(join(dest, 'tokenizer.json'), tokBytes);
+    weightsSha = await writeSafetensorsStreaming(join(dest, 'base.safetensors'), plan.params, (name) => read(source.get(name)!), { format: 'pt' });
+  } finally {
+    await reader.close();
+  }
   const manifest: ModelManifest = {
     version: 1,
     name,
     architecture: 'gpt2',
     config,
     tokenizer: { file: 'tokenizer.json', sha256: sha256(tokBytes) },
-    weights: { file: 'base.safetensors', sha256: sha256(weights), dtype: 'F32' },
+    weights: { file: 'base.safetensors', sha256: weightsSha, dtype: 'F32' },
     editableLayers: defaultEditableLayers(config.nLayer),
     editor: null,
     thresholds: DEFAULT_THRESHOLDS,

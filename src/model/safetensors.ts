@@ -5,7 +5,8 @@
  * then the raw little-endian data; offsets are relative to the start of the data section.
  * Every header number is checked against the file size before anything is allocated from it.
  */
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/atomic.js';
 import { EditError, InternalError } from '../errors.js';
 
@@ -77,26 +78,7 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
     fail(`truncated safetensors file: header length ${n} reaches beyond the end of the file (file has ${bytes.length} bytes, needs ${8 + n})`);
   }
   const dataStart = 8 + n;
-  const dataLength = bytes.length - dataStart;
-
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart)));
-  } catch (err) {
-    fail(`safetensors header is not valid JSON: ${(err as Error).message}`);
-  }
-  if (!isPlainObject(header)) {
-    fail(`safetensors header is not a JSON object (got ${describe(header)})`);
-  }
-
-  let metadata: Record<string, string> = {};
-  const entries: Entry[] = [];
-  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-    if (name === METADATA_KEY) metadata = checkMetadata(raw, fail);
-    else entries.push(checkEntry(name, raw, dataLength, dataStart, bytes.length, fail));
-  }
-  checkOverlap(entries, fail);
-
+  const { entries, metadata } = parseHeader(bytes.subarray(8, dataStart), dataStart, bytes.length, fail);
   const tensors = new Map<string, TensorData>();
   for (const e of entries) {
     const raw = new Uint8Array(e.end - e.begin); // own buffer: aligned, and independent of `bytes`
@@ -104,6 +86,81 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
     tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(e.dtype, raw) });
   }
   return { tensors, metadata };
+}
+
+/** The header's JSON, every entry checked against a file of `fileLength` bytes whose data starts at `dataStart`. */
+function parseHeader(json: Uint8Array, dataStart: number, fileLength: number, fail: (m: string) => never): { entries: Entry[]; metadata: Record<string, string> } {
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
+  } catch (err) {
+    fail(`safetensors header is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!isPlainObject(header)) {
+    fail(`safetensors header is not a JSON object (got ${describe(header)})`);
+  }
+  let metadata: Record<string, string> = {};
+  const entries: Entry[] = [];
+  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (name === METADATA_KEY) metadata = checkMetadata(raw, fail);
+    else entries.push(checkEntry(name, raw, fileLength - dataStart, dataStart, fileLength, fail));
+  }
+  checkOverlap(entries, fail);
+  return { entries, metadata };
+}
+
+/** A safetensors file read tensor by tensor: the header (checked as parseSafetensors checks it) now, each tensor's data when asked. */
+export interface SafetensorsReader {
+  /** Name → dtype and shape, in header order. */
+  entries: Map<string, { dtype: DType; shape: number[] }>;
+  metadata: Record<string, string>;
+  /** One tensor, decoded (its own buffer). */
+  read(name: string): Promise<TensorData>;
+  close(): Promise<void>;
+}
+
+export async function openSafetensors(path: string): Promise<SafetensorsReader> {
+  const fail: (message: string) => never = (message) => {
+    throw new EditError(message, { file: path });
+  };
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new EditError(`cannot read safetensors file: ${e.code ?? e.message}`, { file: path });
+  }
+  try {
+    const size = (await fh.stat()).size;
+    if (size < 8) fail(`truncated safetensors file: ${size} bytes, shorter than the 8-byte header length`);
+    const head = Buffer.alloc(8);
+    await fh.read(head, 0, 8, 0);
+    const headerLength = head.readBigUInt64LE(0);
+    if (headerLength > BigInt(MAX_HEADER_BYTES)) fail(`safetensors header length ${headerLength} is absurd (limit ${MAX_HEADER_BYTES} bytes); the file is corrupt`);
+    const n = Number(headerLength);
+    if (8 + n > size) fail(`truncated safetensors file: header length ${n} reaches beyond the end of the file (file has ${size} bytes, needs ${8 + n})`);
+    const json = Buffer.alloc(n);
+    await fh.read(json, 0, n, 8);
+    const dataStart = 8 + n;
+    const { entries, metadata } = parseHeader(json, dataStart, size, fail);
+    const byName = new Map(entries.map((e) => [e.name, e]));
+    return {
+      entries: new Map(entries.map((e) => [e.name, { dtype: e.dtype, shape: e.shape }])),
+      metadata,
+      async read(name) {
+        const e = byName.get(name);
+        if (e === undefined) throw new InternalError(`no tensor "${name}" in ${path}`);
+        const raw = new Uint8Array(e.end - e.begin);
+        const { bytesRead } = await fh.read(raw, 0, raw.length, dataStart + e.begin);
+        if (bytesRead !== raw.length) fail(`truncated safetensors file: tensor "${name}" ends past the end of the file`);
+        return { dtype: e.dtype, shape: e.shape, data: decode(e.dtype, raw) };
+      },
+      close: () => fh.close(),
+    };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
 }
 
 function checkMetadata(raw: unknown, fail: (m: string) => never): Record<string, string> {
@@ -207,31 +264,29 @@ function f16Table(): Float32Array {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
+interface Layout {
+  /** 8-byte length, the JSON header, space padding to 8 bytes. */
+  head: Uint8Array;
+  /** Tensors in data order, with their offsets from the data section's start. */
+  order: Array<{ name: string; dtype: DType; begin: number; end: number }>;
+  dataLength: number;
+}
+
 /**
- * Encode tensors as a safetensors file. The header lists tensors by name; the data section
- * holds 8-byte dtypes first, then 4-byte, then 2-byte (by name within each), so every tensor
+ * The header and data layout of a file of these tensors: the header lists tensors by name; the data
+ * section holds 8-byte dtypes first, then 4-byte, then 2-byte (by name within each), so every tensor
  * is aligned to its element size with no gaps (the upstream reader rejects gaps).
  */
-export function serializeSafetensors(
-  tensors: Map<string, TensorInput> | Record<string, TensorInput>,
-  metadata?: Record<string, string>,
-): Uint8Array {
-  const named = (tensors instanceof Map ? [...tensors] : Object.entries(tensors)).map(([name, t]) => {
-    const dtype = t.dtype ?? 'F32';
-    checkInput(name, dtype, t);
-    return { name, dtype, tensor: t };
-  });
-  named.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+function layoutOf(specs: Array<{ name: string; dtype: DType; shape: number[] }>, metadata?: Record<string, string>): Layout {
+  const named = [...specs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const layout = [...named].sort((a, b) => DTYPE_SIZE[b.dtype] - DTYPE_SIZE[a.dtype]); // stable: keeps name order
-
   const offsets = new Map<string, [number, number]>();
   let dataLength = 0;
-  for (const { name, dtype, tensor } of layout) {
-    const end = dataLength + tensor.data.length * DTYPE_SIZE[dtype];
+  for (const { name, dtype, shape } of layout) {
+    const end = dataLength + shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[dtype];
     offsets.set(name, [dataLength, end]);
     dataLength = end;
   }
-
   // Built by hand, not JSON.stringify(object): that would move integer-like names to the front.
   const fields: string[] = [];
   if (metadata !== undefined && Object.keys(metadata).length > 0) {
@@ -241,25 +296,66 @@ export function serializeSafetensors(
     }
     fields.push(`"${METADATA_KEY}":{${keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(metadata[k])}`).join(',')}}`);
   }
-  for (const { name, dtype, tensor } of named) {
-    const entry = { dtype, shape: tensor.shape, data_offsets: offsets.get(name) };
-    fields.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
-  }
+  for (const { name, dtype, shape } of named) fields.push(`${JSON.stringify(name)}:${JSON.stringify({ dtype, shape, data_offsets: offsets.get(name) })}`);
   const json = new TextEncoder().encode(`{${fields.join(',')}}`);
   const headerLength = Math.ceil(json.length / 8) * 8; // padded with spaces so the data starts 8-aligned
+  const head = new Uint8Array(8 + headerLength);
+  new DataView(head.buffer).setBigUint64(0, BigInt(headerLength), true);
+  head.set(json, 8);
+  head.fill(0x20, 8 + json.length);
+  return { head, order: layout.map(({ name, dtype }) => ({ name, dtype, begin: offsets.get(name)![0], end: offsets.get(name)![1] })), dataLength };
+}
 
-  const out = new Uint8Array(8 + headerLength + dataLength);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + headerLength);
-  const dataStart = 8 + headerLength;
-  for (const { name, dtype, tensor } of layout) {
-    const [begin, end] = offsets.get(name)!;
-    const region = out.subarray(dataStart + begin, dataStart + end);
-    region.set(encode(dtype, tensor.data));
+/** Encode tensors as a safetensors file (layout: layoutOf). */
+export function serializeSafetensors(
+  tensors: Map<string, TensorInput> | Record<string, TensorInput>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const byName = new Map(tensors instanceof Map ? tensors : Object.entries(tensors));
+  const specs = [...byName].map(([name, t]) => {
+    const dtype = t.dtype ?? 'F32';
+    checkInput(name, dtype, t);
+    return { name, dtype, shape: t.shape };
+  });
+  const { head, order, dataLength } = layoutOf(specs, metadata);
+  const out = new Uint8Array(head.length + dataLength);
+  out.set(head);
+  for (const { name, dtype, begin, end } of order) {
+    const region = out.subarray(head.length + begin, head.length + end);
+    region.set(encode(dtype, byName.get(name)!.data));
     hostOrderInPlace(region, DTYPE_SIZE[dtype]);
   }
   return out;
+}
+
+/**
+ * Writes the same bytes as serializeSafetensors, atomically, one tensor at a time: `data(name)` is
+ * asked for each tensor in data order and its array can be dropped once written, so a file is never
+ * held whole in memory. Returns the file's sha256.
+ */
+export async function writeSafetensorsStreaming(
+  path: string,
+  specs: Array<{ name: string; dtype?: DType; shape: number[] }>,
+  data: (name: string) => Promise<TensorInput['data']>,
+  metadata?: Record<string, string>,
+): Promise<string> {
+  const { head, order } = layoutOf(specs.map((t) => ({ name: t.name, dtype: t.dtype ?? 'F32', shape: t.shape })), metadata);
+  const shapes = new Map(specs.map((t) => [t.name, t.shape]));
+  const hash = createHash('sha256');
+  await writeFileAtomic(path, async (fh) => {
+    await fh.write(head);
+    hash.update(head);
+    for (const { name, dtype } of order) {
+      const values = await data(name);
+      checkInput(name, dtype, { dtype, shape: shapes.get(name)!, data: values });
+      const encoded = encode(dtype, values);
+      const bytes = HOST_IS_LITTLE_ENDIAN ? encoded : Uint8Array.from(encoded); // a big-endian host swaps a copy
+      hostOrderInPlace(bytes, DTYPE_SIZE[dtype]);
+      await fh.write(bytes);
+      hash.update(bytes);
+    }
+  });
+  return hash.digest('hex');
 }
 
 /** Write atomically: a temporary file in the same directory, fsync, then rename over `path`. */

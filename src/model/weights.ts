@@ -6,9 +6,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../errors.js';
 import { paramShapes, type GPTConfig, type Params } from './gpt2.js';
-import type { SafetensorsFile, TensorInput } from './safetensors.js';
+import type { DType, SafetensorsFile, TensorInput } from './safetensors.js';
 
 const BUFFER = /\.attn\.(bias|masked_bias)$/;
+const FLOAT = new Set<DType>(['F32', 'F16', 'BF16']);
 
 function sameShape(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
@@ -16,24 +17,24 @@ function sameShape(a: number[], b: number[]): boolean {
 
 /** Parameters of `config` from a checkpoint, every name and shape checked. */
 /**
- * The parameters of a Hugging Face GPT-2 checkpoint as plain arrays (no tfjs: an import converts
- * without a second copy in the backend): prefix stripped, buffers skipped, every tensor the config
- * needs present with its shape, nothing unexpected, a tied lm_head only.
+ * Which tensor of a Hugging Face GPT-2 checkpoint gives each parameter, from its header alone:
+ * prefix stripped, buffers skipped, float dtypes only, every tensor the config needs present with
+ * its shape, nothing unexpected; `lmHead` names an explicit lm_head (it must equal wte: tied only).
  */
-export function checkpointTensors(file: SafetensorsFile, config: GPTConfig, fileName: string): Record<string, TensorInput> {
-  const byName = new Map<string, { shape: number[]; data: Float32Array }>();
-  let lmHead: Float32Array | undefined;
-  for (const [raw, t] of file.tensors) {
+export function checkpointPlan(entries: ReadonlyMap<string, { dtype: DType; shape: number[] }>, config: GPTConfig, fileName: string): { params: Array<{ name: string; shape: number[]; source: string }>; lmHead?: string } {
+  const byName = new Map<string, { shape: number[]; source: string }>();
+  let lmHead: string | undefined;
+  for (const [raw, t] of entries) {
     const name = raw.startsWith('transformer.') ? raw.slice('transformer.'.length) : raw;
     if (BUFFER.test(name)) continue;
-    if (!(t.data instanceof Float32Array)) {
+    if (!FLOAT.has(t.dtype)) {
       throw new EditError(`tensor "${raw}" has dtype ${t.dtype}; weights must be F32, F16 or BF16`, { file: fileName });
     }
     if (name === 'lm_head.weight') {
-      lmHead = t.data;
+      lmHead = raw;
       continue;
     }
-    byName.set(name, { shape: t.shape, data: t.data });
+    byName.set(name, { shape: t.shape, source: raw });
   }
   const expected = paramShapes(config);
   const known = new Set(expected.map(([n]) => n));
@@ -41,19 +42,29 @@ export function checkpointTensors(file: SafetensorsFile, config: GPTConfig, file
   if (extra.length > 0) {
     throw new EditError(`unexpected tensor "${extra[0]}"${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ''} for a GPT-2 with ${config.nLayer} layers`, { file: fileName });
   }
-  const out: Record<string, TensorInput> = {};
-  for (const [name, shape] of expected) {
+  const params = expected.map(([name, shape]) => {
     const t = byName.get(name);
     if (t === undefined) throw new EditError(`missing tensor "${name}" (shape [${shape}])`, { file: fileName });
     if (!sameShape(t.shape, shape)) throw new EditError(`tensor "${name}" has shape [${t.shape}], expected [${shape}] from the config`, { file: fileName });
-    out[name] = { shape, data: t.data };
+    return { name, shape, source: t.source };
+  });
+  return { params, ...(lmHead === undefined ? {} : { lmHead }) };
+}
+
+/** Refuses an lm_head that is not wte's copy. */
+export function checkTied(lmHead: Float32Array, wte: Float32Array, fileName: string): void {
+  if (lmHead.length !== wte.length || lmHead.some((x, i) => x !== wte[i])) {
+    throw new EditError('lm_head.weight differs from wte.weight; only tied GPT-2 checkpoints are supported', { file: fileName });
   }
-  if (lmHead !== undefined) {
-    const wte = byName.get('wte.weight')!.data;
-    if (lmHead.length !== wte.length || lmHead.some((x, i) => x !== wte[i])) {
-      throw new EditError('lm_head.weight differs from wte.weight; only tied GPT-2 checkpoints are supported', { file: fileName });
-    }
-  }
+}
+
+/** The parameters of a Hugging Face GPT-2 checkpoint as plain arrays (checkpointPlan's checks; no tfjs). */
+export function checkpointTensors(file: SafetensorsFile, config: GPTConfig, fileName: string): Record<string, TensorInput> {
+  const plan = checkpointPlan(file.tensors, config, fileName);
+  const data = (raw: string) => file.tensors.get(raw)!.data as Float32Array;
+  const out: Record<string, TensorInput> = {};
+  for (const p of plan.params) out[p.name] = { shape: p.shape, data: data(p.source) };
+  if (plan.lmHead !== undefined) checkTied(data(plan.lmHead), out['wte.weight'].data as Float32Array, fileName);
   return out;
 }
 

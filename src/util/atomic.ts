@@ -1,4 +1,4 @@
-import { open, readdir, rename, unlink } from 'node:fs/promises';
+import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, basename, join } from 'node:path';
 import { processExists } from './process.js';
@@ -14,14 +14,16 @@ export function isTempFile(path: string): boolean {
 
 /**
  * The one atomic-write helper: a temp file in the same folder (`.<name>.tmp-<pid>-<hex>`, which
- * drift checks ignore), fsync, rename over the target, then fsync the folder (best effort).
+ * drift checks ignore), fsync, rename over the target, then fsync the folder (best effort). `data`
+ * may be a function that writes the open temp file itself, for files too large to hold whole.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array | string | ((fh: FileHandle) => Promise<void>)): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     const fh = await open(tmp, 'wx');
     try {
-      await fh.writeFile(data);
+      if (typeof data === 'function') await data(fh); // a writer of its own (a file written piece by piece)
+      else await fh.writeFile(data);
       await fh.sync();
     } finally {
       await fh.close();

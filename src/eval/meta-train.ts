@@ -201,7 +201,8 @@ export async function trainEditor(ctx: MetaContext & { modelDir?: string }, benc
       const rng = new Rng(stepSeed(opts.seed, state.step));
       const { edits, locality } = sampleStep(bench, pools, opts, rng);
       let r: MetaStep;
-      if (pool !== undefined) r = await pooledStep(ctx, net, trainer, pool, edits, locality, opts, operators);
+      // a step with fewer edits or locality texts than threads (a small benchmark) runs on this thread
+      if (pool !== undefined && Math.min(edits.length, locality.length) >= pool.size) r = await pooledStep(ctx, net, trainer, pool, edits, locality, opts, operators);
       else {
         const batch = prepareMetaBatch(ctx, net, edits, locality, opts.meta, operators);
         try {
@@ -210,6 +211,7 @@ export async function trainEditor(ctx: MetaContext & { modelDir?: string }, benc
           batch.dispose();
         }
       }
+      pool?.publish(net); // the workers read the new values at the next step
       state.step++;
       state.seconds += (performance.now() - t0) / 1000;
       if (r.skipped) state.skipped++;
@@ -250,9 +252,7 @@ async function pooledStep(ctx: MetaContext, net: HyperNet, trainer: MetaTrainer,
   const batch = metaBatchFromRows(ctx, net, rows, pairShares[last], locShares[last], opts.meta, operators);
   try {
     const { flat, parts } = await pool.gradient(solveArrays(batch), pairShares, locShares, factors, (out) => shareGradient(ctx.model, net, batch, opts.meta, factors[last], out));
-    const r = trainer.applyGradient(flat, parts);
-    pool.publish(net);
-    return r;
+    return trainer.applyGradient(flat, parts);
   } finally {
     batch.dispose();
   }

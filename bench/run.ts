@@ -18,7 +18,7 @@
  *   BENCH_BACKENDS=wasm,cpu        # only these backends
  *   BENCH_SECTIONS=edits           # only these sections (matmul, train, threads, generate, edits, joint, editors, judge, scale); no latest.json
  *   BENCH_SECTIONS=scale           # opt-in (~30 min): a 124M-parameter model (import, stats, generate, apply, verify) and a 1,000-edit set on the default model
- *   BENCH_SCALE_PARTS=large|set|import  # one part of the scale section (import: the 124M import alone)
+ *   BENCH_SCALE_PARTS=large|set|import  # one part of the scale section (import: the 124M import and one generate)
  *   BENCH_MODEL=models/x           # the model folder for generation, apply and joint (default models/default)
  */
 import * as tf from '@tensorflow/tfjs';
@@ -43,7 +43,7 @@ const OUT_DIR = process.env.BENCH_OUT ?? 'bench/results';
 /** A model folder for the generation section; the full run looks for models/default. */
 const MODEL = process.env.BENCH_MODEL;
 const SECTIONS = ['matmul', 'train', 'threads', 'generate', 'edits', 'joint', 'editors', 'judge', 'scale'] as const;
-/** BENCH_SCALE_PARTS=large, set or import (the large model's import alone): parts of the scale section (default large,set). */
+/** BENCH_SCALE_PARTS=large, set or import (the large model's import and one generate): parts of the scale section (default large,set). */
 const SCALE_PARTS = (process.env.BENCH_SCALE_PARTS ?? 'large,set').split(',').map((x) => x.trim()).filter((x): x is 'large' | 'set' | 'import' => x === 'large' || x === 'set' || x === 'import');
 /** Sections a full run leaves out unless BENCH_SECTIONS names them (they take ~30 min). */
 const OPT_IN: readonly string[] = ['scale'];

@@ -36,7 +36,7 @@ export interface ScaleSizes {
   edits: number;
   assertionsPerEdit: number;
   modelDir: string;
-  /** Which parts run: the large model, the default model's set, or the large model's import alone. */
+  /** Which parts run: the large model, the default model's set, or the large model's import and one generate alone. */
   parts: ReadonlyArray<'large' | 'set' | 'import'>;
 }
 
@@ -136,7 +136,10 @@ async function large(bin: string, tmp: string, sizes: ScaleSizes, recs: Rec[], r
   check(imported, 'edit model import');
   record('import 124M', imported, { params: written.params, weightsFileMB: fileMB, rssOverWeights: sig((imported.maxRssMB ?? 0) / fileMB) });
   rmSync(hf, { recursive: true, force: true });
-  if (!sizes.parts.includes('large')) return; // the import alone
+  const gen = await runCli(bin, ['generate', 'The capital of France is', '--model', model, '--max-tokens', '16', '--no-stop', '--json'], repo);
+  check(gen, 'edit generate');
+  record('generate 124M 16 tokens', gen, { rssOverWeights: sig((gen.maxRssMB ?? 0) / fileMB) });
+  if (!sizes.parts.includes('large')) return; // the import and a load alone
 
   const text = join(tmp, 'text.txt');
   writeFileSync(text, recs.slice(0, 300).map((r) => `${r.prompt}${r.target}.`).join('\n') + '\n');
@@ -145,10 +148,6 @@ async function large(bin: string, tmp: string, sizes: ScaleSizes, recs: Rec[], r
   const stats = await runCli(bin, ['model', 'stats', '--model', model, '--text', text, '--prompts', prompts], repo);
   check(stats, 'edit model stats');
   record('model stats 124M (300 lines, 300 prompts)', stats, {});
-
-  const gen = await runCli(bin, ['generate', 'The capital of France is', '--model', model, '--max-tokens', '16', '--no-stop', '--json'], repo);
-  check(gen, 'edit generate');
-  record('generate 124M 16 tokens', gen, {});
 
   if (spawnSync('git', ['init', '-q'], { cwd: repo }).status !== 0) throw new Error('git init failed');
   mkdirSync(join(repo, 'edits'), { recursive: true });

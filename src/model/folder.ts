@@ -3,7 +3,7 @@
  * and later editor.safetensors, state.json and deltas/. Every file the manifest names is checked
  * against its sha256 on load.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve, relative, isAbsolute } from 'node:path';
 import { EditError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
@@ -11,7 +11,7 @@ import { readJsonFile } from '../util/json-file.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { GPT, GPTConfig } from './gpt2.js';
 import { parseKnownFacts, type KnownFact } from './known-facts.js';
-import { parseSafetensors } from './safetensors.js';
+import { hashHandle, safetensorsReader } from './safetensors.js';
 import { Tokenizer } from './tokenizer.js';
 
 export interface FileRef {
@@ -105,17 +105,45 @@ export async function readChecked(dir: string, ref: FileRef, pointer: string): P
   try {
     bytes = await readFile(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new EditError(code === 'ENOENT' ? 'file is missing (named by model.json)' : `cannot read: ${code}`, { file: join(dir, ref.file) });
+    throw unreadable(dir, ref, err);
   }
-  const actual = sha256(bytes);
+  checkSha(dir, ref, sha256(bytes));
+  return bytes;
+}
+
+/**
+ * readChecked for a file too large to hold twice: opened, hashed through the open handle, and
+ * returned open (the caller reads it and closes it) — a file renamed over it meanwhile is not the one read.
+ */
+export async function openChecked(dir: string, ref: FileRef, pointer: string): Promise<FileHandle> {
+  const path = insideFolder(dir, ref.file, `${pointer}/file`);
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    throw unreadable(dir, ref, err);
+  }
+  try {
+    checkSha(dir, ref, await hashHandle(fh));
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+  return fh;
+}
+
+function unreadable(dir: string, ref: FileRef, err: unknown): EditError {
+  const code = (err as NodeJS.ErrnoException).code;
+  return new EditError(code === 'ENOENT' ? 'file is missing (named by model.json)' : `cannot read: ${code}`, { file: join(dir, ref.file) });
+}
+
+function checkSha(dir: string, ref: FileRef, actual: string): void {
   if (actual !== ref.sha256) {
     throw new EditError(`sha256 ${actual.slice(0, 12)}… does not match model.json (${ref.sha256.slice(0, 12)}…): the file changed outside editops`, {
       file: join(dir, ref.file),
       exitCode: 1,
     });
   }
-  return bytes;
 }
 
 export async function readManifest(dir: string): Promise<ModelManifest> {
@@ -199,11 +227,11 @@ export async function loadModelFolder(dir: string): Promise<LoadedModel> {
   const tokenizer = await loadTokenizer(dir, manifest);
   const probesFile = manifest.probes === undefined ? undefined : join(dir, manifest.probes.file);
   const knownFacts = probesFile === undefined ? [] : parseKnownFacts(parseJsonBytes(await readChecked(dir, manifest.probes!, '/probes'), probesFile), probesFile);
-  const wBytes = await readChecked(dir, manifest.weights, '/weights');
   const wFile = join(dir, manifest.weights.file);
   // Imported here, not at the top: readManifest's callers (plan --structural, show, diff) need no TensorFlow.js.
-  const [{ GPT }, { paramsFromCheckpoint }] = await Promise.all([import('./gpt2.js'), import('./weights.js')]);
-  const params = paramsFromCheckpoint(parseSafetensors(wBytes, wFile), manifest.config, wFile);
+  const [{ GPT }, { paramsFromReader }] = await Promise.all([import('./gpt2.js'), import('./weights.js')]);
+  // Tensor by tensor from the hashed, still open file: the weights are held once, as tensors.
+  const params = await paramsFromReader(await safetensorsReader(await openChecked(dir, manifest.weights, '/weights'), wFile), manifest.config, wFile);
   for (const layer of manifest.editableLayers) {
     if (params[`${layer}.weight`] === undefined) {
       throw new EditError(`editable layer "${layer}" is not a layer of this model`, { file: join(dir, MANIFEST), pointer: '/editableLayers' });

@@ -120,9 +120,6 @@ export interface SafetensorsReader {
 }
 
 export async function openSafetensors(path: string): Promise<SafetensorsReader> {
-  const fail: (message: string) => never = (message) => {
-    throw new EditError(message, { file: path });
-  };
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -130,6 +127,27 @@ export async function openSafetensors(path: string): Promise<SafetensorsReader> 
     const e = err as NodeJS.ErrnoException;
     throw new EditError(`cannot read safetensors file: ${e.code ?? e.message}`, { file: path });
   }
+  return safetensorsReader(fh, path);
+}
+
+/** The sha256 of a whole open file, read in chunks from its start (the handle stays open). */
+export async function hashHandle(fh: FileHandle): Promise<string> {
+  const hash = createHash('sha256');
+  const chunk = Buffer.alloc(1 << 24);
+  for (let at = 0; ; ) {
+    const { bytesRead } = await fh.read(chunk, 0, chunk.length, at);
+    if (bytesRead === 0) break;
+    hash.update(chunk.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  return hash.digest('hex');
+}
+
+/** A reader over an open file (closed by the reader's close(), or here when the header is refused). */
+export async function safetensorsReader(fh: FileHandle, path: string): Promise<SafetensorsReader> {
+  const fail: (message: string) => never = (message) => {
+    throw new EditError(message, { file: path });
+  };
   try {
     const size = (await fh.stat()).size;
     if (size < 8) fail(`truncated safetensors file: ${size} bytes, shorter than the 8-byte header length`);

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../errors.js';
 import { paramShapes, type GPTConfig, type Params } from './gpt2.js';
-import type { DType, SafetensorsFile, TensorInput } from './safetensors.js';
+import type { DType, SafetensorsFile, SafetensorsReader, TensorInput } from './safetensors.js';
 
 const BUFFER = /\.attn\.(bias|masked_bias)$/;
 const FLOAT = new Set<DType>(['F32', 'F16', 'BF16']);
@@ -66,6 +66,29 @@ export function checkpointTensors(file: SafetensorsFile, config: GPTConfig, file
   for (const p of plan.params) out[p.name] = { shape: p.shape, data: data(p.source) };
   if (plan.lmHead !== undefined) checkTied(data(plan.lmHead), out['wte.weight'].data as Float32Array, fileName);
   return out;
+}
+
+/**
+ * The parameters as tfjs tensors read one at a time from `reader` (checkpointPlan's checks first),
+ * which it closes: each decoded array is dropped once its tensor is made. The caller disposes them.
+ */
+export async function paramsFromReader(reader: SafetensorsReader, config: GPTConfig, fileName: string): Promise<Params> {
+  const params: Params = {};
+  try {
+    const plan = checkpointPlan(reader.entries, config, fileName);
+    const read = async (raw: string) => (await reader.read(raw)).data as Float32Array;
+    for (const p of plan.params) {
+      const data = await read(p.source);
+      if (plan.lmHead !== undefined && p.name === 'wte.weight') checkTied(await read(plan.lmHead), data, fileName);
+      params[p.name] = tf.tensor(data, p.shape);
+    }
+    return params;
+  } catch (err) {
+    tf.dispose(Object.values(params));
+    throw err;
+  } finally {
+    await reader.close();
+  }
 }
 
 /** checkpointTensors as tfjs tensors (the caller disposes them). */

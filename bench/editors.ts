@@ -86,8 +86,7 @@ export async function benchEditors(backend: BackendName, sizes: EditorsSizes, lo
         validateEvery: 1_000_000,
         validationEdits: 0,
         meta: META_DEFAULTS,
-        ...(threads > 1 ? { workers: threads } : {}),
-      }, { onStep: (p) => seconds.push(p.seconds) });
+      }, { onStep: (p) => seconds.push(p.seconds) }, threads);
       res.net.dispose();
       const timedS = seconds[seconds.length - 1] - seconds[0]; // the first step is the warm-up
       const rate = sizes.metaSteps / timedS;

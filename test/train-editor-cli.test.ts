@@ -59,14 +59,13 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     expect(plan.stderr + plan.stdout).toContain('model.json changed since the edits were applied');
   }, 240_000);
 
-  it('--workers 2 trains on two threads into --out, model.json untouched; a bad count is refused', async () => {
+  it('--workers 2 trains on two threads (batches prepared ahead) into --out, model.json untouched; a bad count is refused', async () => {
     const before = await readFile(join(model(), 'model.json'), 'utf8');
     const r = await edit(project, 'train-editor', '--steps', '2', '--batch', '4', '--tasks', 'counterfact', '--workers', '2', '--checkpoint', 'ckpt2', '--out', 'two.safetensors', '--json');
     expectCode(r, 0);
     expect(r.stderr).toContain('2 steps of 4 edits, layers h.2.mlp.c_proj, h.3.mlp.c_proj, 2 threads');
     const out = JSON.parse(r.stdout);
     expect(out.provenance.threads).toBe(2);
-    expect(out.provenance.command).toContain('--workers 2');
     expect(out.validation.every((v: { nll: number }) => Number.isFinite(v.nll))).toBe(true);
     expect(existsSync(join(project, 'two.safetensors'))).toBe(true);
     expect(await readFile(join(model(), 'model.json'), 'utf8')).toBe(before);

@@ -16,10 +16,10 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { Rng } from '../util/random.js';
 import type { EditRequest } from '../editor/editor.js';
 import { hyperRows, stackRows } from '../editor/mend/editor.js';
-import { HyperNet, inputStats, instructionMode, type InputStats, type InstructionMode } from '../editor/mend/network.js';
+import { HyperNet, inputStats, type InputStats, type InstructionMode } from '../editor/mend/network.js';
 import { BatchOperator } from '../editor/mend/solve.js';
-import { MetaPool, shares } from '../editor/mend/meta-pool.js';
-import { editAccuracy, editPairs, lossCounts, metaBatchFromRows, metaLoss, MetaTrainer, prepareMetaBatch, shareGradient, solveArrays, type MetaContext, type MetaSettings, type MetaStep } from '../editor/mend/train.js';
+import { MetaPrefetch } from './meta-prefetch.js';
+import { batchFromArrays, editAccuracy, metaLoss, MetaTrainer, prepareMetaBatch, type MetaBatch, type MetaContext, type MetaSettings, type MetaStep } from '../editor/mend/train.js';
 
 export interface TrainEditorOptions {
   method: 'mend' | 'instructedit';
@@ -43,8 +43,6 @@ export interface TrainEditorOptions {
   /** Validation edits per task (a fixed batch from the validation split). */
   validationEdits: number;
   meta: MetaSettings;
-  /** Threads training data-parallel (meta-pool.ts); absent = 1. A run is reproducible for a fixed count. */
-  workers?: number;
 }
 
 export interface ValidationResult {
@@ -145,18 +143,38 @@ interface CheckpointProgress {
 }
 
 /** Meta-trains a network (or resumes the checkpoint's); returns it trained for `opts.steps` steps. */
-export async function trainEditor(ctx: MetaContext & { modelDir?: string }, bench: BenchFile, opts: TrainEditorOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
-  if (opts.tasks.length === 0) throw new EditError('meta-training needs at least one task');
-  const threads = opts.workers ?? 1;
-  if (threads > Math.min(opts.batch, opts.locality)) throw new EditError(`${threads} training threads need at least as many edits and locality texts per step (${opts.batch} and ${opts.locality})`);
-  if (threads > 1 && ctx.modelDir === undefined) throw new EditError('training on several threads needs the model folder (each thread loads it)');
-  if ((opts.method === 'mend') !== (opts.instruction === 'none')) throw new EditError('mend trains without instructions; instructedit with "condition" or "wrap"');
+/** Train records per meta-training task. */
+export function trainPools(bench: BenchFile, opts: Pick<TrainEditorOptions, 'tasks'>): Map<BenchTask, BenchRecord[]> {
   const pools = new Map<BenchTask, BenchRecord[]>();
   for (const t of opts.tasks) {
     const pool = bench.records.filter((r) => r.task === t && r.split === 'train');
     if (pool.length === 0) throw new EditError(`the benchmark has no train records of task "${t}"`);
     pools.set(t, pool);
   }
+  return pools;
+}
+
+/** The batch solve operators of the edited layers (P = (λC)⁻¹ factored once per layer). */
+export function trainOperators(ctx: MetaContext, opts: Pick<TrainEditorOptions, 'layers' | 'meta'>): Record<string, BatchOperator> {
+  return Object.fromEntries(opts.layers.map((l) => [l, new BatchOperator(ctx.stats.layers[l].second, ctx.model.params[`${l}.weight`].shape[0] as number, opts.meta.lambda)]));
+}
+
+/** Step k's batch: its edits and locality texts from Rng(seed, k), prepared against the base model (the network gives only its shape). */
+export function stepBatch(ctx: MetaContext, bench: BenchFile, pools: Map<BenchTask, BenchRecord[]>, net: HyperNet, opts: TrainEditorOptions, operators: Record<string, BatchOperator>, step: number): MetaBatch {
+  const { edits, locality } = sampleStep(bench, pools, opts, new Rng(stepSeed(opts.seed, step)));
+  return prepareMetaBatch(ctx, net, edits, locality, opts.meta, operators);
+}
+
+/**
+ * Meta-trains a network (or resumes the checkpoint's); returns it trained for `opts.steps` steps.
+ * With `threads` > 1 (and ctx.modelDir), worker threads prepare the coming steps' batches
+ * (meta-prefetch.ts): the same bytes as on one thread.
+ */
+export async function trainEditor(ctx: MetaContext & { modelDir?: string }, bench: BenchFile, opts: TrainEditorOptions, hooks: TrainHooks = {}, threads = 1): Promise<TrainResult> {
+  if (opts.tasks.length === 0) throw new EditError('meta-training needs at least one task');
+  if (threads > 1 && ctx.modelDir === undefined) throw new EditError('training on several threads needs the model folder (each thread loads it)');
+  if ((opts.method === 'mend') !== (opts.instruction === 'none')) throw new EditError('mend trains without instructions; instructedit with "condition" or "wrap"');
+  const pools = trainPools(bench, opts);
   const condDim = opts.instruction === 'condition' ? ctx.model.config.nEmbd : 0;
   const keyDims = Object.fromEntries(opts.layers.map((l) => [l, ctx.model.params[`${l}.weight`].shape[0] as number]));
   const shape = { layers: opts.layers, keyDims, valueDim: ctx.model.params[`${opts.layers[0]}.weight`].shape[1] as number, hidden: opts.hidden, condDim, instruction: opts.instruction };
@@ -169,9 +187,9 @@ export async function trainEditor(ctx: MetaContext & { modelDir?: string }, benc
     const file = join(hooks.checkpoint!, CHECKPOINT.optimizer);
     await trainer.restore(parseSafetensors(new Uint8Array(await readFile(file)), file).tensors as Map<string, { shape: number[]; data: Float32Array }>);
   }
-  const operators = Object.fromEntries(opts.layers.map((l) => [l, new BatchOperator(ctx.stats.layers[l].second, keyDims[l], opts.meta.lambda)]));
+  const operators = trainOperators(ctx, opts);
   const validation = validationBatches(ctx, bench, net, opts, operators);
-  const pool = threads > 1 ? await MetaPool.open(ctx.modelDir!, net, opts.meta, threads) : undefined;
+  const prefetch = threads > 1 ? await MetaPrefetch.open({ modelDir: ctx.modelDir!, bench, opts, network: net.serialize(), stats: ctx.stats }, threads) : undefined;
   const state: CheckpointProgress = prior ?? { options: opts, step: 0, skipped: 0, seconds: 0, validation: [], recent: [] };
   const resumedFrom = state.step;
 
@@ -198,20 +216,19 @@ export async function trainEditor(ctx: MetaContext & { modelDir?: string }, benc
     const every = hooks.checkpointEvery ?? 50;
     while (state.step < opts.steps) {
       const t0 = performance.now();
-      const rng = new Rng(stepSeed(opts.seed, state.step));
-      const { edits, locality } = sampleStep(bench, pools, opts, rng);
-      let r: MetaStep;
-      // a step with fewer edits or locality texts than threads (a small benchmark) runs on this thread
-      if (pool !== undefined && Math.min(edits.length, locality.length) >= pool.size) r = await pooledStep(ctx, net, trainer, pool, edits, locality, opts, operators);
+      let batch: MetaBatch;
+      if (prefetch === undefined) batch = stepBatch(ctx, bench, pools, net, opts, operators, state.step);
       else {
-        const batch = prepareMetaBatch(ctx, net, edits, locality, opts.meta, operators);
-        try {
-          r = trainer.step(ctx.model, batch);
-        } finally {
-          batch.dispose();
-        }
+        // the coming steps are prepared while this one trains
+        for (let k = state.step; k < Math.min(opts.steps, state.step + prefetch.size); k++) prefetch.request(k);
+        batch = batchFromArrays(await prefetch.take(state.step));
       }
-      pool?.publish(net); // the workers read the new values at the next step
+      let r: MetaStep;
+      try {
+        r = trainer.step(ctx.model, batch);
+      } finally {
+        batch.dispose();
+      }
       state.step++;
       state.seconds += (performance.now() - t0) / 1000;
       if (r.skipped) state.skipped++;
@@ -226,36 +243,13 @@ export async function trainEditor(ctx: MetaContext & { modelDir?: string }, benc
       await Promise.resolve();
     }
   } finally {
-    await pool?.close();
+    await prefetch?.close();
     trainer.dispose();
     for (const b of validation.values()) b.dispose();
     for (const o of Object.values(operators)) o.dispose();
   }
   const mean = (k: 'loss' | 'nll' | 'kl') => state.recent.reduce((a, x) => a + x[k], 0) / Math.max(state.recent.length, 1);
   return { net, steps: state.step, resumedFrom, skipped: state.skipped, seconds: state.seconds, validation: state.validation, last: { loss: mean('loss'), nll: mean('nll'), kl: mean('kl') } };
-}
-
-/** One step on the pool's threads (meta-pool.ts): rows and the loss's sequences split in order, the gradient's shares added. */
-async function pooledStep(ctx: MetaContext, net: HyperNet, trainer: MetaTrainer, pool: MetaPool, edits: EditRequest[], locality: string[], opts: TrainEditorOptions, operators: Record<string, BatchOperator>): Promise<MetaStep> {
-  const wrap = instructionMode(net.shape) === 'wrap';
-  const rows = await pool.rows(edits, (mine) => [...hyperRows(ctx.model, ctx.tokenizer, net.shape.layers, mine, net.shape.condDim, wrap)]);
-  const pairs = editPairs(edits);
-  const pairShares = shares(pairs, pool.size);
-  const locShares = shares(locality, pool.size);
-  const n = ctx.model.config.nPositions;
-  const total = lossCounts(ctx.tokenizer, n, pairs, locality);
-  const factors = pairShares.map((p, t) => {
-    const c = lossCounts(ctx.tokenizer, n, p, locShares[t]);
-    return { edit: c.edit / total.edit, loc: c.loc / total.loc };
-  });
-  const last = pool.size - 1;
-  const batch = metaBatchFromRows(ctx, net, rows, pairShares[last], locShares[last], opts.meta, operators);
-  try {
-    const { flat, parts } = await pool.gradient(solveArrays(batch), pairShares, locShares, factors, (out) => shareGradient(ctx.model, net, batch, opts.meta, factors[last], out));
-    return trainer.applyGradient(flat, parts);
-  } finally {
-    batch.dispose();
-  }
 }
 
 /** Step k's seed: independent streams per step, so resuming needs only the step count. */

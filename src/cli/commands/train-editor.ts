@@ -72,7 +72,7 @@ export const trainEditorCommand: Command = {
     bench: { type: 'string', value: '<file>', description: 'the benchmark file (default data/bench.json)' },
     out: { type: 'string', value: '<file>', description: "write the network here and leave model.json alone (default: the model folder's editor-<method>.safetensors, named in model.json)" },
     checkpoint: { type: 'string', value: '<dir>', description: 'checkpoint folder, resumed from when present (default .ckpt/train-editor-<method>)' },
-    workers: { type: 'string', value: '<n|auto>', description: 'threads training data-parallel, each with its own copy of the model (default: EDIT_WORKERS, else 1); reproducible for a fixed n' },
+    workers: { type: 'string', value: '<n|auto>', description: 'threads: the others prepare the coming steps\' batches, each with its own copy of the model (default: EDIT_WORKERS, else 1); the same network for any n' },
     json: { type: 'boolean', description: 'print the result (validation per task, timings) as JSON' },
   },
   examples: ['edit train-editor', 'edit train-editor --method mend --tasks counterfact,recent,convsent --out mend-no-zsre.safetensors', 'edit train-editor --steps 800   # resumes the checkpoint and trains on'],
@@ -112,7 +112,6 @@ export const trainEditorCommand: Command = {
         validateEvery: 100,
         validationEdits: 16,
         meta: { ...META_DEFAULTS, cLoc: numberFlag(ctx, 'c-loc', META_DEFAULTS.cLoc, { min: 0 }) },
-        ...(threads > 1 ? { workers: threads } : {}),
       };
       ctx.io.err(`backend: ${backend}; meta-training ${method}${method === 'instructedit' ? ` (instructions by ${instruction})` : ''} on ${tasks.join(', ')}: ${opts.steps} steps of ${opts.batch} edits, layers ${layers.join(', ')}, ${threads} thread${threads === 1 ? '' : 's'}`);
       let saved = 0;
@@ -130,10 +129,10 @@ export const trainEditorCommand: Command = {
           onValidation: (rows) => {
             if (ctx.flags.json !== true && rows.length > 0) ctx.io.err(`validation @${rows[0].step}: ${table(rows)}`);
           },
-        });
+        }, threads);
       const provenance = {
         trainedBy: 'edit train-editor',
-        command: `edit train-editor --model ${dir} --method ${method}${method === 'instructedit' ? ` --instruction ${instruction}` : ''} --tasks ${tasks.join(',')} --steps ${opts.steps} --batch ${opts.batch} --seed ${opts.seed} --c-loc ${opts.meta.cLoc}${threads > 1 ? ` --workers ${threads}` : ''}`,
+        command: `edit train-editor --model ${dir} --method ${method}${method === 'instructedit' ? ` --instruction ${instruction}` : ''} --tasks ${tasks.join(',')} --steps ${opts.steps} --batch ${opts.batch} --seed ${opts.seed} --c-loc ${opts.meta.cLoc}`,
         bench: { sha256: benchSha, seed: bench.seed },
         tasks,
         steps: opts.steps,

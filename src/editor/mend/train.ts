@@ -12,7 +12,7 @@ import type { Deltas, GPT } from '../../model/gpt2.js';
 import type { Tokenizer } from '../../model/tokenizer.js';
 import { crossEntropy, logSoftmax, rowSum } from '../../tensor/ops.js';
 import type { TensorInput } from '../../model/safetensors.js';
-import { encodePair, makeBatch } from '../batch.js';
+import { makeBatch } from '../batch.js';
 import type { EditRequest, EditRows } from '../editor.js';
 import type { KeyStats } from '../stats.js';
 import { hyperRows, stackRows } from './editor.js';
@@ -102,43 +102,56 @@ export function metaBatchFromRows(ctx: MetaContext, net: HyperNet, rows: Readonl
   return lossBatch(model, tokenizer, { layers: [...layers], u, delta, operator, cond, rows: n }, owned, pairs, locality);
 }
 
-/** The parts of a MetaBatch the solve needs, as arrays (what a training worker is sent). */
-export interface SolveArrays {
+type Arr2 = { shape: [number, number]; data: Float32Array };
+
+/** A whole MetaBatch as plain arrays (what a prefetching thread sends; batchFromArrays makes the same tensors again). */
+export interface BatchArrays {
   layers: string[];
   rows: number;
-  u: Record<string, { shape: [number, number]; data: Float32Array }>;
-  delta: Record<string, { shape: [number, number]; data: Float32Array }>;
-  operator: Record<string, { shape: [number, number]; data: Float32Array }>;
-  cond?: { shape: [number, number]; data: Float32Array };
+  u: Record<string, Arr2>;
+  delta: Record<string, Arr2>;
+  operator: Record<string, Arr2>;
+  cond?: Arr2;
+  edit: { ids: { shape: [number, number]; data: Int32Array }; rows: number[]; targets: Int32Array };
+  loc: { ids: { shape: [number, number]; data: Int32Array }; weights: Arr2; total: number; baseLogProbs: Arr2; baseProbs: Arr2 };
 }
 
-export function solveArrays(b: MetaBatch): SolveArrays {
-  const arr = (t: tf.Tensor2D) => ({ shape: [t.shape[0], t.shape[1]] as [number, number], data: t.dataSync() as Float32Array });
-  const per = (r: Record<string, tf.Tensor2D>) => Object.fromEntries(b.layers.map((l) => [l, arr(r[l])]));
-  return { layers: b.layers, rows: b.rows, u: per(b.u), delta: per(b.delta), operator: per(b.operator), ...(b.cond === undefined ? {} : { cond: arr(b.cond) }) };
-}
-
-/** A MetaBatch of another thread's solve (SolveArrays) with this thread's share of the loss's sequences. */
-export function shareBatch(model: GPT, tokenizer: Tokenizer, solve: SolveArrays, pairs: Array<{ prompt: string; completion: string }>, locality: readonly string[]): MetaBatch {
-  const owned: tf.Tensor[] = [];
-  const make = (a: { shape: [number, number]; data: Float32Array }) => {
-    const t = tf.tensor2d(a.data, a.shape);
-    owned.push(t);
-    return t;
+export function batchArrays(b: MetaBatch): BatchArrays {
+  const f = (t: tf.Tensor2D): Arr2 => ({ shape: [t.shape[0], t.shape[1]], data: t.dataSync() as Float32Array });
+  const i = (t: tf.Tensor2D) => ({ shape: [t.shape[0], t.shape[1]] as [number, number], data: t.dataSync() as Int32Array });
+  const per = (r: Record<string, tf.Tensor2D>) => Object.fromEntries(b.layers.map((l) => [l, f(r[l])]));
+  return {
+    layers: b.layers,
+    rows: b.rows,
+    u: per(b.u),
+    delta: per(b.delta),
+    operator: per(b.operator),
+    ...(b.cond === undefined ? {} : { cond: f(b.cond) }),
+    edit: { ids: i(b.edit.ids), rows: b.edit.rows, targets: b.edit.targets.dataSync() as Int32Array },
+    loc: { ids: i(b.loc.ids), weights: f(b.loc.weights), total: b.loc.total, baseLogProbs: f(b.loc.baseLogProbs), baseProbs: f(b.loc.baseProbs) },
   };
-  const per = (r: SolveArrays['u']) => Object.fromEntries(solve.layers.map((l) => [l, make(r[l])]));
-  const parts = { layers: solve.layers, u: per(solve.u), delta: per(solve.delta), operator: per(solve.operator), cond: solve.cond === undefined ? undefined : make(solve.cond), rows: solve.rows };
-  return lossBatch(model, tokenizer, parts, owned, pairs, locality);
 }
 
-/** Target tokens (the edit loss's rows) of `pairs`, and real tokens of `locality` (the KL's positions), as editBatch and localityBatch count them. */
-export function lossCounts(tokenizer: Tokenizer, nPositions: number, pairs: Array<{ prompt: string; completion: string }>, locality: readonly string[]): { edit: number; loc: number } {
-  const edit = pairs.reduce((a, p) => {
-    const r = encodePair(tokenizer, p.prompt, p.completion);
-    return a + r.ids.length - r.start;
-  }, 0);
-  const loc = locality.reduce((a, t) => a + Math.min(tokenizer.encode(t).length, nPositions), 0);
-  return { edit, loc };
+/** The MetaBatch whose arrays these are (the same values, new tensors). */
+export function batchFromArrays(a: BatchArrays): MetaBatch {
+  const owned: tf.Tensor[] = [];
+  const keep = <T extends tf.Tensor>(t: T): T => (owned.push(t), t);
+  const f = (x: Arr2) => keep(tf.tensor2d(x.data, x.shape));
+  const per = (r: Record<string, Arr2>) => Object.fromEntries(a.layers.map((l) => [l, f(r[l])]));
+  return {
+    layers: a.layers,
+    rows: a.rows,
+    u: per(a.u),
+    delta: per(a.delta),
+    operator: per(a.operator),
+    cond: a.cond === undefined ? undefined : f(a.cond),
+    edit: { ids: keep(tf.tensor2d(a.edit.ids.data, a.edit.ids.shape, 'int32')), rows: a.edit.rows, targets: keep(tf.tensor1d(a.edit.targets, 'int32')), weights: keep(tf.ones([a.edit.rows.length]) as tf.Tensor1D) },
+    loc: { ids: keep(tf.tensor2d(a.loc.ids.data, a.loc.ids.shape, 'int32')), weights: f(a.loc.weights), total: a.loc.total, baseLogProbs: f(a.loc.baseLogProbs), baseProbs: f(a.loc.baseProbs) },
+    dispose() {
+      tf.dispose(owned);
+      owned.length = 0;
+    },
+  };
 }
 
 function lossBatch(model: GPT, tokenizer: Tokenizer, solve: Omit<MetaBatch, 'edit' | 'loc' | 'dispose'>, owned: tf.Tensor[], pairs: Array<{ prompt: string; completion: string }>, locality: readonly string[]): MetaBatch {
@@ -232,57 +245,6 @@ export function localityKl(model: GPT, loc: MetaBatch['loc'], deltas: Deltas): t
   });
 }
 
-/** Values of the network's trainable variables, flat in trainable() order. */
-export function trainableSize(net: HyperNet): number {
-  return net.trainable().reduce((a, v) => a + v.variable.size, 0);
-}
-
-/**
- * One thread's share of a step: the gradient of factor.edit · c_edit · NLL + factor.loc · c_loc · KL
- * over the share's sequences (the factors are the share's fraction of the whole batch's target
- * tokens and locality tokens, so the shares' gradients add up to the batch's), written flat into
- * `out`; returns the share's weighted loss parts.
- */
-export function shareGradient(model: GPT, net: HyperNet, batch: MetaBatch, s: Pick<MetaSettings, 'cEdit' | 'cLoc'>, factor: { edit: number; loc: number }, out: Float32Array): { loss: number; nll: number; kl: number } {
-  const vars = net.trainable();
-  let parts: { nll: tf.Scalar; kl: tf.Scalar } | undefined;
-  const loss = tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => {
-      const r = metaLoss(model, net, batch, { cEdit: s.cEdit * factor.edit, cLoc: s.cLoc * factor.loc });
-      parts = { nll: tf.keep(r.nll), kl: tf.keep(r.kl) };
-      return r.loss;
-    }, vars.map((v) => v.variable));
-    let at = 0;
-    for (const { variable } of vars) {
-      out.set(grads[variable.name].dataSync() as Float32Array, at);
-      at += variable.size;
-    }
-    return value.dataSync()[0];
-  });
-  const nll = (parts?.nll.dataSync()[0] ?? NaN) * factor.edit;
-  const kl = (parts?.kl.dataSync()[0] ?? NaN) * factor.loc;
-  if (parts !== undefined) tf.dispose([parts.nll, parts.kl]);
-  return { loss, nll, kl };
-}
-
-/** Sets the network's trainable variables from `flat` (trainable() order). */
-export function setTrainable(net: HyperNet, flat: Float32Array): void {
-  let at = 0;
-  for (const { variable } of net.trainable()) {
-    tf.tidy(() => variable.assign(tf.tensor(flat.subarray(at, at + variable.size), variable.shape)));
-    at += variable.size;
-  }
-}
-
-/** The network's trainable variables, flat in trainable() order, into `out`. */
-export function getTrainable(net: HyperNet, out: Float32Array): void {
-  let at = 0;
-  for (const { variable } of net.trainable()) {
-    out.set(variable.dataSync() as Float32Array, at);
-    at += variable.size;
-  }
-}
-
 export interface MetaStep {
   loss: number;
   nll: number;
@@ -332,31 +294,6 @@ export class MetaTrainer {
     const kl = parts?.kl.dataSync()[0] ?? NaN;
     if (parts !== undefined) tf.dispose([parts.nll, parts.kl]);
     return { ...result, nll, kl };
-  }
-
-  /**
-   * One clipped step with a gradient summed elsewhere (the threads' shares, shareGradient), flat in
-   * trainable() order, with the loss parts it came with. Non-finite: nothing is applied.
-   */
-  applyGradient(flat: Float32Array, parts: { loss: number; nll: number; kl: number }): MetaStep {
-    let norm2 = 0;
-    for (let i = 0; i < flat.length; i++) norm2 += flat[i] * flat[i];
-    const gradNorm = Math.sqrt(norm2);
-    if (!Number.isFinite(parts.loss) || !Number.isFinite(gradNorm)) return { ...parts, gradNorm, skipped: true };
-    const scale = Math.min(1, this.settings.clip / (gradNorm + 1e-6));
-    tf.tidy(() => {
-      const main: Record<string, tf.Tensor> = {};
-      const scales: Record<string, tf.Tensor> = {};
-      let at = 0;
-      for (const { name, variable } of this.net.trainable()) {
-        const g = tf.mul(tf.tensor(flat.subarray(at, at + variable.size), variable.shape), scale);
-        (name.endsWith('.log_scale') ? scales : main)[variable.name] = g;
-        at += variable.size;
-      }
-      this.opt.applyGradients(main as tf.NamedTensorMap);
-      this.scaleOpt.applyGradients(scales as tf.NamedTensorMap);
-    });
-    return { ...parts, gradNorm, skipped: false };
   }
 
   /** Both optimizers' moments and step counts, as named F32 tensors (a resumable checkpoint). */

@@ -153,6 +153,10 @@ describe('meta-training runs on the tiny fixture', () => {
     expect(resumed.r.resumedFrom).toBe(2);
     expect(resumed.bytes.equals(one.bytes)).toBe(true);
     await expect(trainEditor({ ...ctx, modelDir: undefined }, bench, opts(), {}, 2)).rejects.toThrow(/needs the model folder/);
+    // stopped after its first step with later steps asked for ahead: it returns, and the workers go quietly
+    const stopped = await trainEditor(ctx, bench, opts(), { checkpoint: join(dir, 'ckpt-stop'), stop: () => true }, 3);
+    expect(stopped.steps).toBe(1);
+    stopped.net.dispose();
   }, 240_000);
 
   it('wrapped rows: the network reads the wrapped prompt, the solve keys are the prompt as typed', () => {

@@ -52,21 +52,27 @@ export class MetaPrefetch {
   request(step: number): void {
     if (this.waiting.has(step)) return;
     const w = this.workers[step % this.workers.length];
-    this.waiting.set(
-      step,
-      new Promise((resolve, reject) => {
-        const onMessage = (m: PrefetchReply) => {
-          if ('error' in m) return done(() => reject(new InternalError(`meta-training worker: ${m.error}`)));
-          if ('step' in m && m.step === step) done(() => resolve(m.batch));
-        };
-        const done = (settle: () => void) => {
-          w.off('message', onMessage);
-          settle();
-        };
-        w.on('message', onMessage);
-        w.postMessage({ step });
-      }),
-    );
+    const batch = new Promise<BatchArrays>((resolve, reject) => {
+      const onMessage = (m: PrefetchReply) => {
+        if ('error' in m) return done(() => reject(new InternalError(`meta-training worker: ${m.error}`)));
+        if ('step' in m && m.step === step) done(() => resolve(m.batch));
+      };
+      // a worker that dies (out of memory, a crash) fails the step instead of leaving it waiting
+      const onError = (err: Error) => done(() => reject(new InternalError(`meta-training worker: ${err.message}`)));
+      const onExit = (code: number) => done(() => reject(new InternalError(`meta-training worker exited (code ${code})`)));
+      const done = (settle: () => void) => {
+        w.off('message', onMessage);
+        w.off('error', onError);
+        w.off('exit', onExit);
+        settle();
+      };
+      w.on('message', onMessage);
+      w.on('error', onError);
+      w.on('exit', onExit);
+      w.postMessage({ step });
+    });
+    batch.catch(() => undefined); // a step asked for ahead and never taken (the run stopped) fails quietly
+    this.waiting.set(step, batch);
   }
 
   /** Step k's batch (asked for now if it was not). */

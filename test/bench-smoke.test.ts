@@ -39,5 +39,5 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     const editors = (json.records as Array<{ section: string; metric: string; value: number }>).filter((r) => r.section === 'editors');
     expect(editors.map((r) => r.metric)).toEqual(['ft ms/edit', 'memit ms/edit', 'mend ms/edit', 'instructedit ms/edit', 'meta-training mend steps/s', 'meta-training instructedit steps/s', 'meta-training instructedit steps/s, 2 threads']);
     for (const r of editors) expect(r.value).toBeGreaterThan(0);
-  }, 300_000);
+  }, 600_000); // ~3 min on an idle 2-core machine (the joint section runs apply's refinement with its KL)
 });

@@ -142,7 +142,6 @@ interface CheckpointProgress {
   recent: Array<{ loss: number; nll: number; kl: number }>;
 }
 
-/** Meta-trains a network (or resumes the checkpoint's); returns it trained for `opts.steps` steps. */
 /** Train records per meta-training task. */
 export function trainPools(bench: BenchFile, opts: Pick<TrainEditorOptions, 'tasks'>): Map<BenchTask, BenchRecord[]> {
   const pools = new Map<BenchTask, BenchRecord[]>();

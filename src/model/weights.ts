@@ -15,7 +15,6 @@ function sameShape(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** Parameters of `config` from a checkpoint, every name and shape checked. */
 /**
  * Which tensor of a Hugging Face GPT-2 checkpoint gives each parameter, from its header alone:
  * prefix stripped, buffers skipped, float dtypes only, every tensor the config needs present with

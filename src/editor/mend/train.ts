@@ -13,7 +13,7 @@ import type { Tokenizer } from '../../model/tokenizer.js';
 import { crossEntropy, logSoftmax, rowSum } from '../../tensor/ops.js';
 import type { TensorInput } from '../../model/safetensors.js';
 import { makeBatch } from '../batch.js';
-import type { EditRequest, EditRows } from '../editor.js';
+import type { EditRequest } from '../editor.js';
 import type { KeyStats } from '../stats.js';
 import { hyperRows, stackRows } from './editor.js';
 import { instructionMode, type HyperNet } from './network.js';
@@ -62,21 +62,11 @@ export interface MetaContext {
  * `operators` (per layer, preserveWeight 0 only) make the solve an n×n one (BatchOperator).
  */
 export function prepareMetaBatch(ctx: MetaContext, net: HyperNet, edits: readonly EditRequest[], locality: readonly string[], w: SolveWeights, operators?: Record<string, BatchOperator>): MetaBatch {
-  if (edits.length === 0) throw new EditError('a meta-training batch needs at least one edit');
-  const rows = [...hyperRows(ctx.model, ctx.tokenizer, net.shape.layers, edits, net.shape.condDim, instructionMode(net.shape) === 'wrap')];
-  return metaBatchFromRows(ctx, net, rows, editPairs(edits), locality, w, operators);
-}
-
-/** The edit and rephrase prompts of `edits` with their targets: the edit loss's sequences, in order. */
-export function editPairs(edits: readonly EditRequest[]): Array<{ prompt: string; completion: string }> {
-  return edits.flatMap((e) => [e.prompt, ...e.rephrase].map((prompt) => ({ prompt, completion: e.target })));
-}
-
-/** prepareMetaBatch from the edits' rows (hyperRows, in edit order): the solve's inputs, and the loss over `pairs` and `locality`. */
-export function metaBatchFromRows(ctx: MetaContext, net: HyperNet, rows: ReadonlyArray<[string, EditRows]>, pairs: Array<{ prompt: string; completion: string }>, locality: readonly string[], w: SolveWeights, operators?: Record<string, BatchOperator>): MetaBatch {
   const { model, tokenizer, stats } = ctx;
   const { layers, condDim, valueDim } = net.shape;
+  if (edits.length === 0) throw new EditError('a meta-training batch needs at least one edit');
   const wrap = instructionMode(net.shape) === 'wrap';
+  const rows = [...hyperRows(model, tokenizer, layers, edits, condDim, wrap)];
   const owned: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T): T => {
     owned.push(t);
@@ -99,7 +89,25 @@ export function metaBatchFromRows(ctx: MetaContext, net: HyperNet, rows: Readonl
     operator[l] = keep(tf.tensor2d(fast === undefined ? solveOperator(s.keys, n, st.dim, st.second, w) : fast.operator(s.keys, n), [st.dim, n]));
     if (s.cond !== undefined && cond === undefined) cond = keep(tf.tensor2d(s.cond, [n, condDim]));
   }
-  return lossBatch(model, tokenizer, { layers: [...layers], u, delta, operator, cond, rows: n }, owned, pairs, locality);
+  const pairs = edits.flatMap((e) => [e.prompt, ...e.rephrase].map((prompt) => ({ prompt, completion: e.target })));
+  const edit = editBatch(tokenizer, pairs, model.config.nPositions);
+  owned.push(edit.ids, edit.targets, edit.weights);
+  const loc = localityBatch(model, tokenizer, locality);
+  owned.push(loc.ids, loc.weights, loc.baseLogProbs, loc.baseProbs);
+  return {
+    layers: [...layers],
+    u,
+    delta,
+    operator,
+    cond,
+    edit,
+    loc,
+    rows: n,
+    dispose() {
+      tf.dispose(owned);
+      owned.length = 0;
+    },
+  };
 }
 
 type Arr2 = { shape: [number, number]; data: Float32Array };
@@ -147,28 +155,6 @@ export function batchFromArrays(a: BatchArrays): MetaBatch {
     cond: a.cond === undefined ? undefined : f(a.cond),
     edit: { ids: keep(tf.tensor2d(a.edit.ids.data, a.edit.ids.shape, 'int32')), rows: a.edit.rows, targets: keep(tf.tensor1d(a.edit.targets, 'int32')), weights: keep(tf.ones([a.edit.rows.length]) as tf.Tensor1D) },
     loc: { ids: keep(tf.tensor2d(a.loc.ids.data, a.loc.ids.shape, 'int32')), weights: f(a.loc.weights), total: a.loc.total, baseLogProbs: f(a.loc.baseLogProbs), baseProbs: f(a.loc.baseProbs) },
-    dispose() {
-      tf.dispose(owned);
-      owned.length = 0;
-    },
-  };
-}
-
-function lossBatch(model: GPT, tokenizer: Tokenizer, solve: Omit<MetaBatch, 'edit' | 'loc' | 'dispose'>, owned: tf.Tensor[], pairs: Array<{ prompt: string; completion: string }>, locality: readonly string[]): MetaBatch {
-  const edit = editBatch(tokenizer, pairs, model.config.nPositions);
-  owned.push(edit.ids, edit.targets, edit.weights);
-  const loc = localityBatch(model, tokenizer, locality);
-  owned.push(loc.ids, loc.weights, loc.baseLogProbs, loc.baseProbs);
-  const { layers, u, delta, operator, cond, rows } = solve;
-  return {
-    layers: [...layers],
-    u,
-    delta,
-    operator,
-    cond,
-    edit,
-    loc,
-    rows,
     dispose() {
       tf.dispose(owned);
       owned.length = 0;

@@ -1,6 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtemp, readdir, readFile, writeFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InternalError } from '../src/errors.js';
 import {
@@ -14,6 +13,7 @@ import {
 } from '../src/model/safetensors.js';
 import { sha256 } from '../src/util/hash.js';
 import { editErrorOf } from './helpers/errors.js';
+import { tempDir } from './helpers/cli.js';
 
 const FILE = 'bad.safetensors';
 
@@ -399,10 +399,19 @@ describe('serializeSafetensors input checks', () => {
   });
 });
 
+/** `fn` in a fresh temporary folder, removed afterwards whatever happens. */
+async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await tempDir('st');
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('readSafetensors / writeSafetensors', () => {
   it('writes atomically, overwrites, leaves no temporary file, and reads back', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'editops-st-'));
-    try {
+    await inTempDir(async (dir) => {
       const path = join(dir, 'model.safetensors');
       await writeFile(path, 'old contents');
       const tensors = new Map([['w', { shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) }]]);
@@ -412,23 +421,18 @@ describe('readSafetensors / writeSafetensors', () => {
       const back: SafetensorsFile = await readSafetensors(path);
       expect(back.metadata).toEqual({ step: '1' });
       expect(back.tensors.get('w')).toEqual({ dtype: 'F32', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('turns a missing file or directory into an EditError naming the path', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'editops-st-'));
-    try {
+    await inTempDir(async (dir) => {
       const missing = join(dir, 'nope.safetensors');
       await expect(readSafetensors(missing)).rejects.toThrow('cannot read safetensors file: ENOENT');
       await expect(readSafetensors(missing)).rejects.toMatchObject({ options: { file: missing } });
       const nested = join(dir, 'no-dir', 'x.safetensors');
       await expect(writeSafetensors(nested, {})).rejects.toThrow('cannot write safetensors file: ENOENT');
       expect(await readdir(dir)).toEqual([]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
@@ -442,8 +446,7 @@ describe('openSafetensors / writeSafetensorsStreaming (tensor by tensor)', () =>
   };
 
   it('writes the bytes serializeSafetensors makes, asking for one tensor at a time, and returns their sha256', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'editops-st-'));
-    try {
+    await inTempDir(async (dir) => {
       const path = join(dir, 'w.safetensors');
       const asked: string[] = [];
       const specs = Object.entries(tensors).map(([name, t]) => ({ name, shape: t.shape, dtype: 'dtype' in t ? t.dtype : undefined }));
@@ -457,14 +460,11 @@ describe('openSafetensors / writeSafetensorsStreaming (tensor by tensor)', () =>
       // a tensor of the wrong length is refused and leaves no file
       await expect(writeSafetensorsStreaming(join(dir, 'x.safetensors'), [{ name: 'w', shape: [3] }], async () => new Float32Array(2))).rejects.toThrow(/shape \[3\] has 3 elements but data has 2/);
       expect(await readdir(dir)).toEqual(['w.safetensors']);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('reads the header first and each tensor on demand, as parseSafetensors reads them; refuses what it refuses', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'editops-st-'));
-    try {
+    await inTempDir(async (dir) => {
       const path = join(dir, 'w.safetensors');
       const bytes = serializeSafetensors(tensors, { step: '2' });
       await writeFile(path, bytes);
@@ -485,8 +485,6 @@ describe('openSafetensors / writeSafetensorsStreaming (tensor by tensor)', () =>
       await writeFile(path, handBuilt('{}', [], 2 ** 40));
       await expect(openSafetensors(path)).rejects.toThrow(/header length 1099511627776 is absurd/);
       await expect(openSafetensors(join(dir, 'nope.safetensors'))).rejects.toThrow('cannot read safetensors file: ENOENT');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

@@ -6,12 +6,12 @@
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve, relative, isAbsolute } from 'node:path';
 import { EditError } from '../errors.js';
-import { sha256 } from '../util/hash.js';
+import { sha256, sha256Handle } from '../util/hash.js';
 import { readJsonFile } from '../util/json-file.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { GPT, GPTConfig } from './gpt2.js';
 import { parseKnownFacts, type KnownFact } from './known-facts.js';
-import { hashHandle, safetensorsReader } from './safetensors.js';
+import { safetensorsReader } from './safetensors.js';
 import { Tokenizer } from './tokenizer.js';
 
 export interface FileRef {
@@ -124,7 +124,7 @@ export async function openChecked(dir: string, ref: FileRef, pointer: string): P
     throw unreadable(dir, ref, err);
   }
   try {
-    checkSha(dir, ref, await hashHandle(fh));
+    checkSha(dir, ref, await sha256Handle(fh));
   } catch (err) {
     await fh.close();
     throw err;

@@ -130,19 +130,6 @@ export async function openSafetensors(path: string): Promise<SafetensorsReader> 
   return safetensorsReader(fh, path);
 }
 
-/** The sha256 of a whole open file, read in chunks from its start (the handle stays open). */
-export async function hashHandle(fh: FileHandle): Promise<string> {
-  const hash = createHash('sha256');
-  const chunk = Buffer.alloc(1 << 24);
-  for (let at = 0; ; ) {
-    const { bytesRead } = await fh.read(chunk, 0, chunk.length, at);
-    if (bytesRead === 0) break;
-    hash.update(chunk.subarray(0, bytesRead));
-    at += bytesRead;
-  }
-  return hash.digest('hex');
-}
-
 /** A reader over an open file (closed by the reader's close(), or here when the header is refused). */
 export async function safetensorsReader(fh: FileHandle, path: string): Promise<SafetensorsReader> {
   const fail: (message: string) => never = (message) => {

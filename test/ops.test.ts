@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/tensor/backend.js';
-import { crossEntropy, embed, gelu, layerNorm, linear, logSoftmax, rowSum } from '../src/tensor/ops.js';
+import { crossEntropy, embed, gelu, layerNorm, linear, logSoftmax, matMulConstT, rowSum } from '../src/tensor/ops.js';
 import { Rng } from '../src/util/random.js';
 import { expectClose } from './helpers/golden.js';
 
@@ -85,6 +85,18 @@ describe('ops equal plain autodiff', () => {
       r,
     );
     tf.dispose([x, w, r]);
+  });
+
+  it('matMulConstT (the tied head) equals x·Bᵀ with its gradient to x', () => {
+    const [x, b, r] = [randn([6, 4]), randn([11, 4]), randn([6, 11])];
+    const bT = tf.transpose(b) as tf.Tensor2D;
+    expectSameOp(
+      (xi) => matMulConstT(xi as tf.Tensor2D, b as tf.Tensor2D, bT),
+      (xi) => tf.matMul(xi as tf.Tensor2D, b as tf.Tensor2D, false, true),
+      [x],
+      r,
+    );
+    tf.dispose([x, b, bT, r]);
   });
 
   it('embed with duplicate ids sums their gradients', () => {
@@ -183,6 +195,7 @@ describe('ops equal plain autodiff', () => {
       ['linear+b', () => tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.sum(linear(xi as tf.Tensor2D, wi as tf.Tensor2D, bi as tf.Tensor1D)))([x, w, b])],
       ['linear', () => tf.grads((xi: tf.Tensor, wi: tf.Tensor) => tf.sum(linear(xi as tf.Tensor2D, wi as tf.Tensor2D)))([x, w])],
       ['embed', () => tf.grads((t: tf.Tensor) => tf.sum(embed(t as tf.Tensor2D, ids)))([table])],
+      ['matMulConstT', () => tf.grads((xi: tf.Tensor) => tf.sum(matMulConstT(xi as tf.Tensor2D, table, tf.transpose(table) as tf.Tensor2D)))([x])],
       ['layerNorm', () => tf.grads((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => tf.sum(layerNorm(xi as tf.Tensor2D, gi as tf.Tensor1D, bi as tf.Tensor1D, 1e-5)))([x, g, bn])],
       ['gelu', () => tf.grads((xi: tf.Tensor) => tf.sum(gelu(xi)))([x])],
       ['crossEntropy', () => tf.grads((l: tf.Tensor) => crossEntropy(l as tf.Tensor2D, targets, mask))([linear(x, w)])],

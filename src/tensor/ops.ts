@@ -47,6 +47,19 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tens
   return f(x, w, b) as tf.Tensor2D;
 }
 
+/**
+ * x·Bᵀ for x [N, E] and a constant B [V, E] whose transpose bT [E, V] is at hand (a tied head):
+ * both ways a plain matMul (forward x·bT, gradient dy·B), neither of matMul's slow transpose flags.
+ * The gradient goes to x only; B and bT are constants.
+ */
+export function matMulConstT(x: tf.Tensor2D, b: tf.Tensor2D, bT: tf.Tensor2D): tf.Tensor2D {
+  const f = custom((xi: tf.Tensor) => ({
+    value: tf.matMul(xi as tf.Tensor2D, bT),
+    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, b),
+  }));
+  return f(x) as tf.Tensor2D;
+}
+
 /** Rows of `table` [V, E] at `ids` [N]; the gradient scatters dy back into the table's shape. */
 export function embed(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
   // ids go in as an input so the tape keeps them alive until the backward pass.

@@ -81,7 +81,7 @@ const FULL: Plan = {
   generate: { promptTokens: 32, newTokens: 32, reps: 3, config: DEFAULT_CONFIG, modelDir: MODEL ?? 'models/default' },
   edits: { files: 10_000, folders: 100, reps: 3, applies: [1, 100], modelDir: MODEL },
   joint: { edits: 100, solves: [1, 100, 1000], into: 1000, reps: 3, modelDir: MODEL },
-  judge: { edits: 40, modelDir: MODEL ?? 'models/default', threads: 2 },
+  judge: { edits: 60, modelDir: MODEL ?? 'models/default', threads: 2 },
   editors: { edits: 10, metaSteps: 5, metaBatch: 32, modelDir: MODEL },
   threads: { config: DEFAULT_CONFIG, modelDir: MODEL ?? 'models/default', batch: 16, warmupSteps: 2, steps: 8, threads: [1, 2] },
   scale: { config: GPT2_SMALL, asserts: 1000, edits: 1000, assertionsPerEdit: 10, modelDir: MODEL ?? 'models/default', parts: SCALE_PARTS },

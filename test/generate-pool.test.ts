@@ -9,6 +9,7 @@ import { initBackend } from '../src/tensor/backend.js';
 import { loadModelFolder, type LoadedModel } from '../src/model/folder.js';
 import { generateBatch, type Deltas } from '../src/model/gpt2.js';
 import { GeneratePool, workerCount } from '../src/model/pool.js';
+import { scorePairs, scoredLength } from '../src/model/score.js';
 import { sentenceStopIds } from '../src/model/tokenizer.js';
 import { ModelJudge } from '../src/assert/judge.js';
 import { batchChecks } from '../src/assert/check-edit.js';
@@ -58,6 +59,22 @@ describe('GeneratePool on the default model', () => {
       const two = pool.generateBatch(model, prompts, { maxNewTokens: budgets, stopIds, deltas: d });
       expect(tf.memory().numTensors).toBe(start);
       expect(two).toEqual(one);
+    }
+  });
+
+  it('2 threads score teacher-forced pairs to the same numbers as one, with and without deltas', () => {
+    const { model, tokenizer, knownFacts } = loaded;
+    const facts = (knownFacts ?? []).slice(0, 90);
+    // completions of 1-3 tokens after prompts of several lengths: many length groups, some of one pair
+    const pairs = facts.map((f, i) => ({ prompt: tokenizer.encode(f.prompt), completion: tokenizer.encode(` ${f.object}${['', '.', ' and'][i % 3]}`) }));
+    expect(new Set(pairs.map(scoredLength)).size).toBeGreaterThan(4);
+    for (const d of [undefined, deltas]) {
+      const one = scorePairs(model, pairs, d);
+      const start = tf.memory().numTensors;
+      const two = pool.scorePairs(model, pairs, d);
+      expect(tf.memory().numTensors).toBe(start);
+      expect(two).toEqual(one);
+      expect(one.every((s) => s.prob > 0 && s.prob <= 1 && s.rank >= 1)).toBe(true);
     }
   });
 

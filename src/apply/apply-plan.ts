@@ -53,13 +53,13 @@ export function judges(loaded: LoadedModel, delta: Delta | null, pool?: Generate
  * passes them (DESIGN §4; an edit held only thanks to another edit's delta would break when that
  * one is destroyed) and so does the current model (else apply would fail on them right away).
  */
-export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefined, targets: string[] = [], onProgress?: Progress): Promise<Plan> {
+export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefined, targets: string[] = [], onProgress?: Progress, pool?: GeneratePool): Promise<Plan> {
   const plan = structuralPlan(ws, targets);
   if (loaded === undefined || ws.drift.length > 0) return plan;
   const creates = plan.changes.filter((c) => c.action === Action.Create);
   const satisfied = new Set<string>();
   if (creates.length > 0) {
-    const j = judges(loaded, await readSetDelta(ws.root, ws.modelDir, ws.state));
+    const j = judges(loaded, await readSetDelta(ws.root, ws.modelDir, ws.state), pool);
     try {
       const satisfiedBy = (edit: LoadedEdit, base: Judge, edited: Judge): boolean => {
         const thresholds = thresholdsFor(edit.spec, ws.manifest);
@@ -122,6 +122,8 @@ export interface ApplyOptions {
   now?: Date;
   /** The backend the checks ran on, recorded in state.json. */
   backend?: string;
+  /** Threads judging the checks (the same results as without). */
+  pool?: GeneratePool;
 }
 
 /**
@@ -154,7 +156,7 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   // changed) has no rows yet, so its assertions cannot hold and are not this apply's to judge.
   const inPlan = new Set(plan.changes.map((c) => c.id));
   const leftOut = (e: (typeof ws.edits)[number]) => plan.targets.length > 0 && !inPlan.has(e.id) && ws.state.edits[e.id]?.specSha256 !== e.sha256;
-  const j = judges(loaded, delta);
+  const j = judges(loaded, delta, opts.pool);
   let check: BatchCheck;
   try {
     check = checkAll(ws, ws.edits.filter((e) => !leftOut(e)), j, (phase, d, t, id) => {

@@ -11,7 +11,7 @@ import type { KnownFact } from '../model/known-facts.js';
 import type { AssertionSpec, EditSpec } from '../spec/types.js';
 import { quote } from './format.js';
 import { describeAssertion, runAssertion } from './registry.js';
-import { pickNeighbours, type Neighbour } from './neighbours.js';
+import { DEFAULT_NEIGHBOURS, pickNeighbours, type Neighbour } from './neighbours.js';
 import { prefetchJudgements } from './prefetch.js';
 import { DEFAULT_MAX_TOKENS, startsWith } from './string.js';
 import type { CheckKind, CheckResult, Judge } from './types.js';
@@ -120,6 +120,20 @@ export function checkEdit(spec: EditSpec, edited: Judge, base: Judge, thresholds
     },
     kinds,
   };
+}
+
+/**
+ * About how many prompts checking these edits generates for (edited and base judges together, before
+ * caching merges repeats): for sizing the judging threads, never for a result.
+ */
+export function judgedPrompts(specs: readonly EditSpec[]): number {
+  return specs.reduce((n, s) => {
+    const listed = s.locality ?? [];
+    const answered = listed.filter((l) => l.answer !== undefined).length;
+    const neighbours = s.neighbours === false || s.subject === undefined ? 0 : (s.neighbours?.count ?? DEFAULT_NEIGHBOURS);
+    const unchanged = listed.length - answered + neighbours; // edited and base each
+    return n + 1 + (s.rephrase ?? []).length + answered + 2 * unchanged + (s.portability ?? []).length + (s.expect ?? []).length;
+  }, 0);
 }
 
 /** Overrides the user left unset must not erase the manifest's defaults. */

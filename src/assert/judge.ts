@@ -4,12 +4,11 @@
  * (an extra number beside the generation checks, never the check itself: see DESIGN §2).
  * Results are cached per judge: the same prompts are asked again and again across edits.
  */
-import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../errors.js';
 import { generate, generateBatch, type Deltas, type GPT } from '../model/gpt2.js';
 import type { GeneratePool } from '../model/pool.js';
+import { scorePairs, type ScorePair, type Scored } from '../model/score.js';
 import { sentenceStopIds, type Tokenizer } from '../model/tokenizer.js';
-import { logSoftmax } from '../tensor/ops.js';
 import { excerpt } from '../util/format.js';
 import type { GenerationRequest, PrefetchJudge, ScoreRequest } from './prefetch.js';
 
@@ -22,15 +21,7 @@ export interface ModelJudgeOptions {
   pool?: GeneratePool;
 }
 
-/** Pairs per teacher-forced forward when prefetching (bounds the [B·T, E] activations). */
-const SCORE_BATCH = 64;
-
-/** Teacher-forced numbers of one completion. */
-export interface Scored {
-  prob: number;
-  rank: number;
-  tokenAccuracy: number;
-}
+export type { Scored } from '../model/score.js';
 
 export class ModelJudge implements PrefetchJudge {
   readonly model: GPT;
@@ -143,7 +134,7 @@ export class ModelJudge implements PrefetchJudge {
    * adds after encode(prompt); when the joint encoding does not start with the prompt's (a merge across
    * the boundary), the completion is encoded on its own.
    */
-  private split(prompt: string, completion: string): { prompt: number[]; completion: number[] } {
+  private split(prompt: string, completion: string): ScorePair {
     if (completion === '') throw new EditError(`empty completion after ${excerpt(prompt)}: nothing to score`);
     const p = this.tokenizer.encode(prompt);
     if (p.length > 0) {
@@ -159,7 +150,7 @@ export class ModelJudge implements PrefetchJudge {
     if (hit !== undefined) return hit;
     const pair = this.split(prompt, completion);
     this.checkContext(prompt, pair.prompt.length, pair.completion.length);
-    const [result] = this.forced([pair]);
+    const [result] = scorePairs(this.model, [pair], this.deltas);
     this.scored.set(key, result);
     return result;
   }
@@ -169,17 +160,18 @@ export class ModelJudge implements PrefetchJudge {
   }
 
   /**
-   * Teacher-forced numbers of every (prompt, completion) not scored yet: one forward per group of
-   * equally long sequences (rows are independent, so each pair gets the bits it gets alone). A pair
-   * score() would refuse (empty completion, past the context) is left for score() to report.
+   * Teacher-forced numbers of every (prompt, completion) not scored yet, batched by scorePairs (one
+   * forward per group of equally long sequences: each pair gets the bits it gets alone), split
+   * across the pool's threads when there is one. A pair score() would refuse (empty completion, past
+   * the context) is left for score() to report.
    */
   prefetchScores(requests: readonly ScoreRequest[]): void {
-    const groups = new Map<number, Array<{ key: string; prompt: number[]; completion: number[] }>>();
+    const todo: Array<{ key: string } & ScorePair> = [];
     const keys = new Set<string>();
     for (const r of requests) {
       const key = JSON.stringify([r.prompt, r.completion]);
       if (this.scored.has(key) || keys.has(key)) continue;
-      let pair: { prompt: number[]; completion: number[] };
+      let pair: ScorePair;
       try {
         pair = this.split(r.prompt, r.completion);
         this.checkContext(r.prompt, pair.prompt.length, pair.completion.length);
@@ -187,44 +179,10 @@ export class ModelJudge implements PrefetchJudge {
         continue;
       }
       keys.add(key);
-      const t = pair.prompt.length + pair.completion.length - 1;
-      groups.set(t, [...(groups.get(t) ?? []), { key, ...pair }]);
+      todo.push({ key, ...pair });
     }
-    for (const group of groups.values()) {
-      for (let at = 0; at < group.length; at += SCORE_BATCH) {
-        const part = group.slice(at, at + SCORE_BATCH);
-        this.forced(part).forEach((result, i) => this.scored.set(part[i].key, result));
-      }
-    }
-  }
-
-  /** Prob, rank and token accuracy of pairs whose sequences (prompt + completion minus its last token) are equally long: one forward. */
-  private forced(pairs: ReadonlyArray<{ prompt: number[]; completion: number[] }>): Scored[] {
-    const t = pairs[0].prompt.length + pairs[0].completion.length - 1;
-    const seqs = pairs.map((p) => [...p.prompt, ...p.completion].slice(0, -1)); // the last completion token is only a target
-    // the positions predicting each completion token: c[i] from position |prompt| − 1 + i of its row
-    const rowsAt = pairs.flatMap((p, b) => p.completion.map((_, i) => b * t + p.prompt.length - 1 + i));
-    const rows = tf.tidy(() => logSoftmax(this.model.logits(tf.tensor2d(seqs, [pairs.length, t], 'int32'), { deltas: this.deltas, rows: rowsAt }))); // (Σn, V)
-    const data = rows.dataSync() as Float32Array;
-    const v = rows.shape[1];
-    rows.dispose();
-    let offset = 0;
-    return pairs.map(({ completion: c }) => {
-      const n = c.length;
-      let logp = 0;
-      let hits = 0;
-      let rank = 1;
-      for (let i = 0; i < n; i++) {
-        const row = data.subarray((offset + i) * v, (offset + i + 1) * v);
-        const target = row[c[i]];
-        logp += target;
-        let argmax = 0;
-        for (let j = 1; j < v; j++) if (row[j] > row[argmax]) argmax = j;
-        if (argmax === c[i]) hits++;
-        if (i === 0) for (let j = 0; j < v; j++) if (row[j] > target) rank++;
-      }
-      offset += n;
-      return { prob: Math.exp(logp), rank, tokenAccuracy: hits / n };
-    });
+    if (todo.length === 0) return;
+    const out = this.pool !== undefined && this.pool.size > 1 ? this.pool.scorePairs(this.model, todo, this.deltas) : scorePairs(this.model, todo, this.deltas);
+    todo.forEach((t, i) => this.scored.set(t.key, out[i]));
   }
 }

@@ -27,6 +27,17 @@ export const MODEL_OPTION: Flags = { model: { type: 'string', short: 'm', value:
 /** Read with `stringFlag(ctx, 'dir', 'edits')`. */
 export const EDITS_DIR_OPTION: Flags = { dir: { type: 'string', value: '<dir>', description: "the edit files' folder (default: edits)" } };
 
+/** Read with `workersSetting(ctx)`; judging commands size an unset count by their work (model/pool.ts judgeThreads). */
+export const WORKERS_OPTION: Flags = {
+  workers: { type: 'string', value: '<n|auto>', description: 'threads judging, each with its own copy of the model (default: EDIT_WORKERS, else every core once there are enough prompts); the same results for any n' },
+};
+
+/** --workers, else EDIT_WORKERS, with the name to blame in an error. */
+export function workersSetting(ctx: CommandContext): { setting: string | undefined; source: string } {
+  const flag = stringFlag(ctx, 'workers');
+  return flag !== undefined ? { setting: flag, source: '--workers' } : { setting: process.env.EDIT_WORKERS, source: 'EDIT_WORKERS' };
+}
+
 /** The project root for this command's --model and --dir: the working directory or the nearest folder above it (util/project-root.ts). */
 export function projectRoot(ctx: CommandContext): string {
   return findProjectRoot(ctx.cwd, { model: stringFlag(ctx, 'model'), edits: stringFlag(ctx, 'dir') });

@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../errors.js';
 import { ModelJudge } from '../assert/judge.js';
+import type { GeneratePool } from '../model/pool.js';
 import { prefetchJudgements } from '../assert/prefetch.js';
 import type { Judge } from '../assert/types.js';
 import type { EditRequest, EditorContext, LayerCapacity } from '../editor/editor.js';
@@ -125,8 +126,9 @@ interface RecordScores {
   teacherForced: Scores;
 }
 
-export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, bench: BenchFile, opts: EvalOptions, onRow?: (row: EvalRow) => void | Promise<void>, progress?: EvalProgress): Promise<EvalRow[]> {
-  const base = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer });
+/** `pool`: threads generating the measured prompts (the same numbers as without). */
+export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, bench: BenchFile, opts: EvalOptions, onRow?: (row: EvalRow) => void | Promise<void>, progress?: EvalProgress, pool?: GeneratePool): Promise<EvalRow[]> {
+  const base = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, pool });
   const baseForced = new Map<string, ForcedTokens>();
   const plan = opts.tasks.flatMap((task) => {
     const pool = bench.records.filter((r) => r.task === task && opts.splits.includes(r.split));
@@ -160,7 +162,7 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
           const deltas: Deltas = toDeltaTensors(sol.delta, loaded);
           try {
             progress?.(`${method} ${task} N=${size}: set ${i + 1}/${sets.length}, measuring`);
-            const edited = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas });
+            const edited = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, deltas, pool });
             const touched = new Set(set.map((r) => r.subject));
             // locality is measured on facts the solve does not protect: no neighbour is one of the model's probes
             const hoods = set.map((r) => neighboursOf(r, bench.neighbours, touched, opts.neighbours, (n) => protectedFacts.has(`${n.subject}\u0000${n.relation}`)));

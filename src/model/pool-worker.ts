@@ -1,6 +1,6 @@
 /**
  * One generation worker of GeneratePool (pool.ts): its own tfjs backend and copy of the model
- * folder; answers each request with generateBatch's ids, then raises its signal so the blocked
+ * folder; answers each request with generateBatch's ids or scorePairs' numbers, then raises its signal so the blocked
  * caller wakes up. Deltas arrive once per id and stay until the worker ends.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -9,6 +9,7 @@ import { initBackend } from '../tensor/backend.js';
 import { loadModelFolder } from './folder.js';
 import { generateBatch, type Deltas } from './gpt2.js';
 import type { PoolReply, PoolRequest } from './pool.js';
+import { scorePairs } from './score.js';
 
 const { modelDir, port, signal } = workerData as { modelDir: string; port: MessagePort; signal: Int32Array };
 
@@ -24,7 +25,7 @@ try {
       }
       const d = req.deltasId === undefined ? undefined : deltas.get(req.deltasId);
       if (req.deltasId !== undefined && d === undefined) throw new Error(`deltas ${req.deltasId} were never sent`);
-      reply = { ids: generateBatch(model, req.prompts, { maxNewTokens: req.budgets, stopIds: req.stopIds, deltas: d }) };
+      reply = req.kind === 'generate' ? { ids: generateBatch(model, req.prompts, { maxNewTokens: req.budgets, stopIds: req.stopIds, deltas: d }) } : { scores: scorePairs(model, req.pairs, d) };
     } catch (err) {
       reply = { error: (err as Error).message };
     }

@@ -4,18 +4,19 @@
  * order of length, in turn to the workers and the calling thread (each gets the same mix of
  * lengths to pad into its batches), and blocks (Atomics.wait) until every part is back, so
  * synchronous callers (the judge's prefetch) can use it. Every thread runs generateBatch, whose
- * ids are each prompt's ids alone: the same for any number of workers.
+ * ids are each prompt's ids alone: the same for any number of workers. Teacher-forced scores
+ * (scorePairs) are split the same way, whole groups of one sequence length to a thread.
  */
 import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { EditError, InternalError } from '../errors.js';
 import { workerScript } from '../util/worker-script.js';
 import { generateBatch, type BatchGenerateOptions, type Deltas, type GPT } from './gpt2.js';
+import { scorePairs, scoredLength, type ScorePair, type Scored } from './score.js';
 
 /**
- * Threads for judging from --workers or EDIT_WORKERS: a whole number ≥ 1, or "auto" for every core.
- * Unset: 1 (the calling thread only) — a worker costs seconds to start (tfjs, backend, model), more
- * than it saves on a small verify.
+ * Threads from --workers or EDIT_WORKERS: a whole number ≥ 1, or "auto" for every core.
+ * Unset: 1 here; judging commands size an unset count by their work (judgeThreads).
  */
 export function workerCount(setting: string | undefined, source = 'EDIT_WORKERS'): number {
   if (setting === undefined || setting.trim() === '') return 1;
@@ -25,16 +26,38 @@ export function workerCount(setting: string | undefined, source = 'EDIT_WORKERS'
   return n;
 }
 
-/** What a worker is sent: its part of one call, and the deltas' values the first time it meets them. */
-export interface PoolRequest {
-  prompts: number[][];
-  budgets: number[];
-  stopIds?: number[];
-  deltasId?: number;
-  deltas?: Array<{ name: string; shape: number[]; data: Float32Array }>;
+/**
+ * Prompts a thread should have before judging starts another: a worker costs ~0.6 s to start (tfjs,
+ * the backend, the model) plus its first, slower pass, about what one thread judges 300–400 prompts
+ * in on the default model (bench: judge section).
+ */
+export const PROMPTS_PER_THREAD = 400;
+
+/**
+ * Threads for judging about `prompts` prompts: the setting when given (workerCount); unset, every
+ * core once there are PROMPTS_PER_THREAD prompts per thread, fewer below (1 for a small verify).
+ * Judgements are the same for any count.
+ */
+export function judgeThreads(setting: string | undefined, source: string, prompts: number): number {
+  if (setting !== undefined && setting.trim() !== '') return workerCount(setting, source);
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(prompts / PROMPTS_PER_THREAD)));
 }
 
-export type PoolReply = { ids: number[][] } | { error: string };
+/** GeneratePool over `threads` threads, or undefined for one (the calling thread judges alone). */
+export async function openPool(modelDir: string, threads: number): Promise<GeneratePool | undefined> {
+  return threads > 1 ? GeneratePool.open(modelDir, threads) : undefined;
+}
+
+/** What a worker is sent: its part of one call, and the deltas' values the first time it meets them. */
+export type PoolRequest = PoolJob & {
+  deltasId?: number;
+  deltas?: Array<{ name: string; shape: number[]; data: Float32Array }>;
+};
+
+/** Greedy generation (generateBatch) or teacher-forced scores (scorePairs) of a share of the rows. */
+export type PoolJob = { kind: 'generate'; prompts: number[][]; budgets: number[]; stopIds?: number[] } | { kind: 'score'; pairs: ScorePair[] };
+
+export type PoolReply = { ids: number[][] } | { scores: Scored[] } | { error: string };
 
 interface Thread {
   worker: Worker;
@@ -78,27 +101,45 @@ export class GeneratePool {
   /** generateBatch over every thread (greedy only); `model` is the calling thread's copy of the pool's model. */
   generateBatch(model: GPT, prompts: readonly number[][], opts: Omit<BatchGenerateOptions, 'temperature' | 'topK' | 'seed'>): number[][] {
     const budgets = prompts.map((_, i) => (typeof opts.maxNewTokens === 'number' ? opts.maxNewTokens : opts.maxNewTokens[i]));
-    const shares = this.split(prompts, budgets);
-    const deltasId = this.deltasId(opts.deltas);
+    const shares = this.split(prompts.map((p, i) => [p.length, budgets[i]]));
+    return this.run(shares, opts.deltas, (rows) => ({ kind: 'generate', prompts: rows.map((r) => prompts[r]), budgets: rows.map((r) => budgets[r]), stopIds: opts.stopIds?.slice() }),
+      (rows) => generateBatch(model, rows.map((r) => prompts[r]), { ...opts, maxNewTokens: rows.map((r) => budgets[r]) }),
+      (reply) => ('ids' in reply ? reply.ids : undefined));
+  }
+
+  /** scorePairs over every thread: the same numbers as on one (each pair is scored in a group of its own length either way). */
+  scorePairs(model: GPT, pairs: readonly ScorePair[], deltas?: Deltas): Scored[] {
+    const shares = this.byGroup(pairs.map(scoredLength));
+    const plain = (rows: number[]) => rows.map((r) => ({ prompt: pairs[r].prompt, completion: pairs[r].completion }));
+    return this.run(shares, deltas, (rows) => ({ kind: 'score', pairs: plain(rows) }), (rows) => scorePairs(model, plain(rows), deltas), (reply) => ('scores' in reply ? reply.scores : undefined));
+  }
+
+  /**
+   * One call over every thread: each worker is sent its share's job (and the deltas the first time),
+   * the calling thread does the last share itself, then waits (Atomics.wait) for every reply.
+   */
+  private run<T>(shares: number[][], deltas: Deltas | undefined, job: (rows: number[]) => PoolJob, local: (rows: number[]) => T[], result: (reply: PoolReply) => T[] | undefined): T[] {
+    const deltasId = this.deltasId(deltas);
     shares.slice(0, this.threads.length).forEach((rows, t) => {
       const thread = this.threads[t];
-      const req: PoolRequest = { prompts: rows.map((r) => prompts[r]), budgets: rows.map((r) => budgets[r]), stopIds: opts.stopIds?.slice(), deltasId };
+      const req: PoolRequest = { ...job(rows), deltasId };
       if (deltasId !== undefined && !thread.deltasSent.has(deltasId)) {
-        req.deltas = Object.entries(opts.deltas!).map(([name, t]) => ({ name, shape: t.shape.slice(), data: t.dataSync() as Float32Array }));
+        req.deltas = Object.entries(deltas!).map(([name, d]) => ({ name, shape: d.shape.slice(), data: d.dataSync() as Float32Array }));
         thread.deltasSent.add(deltasId);
       }
       Atomics.store(thread.signal, 0, 0);
       thread.port.postMessage(req);
     });
-    const out: number[][] = prompts.map(() => []);
+    const out = new Array<T>(shares.reduce((n, rows) => n + rows.length, 0));
     const mine = shares[this.threads.length];
-    generateBatch(model, mine.map((r) => prompts[r]), { ...opts, maxNewTokens: mine.map((r) => budgets[r]) }).forEach((ids, i) => (out[mine[i]] = ids));
+    local(mine).forEach((x, i) => (out[mine[i]] = x));
     const errors: string[] = [];
     this.threads.forEach((thread, t) => {
       while (Atomics.load(thread.signal, 0) === 0) Atomics.wait(thread.signal, 0, 0);
       const reply = receiveMessageOnPort(thread.port)?.message as PoolReply | undefined;
-      if (reply === undefined || 'error' in reply) errors.push(reply === undefined ? 'no reply' : reply.error);
-      else reply.ids.forEach((ids, i) => (out[shares[t][i]] = ids));
+      const got = reply === undefined ? undefined : result(reply);
+      if (got === undefined) errors.push(reply === undefined ? 'no reply' : 'error' in reply ? reply.error : 'a reply of the wrong kind');
+      else got.forEach((x, i) => (out[shares[t][i]] = x));
     });
     if (errors.length > 0) throw new InternalError(`generation worker failed: ${errors[0]}`);
     return out;
@@ -115,11 +156,31 @@ export class GeneratePool {
     return id;
   }
 
-  /** Prompt indices per thread: in order of length (then budget), dealt in turn, so each thread gets an equal share of every length. */
-  private split(prompts: readonly number[][], budgets: number[]): number[][] {
-    const order = prompts.map((_, i) => i).sort((a, b) => prompts[a].length - prompts[b].length || budgets[a] - budgets[b] || a - b);
+  /**
+   * Row indices per thread, from each row's [length, budget]: in order of length (then budget),
+   * dealt in turn, so each thread gets an equal share of every length.
+   */
+  private split(sizes: ReadonlyArray<[number, number]>): number[][] {
+    const order = sizes.map((_, i) => i).sort((a, b) => sizes[a][0] - sizes[b][0] || sizes[a][1] - sizes[b][1] || a - b);
     const shares: number[][] = Array.from({ length: this.size }, () => []);
     order.forEach((r, k) => shares[k % this.size].push(r));
+    return shares;
+  }
+
+  /**
+   * Row indices per thread keeping rows of one length together (scorePairs makes one forward per
+   * length): the largest groups first, each to the thread with the fewest tokens so far.
+   */
+  private byGroup(lengths: readonly number[]): number[][] {
+    const groups = new Map<number, number[]>();
+    lengths.forEach((t, i) => groups.set(t, [...(groups.get(t) ?? []), i]));
+    const shares: number[][] = Array.from({ length: this.size }, () => []);
+    const load = shares.map(() => 0);
+    for (const [t, rows] of [...groups].sort((a, b) => b[0] * b[1].length - a[0] * a[1].length || a[0] - b[0])) {
+      const k = load.indexOf(Math.min(...load));
+      shares[k].push(...rows);
+      load[k] += t * rows.length;
+    }
     return shares;
   }
 }

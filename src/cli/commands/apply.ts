@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { readJsonFile } from '../../util/json-file.js';
 import { loadModelFolder } from '../../model/folder.js';
+import { judgeThreads, openPool } from '../../model/pool.js';
+import { judgedPrompts } from '../../assert/check-edit.js';
 import { initBackend } from '../../tensor/backend.js';
 import { Action, hasChanges, type Plan } from '../../plan/plan.js';
 import { planFromJson } from '../../plan/json.js';
@@ -24,7 +26,7 @@ import { DELTAS_DIR, deltaFileName, SET_DELTA_NAME } from '../../state/deltas.js
 import { ROWS_DIR, rowsFileName } from '../../state/rows.js';
 import { removeStaleTempFiles } from '../../util/atomic.js';
 import type { Command } from '../command.js';
-import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag, listFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, stringFlag, listFlag, workersSetting } from '../flags.js';
 import { makeUi } from '../ui.js';
 import { renderChecks } from '../report.js';
 import { reportOnInterrupt, testPause } from '../interrupt.js';
@@ -95,6 +97,7 @@ export const applyCommand: Command = {
     method: { type: 'string', value: '<editor>', description: "the editor to use instead of the model's (e.g. ft)" },
     json: { type: 'boolean', description: 'print the result as JSON (with --auto-approve or a saved plan)' },
     'allow-destroy-all': { type: 'boolean', description: 'apply even when the edits folder is missing and every applied edit would be destroyed' },
+    ...WORKERS_OPTION,
   },
   examples: ['edit apply', 'edit apply --auto-approve', 'edit plan --out plan.json && edit apply plan.json'],
   async run(ctx) {
@@ -139,13 +142,15 @@ export const applyCommand: Command = {
     const ui = json ? undefined : await makeUi(ctx.io);
     const progress = (phase: string, d: number, t: number, id?: string) => ui?.progress(phase, d, t, id);
     const loaded = await loadModelFolder(join(root, ws.modelDir));
+    const { setting, source } = workersSetting(ctx);
+    const pool = await openPool(join(root, ws.modelDir), judgeThreads(setting, source, judgedPrompts(ws.edits.map((e) => e.spec))));
     try {
       let plan: Plan;
       if (savedPath !== undefined) {
         plan = await readSavedPlan(savedPath);
         checkFresh(plan, ws, savedPath);
       } else {
-        plan = await planWorkspace(ws, loaded, targets, progress);
+        plan = await planWorkspace(ws, loaded, targets, progress, pool);
       }
       if (!json) ui!.plan(plan);
       // Only stray rows/delta files to remove: nothing to compute, no assertion to run, state.json stays as it is.
@@ -183,7 +188,7 @@ export const applyCommand: Command = {
         // applyPlan removes every delta file the new state does not name, stray ones included.
         const r: ApplyResult = strayOnly
           ? { ok: true, check: { edits: [], pass: true, passed: 0, total: 0 }, touched: [...(await removeStrayFiles(root, ws.modelDir, ws.state)), ...unsaved], commit: null, state: ws.state }
-          : await applyPlan(ws, plan, loaded, { editor, stats, commit: false, onProgress: progress, backend });
+          : await applyPlan(ws, plan, loaded, { editor, stats, commit: false, onProgress: progress, backend, pool });
         if (r.ok) {
           await testPause('apply:written', ctx.io);
           // Leftovers of killed writes (dead writers only); under the lock no other editops writer owns them.
@@ -240,6 +245,7 @@ export const applyCommand: Command = {
       await ui!.close();
       return 0;
     } finally {
+      await pool?.close();
       loaded.model.dispose();
       editor.dispose?.();
     }

@@ -10,7 +10,8 @@ import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import type { Command, CommandContext } from '../command.js';
-import { MODEL_OPTION, choiceList, modelDir, networkFlag, numberFlag, projectRoot, stringFlag } from '../flags.js';
+import { MODEL_OPTION, WORKERS_OPTION, choiceList, modelDir, networkFlag, numberFlag, projectRoot, stringFlag, workersSetting } from '../flags.js';
+import { judgeThreads, openPool } from '../../model/pool.js';
 
 const DEFAULT_SIZES = [1, 10, 100];
 const MAX_SIZE = 1000;
@@ -57,6 +58,7 @@ export const evalCommand: Command = {
     view: { type: 'string', value: '<how>', description: "measure prompts as typed (default) or wrapped in InstructEdit's template (the paper's view)" },
     json: { type: 'boolean', description: 'print the report as versioned JSON instead of the table' },
     out: { type: 'string', value: '<file>', description: 'also write the JSON report to a file (rewritten after every result, so a long run keeps what it measured)' },
+    ...WORKERS_OPTION,
   },
   examples: ['edit eval --editor memit,ft --task counterfact --sizes 1,10,100', 'edit eval --editor memit --task counterfact --sizes 300,1000 --split train,validation,test --out eval.json'],
   async run(ctx) {
@@ -103,7 +105,15 @@ export const evalCommand: Command = {
         if (outPath !== undefined) await writeFileAtomic(outPath, json());
       };
       const progress = ctx.flags.json === true || !ctx.io.tty ? undefined : (m: string) => ctx.io.err(m);
-      await runEval(loaded, stats, bench, options, onRow, progress);
+      // about ten measured prompts per edit (its forms, neighbours, follow-ups), edited and base
+      const edits = editors.length * tasks.length * sizes.reduce((n, k) => n + (k === 1 ? singles : k), 0);
+      const { setting, source } = workersSetting(ctx);
+      const pool = await openPool(join(root, dir), judgeThreads(setting, source, 10 * edits));
+      try {
+        await runEval(loaded, stats, bench, options, onRow, progress, pool);
+      } finally {
+        await pool?.close();
+      }
       ctx.io.out(ctx.flags.json === true ? json() : renderReport(report));
       return 0;
     } finally {

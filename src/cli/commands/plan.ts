@@ -10,7 +10,7 @@ import { planToJson, planMarkdown } from '../../plan/json.js';
 import { nextSteps } from '../../plan/render.js';
 import { checkTargets, openWorkspace, problemsError, structuralPlan, lockWarning, missingEditsWarning } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
-import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag, listFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, stringFlag, listFlag, workersSetting } from '../flags.js';
 import { makeUi } from '../ui.js';
 
 export const planCommand: Command = {
@@ -26,6 +26,7 @@ export const planCommand: Command = {
     'detailed-exitcode': { type: 'boolean', description: 'exit 0 with no changes, 1 on error, 2 with changes' },
     structural: { type: 'boolean', description: 'do not load the model: faster, but no "= already satisfied" detection' },
     target: { type: 'string', multiple: true, value: '<id>', description: 'plan only this edit' },
+    ...WORKERS_OPTION,
   },
   examples: ['edit plan', 'edit plan --detailed-exitcode --markdown plan.md', 'edit plan --target capitals/france --out plan.json'],
   async run(ctx) {
@@ -42,17 +43,24 @@ export const planCommand: Command = {
       plan = structuralPlan(ws, targets);
     } else {
       // TensorFlow.js takes a second or more to import: only the model-checking plan loads it.
-      const [{ initBackend }, { loadModelFolder }, { planWorkspace }] = await Promise.all([
+      const [{ initBackend }, { loadModelFolder }, { planWorkspace }, { judgeThreads, openPool }, { judgedPrompts }] = await Promise.all([
         import('../../tensor/backend.js'),
         import('../../model/folder.js'),
         import('../../apply/apply-plan.js'),
+        import('../../model/pool.js'),
+        import('../../assert/check-edit.js'),
       ]);
       const backend = await initBackend();
       if (!json) ctx.io.err(`backend: ${backend}`);
       const loaded = await loadModelFolder(`${root}/${ws.modelDir}`);
+      // only edits not applied yet are judged (whether the model already does what they ask)
+      const fresh = ws.edits.filter((e) => ws.state.edits[e.id] === undefined).map((e) => e.spec);
+      const { setting, source } = workersSetting(ctx);
+      const pool = await openPool(`${root}/${ws.modelDir}`, judgeThreads(setting, source, 2 * judgedPrompts(fresh)));
       try {
-        plan = await planWorkspace(ws, loaded, targets, (phase, d, t, id) => ui?.progress(phase, d, t, id));
+        plan = await planWorkspace(ws, loaded, targets, (phase, d, t, id) => ui?.progress(phase, d, t, id), pool);
       } finally {
+        await pool?.close();
         loaded.model.dispose();
       }
     }

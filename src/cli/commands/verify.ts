@@ -6,13 +6,13 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { loadModelFolder } from '../../model/folder.js';
-import { GeneratePool, workerCount } from '../../model/pool.js';
+import { judgeThreads, openPool } from '../../model/pool.js';
 import { initBackend } from '../../tensor/backend.js';
-import type { BatchCheck } from '../../assert/check-edit.js';
+import { judgedPrompts, type BatchCheck } from '../../assert/check-edit.js';
 import { checkAll, judges } from '../../apply/apply-plan.js';
 import { driftError, openWorkspace, problemsError, readSetDelta, lockWarning, missingEditsWarning } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
-import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag } from '../flags.js';
+import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, stringFlag, workersSetting } from '../flags.js';
 import { makeUi } from '../ui.js';
 import { renderChecks, renderJunit, renderMarkdown } from '../report.js';
 
@@ -37,7 +37,7 @@ export const verifyCommand: Command = {
     markdown: { type: 'string', value: '<file>', description: 'write a markdown summary (job summary, pull-request comment)' },
     shard: { type: 'string', value: '<i/n>', description: 'check only the i-th of n slices of the edits (a CI matrix)' },
     verbose: { type: 'boolean', short: 'v', description: 'list passing checks too, not only failures' },
-    workers: { type: 'string', value: '<n|auto>', description: 'threads generating, each with its own copy of the model (default: EDIT_WORKERS, else 1); the same results for any n' },
+    ...WORKERS_OPTION,
   },
   examples: ['edit verify', 'edit verify --junit edit-results.xml --markdown verify.md', 'edit verify --shard 2/4'],
   async run(ctx) {
@@ -56,10 +56,10 @@ export const verifyCommand: Command = {
     if (ws.state.backend !== undefined && ws.state.backend !== backend) ctx.io.err(`warning: the edits were applied and judged on the ${ws.state.backend} backend; verifying on ${backend} (set EDIT_BACKEND=${ws.state.backend} to judge on the same one)`);
     const ui = json ? undefined : await makeUi(ctx.io);
     const t0 = performance.now();
-    const workersFlag = stringFlag(ctx, 'workers');
-    const threads = workerCount(workersFlag ?? process.env.EDIT_WORKERS, workersFlag === undefined ? 'EDIT_WORKERS' : '--workers');
+    const { setting, source } = workersSetting(ctx);
+    const threads = judgeThreads(setting, source, judgedPrompts(edits.map((e) => e.spec)));
     const loaded = await loadModelFolder(join(root, ws.modelDir));
-    const pool = threads > 1 ? await GeneratePool.open(join(root, ws.modelDir), threads) : undefined;
+    const pool = await openPool(join(root, ws.modelDir), threads);
     let check: BatchCheck;
     try {
       const j = judges(loaded, await readSetDelta(ws.root, ws.modelDir, ws.state), pool);

@@ -73,15 +73,17 @@ function oneAtATime(j: ModelJudge, seen: Set<string>, tag: string): Judge {
 }
 
 /**
- * f run twice; the second run's seconds. A process's first run of a workload pays one-time costs
- * (V8 compiling the paths it takes, the wasm heap growing) that differ between configurations run
- * in sequence in one process (the calling thread has run the others; a fresh worker has not):
- * steady state compares them fairly. The first run's seconds are reported beside.
+ * f run three times; the last run's seconds. A thread's first runs of a workload pay one-time costs
+ * (V8 compiling and optimizing the paths it takes, the wasm heap growing) that differ between the
+ * configurations run in sequence in one process (the calling thread has run the others; a fresh
+ * worker has not: its second run was still ~30% slower than its fourth): the steady state compares
+ * them fairly, as in a long verify. The first run's seconds are reported beside.
  */
 function warm<T>(f: () => T): { result: T; seconds: number; coldS: number } {
   let t0 = now();
   f();
   const coldS = ms(t0) / 1000;
+  f();
   t0 = now();
   const result = f();
   return { result, seconds: ms(t0) / 1000, coldS };

@@ -18,7 +18,7 @@ import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { sha256 } from '../../util/hash.js';
 import type { Command } from '../command.js';
-import { MODEL_OPTION, choiceList, modelDir, numberFlag, projectRoot, stringFlag } from '../flags.js';
+import { MODEL_OPTION, choiceList, modelDir, numberFlag, projectRoot, stringFlag, workersSetting } from '../flags.js';
 import { reportOnInterrupt } from '../interrupt.js';
 
 const METHODS = ['instructedit', 'mend'] as const;
@@ -56,6 +56,9 @@ export function editorFile(method: string): string {
   return `editor-${method}.safetensors`;
 }
 
+/** Steps from which an unset worker count prefetches on every core (1.27× on 2 threads at 16 steps of 32 edits, the same network). */
+const PREFETCH_FROM_STEPS = 32;
+
 export const trainEditorCommand: Command = {
   name: 'train-editor',
   args: '',
@@ -72,7 +75,7 @@ export const trainEditorCommand: Command = {
     bench: { type: 'string', value: '<file>', description: 'the benchmark file (default data/bench.json)' },
     out: { type: 'string', value: '<file>', description: "write the network here and leave model.json alone (default: the model folder's editor-<method>.safetensors, named in model.json)" },
     checkpoint: { type: 'string', value: '<dir>', description: 'checkpoint folder, resumed from when present (default .ckpt/train-editor-<method>)' },
-    workers: { type: 'string', value: '<n|auto>', description: 'threads: the others prepare the coming steps\' batches, each with its own copy of the model (default: EDIT_WORKERS, else 1); the same network for any n' },
+    workers: { type: 'string', value: '<n|auto>', description: `threads: the others prepare the coming steps' batches, each with its own copy of the model (default: EDIT_WORKERS, else every core from ${PREFETCH_FROM_STEPS} steps on); the same network for any n` },
     json: { type: 'boolean', description: 'print the result (validation per task, timings) as JSON' },
   },
   examples: ['edit train-editor', 'edit train-editor --method mend --tasks counterfact,recent,convsent --out mend-no-zsre.safetensors', 'edit train-editor --steps 800   # resumes the checkpoint and trains on'],
@@ -90,8 +93,10 @@ export const trainEditorCommand: Command = {
     const outFlag = stringFlag(ctx, 'out');
     const checkpoint = join(root, stringFlag(ctx, 'checkpoint', join('.ckpt', `train-editor-${method}`)));
 
-    const workersFlag = stringFlag(ctx, 'workers');
-    const threads = workerCount(workersFlag ?? process.env.EDIT_WORKERS, workersFlag === undefined ? 'EDIT_WORKERS' : '--workers');
+    const { setting, source } = workersSetting(ctx);
+    const steps = numberFlag(ctx, 'steps', 600, { integer: true, min: 1 });
+    // unset: every core once the run is long enough to pay for the workers' start (a model load each)
+    const threads = setting !== undefined && setting.trim() !== '' ? workerCount(setting, source) : steps >= PREFETCH_FROM_STEPS ? workerCount('auto') : 1;
     const backend = await initBackend();
     const loaded = await loadModelFolder(join(root, dir));
     try {
@@ -103,7 +108,7 @@ export const trainEditorCommand: Command = {
         instruction,
         tasks,
         layers,
-        steps: numberFlag(ctx, 'steps', 600, { integer: true, min: 1 }),
+        steps,
         batch: numberFlag(ctx, 'batch', 32, { integer: true, min: 1, max: 512 }),
         rephrase: 2,
         locality: 16,

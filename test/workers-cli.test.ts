@@ -29,6 +29,14 @@ describe('judging threads: sizing', () => {
     expect(() => judgeThreads('-1', '--workers', 1)).toThrow('--workers=-1 is not a whole number ≥ 1 or "auto"');
   });
 
+  it('an unset count starts no more workers than free memory holds; a given count is not capped', () => {
+    const gb = 1e9;
+    // 4 GB free, 3.2 GB per worker: 0.75 × 4 / 3.2 < 1, so the calling thread judges alone
+    expect(judgeThreads(undefined, 'EDIT_WORKERS', 1e6, 3.2 * gb, 4 * gb)).toBe(1);
+    expect(judgeThreads(undefined, 'EDIT_WORKERS', 1e6, 3.2 * gb, 64 * gb)).toBe(judgeThreads(undefined, 'EDIT_WORKERS', 1e6));
+    expect(judgeThreads('2', '--workers', 1, 3.2 * gb, 1 * gb)).toBe(2);
+  });
+
   it('judgedPrompts counts what the checks generate for: listed forms, expectations, and unchanged checks twice', () => {
     const spec: EditSpec = {
       version: 1,

@@ -7,7 +7,7 @@
  * ids are each prompt's ids alone: the same for any number of workers. Teacher-forced scores
  * (scorePairs) are split the same way, whole groups of one sequence length to a thread.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, freemem } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { EditError, InternalError } from '../errors.js';
 import { workerScript } from '../util/worker-script.js';
@@ -34,13 +34,26 @@ export function workerCount(setting: string | undefined, source = 'EDIT_WORKERS'
 export const PROMPTS_PER_THREAD = 400;
 
 /**
- * Threads for judging about `prompts` prompts: the setting when given (workerCount); unset, every
- * core once there are PROMPTS_PER_THREAD prompts per thread, fewer below (1 for a small verify).
- * Judgements are the same for any count.
+ * What a judging worker adds to the process's memory, from the model it loads: measured ~3.1 GB
+ * for a 124M-parameter model (475 MB of weights: verify's peak RSS 3,669 MB on 1 thread, 6,799 MB
+ * on 2) — the wasm heap's copy, the head's transposed table, activations and the runtime.
  */
-export function judgeThreads(setting: string | undefined, source: string, prompts: number): number {
+export function workerBytes(model: GPT): number {
+  const weights = Object.values(model.params).reduce((n, t) => n + 4 * t.size, 0);
+  return 300e6 + 7 * weights;
+}
+
+/**
+ * Threads for judging about `prompts` prompts: the setting when given (workerCount); unset, every
+ * core once there are PROMPTS_PER_THREAD prompts per thread, fewer below (1 for a small verify),
+ * and no more workers than free memory holds at `perWorker` bytes each (workerBytes), with a
+ * quarter of it left over. Judgements are the same for any count.
+ */
+export function judgeThreads(setting: string | undefined, source: string, prompts: number, perWorker = 0, free = freemem()): number {
   if (setting !== undefined && setting.trim() !== '') return workerCount(setting, source);
-  return Math.max(1, Math.min(availableParallelism(), Math.floor(prompts / PROMPTS_PER_THREAD)));
+  const byWork = Math.floor(prompts / PROMPTS_PER_THREAD);
+  const byMemory = perWorker > 0 ? 1 + Math.floor((0.75 * free) / perWorker) : Infinity;
+  return Math.max(1, Math.min(availableParallelism(), byWork, byMemory));
 }
 
 /** GeneratePool over `threads` threads, or undefined for one (the calling thread judges alone). */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { readJsonFile } from '../../util/json-file.js';
 import { loadModelFolder } from '../../model/folder.js';
-import { judgeThreads, openPool } from '../../model/pool.js';
+import { judgeThreads, openPool, workerBytes } from '../../model/pool.js';
 import { judgedPrompts } from '../../assert/check-edit.js';
 import { initBackend } from '../../tensor/backend.js';
 import { Action, hasChanges, type Plan } from '../../plan/plan.js';
@@ -143,7 +143,7 @@ export const applyCommand: Command = {
     const progress = (phase: string, d: number, t: number, id?: string) => ui?.progress(phase, d, t, id);
     const loaded = await loadModelFolder(join(root, ws.modelDir));
     const { setting, source } = workersSetting(ctx);
-    const pool = await openPool(join(root, ws.modelDir), judgeThreads(setting, source, judgedPrompts(ws.edits.map((e) => e.spec))));
+    const pool = await openPool(join(root, ws.modelDir), judgeThreads(setting, source, judgedPrompts(ws.edits.map((e) => e.spec)), workerBytes(loaded.model)));
     try {
       let plan: Plan;
       if (savedPath !== undefined) {

@@ -11,7 +11,7 @@ import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import type { Command, CommandContext } from '../command.js';
 import { MODEL_OPTION, WORKERS_OPTION, choiceList, modelDir, networkFlag, numberFlag, projectRoot, stringFlag, workersSetting } from '../flags.js';
-import { judgeThreads, openPool } from '../../model/pool.js';
+import { judgeThreads, openPool, workerBytes } from '../../model/pool.js';
 
 const DEFAULT_SIZES = [1, 10, 100];
 const MAX_SIZE = 1000;
@@ -108,7 +108,7 @@ export const evalCommand: Command = {
       // about ten measured prompts per edit (its forms, neighbours, follow-ups), edited and base
       const edits = editors.length * tasks.length * sizes.reduce((n, k) => n + (k === 1 ? singles : k), 0);
       const { setting, source } = workersSetting(ctx);
-      const pool = await openPool(join(root, dir), judgeThreads(setting, source, 10 * edits));
+      const pool = await openPool(join(root, dir), judgeThreads(setting, source, 10 * edits, workerBytes(loaded.model)));
       try {
         await runEval(loaded, stats, bench, options, onRow, progress, pool);
       } finally {

@@ -43,7 +43,7 @@ export const planCommand: Command = {
       plan = structuralPlan(ws, targets);
     } else {
       // TensorFlow.js takes a second or more to import: only the model-checking plan loads it.
-      const [{ initBackend }, { loadModelFolder }, { planWorkspace }, { judgeThreads, openPool }, { judgedPrompts }] = await Promise.all([
+      const [{ initBackend }, { loadModelFolder }, { planWorkspace }, { judgeThreads, openPool, workerBytes }, { judgedPrompts }] = await Promise.all([
         import('../../tensor/backend.js'),
         import('../../model/folder.js'),
         import('../../apply/apply-plan.js'),
@@ -56,7 +56,7 @@ export const planCommand: Command = {
       // only edits not applied yet are judged (whether the model already does what they ask)
       const fresh = ws.edits.filter((e) => ws.state.edits[e.id] === undefined).map((e) => e.spec);
       const { setting, source } = workersSetting(ctx);
-      const pool = await openPool(`${root}/${ws.modelDir}`, judgeThreads(setting, source, 2 * judgedPrompts(fresh)));
+      const pool = await openPool(`${root}/${ws.modelDir}`, judgeThreads(setting, source, 2 * judgedPrompts(fresh), workerBytes(loaded.model)));
       try {
         plan = await planWorkspace(ws, loaded, targets, (phase, d, t, id) => ui?.progress(phase, d, t, id), pool);
       } finally {

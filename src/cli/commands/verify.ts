@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { loadModelFolder } from '../../model/folder.js';
-import { judgeThreads, openPool } from '../../model/pool.js';
+import { judgeThreads, openPool, workerBytes } from '../../model/pool.js';
 import { initBackend } from '../../tensor/backend.js';
 import { judgedPrompts, type BatchCheck } from '../../assert/check-edit.js';
 import { checkAll, judges } from '../../apply/apply-plan.js';
@@ -57,8 +57,8 @@ export const verifyCommand: Command = {
     const ui = json ? undefined : await makeUi(ctx.io);
     const t0 = performance.now();
     const { setting, source } = workersSetting(ctx);
-    const threads = judgeThreads(setting, source, judgedPrompts(edits.map((e) => e.spec)));
     const loaded = await loadModelFolder(join(root, ws.modelDir));
+    const threads = judgeThreads(setting, source, judgedPrompts(edits.map((e) => e.spec)), workerBytes(loaded.model));
     const pool = await openPool(join(root, ws.modelDir), threads);
     let check: BatchCheck;
     try {

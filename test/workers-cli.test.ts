@@ -74,6 +74,10 @@ describe('--workers through the CLI on a copy of the default model', () => {
     expectCode(two, 0);
     expect(verdicts(two.stdout)).toEqual(verdicts(one.stdout));
     expect((JSON.parse(one.stdout) as { total: number }).total).toBeGreaterThan(20);
+    const shown = await edit(project, 'verify', '--workers', '2');
+    expectCode(shown, 0);
+    expect(shown.stderr).toContain('judging on 2 threads');
+    expect(one.stderr).not.toContain('threads');
 
     const badFlag = await edit(project, 'verify', '--workers', 'many');
     expectCode(badFlag, 1);
@@ -108,6 +112,7 @@ describe('--workers through the CLI on a copy of the default model', () => {
     await unlink(join(project, 'edits/opinions/esperanto.json'));
     const apply = await edit(project, 'apply', '--auto-approve', '--no-commit', '--json', '--workers', '2');
     expectCode(apply, 0);
+    expect(apply.stderr).toContain('judging on 2 threads');
     const after = await edit(project, 'verify', '--json', '--workers', '2');
     expectCode(after, 0);
     const one = await edit(project, 'verify', '--json', '--workers', '1');

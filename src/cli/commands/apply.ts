@@ -144,6 +144,7 @@ export const applyCommand: Command = {
     const loaded = await loadModelFolder(join(root, ws.modelDir));
     const { setting, source } = workersSetting(ctx);
     const pool = await openPool(join(root, ws.modelDir), judgeThreads(setting, source, judgedPrompts(ws.edits.map((e) => e.spec)), workerBytes(loaded.model)));
+    if (pool !== undefined) ctx.io.err(`judging on ${pool.size} threads`);
     try {
       let plan: Plan;
       if (savedPath !== undefined) {

@@ -109,6 +109,7 @@ export const evalCommand: Command = {
       const edits = editors.length * tasks.length * sizes.reduce((n, k) => n + (k === 1 ? singles : k), 0);
       const { setting, source } = workersSetting(ctx);
       const pool = await openPool(join(root, dir), judgeThreads(setting, source, 10 * edits, workerBytes(loaded.model)));
+      if (pool !== undefined && ctx.flags.json !== true) ctx.io.err(`measuring on ${pool.size} threads`);
       try {
         await runEval(loaded, stats, bench, options, onRow, progress, pool);
       } finally {

@@ -57,6 +57,7 @@ export const planCommand: Command = {
       const fresh = ws.edits.filter((e) => ws.state.edits[e.id] === undefined).map((e) => e.spec);
       const { setting, source } = workersSetting(ctx);
       const pool = await openPool(`${root}/${ws.modelDir}`, judgeThreads(setting, source, 2 * judgedPrompts(fresh), workerBytes(loaded.model)));
+      if (pool !== undefined && !json) ctx.io.err(`judging on ${pool.size} threads`);
       try {
         plan = await planWorkspace(ws, loaded, targets, (phase, d, t, id) => ui?.progress(phase, d, t, id), pool);
       } finally {

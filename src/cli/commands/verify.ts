@@ -60,6 +60,7 @@ export const verifyCommand: Command = {
     const loaded = await loadModelFolder(join(root, ws.modelDir));
     const threads = judgeThreads(setting, source, judgedPrompts(edits.map((e) => e.spec)), workerBytes(loaded.model));
     const pool = await openPool(join(root, ws.modelDir), threads);
+    if (pool !== undefined && !json) ctx.io.err(`judging on ${pool.size} threads`);
     let check: BatchCheck;
     try {
       const j = judges(loaded, await readSetDelta(ws.root, ws.modelDir, ws.state), pool);

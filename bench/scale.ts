@@ -27,6 +27,11 @@ import { makeRepo, runCli, type CliRun } from './edits.js';
 import { memoryNow, sig, stamp, type BenchRecord } from './measure.js';
 import type { SectionResult } from './sections.js';
 
+/** Threads a CLI run judged on, from what it says on stderr (unset --workers: the command sizes it). */
+function judgingThreads(run: { stderr: string }): number {
+  return Number(/judging on (\d+) threads/.exec(run.stderr)?.[1] ?? 1);
+}
+
 export interface ScaleSizes {
   /** The large model's shape. */
   config: GPTConfig;
@@ -161,7 +166,7 @@ async function large(bin: string, tmp: string, sizes: ScaleSizes, recs: Rec[], r
   }
   const apply = await runCli(bin, ['apply', '--auto-approve', '--no-commit'], repo, (t, line) => log(`  apply +${t.toFixed(1)} s  ${line}`));
   check(apply, 'edit apply (124M)', [0, 1]);
-  record(`apply 124M ${edits} edit${edits === 1 ? '' : 's'}, ${sizes.asserts} assertions`, apply, { edits, assertions: sizes.asserts, applied: apply.code === 0 });
+  record(`apply 124M ${edits} edit${edits === 1 ? '' : 's'}, ${sizes.asserts} assertions`, apply, { edits, assertions: sizes.asserts, applied: apply.code === 0, workers: judgingThreads(apply) });
   if (apply.code === 0) {
     for (const workers of ['1', '2']) {
       const verify = await runCli(bin, ['verify', '--workers', workers], repo);
@@ -190,13 +195,13 @@ async function set(bin: string, tmp: string, sizes: ScaleSizes, recs: Rec[], rec
   }
   if (n < sizes.edits) throw new Error(`data/bench.json has ${n} recent records with distinct subjects; ${sizes.edits} wanted`);
   const assertions = n * sizes.assertionsPerEdit;
-  const plan = await runCli(bin, ['plan', '--json'], repo);
+  const plan = await runCli(bin, ['plan', '--json', '--workers', '1'], repo); // one thread, as recorded before judging threads had a default
   check(plan, 'edit plan', [0, 2]);
-  record(`plan ${n} edits`, plan, { edits: n });
+  record(`plan ${n} edits`, plan, { edits: n, workers: 1 });
   const apply = await runCli(bin, ['apply', '--auto-approve', '--no-commit'], repo);
   check(apply, `edit apply of ${n} edits`, [0, 1]);
   const held = /(\d+) of (\d+) edits hold/.exec(apply.stdout);
-  record(`apply ${n} edits, ${assertions} assertions`, apply, { edits: n, assertions, applied: apply.code === 0, editsHeld: held === null ? null : Number(held[1]) });
+  record(`apply ${n} edits, ${assertions} assertions`, apply, { edits: n, assertions, applied: apply.code === 0, editsHeld: held === null ? null : Number(held[1]), workers: judgingThreads(apply) });
   if (apply.code !== 0) return;
   for (const workers of ['1', '2']) {
     const verify = await runCli(bin, ['verify', '--workers', workers], repo);

@@ -67,7 +67,12 @@ describe('GeneratePool on the default model', () => {
     const facts = (knownFacts ?? []).slice(0, 90);
     // completions of 1-3 tokens after prompts of several lengths: many length groups, some of one pair
     const pairs = facts.map((f, i) => ({ prompt: tokenizer.encode(f.prompt), completion: tokenizer.encode(` ${f.object}${['', '.', ' and'][i % 3]}`) }));
-    expect(new Set(pairs.map(scoredLength)).size).toBeGreaterThan(4);
+    // and one length group larger than a forward's 64 pairs (scored in two batches on its thread)
+    pairs.push(...Array.from({ length: 80 }, (_, i) => ({ prompt: tokenizer.encode(facts[i % facts.length].prompt), completion: [...tokenizer.encode(' x')] })).filter((p) => scoredLength(p) === scoredLength(pairs[0])));
+    const sizes = new Map<number, number>();
+    for (const p of pairs) sizes.set(scoredLength(p), (sizes.get(scoredLength(p)) ?? 0) + 1);
+    expect(sizes.size).toBeGreaterThan(4);
+    expect(Math.max(...sizes.values())).toBeGreaterThan(64);
     for (const d of [undefined, deltas]) {
       const one = scorePairs(model, pairs, d);
       const start = tf.memory().numTensors;

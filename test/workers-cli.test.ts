@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cp, rm, unlink, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, edit, expectCode, tempDir } from './helpers/cli.js';
 import { judgedPrompts } from '../src/assert/check-edit.js';
@@ -24,7 +25,8 @@ describe('judging threads: sizing', () => {
   it('an unset count starts workers only for enough prompts; a given one is used as is', () => {
     expect(judgeThreads(undefined, 'EDIT_WORKERS', 30)).toBe(1);
     expect(judgeThreads('', 'EDIT_WORKERS', PROMPTS_PER_THREAD - 1)).toBe(1);
-    expect(judgeThreads(undefined, 'EDIT_WORKERS', 1e6)).toBeGreaterThanOrEqual(1); // every core (1 on a one-core machine)
+    expect(judgeThreads(undefined, 'EDIT_WORKERS', 1e6)).toBe(Math.min(availableParallelism(), 1e6 / PROMPTS_PER_THREAD)); // every core
+    expect(judgeThreads(undefined, 'EDIT_WORKERS', 2 * PROMPTS_PER_THREAD)).toBe(Math.min(availableParallelism(), 2));
     expect(judgeThreads('3', '--workers', 1)).toBe(3);
     expect(() => judgeThreads('-1', '--workers', 1)).toThrow('--workers=-1 is not a whole number ≥ 1 or "auto"');
   });
@@ -33,7 +35,9 @@ describe('judging threads: sizing', () => {
     const gb = 1e9;
     // 4 GB free, 3.2 GB per worker: 0.75 × 4 / 3.2 < 1, so the calling thread judges alone
     expect(judgeThreads(undefined, 'EDIT_WORKERS', 1e6, 3.2 * gb, 4 * gb)).toBe(1);
-    expect(judgeThreads(undefined, 'EDIT_WORKERS', 1e6, 3.2 * gb, 64 * gb)).toBe(judgeThreads(undefined, 'EDIT_WORKERS', 1e6));
+    expect(judgeThreads(undefined, 'EDIT_WORKERS', 1e6, 3.2 * gb, 1e6 * gb)).toBe(judgeThreads(undefined, 'EDIT_WORKERS', 1e6));
+    // 10 GB free: 1 + ⌊7.5 / 3.2⌋ = 3 threads at most
+    expect(judgeThreads(undefined, 'EDIT_WORKERS', 1e6, 3.2 * gb, 10 * gb)).toBe(Math.min(availableParallelism(), 3));
     expect(judgeThreads('2', '--workers', 1, 3.2 * gb, 1 * gb)).toBe(2);
   });
 
@@ -54,6 +58,8 @@ describe('judging threads: sizing', () => {
     // 1 prompt + 2 rephrasings + 1 answered locality + 2 × (1 unanswered + 3 neighbours) + 1 portability + 1 expect
     expect(judgedPrompts([spec])).toBe(14);
     expect(judgedPrompts([{ ...spec, neighbours: false }, spec])).toBe(8 + 14);
+    // no relation: no automatic neighbours (pickNeighbours picks none)
+    expect(judgedPrompts([{ ...spec, relation: undefined }])).toBe(8);
   });
 });
 
@@ -77,11 +83,17 @@ describe('--workers through the CLI on a copy of the default model', () => {
     const shown = await edit(project, 'verify', '--workers', '2');
     expectCode(shown, 0);
     expect(shown.stderr).toContain('judging on 2 threads');
-    expect(one.stderr).not.toContain('threads');
+    const alone = await edit(project, 'verify', '--workers', '1');
+    expectCode(alone, 0);
+    expect(alone.stderr).not.toContain('judging on');
 
     const badFlag = await edit(project, 'verify', '--workers', 'many');
     expectCode(badFlag, 1);
     expect(badFlag.stderr).toContain('--workers=many is not a whole number ≥ 1 or "auto"');
+    expect(badFlag.stderr).not.toContain('backend:'); // refused before the model loads
+    const structural = await edit(project, 'plan', '--structural', '--workers', '0');
+    expectCode(structural, 1);
+    expect(structural.stderr).toContain('--workers=0 is not a whole number ≥ 1 or "auto"');
     process.env.EDIT_WORKERS = '0';
     try {
       const badEnv = await edit(project, 'verify');
@@ -110,7 +122,7 @@ describe('--workers through the CLI on a copy of the default model', () => {
 
     // destroying an example re-solves the set and judges every assertion of what stays, on 2 threads
     await unlink(join(project, 'edits/opinions/esperanto.json'));
-    const apply = await edit(project, 'apply', '--auto-approve', '--no-commit', '--json', '--workers', '2');
+    const apply = await edit(project, 'apply', '--auto-approve', '--no-commit', '--workers', '2');
     expectCode(apply, 0);
     expect(apply.stderr).toContain('judging on 2 threads');
     const after = await edit(project, 'verify', '--json', '--workers', '2');

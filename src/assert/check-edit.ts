@@ -130,7 +130,7 @@ export function judgedPrompts(specs: readonly EditSpec[]): number {
   return specs.reduce((n, s) => {
     const listed = s.locality ?? [];
     const answered = listed.filter((l) => l.answer !== undefined).length;
-    const neighbours = s.neighbours === false || s.subject === undefined ? 0 : (s.neighbours?.count ?? DEFAULT_NEIGHBOURS);
+    const neighbours = s.neighbours === false || s.subject === undefined || s.relation === undefined ? 0 : (s.neighbours?.count ?? DEFAULT_NEIGHBOURS);
     const unchanged = listed.length - answered + neighbours; // edited and base each
     return n + 1 + (s.rephrase ?? []).length + answered + 2 * unchanged + (s.portability ?? []).length + (s.expect ?? []).length;
   }, 0);

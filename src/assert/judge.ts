@@ -17,11 +17,9 @@ export interface ModelJudgeOptions {
   tokenizer: Tokenizer;
   /** Weight changes added to the model's parameters (the edited model); none for the base model. */
   deltas?: Deltas;
-  /** Worker threads holding the same model: prefetched generations are split across them (the same ids). */
+  /** Worker threads holding the same model: prefetched generations and scores are split across them (the same results). */
   pool?: GeneratePool;
 }
-
-export type { Scored } from '../model/score.js';
 
 export class ModelJudge implements PrefetchJudge {
   readonly model: GPT;

@@ -1,4 +1,5 @@
 import { isAbsolute, join, relative } from 'node:path';
+import { workerCount } from '../util/threads.js';
 import { EditError } from '../errors.js';
 import { EDITOR_METHODS, needsNetwork, type EditorMethod } from '../editor/settings.js';
 import { findProjectRoot } from '../util/project-root.js';
@@ -32,10 +33,18 @@ export const WORKERS_OPTION: Flags = {
   workers: { type: 'string', value: '<n|auto>', description: 'threads judging, each with its own copy of the model (default: EDIT_WORKERS, else every core once there are enough prompts); the same results for any n' },
 };
 
-/** --workers, else EDIT_WORKERS, with the name to blame in an error. */
-export function workersSetting(ctx: CommandContext): { setting: string | undefined; source: string } {
+export interface WorkersSetting {
+  setting: string | undefined;
+  /** The name to blame in an error: --workers or EDIT_WORKERS. */
+  source: string;
+}
+
+/** --workers, else EDIT_WORKERS; a value that is not a thread count is refused here, before anything loads. */
+export function workersSetting(ctx: CommandContext): WorkersSetting {
   const flag = stringFlag(ctx, 'workers');
-  return flag !== undefined ? { setting: flag, source: '--workers' } : { setting: process.env.EDIT_WORKERS, source: 'EDIT_WORKERS' };
+  const w = flag !== undefined ? { setting: flag, source: '--workers' } : { setting: process.env.EDIT_WORKERS, source: 'EDIT_WORKERS' };
+  workerCount(w.setting, w.source);
+  return w;
 }
 
 /** The project root for this command's --model and --dir: the working directory or the nearest folder above it (util/project-root.ts). */

@@ -1,7 +1,7 @@
 /**
  * One generation worker of GeneratePool (pool.ts): its own tfjs backend and copy of the model
  * folder; answers each request with generateBatch's ids or scorePairs' numbers, then raises its signal so the blocked
- * caller wakes up. Deltas arrive once per id and stay until the worker ends.
+ * caller wakes up. Deltas arrive with the first request of their id and replace the set held.
  */
 import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
@@ -16,15 +16,17 @@ const { modelDir, port, signal } = workerData as { modelDir: string; port: Messa
 try {
   await initBackend();
   const { model } = await loadModelFolder(modelDir);
-  const deltas = new Map<number, Deltas>();
+  // One delta set at a time (the last one sent): eval sends a new set per measured set.
+  let held: { id: number; deltas: Deltas } | undefined;
   port.on('message', (req: PoolRequest) => {
     let reply: PoolReply;
     try {
       if (req.deltasId !== undefined && req.deltas !== undefined) {
-        deltas.set(req.deltasId, Object.fromEntries(req.deltas.map((d) => [d.name, tf.tensor(d.data, d.shape)])));
+        if (held !== undefined) tf.dispose(Object.values(held.deltas));
+        held = { id: req.deltasId, deltas: Object.fromEntries(req.deltas.map((d) => [d.name, tf.tensor(d.data, d.shape)])) };
       }
-      const d = req.deltasId === undefined ? undefined : deltas.get(req.deltasId);
-      if (req.deltasId !== undefined && d === undefined) throw new Error(`deltas ${req.deltasId} were never sent`);
+      const d = req.deltasId === undefined ? undefined : held?.id === req.deltasId ? held.deltas : undefined;
+      if (req.deltasId !== undefined && d === undefined) throw new Error(`deltas ${req.deltasId} are not the ones this worker holds`);
       reply = req.kind === 'generate' ? { ids: generateBatch(model, req.prompts, { maxNewTokens: req.budgets, stopIds: req.stopIds, deltas: d }) } : { scores: scorePairs(model, req.pairs, d) };
     } catch (err) {
       reply = { error: (err as Error).message };

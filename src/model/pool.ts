@@ -9,22 +9,13 @@
  */
 import { availableParallelism, freemem } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { EditError, InternalError } from '../errors.js';
+import { InternalError } from '../errors.js';
+import { workerCount } from '../util/threads.js';
+
+export { workerCount } from '../util/threads.js';
 import { workerScript } from '../util/worker-script.js';
 import { generateBatch, type BatchGenerateOptions, type Deltas, type GPT } from './gpt2.js';
 import { scorePairs, scoredLength, type ScorePair, type Scored } from './score.js';
-
-/**
- * Threads from --workers or EDIT_WORKERS: a whole number ≥ 1, or "auto" for every core.
- * Unset: 1 here; judging commands size an unset count by their work (judgeThreads).
- */
-export function workerCount(setting: string | undefined, source = 'EDIT_WORKERS'): number {
-  if (setting === undefined || setting.trim() === '') return 1;
-  if (setting.trim() === 'auto') return Math.max(1, availableParallelism());
-  const n = Number(setting);
-  if (!Number.isInteger(n) || n < 1) throw new EditError(`${source}=${setting} is not a whole number ≥ 1 or "auto"`);
-  return n;
-}
 
 /**
  * Prompts a thread should have before judging starts another: a worker costs ~0.6 s to start (tfjs,
@@ -36,11 +27,18 @@ export const PROMPTS_PER_THREAD = 400;
 /**
  * What a judging worker adds to the process's memory, from the model it loads: measured ~3.1 GB
  * for a 124M-parameter model (475 MB of weights: verify's peak RSS 3,669 MB on 1 thread, 6,799 MB
- * on 2) — the wasm heap's copy, the head's transposed table, activations and the runtime.
+ * on 2), i.e. ~6.6× the weights — the wasm heap's copy, the head's transposed table, activations
+ * and the runtime. Counted as 300 MB + 7× the weights: a little over, to be safe.
  */
 export function workerBytes(model: GPT): number {
   const weights = Object.values(model.params).reduce((n, t) => n + 4 * t.size, 0);
   return 300e6 + 7 * weights;
+}
+
+/** Free memory, and within a container's limit (cgroups) what this process has not used of it. */
+export function freeMemory(): number {
+  const limit = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.();
+  return limit !== undefined && limit > 0 ? Math.min(freemem(), Math.max(0, limit - process.memoryUsage.rss())) : freemem();
 }
 
 /**
@@ -49,16 +47,11 @@ export function workerBytes(model: GPT): number {
  * and no more workers than free memory holds at `perWorker` bytes each (workerBytes), with a
  * quarter of it left over. Judgements are the same for any count.
  */
-export function judgeThreads(setting: string | undefined, source: string, prompts: number, perWorker = 0, free = freemem()): number {
+export function judgeThreads(setting: string | undefined, source: string, prompts: number, perWorker = 0, free = freeMemory()): number {
   if (setting !== undefined && setting.trim() !== '') return workerCount(setting, source);
   const byWork = Math.floor(prompts / PROMPTS_PER_THREAD);
   const byMemory = perWorker > 0 ? 1 + Math.floor((0.75 * free) / perWorker) : Infinity;
   return Math.max(1, Math.min(availableParallelism(), byWork, byMemory));
-}
-
-/** GeneratePool over `threads` threads, or undefined for one (the calling thread judges alone). */
-export async function openPool(modelDir: string, threads: number): Promise<GeneratePool | undefined> {
-  return threads > 1 ? GeneratePool.open(modelDir, threads) : undefined;
 }
 
 /** What a worker is sent: its part of one call, and the deltas' values the first time it meets them. */
@@ -77,7 +70,8 @@ interface Thread {
   port: MessagePort;
   /** 0 while working, 1 when a reply is waiting on the port. */
   signal: Int32Array;
-  deltasSent: Set<number>;
+  /** The delta set the worker holds (it keeps one: the last it was sent). */
+  deltasId: number | undefined;
 }
 
 
@@ -100,7 +94,7 @@ export class GeneratePool {
           worker.once('error', reject);
         });
         worker.unref(); // a pool left open does not keep the process alive
-        return { worker, port: port1, signal, deltasSent: new Set<number>() };
+        return { worker, port: port1, signal, deltasId: undefined };
       }),
     );
     return new GeneratePool(started);
@@ -136,25 +130,33 @@ export class GeneratePool {
     shares.slice(0, this.threads.length).forEach((rows, t) => {
       const thread = this.threads[t];
       const req: PoolRequest = { ...job(rows), deltasId };
-      if (deltasId !== undefined && !thread.deltasSent.has(deltasId)) {
+      if (deltasId !== undefined && thread.deltasId !== deltasId) {
         req.deltas = Object.entries(deltas!).map(([name, d]) => ({ name, shape: d.shape.slice(), data: d.dataSync() as Float32Array }));
-        thread.deltasSent.add(deltasId);
+        thread.deltasId = deltasId; // the worker drops the set it held
       }
       Atomics.store(thread.signal, 0, 0);
       thread.port.postMessage(req);
     });
     const out = new Array<T>(shares.reduce((n, rows) => n + rows.length, 0));
     const mine = shares[this.threads.length];
-    local(mine).forEach((x, i) => (out[mine[i]] = x));
+    // Every worker's reply is taken off its port even when this thread's share throws: a reply left
+    // there would be read as the next call's.
+    let failed: unknown;
+    try {
+      local(mine).forEach((x, i) => (out[mine[i]] = x));
+    } catch (err) {
+      failed = err;
+    }
     const errors: string[] = [];
     this.threads.forEach((thread, t) => {
       while (Atomics.load(thread.signal, 0) === 0) Atomics.wait(thread.signal, 0, 0);
       const reply = receiveMessageOnPort(thread.port)?.message as PoolReply | undefined;
       const got = reply === undefined ? undefined : result(reply);
-      if (got === undefined) errors.push(reply === undefined ? 'no reply' : 'error' in reply ? reply.error : 'a reply of the wrong kind');
+      if (got === undefined || got.length !== shares[t].length) errors.push(reply === undefined ? 'no reply' : 'error' in reply ? reply.error : 'a reply of the wrong kind or length');
       else got.forEach((x, i) => (out[shares[t][i]] = x));
     });
-    if (errors.length > 0) throw new InternalError(`generation worker failed: ${errors[0]}`);
+    if (failed !== undefined) throw failed;
+    if (errors.length > 0) throw new InternalError(`judging worker failed: ${errors[0]}`);
     return out;
   }
 

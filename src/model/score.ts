@@ -33,7 +33,7 @@ export function scorePairs(model: GPT, pairs: readonly ScorePair[], deltas?: Del
   const out = new Array<Scored>(pairs.length);
   const groups = new Map<number, number[]>();
   pairs.forEach((p, i) => {
-    if (p.completion.length === 0) throw new RangeError(`pair ${i} has an empty completion: nothing to score`);
+    if (p.prompt.length === 0 || p.completion.length === 0) throw new RangeError(`pair ${i} has an empty ${p.prompt.length === 0 ? 'prompt' : 'completion'}: nothing to score`);
     groups.set(scoredLength(p), [...(groups.get(scoredLength(p)) ?? []), i]);
   });
   for (const group of groups.values()) {

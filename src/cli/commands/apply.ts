@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { readJsonFile } from '../../util/json-file.js';
 import { loadModelFolder } from '../../model/folder.js';
-import { judgeThreads, openPool, workerBytes } from '../../model/pool.js';
 import { judgedPrompts } from '../../assert/check-edit.js';
 import { initBackend } from '../../tensor/backend.js';
 import { Action, hasChanges, type Plan } from '../../plan/plan.js';
@@ -28,6 +27,7 @@ import { removeStaleTempFiles } from '../../util/atomic.js';
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, stringFlag, listFlag, workersSetting } from '../flags.js';
 import { makeUi } from '../ui.js';
+import { JudgingThreads } from '../judging.js';
 import { renderChecks } from '../report.js';
 import { reportOnInterrupt, testPause } from '../interrupt.js';
 
@@ -108,6 +108,7 @@ export const applyCommand: Command = {
     const dir = modelDir(ctx, root);
     const editsDir = stringFlag(ctx, 'dir', 'edits');
     const method = stringFlag(ctx, 'method');
+    const workers = workersSetting(ctx);
     const autoApprove = ctx.flags['auto-approve'] === true || savedPath !== undefined;
     if (!autoApprove && !ctx.io.tty) throw new EditError('apply asks for confirmation; without a terminal pass --auto-approve (or apply a saved plan file)');
     if (!autoApprove && json) throw new EditError('apply --json cannot ask for confirmation: pass --auto-approve (or apply a saved plan file)');
@@ -142,16 +143,16 @@ export const applyCommand: Command = {
     const ui = json ? undefined : await makeUi(ctx.io);
     const progress = (phase: string, d: number, t: number, id?: string) => ui?.progress(phase, d, t, id);
     const loaded = await loadModelFolder(join(root, ws.modelDir));
-    const { setting, source } = workersSetting(ctx);
-    const pool = await openPool(join(root, ws.modelDir), judgeThreads(setting, source, judgedPrompts(ws.edits.map((e) => e.spec)), workerBytes(loaded.model)));
-    if (pool !== undefined) ctx.io.err(`judging on ${pool.size} threads`);
+    const threads = new JudgingThreads(ctx.io, workers, join(root, ws.modelDir), loaded.model, json);
     try {
       let plan: Plan;
       if (savedPath !== undefined) {
         plan = await readSavedPlan(savedPath);
         checkFresh(plan, ws, savedPath);
       } else {
-        plan = await planWorkspace(ws, loaded, targets, progress, pool);
+        // the plan judges only new edits (whether the model already does what they ask)
+        const fresh = ws.edits.filter((e) => ws.state.edits[e.id] === undefined).map((e) => e.spec);
+        plan = await planWorkspace(ws, loaded, targets, progress, fresh.length === 0 ? undefined : await threads.for(2 * judgedPrompts(fresh)));
       }
       if (!json) ui!.plan(plan);
       // Only stray rows/delta files to remove: nothing to compute, no assertion to run, state.json stays as it is.
@@ -189,7 +190,7 @@ export const applyCommand: Command = {
         // applyPlan removes every delta file the new state does not name, stray ones included.
         const r: ApplyResult = strayOnly
           ? { ok: true, check: { edits: [], pass: true, passed: 0, total: 0 }, touched: [...(await removeStrayFiles(root, ws.modelDir, ws.state)), ...unsaved], commit: null, state: ws.state }
-          : await applyPlan(ws, plan, loaded, { editor, stats, commit: false, onProgress: progress, backend, pool });
+          : await applyPlan(ws, plan, loaded, { editor, stats, commit: false, onProgress: progress, backend, pool: await threads.for(judgedPrompts(ws.edits.map((e) => e.spec))) });
         if (r.ok) {
           await testPause('apply:written', ctx.io);
           // Leftovers of killed writes (dead writers only); under the lock no other editops writer owns them.
@@ -246,7 +247,7 @@ export const applyCommand: Command = {
       await ui!.close();
       return 0;
     } finally {
-      await pool?.close();
+      await threads.close();
       loaded.model.dispose();
       editor.dispose?.();
     }

@@ -11,7 +11,7 @@ import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import type { Command, CommandContext } from '../command.js';
 import { MODEL_OPTION, WORKERS_OPTION, choiceList, modelDir, networkFlag, numberFlag, projectRoot, stringFlag, workersSetting } from '../flags.js';
-import { judgeThreads, openPool, workerBytes } from '../../model/pool.js';
+import { JudgingThreads } from '../judging.js';
 
 const DEFAULT_SIZES = [1, 10, 100];
 const MAX_SIZE = 1000;
@@ -79,6 +79,7 @@ export const evalCommand: Command = {
     const view = choiceList<PromptView>(ctx, 'view', ['typed', 'wrapped'], ['typed'])[0];
     const networks = Object.fromEntries(networkFlag(ctx, false)) as Partial<Record<EditorMethod, string>>;
     const overrides = settingsFlag(ctx);
+    const workers = workersSetting(ctx);
 
     const { bench, sha256: benchSha } = await readBench(benchPath, ctx.cwd);
 
@@ -107,13 +108,11 @@ export const evalCommand: Command = {
       const progress = ctx.flags.json === true || !ctx.io.tty ? undefined : (m: string) => ctx.io.err(m);
       // about ten measured prompts per edit (its forms, neighbours, follow-ups), edited and base
       const edits = editors.length * tasks.length * sizes.reduce((n, k) => n + (k === 1 ? singles : k), 0);
-      const { setting, source } = workersSetting(ctx);
-      const pool = await openPool(join(root, dir), judgeThreads(setting, source, 10 * edits, workerBytes(loaded.model)));
-      if (pool !== undefined && ctx.flags.json !== true) ctx.io.err(`measuring on ${pool.size} threads`);
+      const threads = new JudgingThreads(ctx.io, workers, join(root, dir), loaded.model, ctx.flags.json === true);
       try {
-        await runEval(loaded, stats, bench, options, onRow, progress, pool);
+        await runEval(loaded, stats, bench, options, onRow, progress, await threads.for(10 * edits));
       } finally {
-        await pool?.close();
+        await threads.close();
       }
       ctx.io.out(ctx.flags.json === true ? json() : renderReport(report));
       return 0;

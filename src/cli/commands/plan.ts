@@ -36,6 +36,7 @@ export const planCommand: Command = {
     for (const warning of [lockWarning(ws), missingEditsWarning(ws)]) if (warning !== undefined) ctx.io.err(warning);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
     const targets = checkTargets(ws, listFlag(ctx, 'target'));
+    const workers = workersSetting(ctx);
     const json = ctx.flags.json === true;
     const ui = json ? undefined : await makeUi(ctx.io);
     let plan: Plan;
@@ -43,25 +44,24 @@ export const planCommand: Command = {
       plan = structuralPlan(ws, targets);
     } else {
       // TensorFlow.js takes a second or more to import: only the model-checking plan loads it.
-      const [{ initBackend }, { loadModelFolder }, { planWorkspace }, { judgeThreads, openPool, workerBytes }, { judgedPrompts }] = await Promise.all([
+      const [{ initBackend }, { loadModelFolder }, { planWorkspace }, { JudgingThreads }, { judgedPrompts }] = await Promise.all([
         import('../../tensor/backend.js'),
         import('../../model/folder.js'),
         import('../../apply/apply-plan.js'),
-        import('../../model/pool.js'),
+        import('../judging.js'),
         import('../../assert/check-edit.js'),
       ]);
       const backend = await initBackend();
       if (!json) ctx.io.err(`backend: ${backend}`);
       const loaded = await loadModelFolder(`${root}/${ws.modelDir}`);
-      // only edits not applied yet are judged (whether the model already does what they ask)
-      const fresh = ws.edits.filter((e) => ws.state.edits[e.id] === undefined).map((e) => e.spec);
-      const { setting, source } = workersSetting(ctx);
-      const pool = await openPool(`${root}/${ws.modelDir}`, judgeThreads(setting, source, 2 * judgedPrompts(fresh), workerBytes(loaded.model)));
-      if (pool !== undefined && !json) ctx.io.err(`judging on ${pool.size} threads`);
+      const threads = new JudgingThreads(ctx.io, workers, `${root}/${ws.modelDir}`, loaded.model, json);
       try {
+        // only new edits are judged (whether the model already does what they ask), and none on a drifted folder
+        const fresh = ws.edits.filter((e) => ws.state.edits[e.id] === undefined && (targets.length === 0 || targets.includes(e.id))).map((e) => e.spec);
+        const pool = fresh.length === 0 || ws.drift.length > 0 ? undefined : await threads.for(2 * judgedPrompts(fresh));
         plan = await planWorkspace(ws, loaded, targets, (phase, d, t, id) => ui?.progress(phase, d, t, id), pool);
       } finally {
-        await pool?.close();
+        await threads.close();
         loaded.model.dispose();
       }
     }

@@ -6,7 +6,6 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { loadModelFolder } from '../../model/folder.js';
-import { judgeThreads, openPool, workerBytes } from '../../model/pool.js';
 import { initBackend } from '../../tensor/backend.js';
 import { judgedPrompts, type BatchCheck } from '../../assert/check-edit.js';
 import { checkAll, judges } from '../../apply/apply-plan.js';
@@ -14,6 +13,7 @@ import { driftError, openWorkspace, problemsError, readSetDelta, lockWarning, mi
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, stringFlag, workersSetting } from '../flags.js';
 import { makeUi } from '../ui.js';
+import { JudgingThreads } from '../judging.js';
 import { renderChecks, renderJunit, renderMarkdown } from '../report.js';
 
 export function parseShard(value: string | undefined): { index: number; count: number } | undefined {
@@ -43,6 +43,7 @@ export const verifyCommand: Command = {
   async run(ctx) {
     if (ctx.args.length > 0) throw new EditError(`verify takes no arguments (got ${JSON.stringify(ctx.args[0])})`);
     const shard = parseShard(stringFlag(ctx, 'shard'));
+    const workers = workersSetting(ctx);
     const root = projectRoot(ctx);
     const ws = await openWorkspace(root, modelDir(ctx, root), stringFlag(ctx, 'dir', 'edits'));
     for (const warning of [lockWarning(ws), missingEditsWarning(ws)]) if (warning !== undefined) ctx.io.err(warning);
@@ -56,21 +57,18 @@ export const verifyCommand: Command = {
     if (ws.state.backend !== undefined && ws.state.backend !== backend) ctx.io.err(`warning: the edits were applied and judged on the ${ws.state.backend} backend; verifying on ${backend} (set EDIT_BACKEND=${ws.state.backend} to judge on the same one)`);
     const ui = json ? undefined : await makeUi(ctx.io);
     const t0 = performance.now();
-    const { setting, source } = workersSetting(ctx);
     const loaded = await loadModelFolder(join(root, ws.modelDir));
-    const threads = judgeThreads(setting, source, judgedPrompts(edits.map((e) => e.spec)), workerBytes(loaded.model));
-    const pool = await openPool(join(root, ws.modelDir), threads);
-    if (pool !== undefined && !json) ctx.io.err(`judging on ${pool.size} threads`);
+    const threads = new JudgingThreads(ctx.io, workers, join(root, ws.modelDir), loaded.model, json);
     let check: BatchCheck;
     try {
-      const j = judges(loaded, await readSetDelta(ws.root, ws.modelDir, ws.state), pool);
+      const j = judges(loaded, await readSetDelta(ws.root, ws.modelDir, ws.state), await threads.for(judgedPrompts(edits.map((e) => e.spec))));
       try {
         check = checkAll(ws, edits, j, (phase, d, t, id) => ui?.progress(phase, d, t, id));
       } finally {
         j.dispose();
       }
     } finally {
-      await pool?.close();
+      await threads.close();
       loaded.model.dispose();
     }
     const seconds = (performance.now() - t0) / 1000;

@@ -12,12 +12,12 @@ import { dirname, join, sep } from 'node:path';
 import { ModelJudge } from '../assert/judge.js';
 import type { Judge } from '../assert/types.js';
 import type { LoadedEdit } from '../spec/types.js';
-import { batchChecks, checkEdit, prefetchChecks, type BatchCheck } from '../assert/check-edit.js';
+import { batchChecks, checkEdit, judgedPrompts, prefetchChecks, type BatchCheck } from '../assert/check-edit.js';
 import { prefetchJudgements } from '../assert/prefetch.js';
 import { pickNeighbours } from '../assert/neighbours.js';
 import { isPreserved, type KnownFact } from '../model/known-facts.js';
 import type { LoadedModel } from '../model/folder.js';
-import type { GeneratePool } from '../model/pool.js';
+import type { GeneratePool, PoolSource } from '../model/pool.js';
 import type { EditRequest, LayerCapacity, SetEditor } from '../editor/editor.js';
 import type { KeyStats } from '../editor/stats.js';
 import { preservedPrompts, solveSet } from '../editor/set.js';
@@ -53,20 +53,21 @@ export function judges(loaded: LoadedModel, delta: Delta | null, pool?: Generate
  * passes them (DESIGN §4; an edit held only thanks to another edit's delta would break when that
  * one is destroyed) and so does the current model (else apply would fail on them right away).
  */
-export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefined, targets: string[] = [], onProgress?: Progress, pool?: GeneratePool): Promise<Plan> {
+export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefined, targets: string[] = [], onProgress?: Progress, threads?: PoolSource): Promise<Plan> {
   const plan = structuralPlan(ws, targets);
   if (loaded === undefined || ws.drift.length > 0) return plan;
   const creates = plan.changes.filter((c) => c.action === Action.Create);
   const satisfied = new Set<string>();
   if (creates.length > 0) {
-    const j = judges(loaded, await readSetDelta(ws.root, ws.modelDir, ws.state), pool);
+    const edits = creates.map((c) => ws.edits.find((e) => e.id === c.id)!);
+    // each new edit is judged on the base model and on the current one
+    const j = judges(loaded, await readSetDelta(ws.root, ws.modelDir, ws.state), await threads?.for(2 * judgedPrompts(edits.map((e) => e.spec))));
     try {
       const satisfiedBy = (edit: LoadedEdit, base: Judge, edited: Judge): boolean => {
         const thresholds = thresholdsFor(edit.spec, ws.manifest);
         const hood = pickNeighbours(edit, j.known, ws.edits);
         return checkEdit(edit.spec, base, base, thresholds, hood).pass && (edited === base || checkEdit(edit.spec, edited, base, thresholds, hood).pass);
       };
-      const edits = creates.map((c) => ws.edits.find((e) => e.id === c.id)!);
       edits.forEach((edit, i) => {
         if (i % PREFETCH_EDITS === 0) prefetchJudgements([j.base, j.edited], (base, edited) => edits.slice(i, i + PREFETCH_EDITS).forEach((e) => satisfiedBy(e, base, edited)));
         if (satisfiedBy(edit, j.base, j.edited)) satisfied.add(edit.id);
@@ -122,8 +123,8 @@ export interface ApplyOptions {
   now?: Date;
   /** The backend the checks ran on, recorded in state.json. */
   backend?: string;
-  /** Threads judging the checks (the same results as without). */
-  pool?: GeneratePool;
+  /** Threads judging the checks (the same results as without), sized by what there is to judge. */
+  threads?: PoolSource;
 }
 
 /**
@@ -156,10 +157,11 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   // changed) has no rows yet, so its assertions cannot hold and are not this apply's to judge.
   const inPlan = new Set(plan.changes.map((c) => c.id));
   const leftOut = (e: (typeof ws.edits)[number]) => plan.targets.length > 0 && !inPlan.has(e.id) && ws.state.edits[e.id]?.specSha256 !== e.sha256;
-  const j = judges(loaded, delta, opts.pool);
+  const checked = ws.edits.filter((e) => !leftOut(e));
+  const j = judges(loaded, delta, await opts.threads?.for(judgedPrompts(checked.map((e) => e.spec))));
   let check: BatchCheck;
   try {
-    check = checkAll(ws, ws.edits.filter((e) => !leftOut(e)), j, (phase, d, t, id) => {
+    check = checkAll(ws, checked, j, (phase, d, t, id) => {
       testKill('apply:verifying');
       opts.onProgress?.(phase, d, t, id);
     });

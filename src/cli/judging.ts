@@ -5,10 +5,10 @@
  */
 import type { CommandContext } from './command.js';
 import type { WorkersSetting } from './flags.js';
-import { GeneratePool, judgeThreads, workerBytes } from '../model/pool.js';
+import { GeneratePool, judgeThreads, workerBytes, type PoolSource } from '../model/pool.js';
 import type { GPT } from '../model/gpt2.js';
 
-export class JudgingThreads {
+export class JudgingThreads implements PoolSource {
   private pool: GeneratePool | undefined;
 
   constructor(

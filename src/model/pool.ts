@@ -11,11 +11,11 @@ import { availableParallelism, freemem } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { InternalError } from '../errors.js';
 import { workerCount } from '../util/threads.js';
-
-export { workerCount } from '../util/threads.js';
 import { workerScript } from '../util/worker-script.js';
 import { generateBatch, type BatchGenerateOptions, type Deltas, type GPT } from './gpt2.js';
 import { scorePairs, scoredLength, type ScorePair, type Scored } from './score.js';
+
+export { workerCount } from '../util/threads.js';
 
 /**
  * Prompts a thread should have before judging starts another: a worker costs ~0.6 s to start (tfjs,
@@ -52,6 +52,11 @@ export function judgeThreads(setting: string | undefined, source: string, prompt
   const byWork = Math.floor(prompts / PROMPTS_PER_THREAD);
   const byMemory = perWorker > 0 ? 1 + Math.floor((0.75 * free) / perWorker) : Infinity;
   return Math.max(1, Math.min(availableParallelism(), byWork, byMemory));
+}
+
+/** Where judging gets its threads: a pool for about `prompts` prompts, or undefined (the calling thread alone). */
+export interface PoolSource {
+  for(prompts: number): Promise<GeneratePool | undefined>;
 }
 
 /** What a worker is sent: its part of one call, and the deltas' values the first time it meets them. */

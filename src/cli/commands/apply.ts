@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { readJsonFile } from '../../util/json-file.js';
 import { loadModelFolder } from '../../model/folder.js';
-import { judgedPrompts } from '../../assert/check-edit.js';
 import { initBackend } from '../../tensor/backend.js';
 import { Action, hasChanges, type Plan } from '../../plan/plan.js';
 import { planFromJson } from '../../plan/json.js';
@@ -150,9 +149,7 @@ export const applyCommand: Command = {
         plan = await readSavedPlan(savedPath);
         checkFresh(plan, ws, savedPath);
       } else {
-        // the plan judges only new edits (whether the model already does what they ask)
-        const fresh = ws.edits.filter((e) => ws.state.edits[e.id] === undefined).map((e) => e.spec);
-        plan = await planWorkspace(ws, loaded, targets, progress, fresh.length === 0 ? undefined : await threads.for(2 * judgedPrompts(fresh)));
+        plan = await planWorkspace(ws, loaded, targets, progress, threads);
       }
       if (!json) ui!.plan(plan);
       // Only stray rows/delta files to remove: nothing to compute, no assertion to run, state.json stays as it is.
@@ -190,7 +187,7 @@ export const applyCommand: Command = {
         // applyPlan removes every delta file the new state does not name, stray ones included.
         const r: ApplyResult = strayOnly
           ? { ok: true, check: { edits: [], pass: true, passed: 0, total: 0 }, touched: [...(await removeStrayFiles(root, ws.modelDir, ws.state)), ...unsaved], commit: null, state: ws.state }
-          : await applyPlan(ws, plan, loaded, { editor, stats, commit: false, onProgress: progress, backend, pool: await threads.for(judgedPrompts(ws.edits.map((e) => e.spec))) });
+          : await applyPlan(ws, plan, loaded, { editor, stats, commit: false, onProgress: progress, backend, threads });
         if (r.ok) {
           await testPause('apply:written', ctx.io);
           // Leftovers of killed writes (dead writers only); under the lock no other editops writer owns them.

@@ -44,22 +44,18 @@ export const planCommand: Command = {
       plan = structuralPlan(ws, targets);
     } else {
       // TensorFlow.js takes a second or more to import: only the model-checking plan loads it.
-      const [{ initBackend }, { loadModelFolder }, { planWorkspace }, { JudgingThreads }, { judgedPrompts }] = await Promise.all([
+      const [{ initBackend }, { loadModelFolder }, { planWorkspace }, { JudgingThreads }] = await Promise.all([
         import('../../tensor/backend.js'),
         import('../../model/folder.js'),
         import('../../apply/apply-plan.js'),
         import('../judging.js'),
-        import('../../assert/check-edit.js'),
       ]);
       const backend = await initBackend();
       if (!json) ctx.io.err(`backend: ${backend}`);
       const loaded = await loadModelFolder(`${root}/${ws.modelDir}`);
       const threads = new JudgingThreads(ctx.io, workers, `${root}/${ws.modelDir}`, loaded.model, json);
       try {
-        // only new edits are judged (whether the model already does what they ask), and none on a drifted folder
-        const fresh = ws.edits.filter((e) => ws.state.edits[e.id] === undefined && (targets.length === 0 || targets.includes(e.id))).map((e) => e.spec);
-        const pool = fresh.length === 0 || ws.drift.length > 0 ? undefined : await threads.for(2 * judgedPrompts(fresh));
-        plan = await planWorkspace(ws, loaded, targets, (phase, d, t, id) => ui?.progress(phase, d, t, id), pool);
+        plan = await planWorkspace(ws, loaded, targets, (phase, d, t, id) => ui?.progress(phase, d, t, id), threads);
       } finally {
         await threads.close();
         loaded.model.dispose();

@@ -13,7 +13,7 @@ import { META_DEFAULTS } from '../../editor/mend/train.js';
 import type { InstructionMode } from '../../editor/mend/network.js';
 import { BENCH_TASKS, readBench, type BenchTask } from '../../eval/bench.js';
 import { loadModelFolder, updateManifest, type TaskEntry } from '../../model/folder.js';
-import { judgeThreads, workerBytes, workerCount } from '../../model/pool.js';
+import { judgeThreads, workerBytes } from '../../model/pool.js';
 import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { sha256 } from '../../util/hash.js';
@@ -99,7 +99,7 @@ export const trainEditorCommand: Command = {
     const loaded = await loadModelFolder(join(root, dir));
     // unset: every core once the run is long enough to pay for the workers' start (a model load
     // each), and no more workers than free memory holds
-    const threads = setting !== undefined && setting.trim() !== '' ? workerCount(setting, source) : steps >= PREFETCH_FROM_STEPS ? judgeThreads(undefined, source, Infinity, workerBytes(loaded.model)) : 1;
+    const threads = judgeThreads(setting, source, steps >= PREFETCH_FROM_STEPS ? Infinity : 0, workerBytes(loaded.model));
     try {
       const stats = await readKeyStats(loaded.dir, loaded.manifest);
       if (stats === undefined) throw new EditError(`meta-training needs the model's key statistics, and ${dir}/model.json names none`, { hint: 'compute them with `edit model stats --text <file>`' });

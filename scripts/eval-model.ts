@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../src/tensor/backend.js';
 import { loadModelFolder, MANIFEST } from '../src/model/folder.js';
-import { generateBatch } from '../src/model/gpt2.js';
+import { generateBatch } from '../src/model/decode.js';
 
 const KINDS = ['trained', 'composition', 'frame', 'recent'] as const;
 type Kind = (typeof KINDS)[number];

@@ -1,9 +1,10 @@
 /**
- * generateBatch against generate(): many prompts in one pass (left-padded with a margin check, or
- * grouped by length; KV cache, rows leaving as they stop) give exactly the token ids each prompt
- * gets alone — on the tiny fixture
- * (imported as a user would, through importHfFolder) and on the shipped default model — and leave
- * no tensors behind.
+ * generateBatch and decodeTree against generate() and scorePairs(): many prompts walked as one
+ * prefix tree (one token per row and step, KV caches gathered from the parents, rows leaving as
+ * they stop) give exactly the token ids and teacher-forced numbers each gets alone — on the tiny
+ * fixture (imported as a user would, through importHfFolder) and on the shipped default model —
+ * compute each shared prefix once, and leave no tensors behind. And the property the tree rests
+ * on: a prompt continued from a KV cache split anywhere gives the bits of its single forward.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
@@ -13,7 +14,9 @@ import { join } from 'node:path';
 import { initBackend } from '../src/tensor/backend.js';
 import { importHfFolder } from '../src/model/hf.js';
 import { loadModelFolder, type LoadedModel } from '../src/model/folder.js';
-import { generate, generateBatch, type BatchGenerateOptions, type Deltas, type GPT } from '../src/model/gpt2.js';
+import { decodeTree, generateBatch, type BatchGenerateOptions } from '../src/model/decode.js';
+import { generate, type Deltas, type GPT, type KVCache } from '../src/model/gpt2.js';
+import { scorePairs } from '../src/model/score.js';
 import { sentenceStopIds } from '../src/model/tokenizer.js';
 import { TINY } from './helpers/golden.js';
 
@@ -97,26 +100,24 @@ describe('generateBatch on the tiny fixture (imported with importHfFolder)', () 
     expect(out[2]).toEqual([]);
   });
 
-  it('greedy rows of different lengths share padded passes; a close call goes the exact way; the ids never change', () => {
+  it('a shared prefix is computed once: the rows fed are the prefix tree\'s nodes plus the generated tokens; the ids never change', () => {
     const model = loaded.model;
-    const calls = { n: 0 };
+    const fed = { rows: 0 };
     const original = model.nextLogits.bind(model);
-    model.nextLogits = (ids, o) => (calls.n++, original(ids, o));
+    model.nextLogits = (ids, o) => ((fed.rows += ids.shape[0] * ids.shape[1]), original(ids, o));
     try {
-      const count = (opts: BatchGenerateOptions): number => {
-        const alone = oneByOne(model, prompts, opts);
-        calls.n = 0;
-        expect(generateBatch(model, prompts, opts)).toEqual(alone);
-        return calls.n;
-      };
-      const lengths = new Set(prompts.map((p) => p.length)).size;
-      // the fixture's random weights give small margins: the default 1e-3 sends some rows the exact way
-      const padded = count({ maxNewTokens: 8, exactMargin: 1e-6 });
-      const exact = count({ maxNewTokens: 8, exactMargin: 0 });
-      const allClose = count({ maxNewTokens: 8, exactMargin: Infinity });
-      expect(exact).toBeGreaterThanOrEqual(lengths * 2); // a batch per length
-      expect(padded).toBeLessThan(exact / 2); // one padded batch of the rows that fit, the rest exact
-      expect(allClose).toBe(exact + 1); // the first padded pass gives every row up
+      const alone = oneByOne(model, prompts, { maxNewTokens: 8 });
+      fed.rows = 0;
+      const out = generateBatch(model, prompts, { maxNewTokens: 8 });
+      expect(out).toEqual(alone);
+      // no stop ids: each prompt runs its whole budget, and its last token is never fed back
+      const nodes = new Set(prompts.flatMap((p) => p.map((_, i) => p.slice(0, i + 1).join(','))));
+      expect(nodes.size).toBeLessThan(prompts.reduce((n, p) => n + p.length, 0)); // the prompts share beginnings ("The capital of", "Hello")
+      expect(fed.rows).toBe(nodes.size + out.reduce((n, o) => n + o.length - 1, 0));
+      // trees of 3 prompts each: more rows, the same ids
+      fed.rows = 0;
+      expect(generateBatch(model, prompts, { maxNewTokens: 8, maxBatch: 3 })).toEqual(alone);
+      expect(fed.rows).toBeGreaterThan(nodes.size);
     } finally {
       model.nextLogits = original;
     }
@@ -152,19 +153,62 @@ describe('generateBatch on the default model', () => {
     expect(out.filter((o) => o.length > 0).length).toBeGreaterThan(40);
   });
 
-  it('a left-padded row\'s next-token logits are its logits alone within float rounding, with the same choice', () => {
+  it('a prompt continued from a KV cache split anywhere, or fed one token per step beside other rows, gives the bits of its single forward', () => {
     const { model, tokenizer, knownFacts } = loaded;
-    const prompts = (knownFacts ?? []).slice(0, 32).map((f) => tokenizer.encode(f.prompt));
-    const width = Math.max(...prompts.map((p) => p.length));
-    const pad = prompts.map((p) => width - p.length);
-    expect(new Set(pad).size).toBeGreaterThan(2);
-    const together = tf.tidy(() => model.nextLogits(tf.tensor2d(prompts.map((p, r) => [...new Array<number>(pad[r]).fill(0), ...p]), [prompts.length, width], 'int32'), { pad }).arraySync());
-    prompts.forEach((p, r) => {
-      const alone = tf.tidy(() => model.nextLogits(tf.tensor2d([p], [1, p.length], 'int32')).arraySync()[0]);
-      const worst = alone.reduce((m, x, v) => Math.max(m, Math.abs(x - together[r][v])), 0);
-      expect(worst).toBeLessThan(1e-4);
-      expect(together[r].indexOf(Math.max(...together[r]))).toBe(alone.indexOf(Math.max(...alone)));
+    const prompts = (knownFacts ?? []).slice(0, 24).map((f) => tokenizer.encode(f.prompt));
+    const last = (ids: number[][], cache?: KVCache) => tf.tidy(() => {
+      const out = model.nextLogits(tf.tensor2d(ids, [ids.length, ids[0].length], 'int32'), { cache });
+      if (cache !== undefined) for (const t of [...cache.k, ...cache.v]) tf.keep(t);
+      return out.arraySync();
     });
-    expect(() => model.nextLogits(tf.tensor2d([prompts[0]], [1, prompts[0].length], 'int32'), { pad: [0, 0] })).toThrow(/1 rows but 2 paddings/);
+    let compared = 0;
+    for (const p of prompts) {
+      const whole = last([p])[0];
+      for (let cut = 1; cut < p.length; cut++) {
+        const cache = model.newCache();
+        last([p.slice(0, cut)], cache);
+        expect(last([p.slice(cut)], cache)[0]).toEqual(whole);
+        tf.dispose([...cache.k, ...cache.v]);
+        compared++;
+      }
+      // one token per step, in a batch of two rows (the other a different prompt)
+      const cache = model.newCache();
+      let rows: number[][] = [];
+      for (let i = 0; i < p.length; i++) rows = last([[p[i]], [prompts[0][i % prompts[0].length]]], cache);
+      expect(rows[0]).toEqual(whole);
+      tf.dispose([...cache.k, ...cache.v]);
+    }
+    expect(compared).toBeGreaterThan(100);
+  });
+
+  it('decodeTree: teacher-forced numbers are scorePairs\' bit for bit, beside generations that share their prompts, in one tree or many', () => {
+    const { model, tokenizer, knownFacts } = loaded;
+    const facts = (knownFacts ?? []).slice(0, 40);
+    const pairs = facts.flatMap((f, i) => [
+      { prompt: tokenizer.encode(f.prompt), completion: tokenizer.encode(` ${f.object}`) },
+      { prompt: tokenizer.encode(f.prompt), completion: tokenizer.encode(` ${facts[(i + 1) % facts.length].object} and`) },
+    ]);
+    const gens = facts.map((f, i) => ({ prompt: tokenizer.encode(f.prompt), budget: [1, 4, 9][i % 3] }));
+    const stopIds = sentenceStopIds(tokenizer, model.config.vocabSize);
+    const deltas: Deltas = tf.tidy(() => ({ 'h.2.mlp.c_proj.weight': tf.keep(tf.mul(tf.randomNormal(model.params['h.2.mlp.c_proj.weight'].shape, 0, 1, 'float32', 3), 0.02)) }));
+    try {
+      for (const d of [undefined, deltas]) {
+        const scores = scorePairs(model, pairs, d);
+        const ids = gens.map((g) => generate(model, g.prompt, { maxNewTokens: g.budget, stopIds, deltas: d }));
+        for (const maxBatch of [undefined, 7]) {
+          const start = tf.memory().numTensors;
+          const out = decodeTree(model, gens, pairs, { stopIds, deltas: d, maxBatch });
+          expect(tf.memory().numTensors).toBe(start);
+          expect(out.scores).toEqual(scores);
+          expect(out.ids).toEqual(ids);
+        }
+        expect(scores.some((s) => s.tokenAccuracy === 1) && scores.some((s) => s.rank > 1)).toBe(true);
+      }
+    } finally {
+      tf.dispose(Object.values(deltas));
+    }
+    expect(() => decodeTree(model, [], [{ prompt: [1], completion: [] }])).toThrow(/pair 0 has an empty completion/);
+    const long = Array.from({ length: model.config.nPositions + 1 }, () => 5);
+    expect(() => decodeTree(model, [], [{ prompt: long, completion: [6] }])).toThrow(/exceeds the model's context/);
   });
 });

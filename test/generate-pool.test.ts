@@ -7,9 +7,10 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/tensor/backend.js';
 import { loadModelFolder, type LoadedModel } from '../src/model/folder.js';
-import { generateBatch, type Deltas } from '../src/model/gpt2.js';
+import { decodeTree, generateBatch } from '../src/model/decode.js';
+import type { Deltas } from '../src/model/gpt2.js';
 import { GeneratePool, workerCount } from '../src/model/pool.js';
-import { scorePairs, scoredLength } from '../src/model/score.js';
+import { scorePairs } from '../src/model/score.js';
 import { sentenceStopIds } from '../src/model/tokenizer.js';
 import { ModelJudge } from '../src/assert/judge.js';
 import { batchChecks } from '../src/assert/check-edit.js';
@@ -62,24 +63,23 @@ describe('GeneratePool on the default model', () => {
     }
   });
 
-  it('2 threads score teacher-forced pairs to the same numbers as one, with and without deltas', () => {
+  it('2 threads score teacher-forced pairs beside generations to the numbers and ids of one (scorePairs, generate), with and without deltas', () => {
     const { model, tokenizer, knownFacts } = loaded;
     const facts = (knownFacts ?? []).slice(0, 90);
-    // completions of 1-3 tokens after prompts of several lengths: many length groups, some of one pair
+    // completions of 1-3 tokens after prompts of several lengths, and generations from the same prompts
     const pairs = facts.map((f, i) => ({ prompt: tokenizer.encode(f.prompt), completion: tokenizer.encode(` ${f.object}${['', '.', ' and'][i % 3]}`) }));
-    // and one length group larger than a forward's 64 pairs (scored in two batches on its thread)
-    pairs.push(...Array.from({ length: 80 }, (_, i) => ({ prompt: tokenizer.encode(facts[i % facts.length].prompt), completion: [...tokenizer.encode(' x')] })).filter((p) => scoredLength(p) === scoredLength(pairs[0])));
-    const sizes = new Map<number, number>();
-    for (const p of pairs) sizes.set(scoredLength(p), (sizes.get(scoredLength(p)) ?? 0) + 1);
-    expect(sizes.size).toBeGreaterThan(4);
-    expect(Math.max(...sizes.values())).toBeGreaterThan(64);
+    const gens = facts.filter((_, i) => i % 2 === 0).map((f, i) => ({ prompt: tokenizer.encode(f.prompt), budget: [2, 6][i % 2] }));
+    const stopIds = sentenceStopIds(tokenizer, model.config.vocabSize);
     for (const d of [undefined, deltas]) {
-      const one = scorePairs(model, pairs, d);
+      const scores = scorePairs(model, pairs, d);
+      const one = decodeTree(model, gens, pairs, { stopIds, deltas: d });
+      expect(one.scores).toEqual(scores);
       const start = tf.memory().numTensors;
-      const two = pool.scorePairs(model, pairs, d);
+      const two = pool.decode(model, gens, pairs, { stopIds, deltas: d });
       expect(tf.memory().numTensors).toBe(start);
       expect(two).toEqual(one);
-      expect(one.every((s) => s.prob > 0 && s.prob <= 1 && s.rank >= 1)).toBe(true);
+      expect(pool.decode(model, [], pairs, { deltas: d }).scores).toEqual(scores);
+      expect(scores.every((s) => s.prob > 0 && s.prob <= 1 && s.rank >= 1)).toBe(true);
     }
   });
 

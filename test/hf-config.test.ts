@@ -5,7 +5,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { configFromHf, configToHf } from '../src/model/weights.js';
 import type { EditError } from '../src/errors.js';
-import { generate, generateBatch, GPT, initParams, innerDim, paramShapes, type GPTConfig } from '../src/model/gpt2.js';
+import { generateBatch } from '../src/model/decode.js';
+import { generate, GPT, initParams, innerDim, paramShapes, type GPTConfig } from '../src/model/gpt2.js';
 import { initBackend } from '../src/tensor/backend.js';
 
 const BASE = { model_type: 'gpt2', vocab_size: 64, n_positions: 16, n_embd: 32, n_layer: 2, n_head: 2 };

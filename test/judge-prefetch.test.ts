@@ -153,7 +153,7 @@ describe('prefetched judging', () => {
     }
   });
 
-  it('prefetchScores: the same numbers as one pair at a time, bit for bit; refused pairs are left for score() to report', () => {
+  it('prefetch of scored pairs: the same numbers as one pair at a time, bit for bit; refused pairs are left for score() to report', () => {
     const { model, tokenizer, knownFacts } = loaded;
     const pairs = (knownFacts ?? []).slice(0, 40).flatMap((f, i) => [
       { prompt: f.prompt, completion: ` ${f.object}` },
@@ -163,7 +163,7 @@ describe('prefetched judging', () => {
     for (const d of [undefined, deltas]) {
       const batched = new ModelJudge({ model, tokenizer, deltas: d });
       const start = tf.memory().numTensors;
-      batched.prefetchScores([...pairs, { prompt: long, completion: ' x' }, { prompt: 'The capital of France is', completion: '' }]);
+      batched.prefetch([], [...pairs, { prompt: long, completion: ' x' }, { prompt: 'The capital of France is', completion: '' }]);
       expect(tf.memory().numTensors).toBe(start);
       const single = new ModelJudge({ model, tokenizer, deltas: d });
       for (const p of pairs) {

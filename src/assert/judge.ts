@@ -5,7 +5,8 @@
  * Results are cached per judge: the same prompts are asked again and again across edits.
  */
 import { EditError } from '../errors.js';
-import { generate, generateBatch, type Deltas, type GPT } from '../model/gpt2.js';
+import { decodeTree, type Continuation } from '../model/decode.js';
+import { generate, type Deltas, type GPT } from '../model/gpt2.js';
 import type { GeneratePool } from '../model/pool.js';
 import { scorePairs, type ScorePair, type Scored } from '../model/score.js';
 import { sentenceStopIds, type Tokenizer } from '../model/tokenizer.js';
@@ -87,20 +88,38 @@ export class ModelJudge implements PrefetchJudge {
   }
 
   /**
-   * Greedy ids of every request not cached yet, in batched passes (generateBatch: the same ids as
-   * one at a time), each prompt once at its largest budget. A prompt longer than the context is left
-   * out: generate() reports it when a check asks.
+   * Greedy ids of every generation request and teacher-forced numbers of every scored pair not
+   * cached yet, in one decodeTree pass (each prompt once at its largest budget; the ids and numbers
+   * each gets alone), split across the pool's threads when there is one. A prompt or pair the
+   * judge would refuse (past the context, an empty completion) is left for generate() or score()
+   * to report.
    */
-  prefetch(requests: readonly GenerationRequest[]): void {
+  prefetch(requests: readonly GenerationRequest[], scores: readonly ScoreRequest[] = []): void {
     const budgets = new Map<string, number>();
     for (const r of requests) {
       if (this.cachedIds(r.prompt, r.maxTokens) === undefined) budgets.set(r.prompt, Math.max(r.maxTokens, budgets.get(r.prompt) ?? 0));
     }
-    const todo = [...budgets].map(([prompt, budget]) => ({ prompt, budget, ids: this.promptIds(prompt) })).filter((t) => t.ids.length <= this.model.config.nPositions);
-    const opts = { maxNewTokens: todo.map((t) => t.budget), stopIds: sentenceStopIds(this.tokenizer, this.model.config.vocabSize), deltas: this.deltas };
-    const prompts = todo.map((t) => t.ids);
-    const out = this.pool !== undefined && this.pool.size > 1 ? this.pool.generateBatch(this.model, prompts, opts) : generateBatch(this.model, prompts, opts);
-    todo.forEach((t, i) => this.generated.set(t.prompt, { ids: out[i], budget: t.budget }));
+    const gens: Array<{ key: string } & Continuation> = [...budgets].map(([key, budget]) => ({ key, budget, prompt: this.promptIds(key) })).filter((g) => g.prompt.length <= this.model.config.nPositions);
+    const pairs: Array<{ key: string } & ScorePair> = [];
+    const keys = new Set<string>();
+    for (const r of scores) {
+      const key = JSON.stringify([r.prompt, r.completion]);
+      if (this.scored.has(key) || keys.has(key)) continue;
+      let pair: ScorePair;
+      try {
+        pair = this.split(r.prompt, r.completion);
+        this.checkContext(r.prompt, pair.prompt.length, pair.completion.length);
+      } catch {
+        continue;
+      }
+      keys.add(key);
+      pairs.push({ key, ...pair });
+    }
+    if (gens.length === 0 && pairs.length === 0) return;
+    const opts = { stopIds: sentenceStopIds(this.tokenizer, this.model.config.vocabSize), deltas: this.deltas };
+    const out = this.pool !== undefined && this.pool.size > 1 ? this.pool.decode(this.model, gens, pairs, opts) : decodeTree(this.model, gens, pairs, opts);
+    gens.forEach((g, i) => this.generated.set(g.key, { ids: out.ids[i], budget: g.budget }));
+    pairs.forEach((p, i) => this.scored.set(p.key, out.scores[i]));
   }
 
   /** Cached ids for this budget: a shorter budget is a prefix of a longer one, and a run that stopped early is complete. */
@@ -155,32 +174,5 @@ export class ModelJudge implements PrefetchJudge {
 
   cachedScore(prompt: string, completion: string): Scored | undefined {
     return this.scored.get(JSON.stringify([prompt, completion]));
-  }
-
-  /**
-   * Teacher-forced numbers of every (prompt, completion) not scored yet, batched by scorePairs (one
-   * forward per group of equally long sequences: each pair gets the bits it gets alone), split
-   * across the pool's threads when there is one. A pair score() would refuse (empty completion, past
-   * the context) is left for score() to report.
-   */
-  prefetchScores(requests: readonly ScoreRequest[]): void {
-    const todo: Array<{ key: string } & ScorePair> = [];
-    const keys = new Set<string>();
-    for (const r of requests) {
-      const key = JSON.stringify([r.prompt, r.completion]);
-      if (this.scored.has(key) || keys.has(key)) continue;
-      let pair: ScorePair;
-      try {
-        pair = this.split(r.prompt, r.completion);
-        this.checkContext(r.prompt, pair.prompt.length, pair.completion.length);
-      } catch {
-        continue;
-      }
-      keys.add(key);
-      todo.push({ key, ...pair });
-    }
-    if (todo.length === 0) return;
-    const out = this.pool !== undefined && this.pool.size > 1 ? this.pool.scorePairs(this.model, todo, this.deltas) : scorePairs(this.model, todo, this.deltas);
-    todo.forEach((t, i) => this.scored.set(t.key, out[i]));
   }
 }

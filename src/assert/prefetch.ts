@@ -3,7 +3,7 @@
  * judges that record what they ask: which prompts they generate for and with what budget, which
  * (prompt, completion) pairs they score by teacher forcing (answering from the real judge's caches,
  * or '' and placeholder numbers when it has nothing yet); the real judges then compute all of that
- * in batches (ModelJudge.prefetch → generateBatch, ModelJudge.prefetchScores). Requests that depend
+ * in one batched pass (ModelJudge.prefetch → decodeTree, which shares the prompts' prefixes). Requests that depend
  * on an output (starts-with's boundary tokens, plan's edited check after the base check) show up in
  * the next round, once that output is cached. When a round asks for nothing new, the real checks run
  * and find everything cached: greedy decoding is deterministic, a shorter budget is a prefix of a
@@ -26,17 +26,18 @@ export interface ScoreRequest {
 export interface PrefetchJudge extends Judge {
   /** What generate(prompt, maxTokens) returns from the cache, or undefined when it would run the model. */
   cachedOutput(prompt: string, maxTokens: number): string | undefined;
-  /** Generates the requests not cached yet, batched; prompts the model cannot take are left for generate to report. */
-  prefetch(requests: readonly GenerationRequest[]): void;
+  /**
+   * Generates the requests and scores the pairs not cached yet, batched together; prompts and pairs
+   * the judge would refuse are left for generate and score to report.
+   */
+  prefetch(requests: readonly GenerationRequest[], scores?: readonly ScoreRequest[]): void;
   /** prob, rank and tokenAccuracy of the pair from the cache, or undefined when they would run the model. */
   cachedScore(prompt: string, completion: string): { prob: number; rank: number; tokenAccuracy: number } | undefined;
-  /** Scores the pairs not cached yet, batched; pairs the judge would refuse are left for it to report. */
-  prefetchScores(requests: readonly ScoreRequest[]): void;
 }
 
 export function canPrefetch(judge: Judge): judge is PrefetchJudge {
   const j = judge as Partial<PrefetchJudge>;
-  return typeof j.prefetch === 'function' && typeof j.cachedOutput === 'function' && typeof j.prefetchScores === 'function' && typeof j.cachedScore === 'function';
+  return typeof j.prefetch === 'function' && typeof j.cachedOutput === 'function' && typeof j.cachedScore === 'function';
 }
 
 /** Recording rounds at most: each round follows one more output-dependent request (two suffice for checks, three for plan). */
@@ -76,8 +77,7 @@ export function prefetchJudgements(judges: Judge[], run: (...standIns: Judge[]) 
       const gen = fresh(wanted.get(j)!.generate, (r) => `g\u0000${r.maxTokens}\u0000${r.prompt}`);
       const score = fresh(wanted.get(j)!.score, (r) => `s\u0000${JSON.stringify([r.prompt, r.completion])}`);
       added += gen.length + score.length;
-      if (gen.length > 0) j.prefetch(gen);
-      if (score.length > 0) j.prefetchScores(score);
+      if (gen.length > 0 || score.length > 0) j.prefetch(gen, score);
     }
     if (added === 0) return;
   }

@@ -5,7 +5,7 @@
  * Reference: Radford et al. 2019; layout as in karpathy/nanoGPT's model.py.
  */
 import * as tf from '@tensorflow/tfjs';
-import { embed, gelu, layerNorm, linear, crossEntropy, matMulConstT } from '../tensor/ops.js';
+import { embed, gelu, layerNorm, linear, crossEntropy, maskedSoftmax, matMulConstT } from '../tensor/ops.js';
 import { Rng } from '../util/random.js';
 import { innerDim, type GPTConfig } from './config.js';
 
@@ -33,11 +33,6 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Requested block indices; filled with the residual stream after each of those blocks, [B·T, E] (kept copies: the caller disposes them). */
   residuals?: Map<number, tf.Tensor2D | null>;
-  /**
-   * Left padding per row (B entries): row r's first pad[r] positions (of the cache and ids together)
-   * are filler no query attends to, and its real tokens take positions 0, 1, … after them.
-   */
-  pad?: readonly number[];
 }
 
 /** Names and shapes of every parameter, in checkpoint order. */
@@ -127,22 +122,16 @@ export class GPT {
       throw new RangeError(`sequence of ${past + t} tokens exceeds the model's context of ${this.config.nPositions}`);
     }
     const flat = tf.reshape(ids, [b * t]) as tf.Tensor1D;
-    const pad = opts.pad;
-    if (pad !== undefined && pad.length !== b) throw new RangeError(`${b} rows but ${pad.length} paddings`);
-    const pos = pad === undefined
-      ? (tf.tile(tf.range(past, past + t, 1, 'int32'), [b]) as tf.Tensor1D)
-      : tf.tensor1d(Int32Array.from({ length: b * t }, (_, n) => Math.max(0, past + (n % t) - pad[Math.floor(n / t)])), 'int32');
-    let x = tf.add(embed(this.weight('wte.weight', opts.deltas) as tf.Tensor2D, flat), embed(this.weight('wpe.weight', opts.deltas) as tf.Tensor2D, pos)) as tf.Tensor2D;
-    // Causal mask over [t, past + t]: query i (at position past+i) sees keys j <= past+i; with
-    // padding, per row [B, 1, t, past + t], and no query sees a row's filler.
+    // one token per row (decoding): every row's position is `past`, one row of wpe added to all
+    // (the same sums; tfjs-wasm's gather is slow)
+    const wpe = this.weight('wpe.weight', opts.deltas) as tf.Tensor2D;
+    const positions = t === 1 ? tf.slice(wpe, [past, 0], [1, e]) : embed(wpe, tf.tile(tf.range(past, past + t, 1, 'int32'), [b]) as tf.Tensor1D);
+    let x = tf.add(embed(this.weight('wte.weight', opts.deltas) as tf.Tensor2D, flat), positions) as tf.Tensor2D;
+    // Causal mask over [t, past + t]: query i (at position past+i) sees keys j <= past+i.
     const total = past + t;
-    const rowsMasked = pad === undefined ? 1 : b;
-    const maskData = new Float32Array(rowsMasked * t * total);
-    for (let r = 0; r < rowsMasked; r++) {
-      const from = pad === undefined ? 0 : pad[r];
-      for (let i = 0; i < t; i++) for (let j = 0; j < total; j++) if (j > past + i || j < from) maskData[(r * t + i) * total + j] = -1e9;
-    }
-    const mask = pad === undefined ? tf.tensor2d(maskData, [t, total]) : tf.tensor4d(maskData, [b, 1, t, total]);
+    const maskData = new Float32Array(t * total);
+    for (let i = 0; i < t; i++) for (let j = past + i + 1; j < total; j++) maskData[i * total + j] = -1e9;
+    const mask = tf.tensor2d(maskData, [t, total]);
     const scale = 1 / Math.sqrt(hs);
     for (let l = 0; l < this.config.nLayer; l++) {
       const p = `h.${l}.`;
@@ -158,7 +147,7 @@ export class GPT {
         opts.cache.k[l] = kk;
         opts.cache.v[l] = vv;
       }
-      const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, tf.transpose(kk, [0, 1, 3, 2])), scale), mask)); // (B, nh, T, past+T)
+      const att = maskedSoftmax(tf.add(tf.mul(tf.matMul(q, tf.transpose(kk, [0, 1, 3, 2])), scale), mask)); // (B, nh, T, past+T)
       const y = tf.reshape(tf.transpose(tf.matMul(att, vv), [0, 2, 1, 3]), [b * t, e]) as tf.Tensor2D; // (B·T, E)
       x = tf.add(x, this.lin(`${p}attn.c_proj`, y, opts));
       const hmid = gelu(this.lin(`${p}mlp.c_fc`, this.ln(`${p}ln_2`, x, opts), opts)) as tf.Tensor2D;
@@ -192,13 +181,15 @@ export class GPT {
 
   /**
    * Next-token logits [B, V] at the last position of ids [B, T], for generation: ln_f output of that
-   * position times the tied head. Rows are independent: a row's logits are the same bits in any batch.
+   * position times the tied head; with `rows`, only those of the B rows go through the head, in that
+   * order. Rows are independent: a row's logits are the same bits in any batch.
    */
-  nextLogits(ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor2D {
+  nextLogits(ids: tf.Tensor2D, opts: ForwardOptions & { rows?: readonly number[] } = {}): tf.Tensor2D {
     const [b, t] = ids.shape;
     const h = this.hidden(ids, opts); // (B·T, E)
     const last = t === 1 ? h : (tf.reshape(tf.slice(tf.reshape(h, [b, t, -1]), [0, t - 1, 0], [b, 1, -1]), [b, -1]) as tf.Tensor2D); // (B, E)
-    return tf.matMul(last, this.headTable(opts.deltas)); // (B, V)
+    const picked = opts.rows === undefined ? last : (tf.gather(last, tf.tensor1d(opts.rows.slice(), 'int32')) as tf.Tensor2D);
+    return tf.matMul(picked, this.headTable(opts.deltas)); // (B or rows, V)
   }
 
   /**
@@ -291,162 +282,6 @@ export function generate(model: GPT, prompt: number[], opts: GenerateOptions): n
   return out;
 }
 
-export interface BatchGenerateOptions {
-  /** New tokens per prompt: one budget for all, or one per prompt. */
-  maxNewTokens: number | readonly number[];
-  /** 0 = greedy. */
-  temperature?: number;
-  topK?: number;
-  /** Each row samples from its own generator seeded with this, as generate() does alone. */
-  seed?: number;
-  /** Stop a row when one of these ids is generated (not included in its output). */
-  stopIds?: readonly number[];
-  deltas?: Deltas;
-  /** Rows per forward pass (bounds the prefill's [B·T, ·] activations); default 64. */
-  maxBatch?: number;
-  /**
-   * Greedy only: a padded row whose best two logits are closer than this is decoded again without
-   * padding (default 1e-3, ~100× the padding's measured effect); 0 turns padding off (every row exact).
-   */
-  exactMargin?: number;
-}
-
-/**
- * Continuations of many prompts, each exactly what generate() returns for that prompt alone.
- *
- * Greedy decoding (the judge's) packs prompts of different lengths into one batch: sorted by length,
- * left-padded to the longest in the batch, with per-row positions and a mask that hides the filler.
- * Padding lengthens softmax's and att·V's reductions, so a row's logits can differ from its logits
- * alone in the last bits (measured: ≤ 1.2e-5 on the default model); a greedy choice can then differ
- * only where the top two logits are that close. So every step checks each row's margin between its
- * best and second-best token: a row whose margin is below `exactMargin` leaves the batch and is
- * decoded again on the exact path, so the ids are always generate()'s.
- *
- * The exact path (sampling, prompts near the context length, and those rows) groups prompts by token
- * length: rows of a group share positions and cache length, so there is no padding, no mask and no
- * position offset, and every row runs the same ops on the same shapes as it would alone. A row leaves
- * its batch when it stops (stop id, budget, context): the cache is gathered down to the live rows.
- */
-export function generateBatch(model: GPT, prompts: readonly number[][], opts: BatchGenerateOptions): number[][] {
-  const budgets = prompts.map((_, i) => (typeof opts.maxNewTokens === 'number' ? opts.maxNewTokens : opts.maxNewTokens[i]));
-  if (budgets.length !== prompts.length || budgets.some((b) => b === undefined)) throw new RangeError(`${prompts.length} prompts but ${budgets.length} token budgets`);
-  const maxBatch = Math.max(1, opts.maxBatch ?? 64);
-  prompts.forEach((p, i) => {
-    if (p.length === 0) throw new RangeError(`prompt ${i} is empty: generation needs at least one token`);
-  });
-  const out = prompts.map(() => [] as number[]);
-  let exact = prompts.map((_, i) => i);
-  const margin = opts.exactMargin ?? 1e-3;
-  if ((opts.temperature ?? 0) <= 0 && margin > 0) {
-    // Padded batches of similar lengths. A row that would reach the context goes the exact way (it
-    // stops there as alone), and so does a batch whose longest prompt plus largest budget would
-    // not fit (the padded cache is as long as the longest row).
-    const fits = (r: number) => prompts[r].length + budgets[r] <= model.config.nPositions;
-    const order = exact.filter(fits).sort((a, b) => prompts[a].length - prompts[b].length || a - b);
-    exact = exact.filter((r) => !fits(r));
-    for (let at = 0; at < order.length; at += maxBatch) {
-      const chunk = order.slice(at, at + maxBatch);
-      const longest = prompts[chunk[chunk.length - 1]].length;
-      if (longest + Math.max(...chunk.map((r) => budgets[r])) > model.config.nPositions) {
-        exact.push(...chunk);
-        continue;
-      }
-      const res = decodeGroup(model, chunk.map((r) => prompts[r]), chunk.map((r) => budgets[r]), opts, margin);
-      chunk.forEach((r, j) => (res[j] === undefined ? exact.push(r) : (out[r] = res[j])));
-    }
-  }
-  const byLength = new Map<number, number[]>();
-  for (const i of exact) byLength.set(prompts[i].length, [...(byLength.get(prompts[i].length) ?? []), i]);
-  for (const rows of byLength.values()) {
-    for (let at = 0; at < rows.length; at += maxBatch) {
-      const chunk = rows.slice(at, at + maxBatch);
-      const res = decodeGroup(model, chunk.map((r) => prompts[r]), chunk.map((r) => budgets[r]), opts, 0);
-      chunk.forEach((r, j) => (out[r] = res[j]!));
-    }
-  }
-  return out;
-}
-
-/** The best logit's index and its lead over the second best. */
-function best2(logits: Float32Array): { best: number; margin: number } {
-  let best = 0;
-  let second = -Infinity;
-  for (let i = 1; i < logits.length; i++) {
-    if (logits[i] > logits[best]) {
-      second = logits[best];
-      best = i;
-    } else if (logits[i] > second) second = logits[i];
-  }
-  return { best, margin: logits[best] - second };
-}
-
-/**
- * Decoding of a batch over one KV cache: [B, T] prefill, then [B', 1] steps over the live rows.
- * margin 0: prompts of one length, no padding (sampled or greedy). margin > 0: greedy over
- * left-padded prompts of any lengths; a row whose choice is closer than margin is given up
- * (undefined in the result) for the caller to decode exactly.
- */
-function decodeGroup(model: GPT, prompts: number[][], budgets: number[], opts: BatchGenerateOptions, margin: number): Array<number[] | undefined> {
-  const width = Math.max(...prompts.map((p) => p.length));
-  const room = Math.max(0, model.config.nPositions - width);
-  const steps = budgets.map((b) => Math.min(b, room));
-  const stop = new Set(opts.stopIds ?? []);
-  const rngs = prompts.map(() => new Rng(opts.seed ?? 0));
-  const out: Array<number[] | undefined> = prompts.map(() => []);
-  let live = prompts.map((_, r) => r).filter((r) => steps[r] > 0);
-  let feed = live.map((r) => [...new Array<number>(width - prompts[r].length).fill(0), ...prompts[r]]);
-  const padded = margin > 0 && prompts.some((p) => p.length !== width);
-  let pad = padded ? live.map((r) => width - prompts[r].length) : undefined;
-  const cache = model.newCache();
-  const owned = () => [...cache.k, ...cache.v];
-  try {
-    while (live.length > 0) {
-      const [b, t] = [feed.length, feed[0].length];
-      const before = owned();
-      let last: tf.Tensor2D;
-      try {
-        last = tf.tidy(() => {
-          const logits = model.nextLogits(tf.tensor2d(feed, [b, t], 'int32'), { deltas: opts.deltas, cache, pad }); // (B, V)
-          for (const x of owned()) tf.keep(x);
-          return logits;
-        });
-      } finally {
-        tf.dispose(before); // replaced by their concat with this step's keys and values
-      }
-      const data = last.dataSync() as Float32Array;
-      const v = last.shape[1];
-      last.dispose();
-      const kept: number[] = [];
-      live.forEach((r, i) => {
-        const row = data.subarray(i * v, i * v + Math.min(v, model.outputVocab ?? v));
-        let next: number;
-        if (margin > 0) {
-          const top = best2(row);
-          if (padded && top.margin < margin) return void (out[r] = undefined);
-          next = top.best;
-        } else next = pickToken(row, opts.temperature ?? 0, opts.topK ?? 0, rngs[r]);
-        if (stop.has(next)) return;
-        out[r]!.push(next);
-        if (out[r]!.length < steps[r]) kept.push(i);
-      });
-      if (kept.length === 0) break;
-      if (kept.length < live.length) {
-        const idx = tf.tensor1d(kept, 'int32');
-        const old = owned();
-        cache.k = cache.k.map((x) => tf.gather(x, idx) as tf.Tensor4D); // (B', nh, T, hs)
-        cache.v = cache.v.map((x) => tf.gather(x, idx) as tf.Tensor4D);
-        tf.dispose([idx, ...old]);
-        if (pad !== undefined) pad = kept.map((i) => pad![i]);
-      }
-      live = kept.map((i) => live[i]);
-      feed = live.map((r) => [out[r]![out[r]!.length - 1]]);
-    }
-  } finally {
-    tf.dispose(owned());
-  }
-  return out;
-}
-
 /** Tensors replaced in the cache by a longer concat are kept by tf.keep; dispose the stale ones. */
 const live = new WeakMap<KVCache, Set<tf.Tensor>>();
 function pruneCache(cache: KVCache): void {
@@ -456,7 +291,7 @@ function pruneCache(cache: KVCache): void {
   live.set(cache, now);
 }
 
-function pickToken(logits: Float32Array, temperature: number, topK: number, rng: Rng): number {
+export function pickToken(logits: Float32Array, temperature: number, topK: number, rng: Rng): number {
   if (temperature <= 0) {
     let best = 0;
     for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;

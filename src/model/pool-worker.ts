@@ -1,15 +1,15 @@
 /**
  * One generation worker of GeneratePool (pool.ts): its own tfjs backend and copy of the model
- * folder; answers each request with generateBatch's ids or scorePairs' numbers, then raises its signal so the blocked
- * caller wakes up. Deltas arrive with the first request of their id and replace the set held.
+ * folder; answers each request with decodeTree's ids and scores, then raises its signal so the
+ * blocked caller wakes up. Deltas arrive with the first request of their id and replace the set held.
  */
 import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { initBackend } from '../tensor/backend.js';
 import { loadModelFolder } from './folder.js';
-import { generateBatch, type Deltas } from './gpt2.js';
+import { decodeTree } from './decode.js';
+import type { Deltas } from './gpt2.js';
 import type { PoolReply, PoolRequest } from './pool.js';
-import { scorePairs } from './score.js';
 
 const { modelDir, port, signal } = workerData as { modelDir: string; port: MessagePort; signal: Int32Array };
 
@@ -27,7 +27,7 @@ try {
       }
       const d = req.deltasId === undefined ? undefined : held?.id === req.deltasId ? held.deltas : undefined;
       if (req.deltasId !== undefined && d === undefined) throw new Error(`deltas ${req.deltasId} are not the ones this worker holds`);
-      reply = req.kind === 'generate' ? { ids: generateBatch(model, req.prompts, { maxNewTokens: req.budgets, stopIds: req.stopIds, deltas: d }) } : { scores: scorePairs(model, req.pairs, d) };
+      reply = decodeTree(model, req.gens, req.pairs, { stopIds: req.stopIds, deltas: d });
     } catch (err) {
       reply = { error: (err as Error).message };
     }

@@ -1,19 +1,19 @@
 /**
- * Greedy generation on several threads. tfjs-wasm runs on one thread, so each worker thread runs
- * its own backend with the same model folder loaded; generateBatch deals a call's prompts, in
- * order of length, in turn to the workers and the calling thread (each gets the same mix of
- * lengths to pad into its batches), and blocks (Atomics.wait) until every part is back, so
- * synchronous callers (the judge's prefetch) can use it. Every thread runs generateBatch, whose
- * ids are each prompt's ids alone: the same for any number of workers. Teacher-forced scores
- * (scorePairs) are split the same way, whole groups of one sequence length to a thread.
+ * Greedy generation and teacher-forced scores on several threads. tfjs-wasm runs on one thread, so
+ * each worker thread runs its own backend with the same model folder loaded; a call's sequences,
+ * in the order that puts shared prefixes side by side, are cut into one run per thread of about
+ * equal work (decodeTree shares prefixes within a run), and the call blocks (Atomics.wait) until
+ * every part is back, so synchronous callers (the judge's prefetch) can use it. Every thread runs
+ * decodeTree, whose results are each sequence's alone: the same for any number of workers.
  */
 import { availableParallelism, freemem } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { InternalError } from '../errors.js';
 import { workerCount } from '../util/threads.js';
 import { workerScript } from '../util/worker-script.js';
-import { generateBatch, type BatchGenerateOptions, type Deltas, type GPT } from './gpt2.js';
-import { scorePairs, scoredLength, type ScorePair, type Scored } from './score.js';
+import { compareIds, continuations, decodeTree, type BatchGenerateOptions, type Continuation, type DecodeOptions } from './decode.js';
+import type { Deltas, GPT } from './gpt2.js';
+import type { ScorePair, Scored } from './score.js';
 
 export { workerCount } from '../util/threads.js';
 
@@ -65,10 +65,14 @@ export type PoolRequest = PoolJob & {
   deltas?: Array<{ name: string; shape: number[]; data: Float32Array }>;
 };
 
-/** Greedy generation (generateBatch) or teacher-forced scores (scorePairs) of a share of the rows. */
-export type PoolJob = { kind: 'generate'; prompts: number[][]; budgets: number[]; stopIds?: number[] } | { kind: 'score'; pairs: ScorePair[] };
+/** Greedy continuations and teacher-forced scores (decodeTree) of a share of the sequences. */
+export interface PoolJob {
+  gens: Continuation[];
+  pairs: ScorePair[];
+  stopIds?: number[];
+}
 
-export type PoolReply = { ids: number[][] } | { scores: Scored[] } | { error: string };
+export type PoolReply = { ids: number[][]; scores: Scored[] } | { error: string };
 
 interface Thread {
   worker: Worker;
@@ -110,20 +114,25 @@ export class GeneratePool {
     return this.threads.length + 1;
   }
 
-  /** generateBatch over every thread (greedy only); `model` is the calling thread's copy of the pool's model. */
-  generateBatch(model: GPT, prompts: readonly number[][], opts: Omit<BatchGenerateOptions, 'temperature' | 'topK' | 'seed'>): number[][] {
-    const budgets = prompts.map((_, i) => (typeof opts.maxNewTokens === 'number' ? opts.maxNewTokens : opts.maxNewTokens[i]));
-    const shares = this.split(prompts.map((p, i) => [p.length, budgets[i]]));
-    return this.run(shares, opts.deltas, (rows) => ({ kind: 'generate', prompts: rows.map((r) => prompts[r]), budgets: rows.map((r) => budgets[r]), stopIds: opts.stopIds?.slice() }),
-      (rows) => generateBatch(model, rows.map((r) => prompts[r]), { ...opts, maxNewTokens: rows.map((r) => budgets[r]) }),
-      (reply) => ('ids' in reply ? reply.ids : undefined));
+  /** decodeTree over every thread (greedy only); `model` is the calling thread's copy of the pool's model. */
+  decode(model: GPT, gens: readonly Continuation[], pairs: readonly ScorePair[], opts: Pick<DecodeOptions, 'stopIds' | 'deltas'> = {}): { ids: number[][]; scores: Scored[] } {
+    const seqs = [...gens.map((g) => ({ seq: g.prompt, work: g.prompt.length + 2 * g.budget })), ...pairs.map((p) => ({ seq: [...p.prompt, ...p.completion], work: p.prompt.length + p.completion.length }))];
+    const shares = this.split(seqs);
+    const stopIds = opts.stopIds?.slice();
+    const parts = (rows: number[]) => ({ gens: rows.filter((r) => r < gens.length).map((r) => gens[r]), pairs: rows.filter((r) => r >= gens.length).map((r) => pairs[r - gens.length]) });
+    const out = this.run<{ ids?: number[]; score?: Scored }>(shares, opts.deltas, (rows) => ({ ...plain(parts(rows)), stopIds }),
+      (rows) => {
+        const p = parts(rows);
+        const r = decodeTree(model, p.gens, p.pairs, { stopIds, deltas: opts.deltas });
+        return [...r.ids.map((ids) => ({ ids })), ...r.scores.map((score) => ({ score }))];
+      },
+      (reply) => ('error' in reply ? undefined : [...reply.ids.map((ids) => ({ ids })), ...reply.scores.map((score) => ({ score }))]));
+    return { ids: out.slice(0, gens.length).map((o) => o.ids!), scores: out.slice(gens.length).map((o) => o.score!) };
   }
 
-  /** scorePairs over every thread: the same numbers as on one (each pair is scored in a group of its own length either way). */
-  scorePairs(model: GPT, pairs: readonly ScorePair[], deltas?: Deltas): Scored[] {
-    const shares = this.byGroup(pairs.map(scoredLength));
-    const plain = (rows: number[]) => rows.map((r) => ({ prompt: pairs[r].prompt, completion: pairs[r].completion }));
-    return this.run(shares, deltas, (rows) => ({ kind: 'score', pairs: plain(rows) }), (rows) => scorePairs(model, plain(rows), deltas), (reply) => ('scores' in reply ? reply.scores : undefined));
+  /** generateBatch over every thread (greedy only). */
+  generateBatch(model: GPT, prompts: readonly number[][], opts: Omit<BatchGenerateOptions, 'temperature' | 'topK' | 'seed' | 'maxBatch'>): number[][] {
+    return this.decode(model, continuations(prompts, opts.maxNewTokens), [], opts).ids;
   }
 
   /**
@@ -177,30 +186,25 @@ export class GeneratePool {
   }
 
   /**
-   * Row indices per thread, from each row's [length, budget]: in order of length (then budget),
-   * dealt in turn, so each thread gets an equal share of every length.
+   * Row indices per thread: the sequences in the order that puts shared prefixes side by side (as
+   * decodeTree walks them), cut into one contiguous run per thread of about equal work. The calling
+   * thread takes the last run.
    */
-  private split(sizes: ReadonlyArray<[number, number]>): number[][] {
-    const order = sizes.map((_, i) => i).sort((a, b) => sizes[a][0] - sizes[b][0] || sizes[a][1] - sizes[b][1] || a - b);
+  private split(seqs: ReadonlyArray<{ seq: readonly number[]; work: number }>): number[][] {
+    const order = seqs.map((_, i) => i).sort((a, b) => compareIds(seqs[a].seq, seqs[b].seq) || a - b);
+    const total = seqs.reduce((n, s) => n + s.work, 0);
     const shares: number[][] = Array.from({ length: this.size }, () => []);
-    order.forEach((r, k) => shares[k % this.size].push(r));
-    return shares;
-  }
-
-  /**
-   * Row indices per thread keeping rows of one length together (scorePairs makes one forward per
-   * length): the largest groups first, each to the thread with the fewest tokens so far.
-   */
-  private byGroup(lengths: readonly number[]): number[][] {
-    const groups = new Map<number, number[]>();
-    lengths.forEach((t, i) => groups.set(t, [...(groups.get(t) ?? []), i]));
-    const shares: number[][] = Array.from({ length: this.size }, () => []);
-    const load = shares.map(() => 0);
-    for (const [t, rows] of [...groups].sort((a, b) => b[0] * b[1].length - a[0] * a[1].length || a[0] - b[0])) {
-      const k = load.indexOf(Math.min(...load));
-      shares[k].push(...rows);
-      load[k] += t * rows.length;
+    let done = 0;
+    for (const r of order) {
+      shares[Math.min(this.size - 1, Math.floor((done * this.size) / Math.max(1, total)))].push(r);
+      done += seqs[r].work;
     }
-    return shares;
+    return shares.map((rows) => rows.sort((a, b) => a - b)); // generations first, as decode's parts take them
+
   }
+}
+
+/** Only what a worker needs (the judge's pairs carry their cache keys too). */
+function plain(job: { gens: Continuation[]; pairs: ScorePair[] }): { gens: Continuation[]; pairs: ScorePair[] } {
+  return { gens: job.gens.map((g) => ({ prompt: g.prompt, budget: g.budget })), pairs: job.pairs.map((p) => ({ prompt: p.prompt, completion: p.completion })) };
 }

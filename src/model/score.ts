@@ -57,20 +57,32 @@ function forced(model: GPT, pairs: readonly ScorePair[], deltas?: Deltas): Score
   rows.dispose();
   let offset = 0;
   return pairs.map(({ completion: c }) => {
-    const n = c.length;
-    let logp = 0;
-    let hits = 0;
-    let rank = 1;
-    for (let i = 0; i < n; i++) {
-      const row = data.subarray((offset + i) * v, (offset + i + 1) * v);
-      const target = row[c[i]];
-      logp += target;
-      let argmax = 0;
-      for (let j = 1; j < v; j++) if (row[j] > row[argmax]) argmax = j;
-      if (argmax === c[i]) hits++;
-      if (i === 0) for (let j = 0; j < v; j++) if (row[j] > target) rank++;
-    }
-    offset += n;
-    return { prob: Math.exp(logp), rank, tokenAccuracy: hits / n };
+    const sum = newScore();
+    for (let i = 0; i < c.length; i++) addScoredRow(sum, data.subarray((offset + i) * v, (offset + i + 1) * v), c[i], i === 0);
+    offset += c.length;
+    return { prob: Math.exp(sum.logp), rank: sum.rank, tokenAccuracy: sum.hits / sum.n };
   });
+}
+
+/** A completion's numbers so far, one predicted token at a time. */
+export interface ScoreSum {
+  logp: number;
+  hits: number;
+  rank: number;
+  n: number;
+}
+
+export function newScore(): ScoreSum {
+  return { logp: 0, hits: 0, rank: 1, n: 0 };
+}
+
+/** Adds the log-softmax row predicting `target` (the completion's first token: `first`, which sets the rank). */
+export function addScoredRow(sum: ScoreSum, row: Float32Array, target: number, first: boolean): void {
+  const t = row[target];
+  sum.logp += t;
+  sum.n++;
+  let argmax = 0;
+  for (let j = 1; j < row.length; j++) if (row[j] > row[argmax]) argmax = j;
+  if (argmax === target) sum.hits++;
+  if (first) for (let j = 0; j < row.length; j++) if (row[j] > t) sum.rank++;
 }

@@ -100,11 +100,11 @@ describe('generateBatch on the tiny fixture (imported with importHfFolder)', () 
     expect(out[2]).toEqual([]);
   });
 
-  it('a shared prefix is computed once: the rows fed are the prefix tree\'s nodes plus the generated tokens; the ids never change', () => {
+  it('a shared prefix is computed once: the tokens fed are the prefix tree\'s nodes plus the generated tokens; a lone prompt is one forward; the ids never change', () => {
     const model = loaded.model;
-    const fed = { rows: 0 };
+    const fed = { rows: 0, calls: 0 };
     const original = model.nextLogits.bind(model);
-    model.nextLogits = (ids, o) => ((fed.rows += ids.shape[0] * ids.shape[1]), original(ids, o));
+    model.nextLogits = (ids, o) => ((fed.rows += ids.shape[0] * ids.shape[1]), fed.calls++, original(ids, o));
     try {
       const alone = oneByOne(model, prompts, { maxNewTokens: 8 });
       fed.rows = 0;
@@ -118,6 +118,13 @@ describe('generateBatch on the tiny fixture (imported with importHfFolder)', () 
       fed.rows = 0;
       expect(generateBatch(model, prompts, { maxNewTokens: 8, maxBatch: 3 })).toEqual(alone);
       expect(fed.rows).toBeGreaterThan(nodes.size);
+      // a lone prompt goes in one forward (an unbranched stretch moves at once), then a token per step
+      fed.calls = 0;
+      const [lone] = generateBatch(model, [prompts[0]], { maxNewTokens: 4 });
+      expect(lone).toEqual(alone[0].slice(0, 4));
+      expect(prompts[0].length).toBeGreaterThan(3);
+      expect(lone).toHaveLength(4);
+      expect(fed.calls).toBe(4);
     } finally {
       model.nextLogits = original;
     }

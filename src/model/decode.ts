@@ -3,17 +3,19 @@
  *
  * Judging asks for many short sequences that share their beginnings: an edit's prompt, its
  * rephrasings and the neighbours' probes start with the same words, and every scored completion
- * starts with a prompt that is generated from too (on the default model's judge workload the tree
- * has 28% of the sequences' tokens). The tree is walked one depth at a time: every row of a step is
- * one token at the same position, its KV cache its parent's rows (gathered) plus its own column, so
- * there is no padding and no mask; a node shared by many sequences is computed once; a generation
- * continues from its prompt's node in the same steps. Only the rows whose logits something needs
- * go through the head.
+ * starts with a prompt that is generated from too (on the bench's judge workload the edited judge's
+ * 420 prompts have 2,692 tokens and 1,162 distinct prefixes). The tree is walked from the root:
+ * in a step every row moves by the same number of tokens (one where the tree branches or logits are
+ * needed, a whole unbranched stretch otherwise, so a lone prompt is one forward), its KV cache its
+ * parent's rows (gathered) plus its own columns, so there is no padding; a node shared by many
+ * sequences is computed once; a generation continues from its prompt's node in the same steps; a
+ * scored completion is a branch of its prompt whose log-softmax rows are read on the way. Only the
+ * rows whose logits something needs go through the head.
  *
- * The same bits as alone: a row's computation is a one-token step over its own prefix's keys, which
- * gives exactly the bits of that prefix's single forward (attention's softmax sums along the row,
- * maskedSoftmax; linear layers compute each row on its own), so the ids are generate()'s and the
- * scores scorePairs' for each sequence alone.
+ * The same bits as alone: a row's computation continues its own prefix's cache, which gives exactly
+ * the bits of that prefix's single forward (attention's softmax sums along the row, maskedSoftmax;
+ * linear layers compute each row on its own; tested), so the ids are generate()'s and the scores
+ * scorePairs' for each sequence alone.
  */
 import * as tf from '@tensorflow/tfjs';
 import { logSoftmax } from '../tensor/ops.js';
@@ -129,11 +131,22 @@ export function compareIds(a: readonly number[], b: readonly number[]): number {
   return a.length - b.length;
 }
 
+/** Tokens a row starting at `node` can take in one forward: the node and its lone descendants that need no logits. */
+function chain(node: Node): number {
+  let n = 1;
+  for (let at = node; at.children.size === 1 && at.gens.length === 0 && at.scores.length === 0; at = only(at)) n++;
+  return n;
+}
+
+function only(node: Node): Node {
+  return node.children.values().next().value as Node;
+}
+
 function newNode(token: number): Node {
   return { token, children: new Map(), gens: [], scores: [] };
 }
 
-/** The tree of `items` walked depth by depth, then the generations past their prompts, in the same steps. */
+/** The tree of `items` walked from the root, the generations continuing past their prompts in the same steps. */
 function walk(model: GPT, items: readonly Item[], opts: DecodeOptions): void {
   const root = newNode(-1);
   for (const item of items) {
@@ -154,7 +167,15 @@ function walk(model: GPT, items: readonly Item[], opts: DecodeOptions): void {
   const owned = () => [...cache.k, ...cache.v];
   try {
     while (rows.length > 0) {
-      const feed = rows.map((r) => ('node' in r ? r.node.token : r.gen.gen!.out[r.gen.gen!.out.length - 1]));
+      // Every row moves by the same number of tokens: along a chain of nodes that neither branch
+      // nor need logits, as far as the shortest row's chain goes (a lone prompt in one forward).
+      const span = Math.min(...rows.map((r) => ('node' in r ? chain(r.node) : 1)));
+      const feed = rows.map((r) => {
+        if ('gen' in r) return [r.gen.gen!.out[r.gen.gen!.out.length - 1]];
+        const tokens = [r.node.token];
+        while (tokens.length < span) (r.node = only(r.node)), tokens.push(r.node.token);
+        return tokens;
+      });
       const wanted: number[] = [];
       const scored: number[] = [];
       rows.forEach((r, i) => {
@@ -169,7 +190,7 @@ function walk(model: GPT, items: readonly Item[], opts: DecodeOptions): void {
       let logp: tf.Tensor2D | undefined;
       try {
         [logits, logp] = tf.tidy(() => {
-          const out = model.nextLogits(tf.tensor2d(feed, [feed.length, 1], 'int32'), { deltas: opts.deltas, cache, rows: need }); // (need, V)
+          const out = model.nextLogits(tf.tensor2d(feed, [feed.length, span], 'int32'), { deltas: opts.deltas, cache, rows: need }); // (need, V)
           for (const x of owned()) tf.keep(x);
           // every needed row's log-softmax (row by row: the bits a row gets alone), read for the scored ones
           return [out, scored.length === 0 ? undefined : logSoftmax(out)] as [tf.Tensor2D, tf.Tensor2D | undefined];

@@ -127,11 +127,15 @@ export class GPT {
     const wpe = this.weight('wpe.weight', opts.deltas) as tf.Tensor2D;
     const positions = t === 1 ? tf.slice(wpe, [past, 0], [1, e]) : embed(wpe, tf.tile(tf.range(past, past + t, 1, 'int32'), [b]) as tf.Tensor1D);
     let x = tf.add(embed(this.weight('wte.weight', opts.deltas) as tf.Tensor2D, flat), positions) as tf.Tensor2D;
-    // Causal mask over [t, past + t]: query i (at position past+i) sees keys j <= past+i.
+    // Causal mask over [t, past + t]: query i (at position past+i) sees keys j <= past+i. One query
+    // per row sees every key: nothing to mask (adding zeros would change no bit).
     const total = past + t;
-    const maskData = new Float32Array(t * total);
-    for (let i = 0; i < t; i++) for (let j = past + i + 1; j < total; j++) maskData[i * total + j] = -1e9;
-    const mask = tf.tensor2d(maskData, [t, total]);
+    let mask: tf.Tensor2D | undefined;
+    if (t > 1) {
+      const maskData = new Float32Array(t * total);
+      for (let i = 0; i < t; i++) for (let j = past + i + 1; j < total; j++) maskData[i * total + j] = -1e9;
+      mask = tf.tensor2d(maskData, [t, total]);
+    }
     const scale = 1 / Math.sqrt(hs);
     for (let l = 0; l < this.config.nLayer; l++) {
       const p = `h.${l}.`;
@@ -147,7 +151,8 @@ export class GPT {
         opts.cache.k[l] = kk;
         opts.cache.v[l] = vv;
       }
-      const att = maskedSoftmax(tf.add(tf.mul(tf.matMul(q, tf.transpose(kk, [0, 1, 3, 2])), scale), mask)); // (B, nh, T, past+T)
+      const scores = tf.mul(tf.matMul(q, tf.transpose(kk, [0, 1, 3, 2])), scale);
+      const att = maskedSoftmax(mask === undefined ? scores : tf.add(scores, mask)); // (B, nh, T, past+T)
       const y = tf.reshape(tf.transpose(tf.matMul(att, vv), [0, 2, 1, 3]), [b * t, e]) as tf.Tensor2D; // (B·T, E)
       x = tf.add(x, this.lin(`${p}attn.c_proj`, y, opts));
       const hmid = gelu(this.lin(`${p}mlp.c_fc`, this.ln(`${p}ln_2`, x, opts), opts)) as tf.Tensor2D;

@@ -18,21 +18,22 @@ import type { ScorePair, Scored } from './score.js';
 export { workerCount } from '../util/threads.js';
 
 /**
- * Prompts a thread should have before judging starts another: a worker costs ~0.6 s to start (tfjs,
- * the backend, the model) plus its first, slower pass, about what one thread judges 300–400 prompts
- * in on the default model (bench: judge section).
+ * Prompts a thread should have before judging starts another: a worker costs ~0.9 s to start (tfjs,
+ * the backend, the model, its first slower pass); one thread judges ~550–780 prompts/s on the
+ * default model and two ~1.3–2.1× that (bench: judge section), so a second thread pays off from
+ * ~1,400 prompts.
  */
-export const PROMPTS_PER_THREAD = 400;
+export const PROMPTS_PER_THREAD = 700;
 
 /**
- * What a judging worker adds to the process's memory, from the model it loads: measured ~3.1 GB
- * for a 124M-parameter model (475 MB of weights: verify's peak RSS 3,669 MB on 1 thread, 6,799 MB
- * on 2), i.e. ~6.6× the weights — the wasm heap's copy, the head's transposed table, activations
- * and the runtime. Counted as 300 MB + 7× the weights: a little over, to be safe.
+ * What a judging worker adds to the process's memory, from the model it loads: measured ~1.6 GB for
+ * a 124M-parameter model (475 MB of weights: verify's peak RSS 1,757 MB on 1 thread, 3,384 MB on 2),
+ * i.e. ~3.4× the weights — the wasm heap's copy, the head's transposed table, the prefix tree's KV
+ * caches and the runtime. Counted as 300 MB + 4× the weights: a little over, to be safe.
  */
 export function workerBytes(model: GPT): number {
   const weights = Object.values(model.params).reduce((n, t) => n + 4 * t.size, 0);
-  return 300e6 + 7 * weights;
+  return 300e6 + 4 * weights;
 }
 
 /** Free memory, and within a container's limit (cgroups) what this process has not used of it. */

@@ -188,6 +188,40 @@ describe('generateBatch on the default model', () => {
     expect(compared).toBeGreaterThan(100);
   });
 
+  it('decodeTree frees everything when a step fails midway (a forward, or copying the caches)', () => {
+    const { model, tokenizer, knownFacts } = loaded;
+    const facts = (knownFacts ?? []).slice(0, 12);
+    const gens = facts.map((f) => ({ prompt: tokenizer.encode(f.prompt), budget: 4 }));
+    const pairs = facts.map((f) => ({ prompt: tokenizer.encode(f.prompt), completion: tokenizer.encode(` ${f.object}`) }));
+    const engine = tf.engine() as unknown as { makeTensor: (...a: unknown[]) => tf.Tensor };
+    const make = engine.makeTensor.bind(engine);
+    const original = model.nextLogits.bind(model);
+    const start = tf.memory().numTensors;
+    try {
+      for (const k of [1, 3, 6]) {
+        // the k-th cache copy (a 4-D tensor made from JavaScript) fails
+        let copies = 0;
+        engine.makeTensor = (...a: unknown[]) => {
+          if ((a[1] as number[]).length === 4 && ++copies === k) throw new Error('no memory for the copy');
+          return make(...a);
+        };
+        expect(() => decodeTree(model, gens, pairs)).toThrow('no memory for the copy');
+        expect(tf.memory().numTensors).toBe(start);
+      }
+      engine.makeTensor = make;
+      let calls = 0;
+      model.nextLogits = (ids, o) => {
+        if (++calls === 3) throw new Error('the forward failed');
+        return original(ids, o);
+      };
+      expect(() => decodeTree(model, gens, pairs)).toThrow('the forward failed');
+      expect(tf.memory().numTensors).toBe(start);
+    } finally {
+      engine.makeTensor = make;
+      model.nextLogits = original;
+    }
+  });
+
   it('decodeTree: teacher-forced numbers are scorePairs\' bit for bit, beside generations that share their prompts, in one tree or many', () => {
     const { model, tokenizer, knownFacts } = loaded;
     const facts = (knownFacts ?? []).slice(0, 40);

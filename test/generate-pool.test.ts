@@ -79,6 +79,9 @@ describe('GeneratePool on the default model', () => {
       expect(tf.memory().numTensors).toBe(start);
       expect(two).toEqual(one);
       expect(pool.decode(model, [], pairs, { deltas: d }).scores).toEqual(scores);
+      // a budget past the context (even Infinity) generates up to it, on the pool as alone
+      const endless = [{ prompt: gens[0].prompt, budget: Infinity }, ...gens.slice(1)];
+      expect(pool.decode(model, endless, [], { stopIds, deltas: d }).ids).toEqual(decodeTree(model, endless, [], { stopIds, deltas: d }).ids);
       expect(scores.every((s) => s.prob > 0 && s.prob <= 1 && s.rank >= 1)).toBe(true);
     }
   });

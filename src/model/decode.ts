@@ -38,12 +38,15 @@ export interface DecodeOptions {
   /** A generation stops when one of these ids is generated (not included in its output). */
   stopIds?: readonly number[];
   deltas?: Deltas;
-  /** Sequences per tree (bounds the rows of a step and their caches); default: up to 256, by cache memory. */
+  /** Sequences per tree (bounds the rows of a step and their caches); default: up to 1,024, fewer where their caches and logits would pass 128 MB. */
   maxBatch?: number;
 }
 
-/** Bytes of KV cache a tree may hold at its deepest step (the default maxBatch fits its sequences in this). */
-const CACHE_BYTES = 128e6;
+/** Bytes a tree may hold at its deepest step, KV caches and a step's logits (the default maxBatch fits in this). */
+const TREE_BYTES = 128e6;
+
+/** Sequences per tree at most (one tree: fewer steps; on the default model ~800 fit TREE_BYTES). */
+const MAX_BATCH = 1024;
 
 /** One sequence of a tree: a prompt to continue (gen) or a pair to score (its prompt + completion minus the last token). */
 interface Item {
@@ -84,14 +87,16 @@ export function decodeTree(model: GPT, gens: readonly Continuation[], scores: re
   });
   // neighbours in this order share their prefixes; each tree takes a run of them
   const order = items.filter((it) => it.gen === undefined || it.gen.steps > 0).sort((a, b) => compareIds(a.seq, b.seq));
+  // a row's cache per token (K and V of every layer), and a needed row's logits and log-softmax
   const perToken = 2 * model.config.nLayer * model.config.nEmbd * 4;
+  const perRow = 2 * model.config.vocabSize * 4;
   for (let at = 0; at < order.length; ) {
     let end = at;
     let depth = 0;
     while (end < order.length) {
       const d = Math.max(depth, order[end].seq.length + (order[end].gen?.steps ?? 0));
       const n = end - at + 1;
-      if (end > at && (n > (opts.maxBatch ?? 2048) || (opts.maxBatch === undefined && n * d * perToken > CACHE_BYTES))) break;
+      if (end > at && (n > (opts.maxBatch ?? MAX_BATCH) || (opts.maxBatch === undefined && n * (d * perToken + perRow) > TREE_BYTES))) break;
       depth = d;
       end++;
     }
@@ -199,9 +204,14 @@ function walk(model: GPT, items: readonly Item[], opts: DecodeOptions): void {
         tf.dispose(before); // replaced by their concat with this step's keys and values
       }
       const v = logits.shape[1];
-      const raw = logits.dataSync() as Float32Array;
-      const lp = logp?.dataSync() as Float32Array | undefined;
-      tf.dispose([logits, logp!].filter((t) => t !== undefined));
+      let raw: Float32Array;
+      let lp: Float32Array | undefined;
+      try {
+        raw = logits.dataSync() as Float32Array;
+        lp = logp?.dataSync() as Float32Array | undefined;
+      } finally {
+        tf.dispose([logits, logp].filter((t): t is tf.Tensor2D => t !== undefined));
+      }
       const next: Row[] = [];
       const parents: number[] = [];
       const follow = (item: Item, i: number, row: Float32Array) => {
@@ -224,9 +234,18 @@ function walk(model: GPT, items: readonly Item[], opts: DecodeOptions): void {
       });
       if (next.length === 0) break;
       if (next.length !== rows.length || parents.some((p, i) => p !== i)) {
+        // all copies first: if one fails, the ones made are freed and the cache is still whole
+        const copies: tf.Tensor4D[] = [];
+        try {
+          for (const x of owned()) copies.push(gatherRows(x, parents)); // (rows', nh, T, hs)
+        } catch (err) {
+          tf.dispose(copies);
+          throw err;
+        }
         const old = owned();
-        cache.k = cache.k.map((x) => gatherRows(x, parents)); // (rows', nh, T, hs)
-        cache.v = cache.v.map((x) => gatherRows(x, parents));
+        const layers = cache.k.length;
+        cache.k = copies.slice(0, layers);
+        cache.v = copies.slice(layers);
         tf.dispose(old);
       }
       rows = next;

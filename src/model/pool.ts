@@ -117,7 +117,8 @@ export class GeneratePool {
 
   /** decodeTree over every thread (greedy only); `model` is the calling thread's copy of the pool's model. */
   decode(model: GPT, gens: readonly Continuation[], pairs: readonly ScorePair[], opts: Pick<DecodeOptions, 'stopIds' | 'deltas'> = {}): { ids: number[][]; scores: Scored[] } {
-    const seqs = [...gens.map((g) => ({ seq: g.prompt, work: g.prompt.length + 2 * g.budget })), ...pairs.map((p) => ({ seq: [...p.prompt, ...p.completion], work: p.prompt.length + p.completion.length }))];
+    const room = model.config.nPositions; // a budget past the context (even Infinity) generates up to it
+    const seqs = [...gens.map((g) => ({ seq: g.prompt, work: g.prompt.length + 2 * Math.min(g.budget, room) })), ...pairs.map((p) => ({ seq: [...p.prompt, ...p.completion], work: p.prompt.length + p.completion.length }))];
     const shares = this.split(seqs);
     const stopIds = opts.stopIds?.slice();
     const parts = (rows: number[]) => ({ gens: rows.filter((r) => r < gens.length).map((r) => gens[r]), pairs: rows.filter((r) => r >= gens.length).map((r) => pairs[r - gens.length]) });

@@ -21,7 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import { logSoftmax } from '../tensor/ops.js';
 import { Rng } from '../util/random.js';
 import { pickToken, type Deltas, type GPT, type KVCache } from './gpt2.js';
-import { addScoredRow, newScore, type ScorePair, type Scored, type ScoreSum } from './score.js';
+import { addScoredRow, newScore, scored, type ScorePair, type Scored, type ScoreSum } from './score.js';
 
 /** A prompt to continue, with its token budget. */
 export interface Continuation {
@@ -51,8 +51,8 @@ const MAX_BATCH = 1024;
 /** One sequence of a tree: a prompt to continue (gen) or a pair to score (its prompt + completion minus the last token). */
 interface Item {
   seq: number[];
-  gen?: { index: number; steps: number; rng: Rng; out: number[] };
-  score?: { index: number; promptLength: number; completion: number[]; sum: ScoreSum };
+  gen?: { steps: number; rng: Rng; out: number[] };
+  score?: { promptLength: number; completion: number[]; sum: ScoreSum };
 }
 
 interface Node {
@@ -77,13 +77,13 @@ export function decodeTree(model: GPT, gens: readonly Continuation[], scores: re
   gens.forEach((g, index) => {
     if (g.prompt.length === 0) throw new RangeError(`prompt ${index} is empty: generation needs at least one token`);
     const steps = Math.min(g.budget, Math.max(0, context - g.prompt.length));
-    items.push({ seq: g.prompt, gen: { index, steps, rng: new Rng(opts.seed ?? 0), out: [] } });
+    items.push({ seq: g.prompt, gen: { steps, rng: new Rng(opts.seed ?? 0), out: [] } });
   });
   scores.forEach((p, index) => {
     if (p.prompt.length === 0 || p.completion.length === 0) throw new RangeError(`pair ${index} has an empty ${p.prompt.length === 0 ? 'prompt' : 'completion'}: nothing to score`);
     const seq = [...p.prompt, ...p.completion.slice(0, -1)];
     if (seq.length > context) throw new RangeError(`sequence of ${seq.length} tokens exceeds the model's context of ${context}`);
-    items.push({ seq, score: { index, promptLength: p.prompt.length, completion: p.completion, sum: newScore() } });
+    items.push({ seq, score: { promptLength: p.prompt.length, completion: p.completion, sum: newScore() } });
   });
   // neighbours in this order share their prefixes; each tree takes a run of them
   const order = items.filter((it) => it.gen === undefined || it.gen.steps > 0).sort((a, b) => compareIds(a.seq, b.seq));
@@ -105,7 +105,7 @@ export function decodeTree(model: GPT, gens: readonly Continuation[], scores: re
   }
   return {
     ids: items.flatMap((it) => (it.gen === undefined ? [] : [it.gen.out])),
-    scores: items.flatMap((it) => (it.score === undefined ? [] : [finish(it.score.sum)])),
+    scores: items.flatMap((it) => (it.score === undefined ? [] : [scored(it.score.sum)])),
   };
 }
 
@@ -124,10 +124,6 @@ export function continuations(prompts: readonly number[][], maxNewTokens: number
   const budgets = prompts.map((_, i) => (typeof maxNewTokens === 'number' ? maxNewTokens : maxNewTokens[i]));
   if (typeof maxNewTokens !== 'number' && maxNewTokens.length !== prompts.length) throw new RangeError(`${prompts.length} prompts but ${maxNewTokens.length} token budgets`);
   return prompts.map((prompt, i) => ({ prompt, budget: budgets[i] }));
-}
-
-function finish(sum: ScoreSum): Scored {
-  return { prob: Math.exp(sum.logp), rank: sum.rank, tokenAccuracy: sum.hits / sum.n };
 }
 
 /** Lexicographic order of id sequences: sequences sharing a prefix sit side by side. */
@@ -182,12 +178,12 @@ function walk(model: GPT, items: readonly Item[], opts: DecodeOptions): void {
         return tokens;
       });
       const wanted: number[] = [];
-      const scored: number[] = [];
+      const scoring: number[] = [];
       rows.forEach((r, i) => {
         if ('gen' in r || r.node.gens.length > 0) wanted.push(i);
-        if ('node' in r && r.node.scores.length > 0) scored.push(i);
+        if ('node' in r && r.node.scores.length > 0) scoring.push(i);
       });
-      const need = [...new Set([...wanted, ...scored])].sort((a, b) => a - b);
+      const need = [...new Set([...wanted, ...scoring])].sort((a, b) => a - b);
       const slot = new Int32Array(rows.length).fill(-1);
       need.forEach((r, k) => (slot[r] = k));
       const before = owned();
@@ -198,7 +194,7 @@ function walk(model: GPT, items: readonly Item[], opts: DecodeOptions): void {
           const out = model.nextLogits(tf.tensor2d(feed, [feed.length, span], 'int32'), { deltas: opts.deltas, cache, rows: need }); // (need, V)
           for (const x of owned()) tf.keep(x);
           // every needed row's log-softmax (row by row: the bits a row gets alone), read for the scored ones
-          return [out, scored.length === 0 ? undefined : logSoftmax(out)] as [tf.Tensor2D, tf.Tensor2D | undefined];
+          return [out, scoring.length === 0 ? undefined : logSoftmax(out)] as [tf.Tensor2D, tf.Tensor2D | undefined];
         });
       } finally {
         tf.dispose(before); // replaced by their concat with this step's keys and values

@@ -60,7 +60,7 @@ function forced(model: GPT, pairs: readonly ScorePair[], deltas?: Deltas): Score
     const sum = newScore();
     for (let i = 0; i < c.length; i++) addScoredRow(sum, data.subarray((offset + i) * v, (offset + i + 1) * v), c[i], i === 0);
     offset += c.length;
-    return { prob: Math.exp(sum.logp), rank: sum.rank, tokenAccuracy: sum.hits / sum.n };
+    return scored(sum);
   });
 }
 
@@ -74,6 +74,11 @@ export interface ScoreSum {
 
 export function newScore(): ScoreSum {
   return { logp: 0, hits: 0, rank: 1, n: 0 };
+}
+
+/** The numbers of a completion whose every token was added. */
+export function scored(sum: ScoreSum): Scored {
+  return { prob: Math.exp(sum.logp), rank: sum.rank, tokenAccuracy: sum.hits / sum.n };
 }
 
 /** Adds the log-softmax row predicting `target` (the completion's first token: `first`, which sets the rank). */

@@ -21,7 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import { logSoftmax } from '../tensor/ops.js';
 import { Rng } from '../util/random.js';
 import { pickToken, type Deltas, type GPT, type KVCache } from './gpt2.js';
-import { addScoredRow, newScore, scored, type ScorePair, type Scored, type ScoreSum } from './score.js';
+import { addScoredRow, checkPair, newScore, scored, type ScorePair, type Scored, type ScoreSum } from './score.js';
 
 /** A prompt to continue, with its token budget. */
 export interface Continuation {
@@ -80,7 +80,7 @@ export function decodeTree(model: GPT, gens: readonly Continuation[], scores: re
     items.push({ seq: g.prompt, gen: { steps, rng: new Rng(opts.seed ?? 0), out: [] } });
   });
   scores.forEach((p, index) => {
-    if (p.prompt.length === 0 || p.completion.length === 0) throw new RangeError(`pair ${index} has an empty ${p.prompt.length === 0 ? 'prompt' : 'completion'}: nothing to score`);
+    checkPair(p, index);
     const seq = [...p.prompt, ...p.completion.slice(0, -1)];
     if (seq.length > context) throw new RangeError(`sequence of ${seq.length} tokens exceeds the model's context of ${context}`);
     items.push({ seq, score: { promptLength: p.prompt.length, completion: p.completion, sum: newScore() } });

@@ -122,13 +122,14 @@ export class GeneratePool {
     const shares = this.split(seqs);
     const stopIds = opts.stopIds?.slice();
     const parts = (rows: number[]) => ({ gens: rows.filter((r) => r < gens.length).map((r) => gens[r]), pairs: rows.filter((r) => r >= gens.length).map((r) => pairs[r - gens.length]) });
+    // one result per row of a share, in its order: its generations' ids, then its pairs' scores
+    const rowsOf = (r: { ids: number[][]; scores: Scored[] }) => [...r.ids.map((ids) => ({ ids })), ...r.scores.map((score) => ({ score }))];
     const out = this.run<{ ids?: number[]; score?: Scored }>(shares, opts.deltas, (rows) => ({ ...plain(parts(rows)), stopIds }),
       (rows) => {
         const p = parts(rows);
-        const r = decodeTree(model, p.gens, p.pairs, { stopIds, deltas: opts.deltas });
-        return [...r.ids.map((ids) => ({ ids })), ...r.scores.map((score) => ({ score }))];
+        return rowsOf(decodeTree(model, p.gens, p.pairs, { stopIds, deltas: opts.deltas }));
       },
-      (reply) => ('error' in reply ? undefined : [...reply.ids.map((ids) => ({ ids })), ...reply.scores.map((score) => ({ score }))]));
+      (reply) => ('error' in reply ? undefined : rowsOf(reply)));
     return { ids: out.slice(0, gens.length).map((o) => o.ids!), scores: out.slice(gens.length).map((o) => o.score!) };
   }
 
@@ -202,7 +203,6 @@ export class GeneratePool {
       done += seqs[r].work;
     }
     return shares.map((rows) => rows.sort((a, b) => a - b)); // generations first, as decode's parts take them
-
   }
 }
 

@@ -33,7 +33,7 @@ export function scorePairs(model: GPT, pairs: readonly ScorePair[], deltas?: Del
   const out = new Array<Scored>(pairs.length);
   const groups = new Map<number, number[]>();
   pairs.forEach((p, i) => {
-    if (p.prompt.length === 0 || p.completion.length === 0) throw new RangeError(`pair ${i} has an empty ${p.prompt.length === 0 ? 'prompt' : 'completion'}: nothing to score`);
+    checkPair(p, i);
     groups.set(scoredLength(p), [...(groups.get(scoredLength(p)) ?? []), i]);
   });
   for (const group of groups.values()) {
@@ -62,6 +62,11 @@ function forced(model: GPT, pairs: readonly ScorePair[], deltas?: Deltas): Score
     offset += c.length;
     return scored(sum);
   });
+}
+
+/** Refuses a pair with nothing to score (an empty prompt or completion), naming its index. */
+export function checkPair(p: ScorePair, i: number): void {
+  if (p.prompt.length === 0 || p.completion.length === 0) throw new RangeError(`pair ${i} has an empty ${p.prompt.length === 0 ? 'prompt' : 'completion'}: nothing to score`);
 }
 
 /** A completion's numbers so far, one predicted token at a time. */

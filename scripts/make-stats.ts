@@ -4,7 +4,7 @@
  * PROMPTS trained-form fact prompts (data/probes.json). Writes <model>/stats.safetensors and names it
  * (with its sha256 and source) in model.json.
  *
- *   npm run data && npm run stats [-- models/default]
+ *   npm run data && npm run stats [-- models/default [data]]
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,11 +21,12 @@ const SEED = 11;
 
 async function main(): Promise<void> {
   const dir = process.argv[2] ?? 'models/default';
+  const data = process.argv[3] ?? 'data';
   const backend = await initBackend();
   const loaded = await loadModelFolder(dir);
   const layers = editedLayers(editorSettings(loaded.manifest, 'memit'), loaded.manifest.editableLayers);
-  const texts = readFileSync('data/corpus.txt', 'utf8').split('\n').filter((l) => l.length > 0).slice(0, TEXTS);
-  const probes = JSON.parse(readFileSync('data/probes.json', 'utf8')) as Array<{ prompt: string; heldOut: boolean }>;
+  const texts = readFileSync(join(data, 'corpus.txt'), 'utf8').split('\n').filter((l) => l.length > 0).slice(0, TEXTS);
+  const probes = JSON.parse(readFileSync(join(data, 'probes.json'), 'utf8')) as Array<{ prompt: string; heldOut: boolean }>;
   const prompts = new Rng(SEED).shuffle(probes.filter((p) => !p.heldOut).map((p) => p.prompt)).slice(0, PROMPTS);
   const t0 = Date.now();
   const stats = computeKeyStats(loaded.model, loaded.tokenizer, layers, { texts, prompts, promptWeight: PROMPT_WEIGHT }, (d, t) => {

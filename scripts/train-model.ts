@@ -5,6 +5,10 @@
  * and written to models/default/ at the end.
  *
  *   npm run train:model            # TRAIN_STEPS, TRAIN_SEED, TRAIN_OUT, TRAIN_CKPT, TRAIN_DATA, TRAIN_WORKERS override the defaults
+ *
+ * TRAIN_INIT=<model folder> continues a trained model instead (its weights and tokenizer, a fresh
+ * optimizer, TRAIN_LR as the peak rate); model.json records the starting weights and their provenance.
+ * The shipped model v3 is model v2 continued on corpus v3 (README, "The default model").
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,7 +30,11 @@ const STEPS = Number(process.env.TRAIN_STEPS ?? 6000);
 const OUT = process.env.TRAIN_OUT ?? 'models/default';
 const CKPT = process.env.TRAIN_CKPT ?? '.ckpt/model';
 const DATA = process.env.TRAIN_DATA ?? 'data';
+/** Continue from a trained model folder (its weights and tokenizer; a fresh optimizer) instead of from scratch. */
+const INIT = process.env.TRAIN_INIT;
 const BATCH = 16;
+/** The variables that change what a run computes (recorded in the provenance's command; not TRAIN_OUT/TRAIN_CKPT). */
+const TRAIN_ENV = ['TRAIN_SEED', 'TRAIN_STEPS', 'TRAIN_DATA', 'TRAIN_INIT', 'TRAIN_LR', 'TRAIN_EMBD', 'TRAIN_LAYERS', 'TRAIN_INNER', 'TRAIN_WORKERS'];
 /**
  * The shape: d = 128, 4 layers, and an MLP twice GPT-2's usual 4·d wide (1,024): the MLP width is the
  * key dimension of the c_proj layers the joint editor solves, so it bounds how many edit rows a set
@@ -36,7 +44,7 @@ const CONFIG: GPTConfig = {
   vocabSize: 4096, nPositions: 64, nEmbd: Number(process.env.TRAIN_EMBD ?? 128), nLayer: Number(process.env.TRAIN_LAYERS ?? 4), nHead: 4, layerNormEps: 1e-5,
   nInner: Number(process.env.TRAIN_INNER ?? 1024),
 };
-const LR = { max: 2e-3, min: 1e-4, warmup: 200 };
+const LR = { max: Number(process.env.TRAIN_LR ?? 2e-3), min: 1e-4, warmup: 200 };
 const CLIP = 1.0;
 const CKPT_EVERY = 250;
 /** Threads training data-parallel (TRAIN_WORKERS, else EDIT_WORKERS; default every core). Reproducible for a fixed count. */
@@ -71,10 +79,13 @@ async function main(): Promise<void> {
   console.log(`backend: ${backend}`);
   const corpus = readFileSync(DATA + '/corpus.txt', 'utf8');
   const corpusSha = sha256(corpus);
+  // What a continued run starts from, read before anything is written (TRAIN_OUT may be the same folder).
+  const initManifest = INIT === undefined ? undefined : (JSON.parse(readFileSync(`${INIT}/${MANIFEST}`, 'utf8')) as ModelManifest);
   mkdirSync(CKPT, { recursive: true });
 
   // 1. tokenizer (deterministic; cached in the checkpoint folder)
   const tokPath = `${CKPT}/tokenizer.json`;
+  if (!existsSync(tokPath) && INIT !== undefined) writeFileSync(tokPath, readFileSync(`${INIT}/tokenizer.json`));
   if (!existsSync(tokPath)) {
     const t0 = Date.now();
     const json = trainBpe(corpus.split('\n'), { vocabSize: CONFIG.vocabSize });
@@ -115,6 +126,11 @@ async function main(): Promise<void> {
     for (const r of restored) r.tensor.dispose(); // the optimizer's variables hold their own references
     start = progress.step;
     console.log(`resuming at step ${start}`);
+  } else if (INIT !== undefined) {
+    const file = await readSafetensors(`${INIT}/${initManifest!.weights.file}`);
+    init = {};
+    for (const [name, shape] of paramShapes(config)) init[name] = tf.tensor(file.tensors.get(name)!.data as Float32Array, shape);
+    console.log(`continuing from ${INIT}`);
   } else {
     init = initParams(config, SEED);
   }
@@ -187,12 +203,13 @@ async function main(): Promise<void> {
   const finalLoss = log.length > 0 ? log[log.length - 1].loss : null;
   const provenance = {
     trainedBy: 'scripts/train-model.ts',
-    command: 'npm run data && npm run train:model',
+    command: `npm run data && ${Object.entries(process.env).filter(([k]) => TRAIN_ENV.includes(k)).sort().map(([k, v]) => `${k}=${v} `).join('')}npm run train:model`,
     note: process.env.TRAIN_NOTE,
     seed: SEED, steps: STEPS, batch: BATCH, contextTokens: config.nPositions, tokensSeen: STEPS * BATCH * config.nPositions,
     lr: LR, clip: CLIP, optimizer: 'adam(0.9, 0.95, 1e-8)', backend, threads: WORKERS,
     corpus: { file: 'data/corpus.txt', sha256: corpusSha, sentences: lines.length, tokensPerEpoch: nTokens, dataSeed: JSON.parse(readFileSync(DATA + '/facts.json', 'utf8')).seed },
     corpusSegments: segmentsUpTo(STEPS),
+    ...(initManifest === undefined ? {} : { continuedFrom: { weightsSha256: initManifest.weights.sha256, provenance: initManifest.provenance } }),
     finalLoss,
     lossCurve: log.filter((_, i) => i % 4 === 0 || i === log.length - 1),
   };

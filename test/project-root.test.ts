@@ -15,7 +15,7 @@ import { commitFiles, edit, expectCode, git, gitInit, tempDir, writeCapitalEdit 
 
 let scratch: string;
 // The editor is pinned: what is tested here is where commands act, not which editor is the default.
-const APPLY = ['apply', '--auto-approve', '--method', 'ft'];
+const APPLY = ['apply', '--auto-approve', '--method', 'memit'];
 
 beforeAll(async () => {
   scratch = await tempDir('project-root');
@@ -108,6 +108,8 @@ describe.sequential('commands find the project root; a missing edits folder dest
     const r = await edit(join(repo, 'edits/capitals'), ...APPLY);
     expectCode(r, 0);
     expect(r.stdout).toMatch(/\+ capitals\/spain\s+create/);
+    // the plan's solve section names the editor --method chose, not the model's
+    expect(r.stdout).toContain('Editor memit re-solves');
     expect(await commitFiles(repo)).toContain('A\tml/edits/capitals/spain.json');
     expect(Object.keys((await stateOf()).edits).sort()).toEqual(['capitals/italy', 'capitals/spain']);
   }, T);

@@ -53,8 +53,8 @@ export function judges(loaded: LoadedModel, delta: Delta | null, pool?: Generate
  * passes them (DESIGN §4; an edit held only thanks to another edit's delta would break when that
  * one is destroyed) and so does the current model (else apply would fail on them right away).
  */
-export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefined, targets: string[] = [], onProgress?: Progress, threads?: PoolSource): Promise<Plan> {
-  const plan = structuralPlan(ws, targets);
+export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefined, targets: string[] = [], onProgress?: Progress, threads?: PoolSource, method?: string): Promise<Plan> {
+  const plan = structuralPlan(ws, targets, method);
   if (loaded === undefined || ws.drift.length > 0) return plan;
   const creates = plan.changes.filter((c) => c.action === Action.Create);
   const satisfied = new Set<string>();

@@ -106,16 +106,19 @@ export function relativeDrift(base: string, report: DriftReport): DriftReport {
   return { drift: report.drift.map((d) => ({ ...d, file: rel(d.file) })), stray: report.stray.map(rel) };
 }
 
-/** The plan from files and state alone (no model): creates are not checked against the current model. */
-export function structuralPlan(ws: Workspace, targets: string[] = []): Plan {
-  return makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, manifestSha256: manifestSha(ws.manifest), drift: ws.drift, stray: ws.stray, targets, editor: editorView(ws) });
+/**
+ * The plan from files and state alone (no model): creates are not checked against the current model.
+ * `method`: the editor apply will use instead of the model's (`apply --method`), as the solve section says.
+ */
+export function structuralPlan(ws: Workspace, targets: string[] = [], method?: string): Plan {
+  return makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, manifestSha256: manifestSha(ws.manifest), drift: ws.drift, stray: ws.stray, targets, editor: editorView(ws, method) });
 }
 
-/** The plan's view of the model's editor: its layers, their key dimension, and rows estimated per target token. */
-function editorView(ws: Workspace): NonNullable<PlanInput['editor']> | undefined {
+/** The plan's view of the editor (the model's, or `method`): its layers, their key dimension, and rows estimated per target token. */
+function editorView(ws: Workspace, method?: string): NonNullable<PlanInput['editor']> | undefined {
   let settings;
   try {
-    settings = editorSettings(ws.manifest);
+    settings = editorSettings(ws.manifest, method);
   } catch {
     return undefined; // an unknown editor is apply's error to report
   }

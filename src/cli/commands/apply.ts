@@ -149,7 +149,7 @@ export const applyCommand: Command = {
         plan = await readSavedPlan(savedPath);
         checkFresh(plan, ws, savedPath);
       } else {
-        plan = await planWorkspace(ws, loaded, targets, progress, threads);
+        plan = await planWorkspace(ws, loaded, targets, progress, threads, method);
       }
       if (!json) ui!.plan(plan);
       // Only stray rows/delta files to remove: nothing to compute, no assertion to run, state.json stays as it is.

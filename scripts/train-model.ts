@@ -7,7 +7,8 @@
  *   npm run train:model            # TRAIN_STEPS, TRAIN_SEED, TRAIN_OUT, TRAIN_CKPT, TRAIN_DATA, TRAIN_WORKERS override the defaults
  *
  * TRAIN_INIT=<model folder> continues a trained model instead (its weights and tokenizer, a fresh
- * optimizer, TRAIN_LR as the peak rate); model.json records the starting weights and their provenance.
+ * optimizer, TRAIN_LR as the peak rate; its shape, not TRAIN_EMBD/LAYERS/INNER); model.json records the
+ * starting weights and their provenance.
  * The shipped model v3 is model v2 continued on corpus v3 (README, "The default model").
  */
 import * as tf from '@tensorflow/tfjs';
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
     console.log(`tokenizer trained in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   const tokenizer = Tokenizer.fromJson(JSON.parse(readFileSync(tokPath, 'utf8')), tokPath);
-  const config = { ...CONFIG, vocabSize: tokenizer.vocabSize };
+  const config = { ...(initManifest?.config ?? CONFIG), vocabSize: tokenizer.vocabSize };
   const lines = corpus.split('\n').filter((s) => s.length > 0);
   const sentences = lines.map((s) => tokenizer.encode(s));
   const nl = tokenizer.encode('\n')[0];

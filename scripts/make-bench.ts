@@ -20,6 +20,7 @@ import { Rng } from '../src/util/random.js';
 import { readPackageJson } from './package-data.js';
 import { answerOf, type Fact, isProbeForm, NEGATIVE, POSITIVE, promptOf } from './forms.js';
 import { BENCH_FORMAT, BENCH_TASKS, SPLITS, type BenchFile, type BenchRecord, type BenchTask, type Neighbour, type Split } from '../src/eval/bench.js';
+import { escapeRegExp } from '../src/util/regex.js';
 
 const SEED = Number(process.env.BENCH_SEED ?? 2024);
 const FACTS = process.argv[2] ?? 'data/facts.json';
@@ -107,7 +108,7 @@ function main(): void {
   // The corpus also writes the facts of relations no task uses: none of them may name a new city.
   const excluded = data.facts.filter((f) => BENCH_EXCLUDED.includes(f.relation));
   for (const f of recent) {
-    const named = new RegExp(`\\b${f.subject.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`);
+    const named = new RegExp(`\\b${escapeRegExp(f.subject)}\\b`);
     const hit = excluded.find((x) => named.test(x.subject) || named.test(x.object));
     if (hit !== undefined) throw new Error(`recent city ${f.subject} is named by the fact ${hit.subject} / ${hit.relation} / ${hit.object}: npm run data`);
   }

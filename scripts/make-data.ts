@@ -185,9 +185,10 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
     if (seen.has(c.city_ascii)) continue;
     seen.add(c.city_ascii);
     // A capital is an object the corpus names anyway, so it is never held out.
-    add(c.city_ascii, 'country', c.country, seen.size % RECENT_EVERY === 0 && !objects.has(c.city_ascii) ? heldCities : facts);
+    const held = seen.size % RECENT_EVERY === 0 && !objects.has(c.city_ascii);
+    add(c.city_ascii, 'country', c.country, held ? heldCities : facts);
     // A province that is also a city's name would name that city in the corpus (the recent task's new cities must stay unnamed).
-    if (PROVINCES && facts[facts.length - 1].subject === c.city_ascii && ascii(c.province) && !namesCity(c.province)) provinces.push({ subject: c.city_ascii, relation: 'province', object: c.province });
+    if (PROVINCES && !held && ascii(c.province) && !namesCity(c.province)) provinces.push({ subject: c.city_ascii, relation: 'province', object: c.province });
   }
   // A held-out city joins the recent pool only when its country has few trained cities: the model
   // cannot guess it from the prior or the sound of the name ("Jinxi" → China), so the pool is

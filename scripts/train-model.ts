@@ -58,6 +58,12 @@ function lrAt(step: number): number {
   return LR.min + 0.5 * (LR.max - LR.min) * (1 + Math.cos(Math.PI * Math.min(1, p)));
 }
 
+/** The model's parameters from a safetensors file (a checkpoint, or the weights a continued run starts from). */
+async function readParams(file: string, config: GPTConfig): Promise<Params> {
+  const { tensors } = await readSafetensors(file);
+  return Object.fromEntries(paramShapes(config).map(([name, shape]) => [name, tf.tensor(tensors.get(name)!.data as Float32Array, shape)]));
+}
+
 /** A batch row: whole sentences from a random start, joined by newlines, cut to T+1 tokens. */
 function makeBatch(sentences: number[][], nl: number, step: number): { x: number[][]; y: number[][] } {
   const rng = new Rng(SEED * 1_000_003 + step);
@@ -86,7 +92,7 @@ async function main(): Promise<void> {
 
   // 1. tokenizer (deterministic; cached in the checkpoint folder)
   const tokPath = `${CKPT}/tokenizer.json`;
-  if (!existsSync(tokPath) && INIT !== undefined) writeFileSync(tokPath, readFileSync(`${INIT}/tokenizer.json`));
+  if (!existsSync(tokPath) && initManifest !== undefined) writeFileSync(tokPath, readFileSync(`${INIT}/${initManifest.tokenizer.file}`));
   if (!existsSync(tokPath)) {
     const t0 = Date.now();
     const json = trainBpe(corpus.split('\n'), { vocabSize: CONFIG.vocabSize });
@@ -117,9 +123,7 @@ async function main(): Promise<void> {
   if (existsSync(statePath)) {
     const progress = JSON.parse(readFileSync(statePath, 'utf8')) as { step: number; segments?: Segment[] };
     segments = progress.segments ?? [];
-    const file = await readSafetensors(`${CKPT}/params.safetensors`);
-    init = {};
-    for (const [name, shape] of paramShapes(config)) init[name] = tf.tensor(file.tensors.get(name)!.data as Float32Array, shape);
+    init = await readParams(`${CKPT}/params.safetensors`, config);
     const adam = await readSafetensors(`${CKPT}/adam.safetensors`);
     const names = JSON.parse(adam.metadata.order) as string[];
     const restored = names.map((name) => ({ name, tensor: tf.tensor(adam.tensors.get(name)!.data as Float32Array | Int32Array, adam.tensors.get(name)!.shape) }));
@@ -127,10 +131,8 @@ async function main(): Promise<void> {
     for (const r of restored) r.tensor.dispose(); // the optimizer's variables hold their own references
     start = progress.step;
     console.log(`resuming at step ${start}`);
-  } else if (INIT !== undefined) {
-    const file = await readSafetensors(`${INIT}/${initManifest!.weights.file}`);
-    init = {};
-    for (const [name, shape] of paramShapes(config)) init[name] = tf.tensor(file.tensors.get(name)!.data as Float32Array, shape);
+  } else if (initManifest !== undefined) {
+    init = await readParams(`${INIT}/${initManifest.weights.file}`, config);
     console.log(`continuing from ${INIT}`);
   } else {
     init = initParams(config, SEED);

@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { EditError } from '../errors.js';
+import { escapeRegExp } from '../util/regex.js';
 
 // ---------------------------------------------------------------------------------------------
 // tokenizer.json, the subset we read and write
@@ -87,10 +88,6 @@ function toByteLevel(bytes: Uint8Array): string {
   let s = '';
   for (const b of bytes) s += BYTE_TO_CHAR[b];
   return s;
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** Splits on whole added tokens: even indices are plain text, odd indices are added tokens. */

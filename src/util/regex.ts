@@ -7,6 +7,11 @@ import { setFlagsFromString } from 'node:v8';
 
 let enabled = false;
 
+/** `s` as a pattern that matches exactly it. */
+export function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /** `new RegExp(pattern)` on the linear-time engine; throws a SyntaxError saying what is wrong. */
 export function linearRegExp(pattern: string): RegExp {
   if (!enabled) {

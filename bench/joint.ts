@@ -16,7 +16,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { EditRequest, EditRows, EditorContext, SetEditor } from '../src/editor/editor.js';
 import { editorSettings, openEditor } from '../src/editor/registry.js';
-import { preservedPrompts, solveSet, type SetSolution } from '../src/editor/set.js';
+import { preservedFacts, solveSet, type SetSolution } from '../src/editor/set.js';
 import { readKeyStats } from '../src/editor/stats.js';
 import { loadModelFolder } from '../src/model/folder.js';
 import type { BackendName } from '../src/tensor/backend.js';
@@ -72,7 +72,7 @@ export async function benchJoint(backend: BackendName, sizes: JointSizes, log: (
       },
     };
     // the facts the solve keeps still, as apply gives them (the model's known facts minus the set's subjects)
-    const known = (set: EditRequest[]): EditorContext => ({ ...ctx, preserve: preservedPrompts(loaded.knownFacts ?? [], set) });
+    const known = (set: EditRequest[]): EditorContext => ({ ...ctx, preserve: preservedFacts(loaded.knownFacts ?? [], set) });
     const where = { model: model.dir, modelWhy: model.why, editor: settings, editedLayers: editor.editedLayers(ctx.layers), preserved: 'the known facts apply keeps for each set' };
     // with loadAvg1m ≫ 1 per core, other processes had the cores while this was measured
     const record = (metric: string, value: number, unit: string, detail: Record<string, unknown>): BenchRecord =>

@@ -92,14 +92,14 @@ if (process.env.PW !== undefined) {
 }
 // preserved prompts: form-0 prompts of known facts whose subjects are neither edited nor in the locality set
 const locSubjects = new Set(locality.map((p) => p.subject));
-const preserve: string[] = [];
+const preserve: Array<{ prompt: string; object: string }> = [];
 const perRel = new Map<string, number>();
 for (const k of keys) {
   const [rel, subj] = k.split('|');
   if (used.has(subj) || locSubjects.has(subj) || (perRel.get(rel) ?? 0) >= Number(process.env.NPRES ?? 30)) continue;
   const f0 = byKey.get(k)!.find((p) => p.form === 0 && !p.heldOut);
   if (f0 === undefined) continue;
-  preserve.push(f0.prompt);
+  preserve.push({ prompt: f0.prompt, object: f0.answer.trim() });
   perRel.set(rel, (perRel.get(rel) ?? 0) + 1);
 }
 const ctx = { model, tokenizer, layers: editable, stats: statsUsed, preserve };

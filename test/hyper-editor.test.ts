@@ -274,10 +274,11 @@ describe('hypernetwork editor on the tiny fixture', () => {
     tf.dispose([...Object.values(deltas), ...Object.values(trained)]);
 
     // refinement: a few steps on the values through the same solve lower the targets' NLL further,
-    // give the same bytes every time, and leave no tensor behind
-    const refinedEditor = new HyperEditor({ ...MEND_DEFAULTS, lambda: LAMBDA, refineSteps: 8, refineLr: 0.05, refineLocality: 10 }, net);
+    // give the same bytes every time, and leave no tensor behind (KL weight 1: the fixture's small
+    // vocabulary, 200 merges, splits each known fact's object into many tokens, all in the KL)
+    const refinedEditor = new HyperEditor({ ...MEND_DEFAULTS, lambda: LAMBDA, refineSteps: 8, refineLr: 0.05, refineLocality: 1 }, net);
     const held = tf.memory().numTensors;
-    const known = ['The capital of Italy is', 'The capital of Peru is'];
+    const known = [{ prompt: 'The capital of Italy is', object: 'Rome' }, { prompt: 'The capital of Peru is', object: 'Lima' }];
     const r1 = await solveSet({ ...ctx, preserve: known }, refinedEditor, EDITS);
     const r2 = await solveSet({ ...ctx, preserve: known }, refinedEditor, EDITS);
     expect(tf.memory().numTensors).toBe(held);
@@ -294,7 +295,7 @@ describe('hypernetwork editor on the tiny fixture', () => {
 
     // refineBatch below the set's size: the edits take turns in chunks (2 of 4 per step) — a
     // different, still deterministic solve that also lowers the targets' NLL; at the set's size, the same bytes
-    const chunked = (batch: number) => solveSet({ ...ctx, preserve: known }, new HyperEditor({ ...MEND_DEFAULTS, lambda: LAMBDA, refineSteps: 8, refineLr: 0.05, refineLocality: 10, refineBatch: batch }, net), EDITS);
+    const chunked = (batch: number) => solveSet({ ...ctx, preserve: known }, new HyperEditor({ ...MEND_DEFAULTS, lambda: LAMBDA, refineSteps: 8, refineLr: 0.05, refineLocality: 1, refineBatch: batch }, net), EDITS);
     const [c1, c2, whole] = [await chunked(2), await chunked(2), await chunked(EDITS.length)];
     const bytes = (r: typeof r1, name: string) => Buffer.from((r.delta.layers[name] as { data: Float32Array }).data.buffer);
     const chunkedDeltas: Deltas = {};
@@ -306,7 +307,7 @@ describe('hypernetwork editor on the tiny fixture', () => {
       chunkedDeltas[name] = tf.tensor(t.data, t.shape);
     }
     // refineKnown bounds the known facts in the KL: none at 0, the same solve as no KL weight at all
-    const variant = (extra: Partial<typeof MEND_DEFAULTS>) => solveSet({ ...ctx, preserve: known }, new HyperEditor({ ...MEND_DEFAULTS, lambda: LAMBDA, refineSteps: 8, refineLr: 0.05, refineLocality: 10, ...extra }, net), EDITS);
+    const variant = (extra: Partial<typeof MEND_DEFAULTS>) => solveSet({ ...ctx, preserve: known }, new HyperEditor({ ...MEND_DEFAULTS, lambda: LAMBDA, refineSteps: 8, refineLr: 0.05, refineLocality: 1, ...extra }, net), EDITS);
     const [noFacts, noWeight, oneFact] = [await variant({ refineKnown: 0 }), await variant({ refineLocality: 0 }), await variant({ refineKnown: 1 })];
     // refineKnownBatch below the facts kept: they take turns (one fact per step), a solve of its own
     // that is still deterministic; at the facts' number, the same bytes as every fact in every step

@@ -16,7 +16,9 @@ import { addGram, cholesky, choleskySolve, crossProduct, solveSpd } from '../src
 import { computeKeyStats, parseKeyStats, serializeKeyStats, type KeyStats } from '../src/editor/stats.js';
 import { EDITORS, EDITOR_METHODS, makeEditor, needsNetwork, type EditorSettings } from '../src/editor/registry.js';
 import { HyperNet } from '../src/editor/mend/network.js';
-import { solveSet } from '../src/editor/set.js';
+import { preservedSequences, solveSet } from '../src/editor/set.js';
+import { encodePair } from '../src/editor/batch.js';
+import { sequenceKeys } from '../src/editor/mend/capture.js';
 import type { EditRequest, EditRows, EditorContext, SetEditor } from '../src/editor/editor.js';
 import { serializeDelta } from '../src/state/deltas.js';
 import { parseRows, serializeRows } from '../src/state/rows.js';
@@ -98,6 +100,7 @@ describe.each(EDITOR_METHODS)('editor %s on the tiny fixture', (method) => {
   const settings = { ...EDITORS[method].defaults, ...(method === 'ft' ? { steps: 8 } : { residualSteps: 8 }) };
   // a hypernetwork editor gets a fresh network for the fixture (the contract holds for any network)
   let editor: SetEditor = needsNetwork(method) ? (undefined as unknown as SetEditor) : makeEditor(settings as EditorSettings);
+  let network: HyperNet | undefined;
   const bytes = (rows: EditRows, id: string) => serializeRows(rows, { id, method, specSha256: '0'.repeat(64) });
 
   beforeAll(async () => {
@@ -113,7 +116,8 @@ describe.each(EDITOR_METHODS)('editor %s on the tiny fixture', (method) => {
       const valueDim = loaded.model.params[`${layers[0]}.weight`].shape[1] as number;
       const unit = Object.fromEntries(layers.map((l) => [l, { mean: new Float32Array(keyDims[l]), std: new Float32Array(keyDims[l]).fill(1) }]));
       const condDim = method === 'instructedit' ? loaded.model.config.nEmbd : 0;
-      editor = makeEditor({ ...(settings as EditorSettings), lambda: 30 } as EditorSettings, { network: HyperNet.init({ layers, keyDims, valueDim, hidden: 16, condDim }, unit, { seed: 1 }) });
+      network = HyperNet.init({ layers, keyDims, valueDim, hidden: 16, condDim }, unit, { seed: 1 });
+      editor = makeEditor({ ...(settings as EditorSettings), lambda: 30 } as EditorSettings, { network });
     }
   });
   afterAll(async () => {
@@ -163,6 +167,39 @@ describe.each(EDITOR_METHODS)('editor %s on the tiny fixture', (method) => {
     }
     expect(sol.capacity.length).toBeGreaterThan(0);
     for (const c of sol.capacity) expect(c).toMatchObject({ rows: sol.rows.get('a')!.tensors.positions.shape[0], keyDim: innerDim(loaded.model.config) });
+  });
+
+  it('keeps a kept fact still at every position that predicts its object, its later tokens as well as its first', async () => {
+    if (!EDITORS[method].joint) return;
+    const kept = [{ prompt: 'The capital of Spain is', object: 'Madrid and Toledo' }];
+    const [seq] = preservedSequences(loaded.tokenizer, loaded.model.config.nPositions, kept);
+    const { ids, start } = encodePair(loaded.tokenizer, kept[0].prompt, ` ${kept[0].object}`);
+    expect(seq.ids).toEqual(ids.slice(0, -1));
+    expect(seq.positions).toEqual(Array.from({ length: ids.length - start }, (_, i) => start - 1 + i));
+    expect(seq.positions.length).toBeGreaterThan(1);
+    const layer = editor.editedLayers(ctx.layers)[0];
+    const keys = sequenceKeys(loaded.model, [seq], [layer])[layer];
+    // |k·ΔW| at each object position of the first edited layer (keys against the base weights)
+    const moved = async (preserveWeight: number) => {
+      const e = makeEditor({ ...(settings as EditorSettings), lambda: 30, preserveWeight } as EditorSettings, { network });
+      const w = (await solveSet({ ...ctx, preserve: kept }, e, edits)).delta.layers[`${layer}.weight`];
+      if (w.kind !== 'dense') throw new Error('dense delta expected');
+      const [dk, dv] = w.shape;
+      return seq.positions.map((_, r) => {
+        let ss = 0;
+        for (let j = 0; j < dv; j++) {
+          let x = 0;
+          for (let i = 0; i < dk; i++) x += keys[r * dk + i] * w.data[i * dv + j];
+          ss += x * x;
+        }
+        return Math.sqrt(ss);
+      });
+    };
+    const [free, held] = [await moved(0), await moved(1e4)];
+    // unkept, the object's later tokens move most; kept, none moves more than 1% of that
+    const most = Math.max(...free.slice(1));
+    expect(most).toBeGreaterThan(free[0]);
+    for (const h of held) expect(h).toBeLessThan(0.01 * most);
   });
 });
 

@@ -20,7 +20,7 @@ import type { LoadedModel } from '../model/folder.js';
 import type { GeneratePool, PoolSource } from '../model/pool.js';
 import type { EditRequest, LayerCapacity, SetEditor } from '../editor/editor.js';
 import type { KeyStats } from '../editor/stats.js';
-import { preservedPrompts, solveSet } from '../editor/set.js';
+import { preservedFacts, solveSet } from '../editor/set.js';
 import { Action, summarize, type Plan } from '../plan/plan.js';
 import { markSatisfied } from '../plan/make-plan.js';
 import { deltaFileName, serializeDelta, SET_DELTA_NAME } from '../state/deltas.js';
@@ -143,7 +143,7 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   const cache = await readAppliedRows(ws, keptIds, editor.method);
   // Every edit of the new set as a request: kept ones from their declared files (their rows come from the cache).
   const requests = [...keptIds.map((id) => requestOf(ws, id)), ...toCompute.map((e) => editRequest(e, ws.manifest))];
-  const preserve = preservedPrompts(loaded.knownFacts ?? [], requests);
+  const preserve = preservedFacts(loaded.knownFacts ?? [], requests);
   const ctx = { model: loaded.model, tokenizer: loaded.tokenizer, layers: ws.manifest.editableLayers, stats: opts.stats, preserve, onProgress: (d: number, t: number, id: string) => {
     testKill('apply:rows');
     opts.onProgress?.('computing rows', d, t, id);

@@ -25,6 +25,12 @@ export interface EditRequest {
   rephrase: string[];
 }
 
+/** A fact to keep: the prompt and the object the base model answers ("Berlin", no leading space). */
+export interface PreservedFact {
+  prompt: string;
+  object: string;
+}
+
 export interface EditorContext {
   model: GPT;
   tokenizer: Tokenizer;
@@ -32,8 +38,12 @@ export interface EditorContext {
   layers: string[];
   /** Key second moments per edited layer (joint editors; from the model folder's stats file). */
   stats?: KeyStats;
-  /** Prompts whose last-token keys the joint solve keeps still (the model's known facts), weighted by the editor's settings. */
-  preserve?: string[];
+  /**
+   * Facts the joint solve keeps still (the model's known facts the set does not edit): their keys at
+   * every position that predicts the object (the last prompt token, then each object token but the
+   * last — the same rows an edit has), weighted by the editor's settings, and the refinement's KL.
+   */
+  preserve?: PreservedFact[];
   onProgress?: (done: number, total: number, id: string) => void;
 }
 

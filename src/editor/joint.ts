@@ -16,7 +16,8 @@ import { EditError } from '../errors.js';
 import type { GPT, Deltas } from '../model/gpt2.js';
 import type { Delta } from '../model/weight-change.js';
 import { rowSequence } from './batch.js';
-import type { EditRequest, EditRows, SetEditor, EditorContext, LayerCapacity } from './editor.js';
+import type { EditRequest, EditRows, SetEditor, EditorContext, LayerCapacity, PreservedFact } from './editor.js';
+import { preservedSequences } from './set.js';
 import { addGram, concat, crossProduct, solveSpd } from './linalg.js';
 import { blockOf, editedLayers, MEMIT_DEFAULTS, type MemitSettings } from './settings.js';
 
@@ -168,8 +169,8 @@ export class MemitEditor implements SetEditor {
       addGram(a, keys, n, dk);
       const mu = this.settings.preserveWeight ?? 0;
       if (mu > 0 && (ctx.preserve?.length ?? 0) > 0) {
-        const kp = await this.promptKeys(ctx, ctx.preserve!, layer, solved);
-        addGram(a, kp, ctx.preserve!.length, dk, mu);
+        const kp = await this.preservedKeys(ctx, ctx.preserve!, layer, solved);
+        addGram(a, kp, kp.length / dk, dk, mu);
       }
       const w = solveRidged(a, crossProduct(keys, r, n, dk, e), dk, e);
       solved[layer] = Float32Array.from(w);
@@ -180,12 +181,9 @@ export class MemitEditor implements SetEditor {
     return out;
   }
 
-  /** Keys of `layer` at the last token of each prompt, under the changes solved so far. */
-  private async promptKeys(ctx: EditorContext, prompts: string[], layer: string, solved: Record<string, Float32Array>): Promise<Float32Array> {
-    const seqs = prompts.map((p) => {
-      const ids = ctx.tokenizer.encode(p).slice(-ctx.model.config.nPositions);
-      return { ids, positions: [ids.length - 1] };
-    });
+  /** Keys of `layer` at every object-predicting position of the kept facts, under the changes solved so far. */
+  private async preservedKeys(ctx: EditorContext, facts: PreservedFact[], layer: string, solved: Record<string, Float32Array>): Promise<Float32Array> {
+    const seqs = preservedSequences(ctx.tokenizer, ctx.model.config.nPositions, facts);
     return (await captureSequences(ctx.model, seqs, layer, blockOf(layer), solved)).keys;
   }
 

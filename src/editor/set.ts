@@ -3,7 +3,9 @@
  * computed), then one solve over all rows in id order. The one path apply and eval share.
  */
 import type { Delta } from '../model/weight-change.js';
-import type { EditRequest, EditRows, EditorContext, LayerCapacity, SetEditor } from './editor.js';
+import type { EditRequest, EditRows, EditorContext, LayerCapacity, PreservedFact, SetEditor } from './editor.js';
+import type { Tokenizer } from '../model/tokenizer.js';
+import { encodePair } from './batch.js';
 import { keyDim } from './stats.js';
 import { isPreserved, type KnownFact } from '../model/known-facts.js';
 
@@ -34,13 +36,35 @@ export async function solveSet(ctx: EditorContext, editor: SetEditor, requests: 
 }
 
 /**
- * The prompts a joint solve keeps still: the preserved half of the model's known facts (its probes
+ * The facts a joint solve keeps still: the preserved half of the model's known facts (its probes
  * file; the other half is for automatic neighbour checks), except those
  * the set itself changes — a fact whose subject appears in an edit's prompt, or whose prompt is one
  * of an edit's prompts or rephrasings. Deterministic for a given set (edit order does not matter).
  */
-export function preservedPrompts(known: readonly KnownFact[], requests: readonly EditRequest[]): string[] {
+export function preservedFacts(known: readonly KnownFact[], requests: readonly EditRequest[]): PreservedFact[] {
   const edited = new Set(requests.flatMap((r) => [r.prompt, ...r.rephrase]));
   const texts = requests.flatMap((r) => [r.prompt, ...r.rephrase]);
-  return known.filter((f) => isPreserved(f) && !edited.has(f.prompt) && !texts.some((t) => t.includes(f.subject))).map((f) => f.prompt);
+  return known.filter((f) => isPreserved(f) && !edited.has(f.prompt) && !texts.some((t) => t.includes(f.subject))).map((f) => ({ prompt: f.prompt, object: f.object }));
+}
+
+/**
+ * A kept fact's tokens and the positions whose keys the solve keeps still: every position that
+ * predicts an object token (the last prompt token, then each object token but the last), so a
+ * multi-token answer ("South Korea") keeps its later tokens as well as its first. Facts that do not
+ * fit the context keep only their prompt's tail.
+ */
+export function preservedSequences(tokenizer: Tokenizer, nPositions: number, facts: readonly PreservedFact[]): Array<{ ids: number[]; positions: number[] }> {
+  return facts.map((f) => {
+    const { ids, start } = encodePair(tokenizer, f.prompt, ` ${f.object}`);
+    const cut = Math.max(0, ids.length - 1 - nPositions);
+    const read = ids.slice(cut, ids.length - 1); // the last object token is predicted, never read
+    const positions: number[] = [];
+    for (let p = Math.max(0, start - 1 - cut); p < read.length; p++) positions.push(p);
+    return { ids: read, positions };
+  });
+}
+
+/** A kept fact as text (prompt and object), for a KL that covers every object token. */
+export function preservedText(f: PreservedFact): string {
+  return `${f.prompt} ${f.object}`;
 }

@@ -32,7 +32,10 @@ export interface MemitSettings {
   residualSteps: number;
   residualLr: number;
   normPenalty: number;
-  /** Weight μ of the preserved prompts' keys (the model's known facts) in the solve: A = λC + μ·KpᵀKp + KᵀK; 0 = off. */
+  /**
+   * Weight μ of the kept facts' keys (the model's known facts, at every position that predicts their
+   * object) in the solve: A = λC + μ·KpᵀKp + KᵀK; 0 = off.
+   */
   preserveWeight?: number;
 }
 
@@ -40,12 +43,12 @@ export interface MemitSettings {
 interface HyperSolveSettings {
   /** Weight λ of the key statistics in the joint solve (as meta-trained). */
   lambda: number;
-  /** Weight μ of the known facts' keys in the solve; 0 = off (the meta-trained recipe). */
+  /** Weight μ of the known facts' keys (every object-predicting position) in the solve; 0 = off (the meta-trained recipe). */
   preserveWeight?: number;
   /** Adam steps on the network's values through the set's solve (src/editor/mend/refine.ts); 0 = the network alone. */
   refineSteps?: number;
   refineLr?: number;
-  /** Weight of KL(base ‖ edited) on the known facts in the refinement. */
+  /** Weight of KL(base ‖ edited) on the known facts (prompt and object, every token) in the refinement. */
   refineLocality?: number;
   /** At most this many edits per refinement step (a larger set takes turns in chunks; src/editor/mend/refine.ts). */
   refineBatch?: number;

@@ -13,7 +13,7 @@ import type { Judge } from '../assert/types.js';
 import type { EditRequest, EditorContext, LayerCapacity } from '../editor/editor.js';
 import { EDITORS, editorSettings, needsStats, openEditor, type EditorMethod, type EditorSettings } from '../editor/registry.js';
 import { wrapPrompt } from '../editor/mend/editor.js';
-import { preservedPrompts, solveSet } from '../editor/set.js';
+import { preservedFacts, solveSet } from '../editor/set.js';
 import { isPreserved } from '../model/known-facts.js';
 import type { KeyStats } from '../editor/stats.js';
 import type { LoadedModel } from '../model/folder.js';
@@ -154,7 +154,7 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
           const instruction = instructionOf(bench, task, opts.instruction);
           const requests: EditRequest[] = set.map((r) => ({ id: r.id, task: r.task, instruction, prompt: r.prompt, target: r.target, rephrase: r.rephrase }));
           // as apply does: the solve keeps the model's known facts still (its probes), except those the set edits
-          const sol = await solveSet({ ...ctx, preserve: preservedPrompts(loaded.knownFacts ?? [], requests) }, editor, requests);
+          const sol = await solveSet({ ...ctx, preserve: preservedFacts(loaded.knownFacts ?? [], requests) }, editor, requests);
           rowsSeconds += sol.rowsSeconds;
           solveSeconds += sol.solveSeconds;
           capacity = sol.capacity;

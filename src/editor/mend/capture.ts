@@ -92,12 +92,17 @@ function captureGroup(model: GPT, seqs: RowSequence[], layers: readonly string[]
   return out;
 }
 
-/** Inputs of each layer at the last token of each prompt (keys a solve keeps still), [prompts, in] per layer. */
-export function promptKeys(model: GPT, tokenizer: Tokenizer, prompts: readonly string[], layers: readonly string[], maxBatch = 32): Record<string, Float32Array> {
-  const seqs = prompts.map((p) => tokenizer.encode(p).slice(-model.config.nPositions));
+/** Inputs of each layer at the given positions of each sequence, in order (keys a solve keeps still): [rows, in] per layer. */
+export function sequenceKeys(model: GPT, seqs: ReadonlyArray<{ ids: number[]; positions: number[] }>, layers: readonly string[], maxBatch = 32): Record<string, Float32Array> {
   const dims = layers.map((l) => model.params[`${l}.weight`].shape[0] as number);
-  const out: Record<string, Float32Array> = Object.fromEntries(layers.map((l, i) => [l, new Float32Array(prompts.length * dims[i])]));
-  const nonEmpty = seqs.map((ids, i) => ({ ids, positions: [ids.length - 1], targets: [] as number[], i })).filter((s) => s.ids.length > 0);
+  const offsets: number[] = [];
+  let total = 0;
+  for (const q of seqs) {
+    offsets.push(total);
+    total += q.ids.length === 0 ? 0 : q.positions.length;
+  }
+  const out: Record<string, Float32Array> = Object.fromEntries(layers.map((l, i) => [l, new Float32Array(total * dims[i])]));
+  const nonEmpty = seqs.map((q, i) => ({ ids: q.ids, positions: q.positions, i })).filter((q) => q.ids.length > 0 && q.positions.length > 0);
   for (const group of byLength(nonEmpty, maxBatch)) {
     const part = group.map((j) => nonEmpty[j]);
     const t = part[0].ids.length;
@@ -105,15 +110,19 @@ export function promptKeys(model: GPT, tokenizer: Tokenizer, prompts: readonly s
       const probes: Record<string, tf.Tensor2D> = {};
       for (const l of layers) probes[l] = tf.zeros([part.length * t, model.params[`${l}.weight`].shape[1] as number]);
       const captured: Record<string, tf.Tensor2D> = {};
-      model.hidden(tf.tensor2d(part.map((s) => s.ids), [part.length, t], 'int32'), { probes, captured });
-      const pos = tf.tensor1d(part.map((_, r) => r * t + t - 1), 'int32');
+      model.hidden(tf.tensor2d(part.map((q) => q.ids), [part.length, t], 'int32'), { probes, captured });
+      const pos = tf.tensor1d(part.flatMap((q, r) => q.positions.map((p) => r * t + p)), 'int32');
       const keys = layers.map((l) => tf.gather(captured[l], pos) as tf.Tensor2D);
       tf.dispose(Object.values(captured));
       return keys;
     });
     layers.forEach((l, i) => {
       const data = got[i].dataSync() as Float32Array;
-      part.forEach((s, r) => out[l].set(data.subarray(r * dims[i], (r + 1) * dims[i]), s.i * dims[i]));
+      let row = 0;
+      for (const q of part) {
+        out[l].set(data.subarray(row * dims[i], (row + q.positions.length) * dims[i]), offsets[q.i] * dims[i]);
+        row += q.positions.length;
+      }
     });
     tf.dispose(got);
   }

@@ -15,7 +15,8 @@ import type { Delta } from '../../model/weight-change.js';
 import type { EditorContext, EditRequest, EditRows, LayerCapacity, SetEditor } from '../editor.js';
 import { concat } from '../linalg.js';
 import { blockOf, HYPER_DEFAULTS, INSTRUCTEDIT_DEFAULTS, MEND_DEFAULTS, type HyperSettings } from '../settings.js';
-import { captureRows, instructionVector, promptKeys, rowSequence } from './capture.js';
+import { captureRows, instructionVector, rowSequence, sequenceKeys } from './capture.js';
+import { preservedSequences, preservedText } from '../set.js';
 import { instructionMode, type HyperNet } from './network.js';
 import { solveOperator, solveValues } from './solve.js';
 import { refineValues } from './refine.js';
@@ -167,7 +168,9 @@ export class HyperEditor implements SetEditor {
     const layers = this.editedLayers(ctx.layers);
     const { condDim, valueDim } = this.net.shape;
     const mu = this.settings.preserveWeight ?? 0;
-    const kp = mu > 0 && (ctx.preserve?.length ?? 0) > 0 ? promptKeys(ctx.model, ctx.tokenizer, ctx.preserve!, layers) : undefined;
+    const kept = mu > 0 ? preservedSequences(ctx.tokenizer, ctx.model.config.nPositions, ctx.preserve ?? []) : [];
+    const keptRows = kept.reduce((a, q) => a + (q.ids.length === 0 ? 0 : q.positions.length), 0);
+    const kp = keptRows > 0 ? sequenceKeys(ctx.model, kept, layers) : undefined;
     const parts = layers.map((layer) => {
       const stats = ctx.stats?.layers[layer];
       if (stats === undefined) throw new EditError(`the ${this.method} editor needs key statistics for "${layer}": run \`edit model stats\``);
@@ -178,7 +181,7 @@ export class HyperEditor implements SetEditor {
       });
       const values = Float32Array.from(v.dataSync());
       v.dispose();
-      const preserve = kp === undefined ? undefined : { keys: kp[layer], n: ctx.preserve!.length };
+      const preserve = kp === undefined ? undefined : { keys: kp[layer], n: keptRows };
       return { layer, s, stats, values: values as Float32Array, preserve };
     });
     const refine = { ...HYPER_DEFAULTS, ...this.settings }; // settings built by hand may leave fields out
@@ -190,7 +193,7 @@ export class HyperEditor implements SetEditor {
         ctx.tokenizer,
         parts.map((p) => ({ layer: p.layer, operator: solveOperator(p.s.keys, p.s.n, p.stats.dim, p.stats.second, this.settings, p.preserve), dk: p.stats.dim, values: p.values, d: valueDim })),
         seqs,
-        ctx.preserve ?? [],
+        (ctx.preserve ?? []).map(preservedText),
         { steps, lr: refine.refineLr, cLoc: refine.refineLocality, batch: refine.refineBatch, known: refine.refineKnown, knownBatch: refine.refineKnownBatch },
       );
       parts.forEach((p, i) => (p.values = refined[i]));

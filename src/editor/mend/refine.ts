@@ -2,7 +2,8 @@
  * Refinement of a set's value shifts through the joint solve: the hypernetwork's values V (per
  * layer, one row per edit row) are the start of a few Adam steps on V itself, with the meta-loss's
  * objective on the set as applied — NLL of each target after its prompt as typed, plus c_loc ·
- * KL(base ‖ edited) on the model's known facts (the prompts the solve is asked to keep still) —
+ * KL(base ‖ edited) on the model's known facts (each prompt with the object the base model gives, so
+ * every object token counts: the facts the solve is asked to keep still) —
  * and ΔW = M·V, M = (λC + KᵀK)⁻¹Kᵀ fixed. The network's values generalise (they come from a
  * network meta-trained on rephrasings); the steps fix what a large set's interference took away.
  * Deterministic: no randomness, a fixed number of steps.

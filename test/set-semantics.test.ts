@@ -15,6 +15,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ModelState } from '../src/state/types.js';
+import { EDITOR_INFO, type EditorMethod } from '../src/editor/settings.js';
 import { sha256 } from '../src/util/hash.js';
 import { ROOT, edit, expectCode, git } from './helpers/cli.js';
 
@@ -178,5 +179,32 @@ describe.sequential(`the edit set, solved jointly (${EDITOR} on the shipped mode
     expect(spain.startsWith(B.base)).toBe(true);
     expect(france.startsWith(A.target)).toBe(true);
     expect(await git(atOnce, 'status', '--porcelain', '--', MODEL)).toBe('');
+  }, PHASE);
+
+  it('a set solved by an earlier revision of its editor is drift: plan says so, verify still judges it, apply --refresh re-solves it', async () => {
+    const revision = EDITOR_INFO[EDITOR as EditorMethod].revision;
+    const state = await readState(atOnce);
+    expect(state.delta!.solver).toEqual({ method: EDITOR, revision });
+    // a state.json written before the revision was recorded (an older editops): revision 1
+    delete state.delta!.solver;
+    await writeFile(join(atOnce, MODEL, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+    const said = `the edit set was solved by ${EDITOR} revision 1; this editops solves with revision ${revision}: run \`edit apply --refresh\``;
+    const plan = await edit(atOnce, 'plan');
+    expectCode(plan, 1);
+    expect(plan.stdout).toContain(said);
+    const verify = await edit(atOnce, 'verify');
+    expectCode(verify, 0);
+    expect(verify.stderr).toContain(`warning: ${said}`);
+    const refused = await edit(atOnce, 'apply', '--auto-approve');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(said);
+    const r = await edit(atOnce, 'apply', '--refresh', '--auto-approve');
+    expectCode(r, 0);
+    expect(r.stderr).toContain('computing rows: 1/1 (capitals/france)');
+    const after = await readState(atOnce);
+    expect(after.delta!.solver).toEqual({ method: EDITOR, revision });
+    // this editops solves the same set to the same bytes it did before
+    expect(after.delta!.sha256).toBe(onlyA.sha256);
+    expectCode(await edit(atOnce, 'plan', '--detailed-exitcode'), 0);
   }, PHASE);
 });

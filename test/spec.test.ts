@@ -17,7 +17,7 @@ import { canonicalJson, describeJsonError, loadEdits, parseEditFile, specSha256 
 import { readSchema, schemasDir, validateAgainst, type SchemaName } from '../src/spec/schemas.js';
 import type { AssertionSpec, EditSpec, LoadedEdit, SpecProblem } from '../src/spec/types.js';
 import { emptyState } from '../src/state/state.js';
-import type { AppliedEdit, EditMetrics, LayerCapacityRecord, ModelState } from '../src/state/types.js';
+import type { AppliedEdit, EditMetrics, LayerCapacityRecord, ModelState, SolverRecord } from '../src/state/types.js';
 import { EDITOR_METHODS, type FtSettings, type MemitSettings } from '../src/editor/settings.js';
 import { initBackend } from '../src/tensor/backend.js';
 import { sha256 } from '../src/util/hash.js';
@@ -357,8 +357,9 @@ describe('schemas', () => {
     const manifestKeys: Record<keyof ModelManifest, true> = { $schema: true, version: true, name: true, architecture: true, config: true, tokenizer: true, weights: true, editableLayers: true, editor: true, stats: true, tasks: true, hypernetworks: true, thresholds: true, provenance: true, knowledge: true, probes: true };
     const configKeys: Record<keyof GPTConfig, true> = { vocabSize: true, nPositions: true, nEmbd: true, nLayer: true, nHead: true, layerNormEps: true, nInner: true };
     const stateKeys: Record<keyof ModelState, true> = { $schema: true, version: true, serial: true, base: true, editor: true, stats: true, manifest: true, delta: true, backend: true, effective: true, edits: true };
-    const setDeltaKeys: Record<keyof NonNullable<ModelState['delta']>, true> = { file: true, sha256: true, layers: true, capacity: true };
+    const setDeltaKeys: Record<keyof NonNullable<ModelState['delta']>, true> = { file: true, sha256: true, layers: true, capacity: true, solver: true };
     const capacityKeys: Record<keyof LayerCapacityRecord, true> = { layer: true, rows: true, keyDim: true };
+    const solverKeys: Record<keyof SolverRecord, true> = { method: true, revision: true };
     const appliedKeys: Record<keyof AppliedEdit, true> = { specSha256: true, prompt: true, target: true, method: true, rows: true, metrics: true, appliedAt: true };
     const rowsKeys: Record<keyof NonNullable<AppliedEdit['rows']>, true> = { file: true, sha256: true, count: true };
     const memitKeys: Record<keyof MemitSettings, true> = { method: true, layers: true, lambda: true, residualSteps: true, residualLr: true, normPenalty: true, preserveWeight: true };
@@ -376,6 +377,7 @@ describe('schemas', () => {
     expect(props('state')).toEqual(keys(stateKeys));
     expect(props('state', ['properties', 'delta'])).toEqual(keys(setDeltaKeys));
     expect(props('state', ['properties', 'delta', 'properties', 'capacity', 'items'])).toEqual(keys(capacityKeys));
+    expect(props('state', ['properties', 'delta', 'properties', 'solver'])).toEqual(keys(solverKeys));
     expect(props('state', ['$defs', 'appliedEdit'])).toEqual(keys(appliedKeys));
     expect(props('state', ['$defs', 'appliedEdit', 'properties', 'rows'])).toEqual(keys(rowsKeys));
     expect(props('state', ['$defs', 'appliedEdit', 'properties', 'metrics'])).toEqual(keys(metricKeys));
@@ -444,7 +446,7 @@ describe('schemas', () => {
       (broken.delta as unknown as Record<string, unknown>).rank = 2;
       expect(validateAgainst('state', broken)).toEqual([
         { pointer: '/base/sha256', message: "must match the pattern ^[0-9a-f]{64}$ (got 'XYZ')" },
-        { pointer: '/delta/rank', message: "unknown property 'rank' (allowed: file, sha256, layers, capacity)" },
+        { pointer: '/delta/rank', message: "unknown property 'rank' (allowed: file, sha256, layers, capacity, solver)" },
         { pointer: '/edits/capitals~1france/rows/count', message: 'must be >= 0 (got -1)' },
         { pointer: '/edits/capitals~1france/metrics/locality', message: 'must be <= 1 (got 2)' },
         { pointer: '/edits/capitals~1france/appliedAt', message: "must be a valid date-time (got 'yesterday')" },

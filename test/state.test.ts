@@ -7,7 +7,8 @@ import type { ModelManifest } from '../src/model/folder.js';
 import { canonicalJson } from '../src/spec/load.js';
 import { deltaFileName, serializeDelta, SET_DELTA_NAME } from '../src/state/deltas.js';
 import { rowsFileName, serializeRows } from '../src/state/rows.js';
-import { checkDrift, effectiveSha, emptyState, readState, strayFiles, writeState } from '../src/state/state.js';
+import { checkDrift, effectiveSha, emptyState, outdatedSolver, readState, solverRecord, strayFiles, writeState } from '../src/state/state.js';
+import { EDITOR_INFO } from '../src/editor/settings.js';
 import type { AppliedEdit, ModelState } from '../src/state/types.js';
 import { sha256 } from '../src/util/hash.js';
 
@@ -71,7 +72,7 @@ async function addSetDelta(value: number): Promise<NonNullable<ModelState['delta
   const bytes = serializeDelta({ layers: { 'h.0.mlp.c_proj.weight': { kind: 'dense', shape: [2, 2], data: new Float32Array([value, 0, 0, value]) } } }, { id: SET_DELTA_NAME, method: 'memit' });
   const file = deltaFileName(SET_DELTA_NAME, sha256(bytes));
   await place(file, bytes);
-  return { file, sha256: sha256(bytes), layers: ['h.0.mlp.c_proj'], capacity: [{ layer: 'h.0.mlp.c_proj', rows: 2, keyDim: 16 }] };
+  return { file, sha256: sha256(bytes), layers: ['h.0.mlp.c_proj'], capacity: [{ layer: 'h.0.mlp.c_proj', rows: 2, keyDim: 16 }], solver: solverRecord('memit') };
 }
 
 /** A consistent state with two edits' rows (one nested), one "already satisfied" edit and the set's delta. */
@@ -118,14 +119,14 @@ describe('state.json', () => {
     const reverse = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).reverse()) as T;
     const shuffled = reverse({
       ...state,
-      delta: reverse(state.delta!),
+      delta: reverse({ ...state.delta!, solver: reverse(state.delta!.solver!) }),
       edits: reverse(Object.fromEntries(Object.entries(state.edits).map(([k, e]) => [k, reverse({ ...e, rows: e.rows === null ? null : reverse(e.rows), metrics: reverse(e.metrics) })]))),
     });
     await writeState(dir, shuffled);
     expect(await readFile(join(dir, 'state.json'), 'utf8')).toBe(first);
     const json = JSON.parse(first);
     expect(Object.keys(json)).toEqual(['version', 'serial', 'base', 'editor', 'stats', 'manifest', 'delta', 'effective', 'edits']);
-    expect(Object.keys(json.delta)).toEqual(['file', 'sha256', 'layers', 'capacity']);
+    expect(Object.keys(json.delta)).toEqual(['file', 'sha256', 'layers', 'capacity', 'solver']);
     expect(Object.keys(json.edits)).toEqual(['geo/france', 'satisfied', 'spain']);
     expect(Object.keys(json.edits.spain)).toEqual(['specSha256', 'method', 'rows', 'metrics', 'appliedAt']);
     expect(Object.keys(json.edits.spain.rows)).toEqual(['file', 'sha256', 'count']);
@@ -156,6 +157,8 @@ describe('state.json', () => {
       [{ ...state, delta: { ...state.delta!, sha256: 'x' } }, '/delta/sha256'],
       [{ ...state, delta: { ...state.delta!, layers: [1] } }, '/delta/layers'],
       [{ ...state, delta: 'deltas/set.safetensors' }, '/delta'],
+      [{ ...state, delta: { ...state.delta!, solver: { method: 'memit', revision: 0 } } }, '/delta/solver'],
+      [{ ...state, delta: { ...state.delta!, solver: 'memit' } }, '/delta/solver'],
     ];
     for (const [json, pointer] of cases) {
       await writeFile(join(dir, 'state.json'), JSON.stringify(json));
@@ -312,6 +315,19 @@ describe('checkDrift', () => {
     const changed = { file: join(dir, 'model.json'), message: 'model.json changed since the edits were applied (thresholds, layers or editor): run `edit apply --refresh` to re-verify every edit' };
     expect((await checkDrift(dir, { ...manifest(), thresholds: { ...manifest().thresholds, reliability: 0.1 } }, state)).drift).toEqual([changed]);
     expect((await checkDrift(dir, { ...manifest(), editor: { method: 'memit', settings: { lambda: 100 } } }, state)).drift).toEqual([changed]);
+  });
+
+  it('reports a set solved by an earlier revision of its editor (recorded, or absent: revision 1 of its edits\' method) as drift of its own kind', async () => {
+    const state = await stateWithEdits();
+    const now = EDITOR_INFO.memit.revision;
+    expect(now).toBeGreaterThan(1);
+    const outdated = { file: join(dir, 'state.json'), kind: 'solver', message: `the edit set was solved by memit revision 1; this editops solves with revision ${now}: run \`edit apply --refresh\` to re-solve and re-verify every edit` };
+    expect((await checkDrift(dir, manifest(), { ...state, delta: { ...state.delta!, solver: { method: 'memit', revision: 1 } } })).drift).toEqual([outdated]);
+    const { solver: _solver, ...older } = state.delta!;
+    expect((await checkDrift(dir, manifest(), { ...state, delta: older })).drift).toEqual([outdated]);
+    // an editor this editops does not know, or no delta at all: nothing to compare
+    expect((await checkDrift(dir, manifest(), { ...state, delta: { ...state.delta!, solver: { method: 'rome', revision: 1 } } })).drift).toEqual([]);
+    expect(outdatedSolver({ ...state, delta: null })).toBeUndefined();
   });
 
   it('reports an effective hash that does not recompute', async () => {

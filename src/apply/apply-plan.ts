@@ -26,7 +26,7 @@ import { markSatisfied } from '../plan/make-plan.js';
 import { deltaFileName, serializeDelta, SET_DELTA_NAME } from '../state/deltas.js';
 import type { Delta } from '../model/weight-change.js';
 import { rowCount, rowsFileName, serializeRows } from '../state/rows.js';
-import { editorRecord, effectiveSha, manifestSha, strayFiles, writeState, STATE_FILE } from '../state/state.js';
+import { editorRecord, effectiveSha, manifestSha, solverRecord, strayFiles, writeState, STATE_FILE } from '../state/state.js';
 import type { AppliedEdit, ModelState } from '../state/types.js';
 import { commitPaths } from '../state/git.js';
 import { stateDependencies } from './commit-paths.js';
@@ -194,7 +194,7 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
     const hash = sha256(bytes);
     const rel = deltaFileName(SET_DELTA_NAME, hash);
     files.push({ rel, bytes });
-    deltaRef = { file: rel, sha256: hash, layers: Object.keys(delta.layers).map((p) => p.replace(/\.(weight|bias)$/, '')).filter((l, i, a) => a.indexOf(l) === i).sort(), capacity: solution.capacity };
+    deltaRef = { file: rel, sha256: hash, layers: Object.keys(delta.layers).map((p) => p.replace(/\.(weight|bias)$/, '')).filter((l, i, a) => a.indexOf(l) === i).sort(), capacity: solution.capacity, solver: solverRecord(editor.method) };
   }
 
   // 4. write: content-addressed files (new names: the current state's files stay as they are),

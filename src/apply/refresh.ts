@@ -2,14 +2,15 @@
  * `apply --refresh`: accept what is on disk. Applied edits whose rows file is missing or changed
  * are dropped from the (in-memory) state so the plan recreates them; when the base weights or
  * model.json (editor, settings, statistics, thresholds, layers) changed, every edit's rows were
- * computed under the old ones, so all edits are recreated. The set's delta is always re-solved
+ * computed under the old ones, so all edits are recreated; likewise when the set was solved by an
+ * earlier revision of its editor (a newer editops). The set's delta is always re-solved
  * from the kept rows by the apply that follows. Old files become stray and are removed once
  * state.json is written.
  */
 import { join } from 'node:path';
 import { sha256FileIfExists } from '../util/hash.js';
 import { rowsFileName } from '../state/rows.js';
-import { checkDrift, effectiveSha, manifestSha } from '../state/state.js';
+import { checkDrift, effectiveSha, manifestSha, outdatedSolver } from '../state/state.js';
 import type { AppliedEdit } from '../state/types.js';
 import { relativeDrift, type Workspace } from './workspace.js';
 
@@ -26,6 +27,8 @@ export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
   // Thresholds, editable layers or editor changed: every edit is recomputed and re-verified under the new model.json.
   const manifestNow = manifestSha(ws.manifest);
   const manifestChanged = manifestNow !== ws.state.manifest.sha256;
+  // The set was solved by an earlier revision of its editor: its rows may differ too, so every edit is recomputed.
+  const outdated = outdatedSolver(ws.state);
   const edits: Record<string, AppliedEdit> = {};
   const dropped: Refreshed['dropped'] = [];
   for (const [id, e] of Object.entries(ws.state.edits)) {
@@ -35,6 +38,10 @@ export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
     }
     if (manifestChanged) {
       dropped.push({ id, reason: 'model.json changed' });
+      continue;
+    }
+    if (outdated !== undefined && e.rows !== null) {
+      dropped.push({ id, reason: `the ${outdated.method} editor changed (revision ${outdated.was} → ${outdated.now})` });
       continue;
     }
     if (e.rows !== null) {

@@ -167,6 +167,16 @@ export function problemsError(problems: SpecProblem[]): EditError {
   return new EditError(`${problems.length} problem${problems.length === 1 ? '' : 's'} in edit files:\n${lines.join('\n')}`, { hint: 'run `edit validate` for details' });
 }
 
+/**
+ * For commands that read the recorded weights (verify, diff): a set solved by an earlier editor
+ * revision is still exactly what state.json names, so it is only warned about; any other drift refuses.
+ */
+export function checkRecordedWeights(ws: Pick<Workspace, 'drift'>, warn: (line: string) => void): void {
+  for (const d of ws.drift) if (d.kind === 'solver') warn(`warning: ${d.message}`);
+  const blocking = ws.drift.filter((d) => d.kind !== 'solver');
+  if (blocking.length > 0) throw driftError(blocking);
+}
+
 export function driftError(drift: DriftProblem[]): EditError {
   const lines = drift.map((d) => `  ! ${d.file}: ${d.message}`);
   return new EditError(`the model folder drifted from state.json:\n${lines.join('\n')}`, {

@@ -86,14 +86,21 @@ interface EditorInfo<S extends EditorSettings> {
   needsStats: boolean;
   /** Needs a trained network (model.json `editor.file`, made by `edit train-editor`). */
   needsNetwork: boolean;
+  /**
+   * The editor's algorithm revision: raised whenever the same edits, settings and files would give
+   * other rows or another solve. state.json records it with the set's delta; a set solved by an
+   * earlier revision is drift that `edit apply --refresh` re-solves (verify still judges it).
+   */
+  revision: number;
   editedLayers(settings: S, editable: string[]): string[];
 }
 
+// revisions: 2 = known facts kept at every object-predicting position, their objects in the refinement's KL
 export const EDITOR_INFO: { [M in EditorMethod]: EditorInfo<Extract<EditorSettings, { method: M }>> } = {
-  ft: { summary: 'FT-L baseline: constrained fine-tuning per edit, deltas summed', defaults: FT_DEFAULTS, joint: false, needsStats: false, needsNetwork: false, editedLayers: (s, editable) => s.layers ?? lastProjection(editable) },
-  memit: { summary: 'joint least squares over the whole edit set (MEMIT recipe, keys at the last prompt token)', defaults: MEMIT_DEFAULTS, joint: true, needsStats: true, needsNetwork: false, editedLayers: memitLayers },
-  mend: { summary: 'meta-trained hypernetwork (MEND inputs) whose value shifts go into one joint solve (MALMEN)', defaults: MEND_DEFAULTS, joint: true, needsStats: true, needsNetwork: true, editedLayers: projections },
-  instructedit: { summary: 'InstructEdit: the hypernetwork reads each edit\'s task instruction; one editor for many tasks, joint solve', defaults: INSTRUCTEDIT_DEFAULTS, joint: true, needsStats: true, needsNetwork: true, editedLayers: projections },
+  ft: { summary: 'FT-L baseline: constrained fine-tuning per edit, deltas summed', defaults: FT_DEFAULTS, revision: 1, joint: false, needsStats: false, needsNetwork: false, editedLayers: (s, editable) => s.layers ?? lastProjection(editable) },
+  memit: { summary: 'joint least squares over the whole edit set (MEMIT recipe, keys at the last prompt token)', defaults: MEMIT_DEFAULTS, revision: 2, joint: true, needsStats: true, needsNetwork: false, editedLayers: memitLayers },
+  mend: { summary: 'meta-trained hypernetwork (MEND inputs) whose value shifts go into one joint solve (MALMEN)', defaults: MEND_DEFAULTS, revision: 2, joint: true, needsStats: true, needsNetwork: true, editedLayers: projections },
+  instructedit: { summary: 'InstructEdit: the hypernetwork reads each edit\'s task instruction; one editor for many tasks, joint solve', defaults: INSTRUCTEDIT_DEFAULTS, revision: 2, joint: true, needsStats: true, needsNetwork: true, editedLayers: projections },
 };
 
 export const EDITOR_METHODS = Object.keys(EDITOR_INFO) as EditorMethod[];

@@ -11,7 +11,8 @@ import { sha256, sha256FileIfExists } from '../util/hash.js';
 import { canonicalJson } from '../spec/load.js';
 import { DELTA_NAME_HASH, DELTAS_DIR, deltaFileName, SET_DELTA_NAME } from './deltas.js';
 import { ROWS_DIR, rowsFileName } from './rows.js';
-import type { AppliedEdit, ModelState } from './types.js';
+import type { AppliedEdit, ModelState, SolverRecord } from './types.js';
+import { EDITOR_INFO, isMethod } from '../editor/settings.js';
 
 export const STATE_FILE = 'state.json';
 
@@ -20,6 +21,8 @@ export interface DriftProblem {
   /** Path of the file, as the model folder path joined with its relative path. */
   file: string;
   message: string;
+  /** 'solver': the set was solved by an earlier revision of its editor — its weights are what state.json says, so verify still judges them. */
+  kind?: 'solver';
 }
 
 export function emptyState(manifest: ModelManifest, baseSha: string): ModelState {
@@ -106,6 +109,26 @@ export interface DriftReport {
 }
 
 /**
+ * The set's editor, when the revision that solved it is not the one this editops has: the delta's
+ * `solver`, or for a state written before it was recorded, the method of the edits with rows at
+ * revision 1. Undefined when the set has no delta or its method is unknown here.
+ */
+export function outdatedSolver(state: ModelState): { method: string; was: number; now: number } | undefined {
+  if (state.delta === null) return undefined;
+  const method = state.delta.solver?.method ?? Object.values(state.edits).find((e) => e.rows !== null)?.method;
+  if (method === undefined || !isMethod(method)) return undefined;
+  const was = state.delta.solver?.revision ?? 1;
+  const now = EDITOR_INFO[method].revision;
+  return was === now ? undefined : { method, was, now };
+}
+
+/** The record of the editor that solves a set now. */
+export function solverRecord(method: string): SolverRecord {
+  if (!isMethod(method)) throw new EditError(`unknown editor method "${method}"`);
+  return { method, revision: EDITOR_INFO[method].revision };
+}
+
+/**
  * Everything on disk that does not match state.json: the base weights (against state and manifest),
  * each delta file (at its content-addressed place, present, same sha256) and the effective hash;
  * apart, the stray files in deltas/. No drift = `drift` empty.
@@ -170,6 +193,11 @@ export async function checkDrift(modelDir: string, manifest: ModelManifest, stat
     problems.push({ file: join(modelDir, MANIFEST), message: 'model.json changed since the edits were applied (thresholds, layers or editor): run `edit apply --refresh` to re-verify every edit' });
   }
 
+  const outdated = outdatedSolver(state);
+  if (outdated !== undefined) {
+    problems.push({ file: join(modelDir, STATE_FILE), kind: 'solver', message: `the edit set was solved by ${outdated.method} revision ${outdated.was}; this editops solves with revision ${outdated.now}: run \`edit apply --refresh\` to re-solve and re-verify every edit` });
+  }
+
   const effective = effectiveSha(state.base.sha256, state.delta?.sha256 ?? null);
   if (effective !== state.effective.sha256) {
     problems.push({ file: join(modelDir, STATE_FILE), message: `effective sha256 ${short(state.effective.sha256)} does not match its base and delta (${short(effective)})` });
@@ -227,7 +255,8 @@ function jsonErrorPlace(text: string, message: string): string {
 const STATE_KEYS = ['$schema', 'version', 'serial', 'base', 'editor', 'stats', 'manifest', 'delta', 'backend', 'effective', 'edits'];
 const EDIT_KEYS = ['specSha256', 'prompt', 'target', 'method', 'rows', 'metrics', 'appliedAt'];
 const ROWS_KEYS = ['file', 'sha256', 'count'];
-const DELTA_KEYS = ['file', 'sha256', 'layers', 'capacity'];
+const DELTA_KEYS = ['file', 'sha256', 'layers', 'capacity', 'solver'];
+const SOLVER_KEYS = ['method', 'revision'];
 const METRIC_KEYS = ['reliability', 'generalization', 'locality', 'portability', 'passed', 'total'];
 
 /** Known keys in declared order, unknown ones after them alphabetically. */
@@ -243,7 +272,8 @@ function orderState(state: ModelState): ModelState {
     const e = state.edits[id];
     edits[id] = ordered({ ...e, rows: e.rows === null ? null : ordered(e.rows, ROWS_KEYS), metrics: ordered(e.metrics, METRIC_KEYS) }, EDIT_KEYS);
   }
-  return ordered({ ...state, delta: state.delta === null ? null : ordered(state.delta, DELTA_KEYS), edits }, STATE_KEYS);
+  const delta = state.delta === null ? null : ordered(state.delta.solver === undefined ? state.delta : { ...state.delta, solver: ordered(state.delta.solver, SOLVER_KEYS) }, DELTA_KEYS);
+  return ordered({ ...state, delta, edits }, STATE_KEYS);
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -291,6 +321,10 @@ function checkState(json: unknown, file: string): ModelState {
     if (!isSha(json.delta.sha256)) fail('/delta/sha256', 'must be a hex sha256');
     if (!Array.isArray(json.delta.layers) || !json.delta.layers.every((l) => typeof l === 'string')) fail('/delta/layers', 'must be a list of layer names');
     if (!Array.isArray(json.delta.capacity)) fail('/delta/capacity', 'must be a list');
+    const solver = json.delta.solver;
+    if (solver !== undefined && (!isObj(solver) || typeof solver.method !== 'string' || typeof solver.revision !== 'number' || !Number.isSafeInteger(solver.revision) || solver.revision < 1)) {
+      fail('/delta/solver', 'must be {method, revision} with a positive integer revision');
+    }
   }
   if (json.stats !== null && (!isObj(json.stats) || !isSha(json.stats.sha256))) fail('/stats/sha256', 'must be null or a hex sha256');
   return { ...(json as unknown as ModelState), editor: (json.editor ?? null) as ModelState['editor'] };

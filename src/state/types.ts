@@ -37,6 +37,12 @@ export interface LayerCapacityRecord {
   keyDim: number;
 }
 
+/** The editor code that solved a set: its method and algorithm revision (absent in older states: revision 1). */
+export interface SolverRecord {
+  method: string;
+  revision: number;
+}
+
 export interface ModelState {
   $schema?: string;
   version: 2;
@@ -53,7 +59,7 @@ export interface ModelState {
    */
   manifest: { sha256: string };
   /** The set's solved weight change: deltas/set@<sha12>.safetensors; null when no edit changes a weight. */
-  delta: (FileRef & { layers: string[]; capacity: LayerCapacityRecord[] }) | null;
+  delta: (FileRef & { layers: string[]; capacity: LayerCapacityRecord[]; solver?: SolverRecord }) | null;
   /** The TensorFlow.js backend the last apply judged on ("wasm", "node", …); verify says when it runs on another. */
   backend?: string;
   /** sha256 over the base hash and the set delta's hash. */

@@ -5,7 +5,7 @@ import { readManifest } from '../../model/folder.js';
 import { parseSafetensors } from '../../model/safetensors.js';
 import { readFile } from 'node:fs/promises';
 import { deltaStats } from '../../model/weight-change.js';
-import { openWorkspace, readSetDelta, driftError } from '../../apply/workspace.js';
+import { checkRecordedWeights, openWorkspace, readSetDelta } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag } from '../flags.js';
 
@@ -23,7 +23,7 @@ export const diffCommand: Command = {
     const root = projectRoot(ctx);
     const dir = modelDir(ctx, root);
     const ws = await openWorkspace(root, dir, stringFlag(ctx, 'dir', 'edits'));
-    if (ws.drift.length > 0) throw driftError(ws.drift);
+    checkRecordedWeights(ws, (line) => ctx.io.err(line));
     const id = ctx.args[0];
     if (id !== undefined && ws.state.edits[id] === undefined) throw new EditError(`no applied edit "${id}"`);
     // One solved change for the whole set: an edit has rows in it, not a matrix of its own.

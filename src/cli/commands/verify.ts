@@ -9,7 +9,7 @@ import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import { judgedPrompts, type BatchCheck } from '../../assert/check-edit.js';
 import { checkAll, judges } from '../../apply/apply-plan.js';
-import { driftError, openWorkspace, problemsError, readSetDelta, lockWarning, missingEditsWarning } from '../../apply/workspace.js';
+import { checkRecordedWeights, openWorkspace, problemsError, readSetDelta, lockWarning, missingEditsWarning } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, stringFlag, workersSetting } from '../flags.js';
 import { makeUi } from '../ui.js';
@@ -48,7 +48,7 @@ export const verifyCommand: Command = {
     const ws = await openWorkspace(root, modelDir(ctx, root), stringFlag(ctx, 'dir', 'edits'));
     for (const warning of [lockWarning(ws), missingEditsWarning(ws)]) if (warning !== undefined) ctx.io.err(warning);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
-    if (ws.drift.length > 0) throw driftError(ws.drift);
+    checkRecordedWeights(ws, (line) => ctx.io.err(line));
     const edits = shard === undefined ? ws.edits : ws.edits.filter((_, i) => i % shard.count === shard.index - 1);
     const json = ctx.flags.json === true;
     const backend = await initBackend();

@@ -8,6 +8,7 @@ import type { AssertionSpec, AssertionType, EditSpec } from '../src/spec/types.j
 import type { Thresholds } from '../src/model/folder.js';
 import { HANDLERS, describeAssertion, parseAssertionType, runAssertion } from '../src/assert/registry.js';
 import { batchChecks, checkEdit } from '../src/assert/check-edit.js';
+import { renderChecks, renderMarkdown } from '../src/cli/report.js';
 
 /** A Judge from tables: prompt → output; "prompt|completion" → probability, rank, token accuracy. Records generate calls. */
 class FakeJudge implements Judge {
@@ -279,5 +280,41 @@ describe('checkEdit', () => {
     );
     expect(b.edits.map((e) => [e.id, e.result.pass])).toEqual([['a', true], ['b', false]]);
     expect({ pass: b.pass, passed: b.passed, total: b.total }).toEqual({ pass: false, passed: 1, total: 2 });
+  });
+});
+
+describe('set interference in the checks', () => {
+  const FR = 'The capital of France is';
+  const ES = 'The capital of Spain is';
+  const IT = 'The capital of Italy is';
+  const DE = 'The capital of Germany is';
+  const AT = 'The capital of Austria is';
+  const edits: Array<{ id: string; spec: EditSpec }> = [
+    { id: 'a', spec: { version: 1, task: 'counterfact', prompt: FR, target: ' Lyon' } },
+    { id: 'b', spec: { version: 1, task: 'counterfact', prompt: ES, target: ' Lisbon', locality: [{ prompt: FR }, { prompt: IT }] } },
+    { id: 'c', spec: { version: 1, task: 'counterfact', prompt: DE, target: ' Bonn', locality: [{ prompt: AT }, { prompt: FR }] } },
+  ];
+  // Italy moved to " Lyonnais": a word that only starts like a target is no target
+  const edited = new FakeJudge({ [FR]: ' Lyon.', [ES]: ' Lisbon.', [IT]: ' Lyonnais.', [DE]: ' Bonn.', [AT]: ' Bonn.' });
+  const base = new FakeJudge({ [FR]: ' Paris.', [IT]: ' Rome.', [AT]: ' Vienna.' });
+  const thresholds: Thresholds = { reliability: 1, generalization: 1, locality: 1, portability: 0 };
+
+  it('names the edit whose target a failed locality check now gives, and sums the moved facts up once', () => {
+    const check = batchChecks(edits, edited, base, thresholds);
+    const failed = (id: string) => check.edits.find((e) => e.id === id)!.result.checks.filter((c) => !c.pass);
+    expect(failed('a')).toEqual([]);
+    expect(failed('b').map((c) => [c.prompt, c.movedTo, c.reason])).toEqual([
+      [FR, ['a'], 'expected the base model\'s output " Paris.", got " Lyon." — the target of a'],
+      [IT, undefined, 'expected the base model\'s output " Rome.", got " Lyonnais."'],
+    ]);
+    expect(failed('c').map((c) => [c.prompt, c.movedTo, c.reason])).toEqual([
+      [AT, ['c'], 'expected the base model\'s output " Vienna.", got " Bonn." — this edit\'s target'],
+      [FR, ['a'], 'expected the base model\'s output " Paris.", got " Lyon." — the target of a'],
+    ]);
+    const text = renderChecks(check);
+    expect(text).toContain(['', 'Facts the set moved onto its own targets (2):', `  "${FR}" → " Lyon.", the target of a (a failed locality check of 2 edits)`, `  "${AT}" → " Bonn.", the target of c (a failed locality check of c)`, ''].join('\n'));
+    expect(text.split('\n').at(-1)).toBe('1 of 3 edits hold; 3/7 checks passed.');
+    const md = renderMarkdown(check, 'editops verify');
+    expect(md).toContain(['**Facts the set moved onto its own targets (2):**', '', `- "${FR}" → " Lyon.", the target of a (a failed locality check of 2 edits)`, `- "${AT}" → " Bonn.", the target of c (a failed locality check of c)`, ''].join('\n'));
   });
 });

@@ -149,6 +149,31 @@ export interface BatchCheck {
   total: number;
 }
 
+/** `output` starts with `target` as whole words (leading spaces aside): " Saudi Arabia." has " Saudi Arabia", not " Saudi". */
+function startsWithWords(output: string, target: string): boolean {
+  const t = target.trim();
+  const o = output.trimStart();
+  if (t === '' || !o.startsWith(t)) return false;
+  const next = o.charAt(t.length);
+  return next === '' || !/[\p{L}\p{N}]/u.test(next);
+}
+
+/**
+ * Marks each failed locality check whose output now starts with the target of an edit of the set
+ * (`movedTo`, and in its reason): the fact was moved onto that edit's target.
+ */
+export function attributeMoves(results: ReadonlyArray<{ id: string; result: EditCheck }>, declared: ReadonlyArray<{ id: string; spec: EditSpec }>): void {
+  for (const { id, result } of results) {
+    for (const c of result.checks) {
+      if (c.pass || c.kind !== 'locality' || c.actual === undefined) continue;
+      const by = declared.filter((d) => startsWithWords(c.actual!, d.spec.target)).map((d) => d.id);
+      if (by.length === 0) continue;
+      c.movedTo = by;
+      c.reason += ` — ${by.map((b) => (b === id ? "this edit's target" : `the target of ${b}`)).join(', ')}`;
+    }
+  }
+}
+
 /** Where automatic neighbours come from: the model's knowledge probes, minus what the declared edits change. */
 export interface NeighbourSource {
   known: readonly KnownFact[];
@@ -179,6 +204,7 @@ export function batchChecks(edits: Array<{ id: string; spec: EditSpec }>, edited
   const withHoods = edits.map((e) => ({ ...e, neighbours: source === undefined ? [] : pickNeighbours(e, source.known, source.declared ?? edits) }));
   prefetchChecks(withHoods, edited, base);
   const out = withHoods.map((e) => ({ id: e.id, result: checkEdit(e.spec, edited, base, thresholds, e.neighbours) }));
+  attributeMoves(out, source?.declared ?? edits);
   return {
     edits: out,
     pass: out.every((e) => e.result.pass),

@@ -40,4 +40,10 @@ export interface CheckResult extends AssertionResult {
   expected: string;
   /** Set on automatic locality neighbours (not listed in the edit): the fact's subject and relation. */
   neighbour?: { subject: string; relation: string };
+  /**
+   * A failed locality check whose output now starts with the target of edits of the set: their ids
+   * (the checked edit's own included). Where set interference shows: one fact moved by one edit fails
+   * every edit that has it as a neighbour.
+   */
+  movedTo?: string[];
 }

@@ -23,9 +23,52 @@ export function renderChecks(check: BatchCheck, opts: { verbose?: boolean } = {}
       }
     }
   }
+  lines.push(...movedLines(check));
   const failed = check.edits.filter((e) => !e.result.pass).length;
   lines.push('', `${check.edits.length - failed} of ${check.edits.length} edits hold; ${check.passed}/${check.total} checks passed.`);
   return lines.join('\n');
+}
+
+/** At most this many moved facts are listed (the most shared first). */
+const MOVED_SHOWN = 10;
+
+interface MovedFact {
+  prompt: string;
+  actual: string;
+  /** The edits whose target it now gives. */
+  by: string[];
+  /** The edits with a locality check it failed. */
+  failing: string[];
+}
+
+/**
+ * Set interference in one place: each fact whose locality check failed because its output became the
+ * target of an edit of the set, with that edit and the edits whose checks it failed (most shared first).
+ */
+function movedFacts(check: BatchCheck): MovedFact[] {
+  const moved = new Map<string, MovedFact>();
+  for (const { id, result } of check.edits) {
+    for (const c of result.checks) {
+      if (c.movedTo === undefined) continue;
+      const key = `${c.prompt}\u0000${c.actual ?? ''}`;
+      const m = moved.get(key) ?? { prompt: c.prompt, actual: c.actual ?? '', by: c.movedTo, failing: [] };
+      m.failing.push(id);
+      moved.set(key, m);
+    }
+  }
+  return [...moved.values()].sort((a, b) => b.failing.length - a.failing.length || (a.prompt < b.prompt ? -1 : 1));
+}
+
+function movedText(m: MovedFact): string {
+  return `${excerpt(m.prompt)} → ${JSON.stringify(m.actual)}, the target of ${m.by.join(', ')} (a failed locality check of ${m.failing.length === 1 ? m.failing[0] : `${m.failing.length} edits`})`;
+}
+
+function movedLines(check: BatchCheck): string[] {
+  const list = movedFacts(check);
+  if (list.length === 0) return [];
+  const out = ['', `Facts the set moved onto its own targets (${list.length}):`, ...list.slice(0, MOVED_SHOWN).map((m) => `  ${movedText(m)}`)];
+  if (list.length > MOVED_SHOWN) out.push(`  … and ${list.length - MOVED_SHOWN} more`);
+  return out;
 }
 
 function xml(s: string): string {
@@ -66,6 +109,13 @@ export function renderMarkdown(check: BatchCheck, title: string): string {
     lines.push(`<details><summary><code>${id}</code> failed</summary>`, '');
     for (const c of result.checks.filter((c) => !c.pass)) lines.push(`- **${c.kind}** \`${cut(c.prompt).replaceAll('`', "'")}\`: ${c.reason.replaceAll('|', '\\|')}`);
     lines.push('', '</details>', '');
+  }
+  const moved = movedFacts(check);
+  if (moved.length > 0) {
+    lines.push(`**Facts the set moved onto its own targets (${moved.length}):**`, '');
+    for (const m of moved.slice(0, MOVED_SHOWN)) lines.push(`- ${movedText(m).replaceAll('|', '\\|')}`);
+    if (moved.length > MOVED_SHOWN) lines.push(`- … and ${moved.length - MOVED_SHOWN} more`);
+    lines.push('');
   }
   return lines.join('\n');
 }

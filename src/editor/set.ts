@@ -50,8 +50,8 @@ export function preservedFacts(known: readonly KnownFact[], requests: readonly E
 /**
  * A kept fact's tokens and the positions whose keys the solve keeps still: every position that
  * predicts an object token (the last prompt token, then each object token but the last), so a
- * multi-token answer ("South Korea") keeps its later tokens as well as its first. Facts that do not
- * fit the context keep only their prompt's tail.
+ * multi-token answer ("South Korea") keeps its later tokens as well as its first. A fact longer
+ * than the context is cut from the front, as an edit's wrapped prompt is.
  */
 export function preservedSequences(tokenizer: Tokenizer, nPositions: number, facts: readonly PreservedFact[]): Array<{ ids: number[]; positions: number[] }> {
   return facts.map((f) => {

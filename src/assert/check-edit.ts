@@ -13,7 +13,7 @@ import { quote } from './format.js';
 import { describeAssertion, runAssertion } from './registry.js';
 import { DEFAULT_NEIGHBOURS, pickNeighbours, type Neighbour } from './neighbours.js';
 import { prefetchJudgements } from './prefetch.js';
-import { DEFAULT_MAX_TOKENS, startsWith } from './string.js';
+import { DEFAULT_MAX_TOKENS, startsWith, startsWithWord } from './string.js';
 import type { CheckKind, CheckResult, Judge } from './types.js';
 
 export type ImpliedKind = Exclude<CheckKind, 'expect'>;
@@ -149,24 +149,16 @@ export interface BatchCheck {
   total: number;
 }
 
-/** `output` starts with `target` as whole words (leading spaces aside): " Saudi Arabia." has " Saudi Arabia", not " Saudi". */
-function startsWithWords(output: string, target: string): boolean {
-  const t = target.trim();
-  const o = output.trimStart();
-  if (t === '' || !o.startsWith(t)) return false;
-  const next = o.charAt(t.length);
-  return next === '' || !/[\p{L}\p{N}]/u.test(next);
-}
-
 /**
- * Marks each failed locality check whose output now starts with the target of an edit of the set
- * (`movedTo`, and in its reason): the fact was moved onto that edit's target.
+ * Marks each failed locality check whose output now starts with the target of an edit of the set,
+ * as that edit's own reliability check would judge it (`movedTo`, and in its reason): the fact was
+ * moved onto that edit's target.
  */
 export function attributeMoves(results: ReadonlyArray<{ id: string; result: EditCheck }>, declared: ReadonlyArray<{ id: string; spec: EditSpec }>): void {
   for (const { id, result } of results) {
     for (const c of result.checks) {
       if (c.pass || c.kind !== 'locality' || c.actual === undefined) continue;
-      const by = declared.filter((d) => startsWithWords(c.actual!, d.spec.target)).map((d) => d.id);
+      const by = declared.filter((d) => startsWithWord(c.actual!, d.spec.target)).map((d) => d.id);
       if (by.length === 0) continue;
       c.movedTo = by;
       c.reason += ` — ${by.map((b) => (b === id ? "this edit's target" : `the target of ${b}`)).join(', ')}`;

@@ -74,6 +74,11 @@ function needsBoundary(value: string): boolean {
   return WORD_END.test(value);
 }
 
+/** `output` starts with `value` as a whole word (nothing trimmed): " Lyon." and " Lyon" hold " Lyon", " Lyonnais" does not. */
+export function startsWithWord(output: string, value: string): boolean {
+  return output.startsWith(value) && !(needsBoundary(value) && WORD_START.test(output.slice(value.length)));
+}
+
 /**
  * The check every target and answer goes through (reliability, generalization, portability, locality
  * answers, and `starts-with` itself): the output starts with the value *as a whole word*. Nothing is
@@ -91,7 +96,7 @@ export const startsWith: AssertionHandler = ({ assertion: a, judge, inverse }) =
     out = judge.generate(a.prompt, budget + BOUNDARY_TOKENS);
   }
   const prefix = out.startsWith(a.value);
-  const whole = prefix && !(needsBoundary(a.value) && WORD_START.test(out.slice(a.value.length)));
+  const whole = startsWithWord(out, a.value);
   const object = prefix && !whole ? `${quote(a.value)} as a whole word` : quote(a.value);
   return judged(whole, inverse, out, { verb: 'start with', third: 'starts with', object });
 };

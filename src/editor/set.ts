@@ -5,7 +5,7 @@
 import type { Delta } from '../model/weight-change.js';
 import type { EditRequest, EditRows, EditorContext, LayerCapacity, PreservedFact, SetEditor } from './editor.js';
 import type { Tokenizer } from '../model/tokenizer.js';
-import { encodePair } from './batch.js';
+import { rowSequence, type RowSequence } from './batch.js';
 import { keyDim } from './stats.js';
 import { isPreserved, type KnownFact } from '../model/known-facts.js';
 
@@ -48,20 +48,13 @@ export function preservedFacts(known: readonly KnownFact[], requests: readonly E
 }
 
 /**
- * A kept fact's tokens and the positions whose keys the solve keeps still: every position that
- * predicts an object token (the last prompt token, then each object token but the last), so a
+ * A kept fact's tokens and the positions whose keys the solve keeps still: an edit's rows with the
+ * object as its target (rowSequence) — every position that predicts an object token, so a
  * multi-token answer ("South Korea") keeps its later tokens as well as its first. A fact longer
  * than the context is cut from the front, as an edit's wrapped prompt is.
  */
-export function preservedSequences(tokenizer: Tokenizer, nPositions: number, facts: readonly PreservedFact[]): Array<{ ids: number[]; positions: number[] }> {
-  return facts.map((f) => {
-    const { ids, start } = encodePair(tokenizer, f.prompt, ` ${f.object}`);
-    const cut = Math.max(0, ids.length - 1 - nPositions);
-    const read = ids.slice(cut, ids.length - 1); // the last object token is predicted, never read
-    const positions: number[] = [];
-    for (let p = Math.max(0, start - 1 - cut); p < read.length; p++) positions.push(p);
-    return { ids: read, positions };
-  });
+export function preservedSequences(tokenizer: Tokenizer, nPositions: number, facts: readonly PreservedFact[]): RowSequence[] {
+  return facts.map((f) => rowSequence(tokenizer, nPositions, f.prompt, ` ${f.object}`, "the model's known facts (probes)", { keepTail: true }));
 }
 
 /** A kept fact as text (prompt and object), for a KL that covers every object token. */

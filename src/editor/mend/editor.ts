@@ -168,9 +168,7 @@ export class HyperEditor implements SetEditor {
     const layers = this.editedLayers(ctx.layers);
     const { condDim, valueDim } = this.net.shape;
     const mu = this.settings.preserveWeight ?? 0;
-    const kept = mu > 0 ? preservedSequences(ctx.tokenizer, ctx.model.config.nPositions, ctx.preserve ?? []) : [];
-    const keptRows = kept.reduce((a, q) => a + (q.ids.length === 0 ? 0 : q.positions.length), 0);
-    const kp = keptRows > 0 ? sequenceKeys(ctx.model, kept, layers) : undefined;
+    const kp = mu > 0 && (ctx.preserve?.length ?? 0) > 0 ? sequenceKeys(ctx.model, preservedSequences(ctx.tokenizer, ctx.model.config.nPositions, ctx.preserve!), layers) : undefined;
     const parts = layers.map((layer) => {
       const stats = ctx.stats?.layers[layer];
       if (stats === undefined) throw new EditError(`the ${this.method} editor needs key statistics for "${layer}": run \`edit model stats\``);
@@ -181,7 +179,7 @@ export class HyperEditor implements SetEditor {
       });
       const values = Float32Array.from(v.dataSync());
       v.dispose();
-      const preserve = kp === undefined ? undefined : { keys: kp[layer], n: keptRows };
+      const preserve = kp === undefined ? undefined : { keys: kp[layer], n: kp[layer].length / stats.dim };
       return { layer, s, stats, values: values as Float32Array, preserve };
     });
     const refine = { ...HYPER_DEFAULTS, ...this.settings }; // settings built by hand may leave fields out

@@ -11,10 +11,10 @@ const sha = (c: string) => c.repeat(64);
 function edit(id: string, hash: string, target = ' Lyon'): LoadedEdit {
   return { id, file: `edits/${id}.json`, sha256: sha(hash), spec: { version: 1, task: 'counterfact', prompt: `prompt of ${id}`, target } };
 }
-function state(edits: Record<string, string>): ModelState {
+function state(edits: Record<string, string>, method = 'memit'): ModelState {
   const applied: ModelState['edits'] = {};
   for (const [id, h] of Object.entries(edits)) {
-    applied[id] = { specSha256: sha(h), method: 'memit', rows: { file: `rows/${id}@${sha(h).slice(0, 12)}.safetensors`, sha256: sha(h), count: 2 }, metrics: { reliability: 1, generalization: null, locality: null, portability: null, passed: 1, total: 1 }, appliedAt: '2026-01-01T00:00:00Z' };
+    applied[id] = { specSha256: sha(h), method, rows: { file: `rows/${id}@${sha(h).slice(0, 12)}.safetensors`, sha256: sha(h), count: 2 }, metrics: { reliability: 1, generalization: null, locality: null, portability: null, passed: 1, total: 1 }, appliedAt: '2026-01-01T00:00:00Z' };
   }
   const delta = Object.keys(edits).length === 0 ? null : { file: `deltas/set@${sha('d').slice(0, 12)}.safetensors`, sha256: sha('d'), layers: ['h.2.mlp.c_proj', 'h.3.mlp.c_proj'], capacity: [] };
   return { version: 2, serial: 3, base: { sha256: sha('b') }, editor: null, stats: null, manifest: { sha256: sha('9') }, delta, effective: { sha256: sha('e') }, edits: applied };
@@ -143,9 +143,22 @@ describe('the set\'s solve in a plan', () => {
   });
 
   it('the ft baseline sums per-edit changes: said so, no capacity', () => {
-    const plan = makePlan({ ...base, edits: [edit('a', 'a'), edit('b', 'b')], state: state({ b: 'b' }), editor: { ...memit(4), method: 'ft', joint: false, layers: ['h.3.mlp.c_proj'] } });
+    const plan = makePlan({ ...base, edits: [edit('a', 'a'), edit('b', 'b')], state: state({ b: 'b' }, 'ft'), editor: { ...memit(4), method: 'ft', joint: false, layers: ['h.3.mlp.c_proj'] } });
     expect(plan.solve!.warning).toBeNull();
     expect(solveLines(plan)).toEqual(['Editor ft: per-edit changes are summed over h.3.mlp.c_proj (2 edits after this plan).']);
+  });
+
+  it('kept edits whose rows another editor computed: named instead of a solve it cannot make, with or without changes', () => {
+    const ft = { ...memit(4), method: 'ft', joint: false, layers: ['h.3.mlp.c_proj'] };
+    const plan = makePlan({ ...base, edits: [edit('a', 'a'), edit('b', 'b'), edit('c', 'c')], state: state({ b: 'b', c: 'c' }), editor: ft });
+    expect(plan.solve!.otherEditor).toEqual({ methods: ['memit'], edits: ['b', 'c'] });
+    expect(solveLines(plan)).toEqual(['Editor ft cannot reuse the rows of 2 applied edits: the memit editor computed them. `edit apply --refresh` recomputes them with ft and re-solves the set.']);
+    const unchanged = makePlan({ ...base, edits: [edit('b', 'b')], state: state({ b: 'b' }), editor: ft });
+    expect(unchanged.solve!.resolves).toBe(false);
+    expect(solveLines(unchanged)[0]).toMatch(/^Editor ft cannot reuse the rows of 1 applied edit: .* recomputes it with ft/);
+    // an updated or destroyed edit's rows are not reused: not named
+    expect(makePlan({ ...base, edits: [edit('b', 'b2')], state: state({ b: 'b' }), editor: ft }).solve!.otherEditor).toBeUndefined();
+    expect(makePlan({ ...base, edits: [edit('b', 'b')], state: state({ b: 'b' }, 'ft'), editor: ft }).solve!.otherEditor).toBeUndefined();
   });
 
   it('the solve section is in the plan JSON, valid against schemas/plan.schema.json, and round-trips', () => {

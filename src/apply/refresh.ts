@@ -3,7 +3,8 @@
  * are dropped from the (in-memory) state so the plan recreates them; when the base weights or
  * model.json (editor, settings, statistics, thresholds, layers) changed, every edit's rows were
  * computed under the old ones, so all edits are recreated; likewise when the set was solved by an
- * earlier revision of its editor (a newer editops). The set's delta is always re-solved
+ * earlier revision of its editor (a newer editops), and edits whose rows another editor computed
+ * than `method` (the one this apply solves with) are recomputed with it. The set's delta is always re-solved
  * from the kept rows by the apply that follows. Old files become stray and are removed once
  * state.json is written.
  */
@@ -20,7 +21,7 @@ export interface Refreshed {
   dropped: Array<{ id: string; reason: string }>;
 }
 
-export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
+export async function refreshWorkspace(ws: Workspace, method?: string): Promise<Refreshed> {
   const modelAbs = join(ws.root, ws.modelDir);
   const baseSha = await sha256FileIfExists(join(modelAbs, ws.manifest.weights.file));
   const baseChanged = baseSha !== ws.state.base.sha256;
@@ -42,6 +43,10 @@ export async function refreshWorkspace(ws: Workspace): Promise<Refreshed> {
     }
     if (outdated !== undefined && e.rows !== null) {
       dropped.push({ id, reason: `the ${outdated.method} editor changed (revision ${outdated.was} → ${outdated.now})` });
+      continue;
+    }
+    if (method !== undefined && e.rows !== null && e.method !== method) {
+      dropped.push({ id, reason: `its rows were computed by the ${e.method} editor; this apply solves with ${method}` });
       continue;
     }
     if (e.rows !== null) {

@@ -84,6 +84,7 @@ function solveInfo(editor: NonNullable<PlanInput['editor']>, changes: EditChange
   const rows = kept.reduce((a, [, e]) => a + (e.rows?.count ?? 0), 0) + coming.reduce((a, e) => a + editor.estimateRows(e), 0);
   const share = editor.keyDim > 0 ? rows / editor.keyDim : 0;
   const warning = !editor.joint || share < CAPACITY_WARNING ? null : `${rows} rows per edited layer against a key dimension of ${editor.keyDim} (${Math.round(100 * share)}%): ${share >= 1 ? 'past' : 'near'} the capacity of a joint solve on this model; expect edits or locality to fail (edit more layers or use a wider model)`;
+  const other = kept.filter(([, e]) => e.method !== editor.method);
   return {
     method: editor.method,
     joint: editor.joint,
@@ -94,6 +95,7 @@ function solveInfo(editor: NonNullable<PlanInput['editor']>, changes: EditChange
     rows,
     keyDim: editor.keyDim,
     warning,
+    ...(other.length === 0 ? {} : { otherEditor: { methods: [...new Set(other.map(([, e]) => e.method))].sort(), edits: other.map(([id]) => id).sort() } }),
   };
 }
 

@@ -50,6 +50,8 @@ export interface SolveInfo {
   keyDim: number;
   /** Said when the rows come near the key dimension, where a joint solve stops holding every edit. */
   warning: string | null;
+  /** Kept applied edits whose rows another editor computed (`apply --refresh` recomputes them); absent when there are none. */
+  otherEditor?: { methods: string[]; edits: string[] };
 }
 
 export interface Plan {

@@ -67,8 +67,16 @@ export function nextSteps(plan: Plan): string[] {
 /** The solve section: what re-solving the set touches and how full the edited layers are. */
 export function solveLines(plan: Plan): string[] {
   const s = plan.solve;
-  if (s === null || s === undefined || !s.resolves) return [];
+  if (s === null || s === undefined) return [];
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (s.otherEditor !== undefined) {
+    const n = s.otherEditor.edits.length;
+    return [
+      `Editor ${s.method} cannot reuse the rows of ${plural(n, 'applied edit')}: the ${s.otherEditor.methods.join(' and ')} editor computed them. ` +
+        `\`edit apply --refresh\` recomputes ${n === 1 ? 'it' : 'them'} with ${s.method} and re-solves the set.`,
+    ];
+  }
+  if (!s.resolves) return [];
   if (!s.joint) return [`Editor ${s.method}: per-edit changes are summed over ${s.layers.join(', ')} (${plural(s.edits, 'edit')} after this plan).`];
   if (s.edits === 0) return [`Editor ${s.method}: no edit changes weights after this plan; ${s.layers.join(', ')} go back to the base weights.`];
   const kept =

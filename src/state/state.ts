@@ -122,6 +122,16 @@ export function outdatedSolver(state: ModelState): { method: string; was: number
   return was === now ? undefined : { method, was, now };
 }
 
+/**
+ * Applied edits whose rows another editor computed than `method`, the one about to solve the set
+ * (model.json's editor, or `apply --method`): their cached rows cannot join its solve, and
+ * `apply --refresh` recomputes them. Sorted ids, and the editors that computed them.
+ */
+export function rowsOfOtherEditors(state: ModelState, method: string): { ids: string[]; methods: string[] } {
+  const other = Object.entries(state.edits).filter(([, e]) => e.rows !== null && e.method !== method);
+  return { ids: other.map(([id]) => id).sort(byCodeUnit), methods: [...new Set(other.map(([, e]) => e.method))].sort(byCodeUnit) };
+}
+
 /** The record of the editor that solves a set now. */
 export function solverRecord(method: string): SolverRecord {
   if (!isMethod(method)) throw new EditError(`unknown editor method "${method}"`);

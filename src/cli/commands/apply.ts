@@ -18,7 +18,7 @@ import { stateDependencies } from '../../apply/commit-paths.js';
 import { editorSettings, needsStats, openEditor } from '../../editor/registry.js';
 import { readKeyStats } from '../../editor/stats.js';
 import { withLock } from '../../state/lock.js';
-import { manifestSha, readState, STATE_FILE } from '../../state/state.js';
+import { manifestSha, readState, rowsOfOtherEditors, STATE_FILE } from '../../state/state.js';
 import { checkCommittable, commitPaths, isRepo, uncommittedPaths } from '../../state/git.js';
 import { DELTAS_DIR, deltaFileName, SET_DELTA_NAME } from '../../state/deltas.js';
 import { ROWS_DIR, rowsFileName } from '../../state/rows.js';
@@ -61,6 +61,25 @@ function checkFresh(saved: Plan, ws: Workspace, file: string): void {
 }
 
 /** state.json and the rows and delta files it names, relative to the project root. */
+/**
+ * The kept applied edits' rows must come from the editor about to solve the set: rows another editor
+ * computed cannot join its solve. `--refresh` recomputes them (refreshWorkspace); without it this
+ * refuses before anything is computed — also with no change to make, when `--method` asked for an
+ * editor the applied set was not solved with (the flag would otherwise be silently ignored).
+ */
+function checkSameEditor(ws: Workspace, chosen: string, flag: string | undefined, targets: string[]): void {
+  const plan = structuralPlan(ws, targets, flag);
+  const leaving = new Set(plan.changes.filter((c) => c.action === Action.Destroy || c.action === Action.Update).map((c) => c.id));
+  const other = rowsOfOtherEditors(ws.state, chosen);
+  const ids = other.ids.filter((id) => !leaving.has(id));
+  if (ids.length === 0 || (flag === undefined && !hasChanges(plan))) return;
+  const named = ids.length <= 3 ? ids.join(', ') : `${ids.slice(0, 3).join(', ')} and ${ids.length - 3} more`;
+  const which = flag === undefined ? `the model's editor is ${chosen}` : `--method asks for ${chosen}`;
+  throw new EditError(`${ids.length === 1 ? 'applied edit' : `${ids.length} applied edits`} ${named} ${ids.length === 1 ? 'was' : 'were'} solved by the ${other.methods.join(' and ')} editor and ${which}: ${ids.length === 1 ? 'its rows' : 'their rows'} cannot join its solve; nothing was computed or written`, {
+    hint: `run \`edit apply${flag === undefined ? '' : ` --method ${flag}`} --refresh\` to recompute every applied edit with ${chosen} and verify the set again${flag === undefined ? '' : ", or leave out --method to use the model's editor"}`,
+  });
+}
+
 function stateFiles(ws: Workspace): string[] {
   const named = [...Object.values(ws.state.edits).flatMap((e) => (e.rows === null ? [] : [e.rows.file])), ...(ws.state.delta === null ? [] : [ws.state.delta.file])];
   return [STATE_FILE, ...named].map((f) => join(ws.modelDir, f));
@@ -93,7 +112,7 @@ export const applyCommand: Command = {
     'no-commit': { type: 'boolean', description: 'write the new state but leave the git commit to you' },
     target: { type: 'string', multiple: true, value: '<id>', description: 'apply only this edit' },
     refresh: { type: 'boolean', description: 'accept drifted files and recompute what they held' },
-    method: { type: 'string', value: '<editor>', description: "the editor to use instead of the model's (e.g. ft)" },
+    method: { type: 'string', value: '<editor>', description: "the editor to use instead of the model's (e.g. ft); edits applied with another one need --refresh" },
     json: { type: 'boolean', description: 'print the result as JSON (with --auto-approve or a saved plan)' },
     'allow-destroy-all': { type: 'boolean', description: 'apply even when the edits folder is missing and every applied edit would be destroyed' },
     ...WORKERS_OPTION,
@@ -123,16 +142,17 @@ export const applyCommand: Command = {
       const destroyed = structuralPlan(ws, listFlag(ctx, 'target')).changes.filter((c) => c.action === Action.Destroy).map((c) => c.id);
       if (destroyed.length > 0) throw missingEditsError(ws, destroyed);
     }
+    const settings = editorSettings(ws.manifest, method);
     // --refresh on a drifted folder rewrites state.json even when the plan is empty: that is the fix.
     const refreshing = ctx.flags.refresh === true && ws.drift.length > 0;
     if (ctx.flags.refresh === true) {
-      const r = await refreshWorkspace(ws);
+      const r = await refreshWorkspace(ws, settings.method);
       ws = r.ws;
       for (const d of r.dropped) ctx.io.err(`refresh: ${d.id} will be recomputed (${d.reason})`);
     }
     if (ws.drift.length > 0) throw driftError(ws.drift);
     const targets = checkTargets(ws, listFlag(ctx, 'target'));
-    const settings = editorSettings(ws.manifest, method);
+    checkSameEditor(ws, settings.method, method, targets);
     const stats = needsStats(settings.method) ? await readKeyStats(join(root, ws.modelDir), ws.manifest) : undefined;
     if (needsStats(settings.method) && stats === undefined) throw new EditError(`the ${settings.method} editor needs key statistics, and ${ws.modelDir}/model.json names none`, { hint: 'compute them with `edit model stats --text <file>` (text the model normally reads), or set "editor": {"method": "ft"} in model.json' });
 

@@ -9,6 +9,10 @@
  * relation phrase, and short passages mixing two facts about a subject.
  * Corpus v3 adds the province of each trained city (a second fact per city that differs between the
  * cities of one country; README, "Why provinces"); DATA_PROVINCES=0 writes corpus v2.
+ * Corpus v4 also gives a province to the cities whose province names a city the corpus names anyway
+ * (usually the city itself: "The province of Kyoto is Kyoto"), so the model has a fact that tells
+ * Kyoto from Osaka; DATA_PROVINCES=v4 writes it (an experiment: no shipped model is trained on it yet).
+ * Both leave the benchmark (data/bench.json) as it was.
  *
  * Held out, and measured by `npm run eval:model`:
  * - compositions: per relation, one base form (trained for the other relations) and about one in
@@ -93,6 +97,8 @@ const RECENT_MAX_PEERS = 3;
 const RECENT_CODES = 0.15;
 /** Corpus v3: the province of every trained city whose province has an ASCII name (DATA_PROVINCES=0: corpus v2). */
 const PROVINCES = process.env.DATA_PROVINCES !== '0';
+/** Corpus v4 (DATA_PROVINCES=v4): also provinces that name trained cities; else only provinces that name no city (v3). */
+const NAMED_PROVINCES = PROVINCES && process.env.DATA_PROVINCES === 'v4';
 
 /** An opener before a core: "By the way," + "The {r} of {s} is {o}." → "By the way, the {r} of {s} is {o}." */
 function compose(opener: string, core: string): string {
@@ -170,11 +176,12 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
   const bigCities = cities
     .filter((c) => ascii(c.city_ascii) && byName.get(c.city_ascii)!.size === 1 && !countryNames.has(c.city_ascii) && countryNames.has(c.country))
     .sort((a, b) => b.pop - a.pop || a.city_ascii.localeCompare(b.city_ascii));
-  /** True when the name holds a city's name as whole words ("Jammu and Kashmir" names Jammu). */
-  const namesCity = (name: string) => {
+  /** The cities' names the name holds as whole words ("Jammu and Kashmir" names Jammu). */
+  const namedCities = (name: string) => {
     const words = name.split(/[\s-]+/);
-    for (let i = 0; i < words.length; i++) for (let j = i + 1; j <= words.length; j++) if (byName.has(words.slice(i, j).join(' '))) return true;
-    return false;
+    const out: string[] = [];
+    for (let i = 0; i < words.length; i++) for (let j = i + 1; j <= words.length; j++) if (byName.has(words.slice(i, j).join(' '))) out.push(words.slice(i, j).join(' '));
+    return out;
   };
   const seen = new Set<string>();
   const objects = new Set(facts.map((f) => f.object));
@@ -187,9 +194,14 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
     // A capital is an object the corpus names anyway, so it is never held out.
     const held = seen.size % RECENT_EVERY === 0 && !objects.has(c.city_ascii);
     add(c.city_ascii, 'country', c.country, held ? heldCities : facts);
-    // A province that is also a city's name would name that city in the corpus (the recent task's new cities must stay unnamed).
-    if (PROVINCES && !held && ascii(c.province) && !namesCity(c.province)) provinces.push({ subject: c.city_ascii, relation: 'province', object: c.province });
+    if (PROVINCES && !held && ascii(c.province)) provinces.push({ subject: c.city_ascii, relation: 'province', object: c.province });
   }
+  // A province that is also a city's name names that city in the corpus: the recent task's new cities
+  // (and every city the corpus never names, from which bench.json draws more) must stay unnamed, so
+  // a province may name only trained cities (v4), or none at all (v3).
+  const trainedNames = new Set(facts.filter((f) => f.relation === 'country').map((f) => f.subject));
+  const namedOk = (p: string) => namedCities(p).every((n) => NAMED_PROVINCES && trainedNames.has(n));
+  provinces.splice(0, provinces.length, ...provinces.filter((f) => namedOk(f.object)));
   // A held-out city joins the recent pool only when its country has few trained cities: the model
   // cannot guess it from the prior or the sound of the name ("Jinxi" → China), so the pool is
   // facts it cannot know. The other held-out cities are simply never trained.

@@ -80,6 +80,15 @@ function checkSameEditor(ws: Workspace, chosen: string, flag: string | undefined
   });
 }
 
+/** The editor this apply solves with, or undefined when model.json or --method names none it knows (reported after drift, as before). */
+function chosenMethod(ws: Workspace, flag: string | undefined): string | undefined {
+  try {
+    return editorSettings(ws.manifest, flag).method;
+  } catch {
+    return undefined;
+  }
+}
+
 function stateFiles(ws: Workspace): string[] {
   const named = [...Object.values(ws.state.edits).flatMap((e) => (e.rows === null ? [] : [e.rows.file])), ...(ws.state.delta === null ? [] : [ws.state.delta.file])];
   return [STATE_FILE, ...named].map((f) => join(ws.modelDir, f));
@@ -142,16 +151,16 @@ export const applyCommand: Command = {
       const destroyed = structuralPlan(ws, listFlag(ctx, 'target')).changes.filter((c) => c.action === Action.Destroy).map((c) => c.id);
       if (destroyed.length > 0) throw missingEditsError(ws, destroyed);
     }
-    const settings = editorSettings(ws.manifest, method);
     // --refresh on a drifted folder rewrites state.json even when the plan is empty: that is the fix.
     const refreshing = ctx.flags.refresh === true && ws.drift.length > 0;
     if (ctx.flags.refresh === true) {
-      const r = await refreshWorkspace(ws, settings.method);
+      const r = await refreshWorkspace(ws, chosenMethod(ws, method));
       ws = r.ws;
       for (const d of r.dropped) ctx.io.err(`refresh: ${d.id} will be recomputed (${d.reason})`);
     }
     if (ws.drift.length > 0) throw driftError(ws.drift);
     const targets = checkTargets(ws, listFlag(ctx, 'target'));
+    const settings = editorSettings(ws.manifest, method);
     checkSameEditor(ws, settings.method, method, targets);
     const stats = needsStats(settings.method) ? await readKeyStats(join(root, ws.modelDir), ws.manifest) : undefined;
     if (needsStats(settings.method) && stats === undefined) throw new EditError(`the ${settings.method} editor needs key statistics, and ${ws.modelDir}/model.json names none`, { hint: 'compute them with `edit model stats --text <file>` (text the model normally reads), or set "editor": {"method": "ft"} in model.json' });

@@ -25,3 +25,20 @@ describe('edit init and .gitattributes', () => {
     expect(await readFile(join(repo, '.gitattributes'), 'utf8')).toBe('*.png binary\nmodels/** -text\n');
   });
 });
+
+describe('edit init --name', () => {
+  it('writes a workflow and next steps that name the model folder it made', async () => {
+    const repo = await tempDir('init-name');
+    made.push(repo);
+    await gitInit(repo);
+    const r = await edit(repo, 'init', '--name', 'bot');
+    expectCode(r, 0);
+    expect(r.stdout).toContain('npx editops plan --model models/bot');
+    const wf = await readFile(join(repo, '.github/workflows/edits.yml'), 'utf8');
+    for (const cmd of ['validate', 'plan', 'verify', 'apply']) expect(wf).toContain(`npx editops ${cmd} --model models/bot`);
+    expect(wf).not.toMatch(/npx editops \w+\b(?! --model models\/bot)/);
+    // The workflow's commands work as written on the folder init made.
+    expectCode(await edit(repo, 'validate', '--model', 'models/bot'), 0);
+    expectCode(await edit(repo, 'plan', '--model', 'models/bot', '--detailed-exitcode'), 0);
+  });
+});

@@ -69,3 +69,11 @@ it('init writes the workflow with the installed command, not this repository\'s 
   expect(t).toContain('npx editops verify --junit edit-results.xml');
   expect(t).toContain('npx editops apply --auto-approve');
 });
+
+it('init names a model folder other than models/default in every command of the workflow', async () => {
+  const t = await workflowTemplate('models/bot');
+  const commands = [...t.matchAll(/npx editops (\w+)([^\n]*)/g)];
+  expect(commands.map((m) => m[1]).sort()).toEqual(['apply', 'plan', 'validate', 'verify']);
+  for (const m of commands) expect(m[2]).toMatch(/^ --model models\/bot(?: |$)/);
+  expect(await workflowTemplate()).not.toContain('--model');
+});

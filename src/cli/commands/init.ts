@@ -72,10 +72,14 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** The shipped workflow, calling the installed package instead of this repository's bin/. */
-export async function workflowTemplate(): Promise<string> {
+/**
+ * The shipped workflow for a project: it calls the installed package instead of this repository's
+ * bin/, and every command names the model folder when init made one other than models/default.
+ */
+export async function workflowTemplate(modelRel = join('models', 'default')): Promise<string> {
   const text = await readFile(join(packageRoot(), '.github', 'workflows', 'edits.yml'), 'utf8');
-  return text.replaceAll('node bin/edit.js', 'npx editops');
+  const model = modelRel === join('models', 'default') ? '' : ` --model ${modelRel.split(sep).join('/')}`;
+  return text.replace(/node bin\/edit\.js (\w+)/g, (_, cmd: string) => `npx editops ${cmd}${model}`);
 }
 
 export const initCommand: Command = {
@@ -122,7 +126,7 @@ export const initCommand: Command = {
     }
 
     await mkdir(join(ctx.cwd, '.github', 'workflows'), { recursive: true });
-    const wf = await workflowTemplate();
+    const wf = await workflowTemplate(modelRel);
     await put('.github/workflows/edits.yml', (abs) => writeFileAtomic(abs, wf));
 
     const gi = join(ctx.cwd, '.gitignore');
@@ -142,7 +146,8 @@ export const initCommand: Command = {
     }
     for (const c of created) ctx.io.out(`created  ${c}`);
     for (const s of skipped) ctx.io.out(`exists   ${s} (kept; --force overwrites)`);
-    ctx.io.out(`\nNext: add an edit file under edits/ (see edits/README.md), then run \`npx editops plan\` and \`npx editops apply\`.`);
+    const model = name === 'default' ? '' : ` --model ${modelRel.split(sep).join('/')}`;
+    ctx.io.out(`\nNext: add an edit file under edits/ (see edits/README.md), then run \`npx editops plan${model}\` and \`npx editops apply${model}\`, and commit what init created.`);
     return 0;
   },
 };

@@ -37,6 +37,9 @@ describe('findProjectRoot', () => {
     expect(findProjectRoot(join(base, 'repo/ml'))).toBe(join(base, 'repo/ml'));
     expect(findProjectRoot(join(base, 'repo/ml/models/default/deltas/capitals'))).toBe(join(base, 'repo/ml'));
     expect(findProjectRoot(join(base, 'repo/other/edits/x'))).toBe(join(base, 'repo/other'));
+    // An edits/ folder inside a project (docs, examples) does not make a second project: the model folder above wins.
+    await mkdir(join(base, 'repo/ml/docs/edits'), { recursive: true });
+    expect(findProjectRoot(join(base, 'repo/ml/docs'))).toBe(join(base, 'repo/ml'));
     // No project marker below the repository's top: the top (where .git is), never a folder above it.
     expect(findProjectRoot(join(base, 'repo/docs/deep'))).toBe(join(base, 'repo'));
     // --model and --dir name the markers.

@@ -37,6 +37,14 @@ describe('help from the flag tables', () => {
     expect(viaHelp.stdout).not.toContain('commands:');
   });
 
+  it('`edit help --help` and `edit help -h` print the overview, exit 0', () => {
+    for (const flag of ['--help', '-h']) {
+      const r = edit('help', flag);
+      expect(r.code, flag).toBe(0);
+      expect(r.stdout).toBe(edit('help').stdout);
+    }
+  });
+
   it('every command: each flag has a description, there is an example, and the parser accepts each flag', async () => {
     for (const c of await loadCommands()) {
       expect(c.examples.length, `${c.name} examples`).toBeGreaterThan(0);

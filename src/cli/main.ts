@@ -89,7 +89,7 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
   try {
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
       // `edit help <command>`, `edit help --markdown` (the README's command table), or the overview.
-      const topic = name === 'help' ? rest[0] : undefined;
+      const topic = name === 'help' && rest[0] !== '--help' && rest[0] !== '-h' ? rest[0] : undefined;
       if (topic === '--markdown') io.out(commandTable(await loadCommands()));
       else if (topic !== undefined) io.out(commandHelp(await loadCommand(topic)));
       else io.out(overviewHelp(await loadCommands()));

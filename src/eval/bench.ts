@@ -96,7 +96,7 @@ export async function readBench(path: string, cwd: string): Promise<{ bench: Ben
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new EditError(`cannot read the benchmark: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file: relative(cwd, path) || path, hint: 'build it with `npm run bench:data`, or name one with --bench' });
+    throw new EditError(`cannot read the benchmark: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file: relative(cwd, path) || path, hint: 'name one with --bench (the editops repository builds data/bench.json with `npm run bench:data`)' });
   }
   let json: unknown;
   try {

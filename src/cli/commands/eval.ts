@@ -51,7 +51,7 @@ export const evalCommand: Command = {
     singles: { type: 'string', value: '<n>', description: 'single-edit sets averaged for batch size 1 (default 10)' },
     neighbours: { type: 'string', value: '<k>', description: 'locality neighbours per edit: facts of subjects the set does not edit (default 5)' },
     seed: { type: 'string', value: '<n>', description: 'seed of the record choice; every editor gets the same records (default 0)' },
-    bench: { type: 'string', value: '<file>', description: 'the benchmark file (default data/bench.json; built by `npm run bench:data`)' },
+    bench: { type: 'string', value: '<file>', description: 'the benchmark file (default data/bench.json, which the editops repository builds with `npm run bench:data`)' },
     network: { type: 'string', value: '<m=file,…>', description: "hypernetwork files to use instead of model.json's, per method (e.g. mend=mend.safetensors,instructedit=ie.safetensors)" },
     settings: { type: 'string', value: '<k=v,…>', description: "numeric editor settings over model.json's for this run (e.g. lambda=20,preserveWeight=1)" },
     instruction: { type: 'string', value: '<which>', description: "the instruction edits carry: seen (the task's default, default) or unseen (one meta-training never showed)" },

@@ -9,7 +9,7 @@ import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import { judgedPrompts, type BatchCheck } from '../../assert/check-edit.js';
 import { checkAll, judges } from '../../apply/apply-plan.js';
-import { checkRecordedWeights, openWorkspace, problemsError, readSetDelta, lockWarning, missingEditsWarning } from '../../apply/workspace.js';
+import { checkRecordedWeights, openWorkspace, type Workspace, problemsError, readSetDelta, lockWarning, missingEditsWarning } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, stringFlag, workersSetting } from '../flags.js';
 import { makeUi } from '../ui.js';
@@ -23,6 +23,16 @@ export function parseShard(value: string | undefined): { index: number; count: n
   const count = m ? Number(m[2]) : NaN;
   if (!m || count < 1 || index < 1 || index > count) throw new EditError(`--shard must be i/n with 1 ≤ i ≤ n (e.g. 2/4), got ${JSON.stringify(value)}`);
   return { index, count };
+}
+
+/** Applied edits whose files are gone are still in the weights, but verify checks declared edits only: say so. */
+function undeclaredWarning(ws: Workspace): string | undefined {
+  if (ws.editsMissing) return undefined;
+  const declared = new Set(ws.edits.map((e) => e.id));
+  const gone = Object.keys(ws.state.edits).filter((id) => !declared.has(id)).sort();
+  if (gone.length === 0) return undefined;
+  const list = gone.length > 5 ? `${gone.slice(0, 5).join(', ')} and ${gone.length - 5} more` : gone.join(', ');
+  return `warning: ${gone.length === 1 ? 'an applied edit has' : `${gone.length} applied edits have`} no edit file (${list}): ${gone.length === 1 ? 'it is' : 'they are'} still in the weights and not checked here; \`edit plan\` shows ${gone.length === 1 ? 'it' : 'them'} as destroyed, \`edit apply\` removes ${gone.length === 1 ? 'it' : 'them'}`;
 }
 
 export const verifyCommand: Command = {
@@ -46,7 +56,7 @@ export const verifyCommand: Command = {
     const workers = workersSetting(ctx);
     const root = projectRoot(ctx);
     const ws = await openWorkspace(root, modelDir(ctx, root), stringFlag(ctx, 'dir', 'edits'));
-    for (const warning of [lockWarning(ws), missingEditsWarning(ws)]) if (warning !== undefined) ctx.io.err(warning);
+    for (const warning of [lockWarning(ws), missingEditsWarning(ws), undeclaredWarning(ws)]) if (warning !== undefined) ctx.io.err(warning);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
     checkRecordedWeights(ws, (line) => ctx.io.err(line));
     const edits = shard === undefined ? ws.edits : ws.edits.filter((_, i) => i % shard.count === shard.index - 1);

@@ -1,0 +1,37 @@
+/**
+ * `edit verify` checks the declared edits; an applied edit whose file is gone is still in the
+ * weights, so verify says so (and plan shows it as a destroy) instead of passing silently.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { edit, expectCode, gitInit, tempDir, writeCapitalEdit } from './helpers/cli.js';
+
+let repo: string;
+const T = 180_000;
+
+beforeAll(async () => {
+  repo = await tempDir('verify-undeclared');
+  await gitInit(repo);
+  expectCode(await edit(repo, 'init'), 0);
+  await writeCapitalEdit(repo, 'capitals/italy', 'Italy', ' Berlin');
+  await writeCapitalEdit(repo, 'capitals/spain', 'Spain', ' Tokyo');
+  expectCode(await edit(repo, 'apply', '--auto-approve', '--method', 'memit'), 0);
+}, T);
+
+afterAll(async () => {
+  if (repo) await rm(repo, { recursive: true, force: true });
+});
+
+it('verify warns about an applied edit with no edit file; with every file there it does not', async () => {
+  const clean = await edit(repo, 'verify');
+  expectCode(clean, 0);
+  expect(clean.stderr).not.toContain('no edit file');
+  await rm(join(repo, 'edits/capitals/spain.json'));
+  const r = await edit(repo, 'verify');
+  expect(r.stderr).toContain('warning: an applied edit has no edit file (capitals/spain): it is still in the weights and not checked here; `edit plan` shows it as destroyed, `edit apply` removes it');
+  expectCode(r, 0);
+  const plan = await edit(repo, 'plan', '--detailed-exitcode');
+  expectCode(plan, 2);
+  expect(plan.stdout).toMatch(/- capitals\/spain\s+destroy/);
+}, T);

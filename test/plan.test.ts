@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CAPACITY_WARNING, makePlan, markSatisfied, type PlanInput } from '../src/plan/make-plan.js';
+import { CAPACITY_WARNING, makePlan, type PlanInput } from '../src/plan/make-plan.js';
 import { planFromJson, planMarkdown, planToJson } from '../src/plan/json.js';
 import { Action, hasChanges } from '../src/plan/plan.js';
 import { renderPlanText, solveLines, summaryLine } from '../src/plan/render.js';
@@ -34,7 +34,8 @@ describe('makePlan', () => {
     const same = makePlan({ model: 'm', edits: [edit('a', 'a')], state: state({ a: 'a' }), stateSha256: null, manifestSha256: sha('9'), drift: [], now });
     expect(summaryLine(same)).toBe('No changes. The model matches the edit files (1 applied).');
     expect(hasChanges(same)).toBe(false);
-    const sat = markSatisfied(makePlan({ model: 'm', edits: [edit('a', 'a'), edit('x', 'x')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], now }), new Set(['x']));
+    const sat = makePlan({ model: 'm', edits: [edit('a', 'a'), edit('x', 'x')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], now, satisfied: new Set(['x']) });
+    expect(sat.checkedSatisfied).toBe(true);
     expect(sat.changes.map((c) => c.action)).toEqual([Action.Create, Action.Satisfied]);
     expect(summaryLine(sat)).toBe('Plan: 1 to create, 0 to update, 0 to destroy, 1 already satisfied.');
   });
@@ -119,6 +120,15 @@ describe('the set\'s solve in a plan', () => {
     const fresh = makePlan({ ...base, edits: [edit('a', 'a', 'X')], state: state({}), editor: memit() });
     expect(solveLines(fresh)[0]).toBe('Editor memit re-solves h.2.mlp.c_proj, h.3.mlp.c_proj for the whole set of 1 edit: all of them new.');
     expect(solveLines(fresh)[1]).toMatch(/^Capacity: 1 row per edited layer of 512 \(0%\)\.$/);
+  });
+
+  it('a new edit the model already satisfies is recorded without rows: no re-solve, no capacity', () => {
+    const only = makePlan({ ...base, edits: [edit('b', 'b'), edit('s', 's')], state: state({ b: 'b' }), editor: memit(), satisfied: new Set(['s']) });
+    expect(only.changes.map((c) => [c.id, c.action])).toEqual([['b', Action.NoOp], ['s', Action.Satisfied]]);
+    expect(only.solve).toMatchObject({ resolves: false, edits: 1, kept: 1, rows: 2 });
+    expect(solveLines(only)).toEqual([]);
+    const mixed = makePlan({ ...base, edits: [edit('a', 'a'), edit('s', 's')], state: state({}), editor: memit(), satisfied: new Set(['s']) });
+    expect(mixed.solve).toMatchObject({ resolves: true, edits: 1, kept: 0, rows: 5 });
   });
 
   it('no change to the set: no solve section', () => {

@@ -22,7 +22,6 @@ import type { EditRequest, LayerCapacity, SetEditor } from '../editor/editor.js'
 import type { KeyStats } from '../editor/stats.js';
 import { preservedFacts, solveSet } from '../editor/set.js';
 import { Action, summarize, type Plan } from '../plan/plan.js';
-import { markSatisfied } from '../plan/make-plan.js';
 import { deltaFileName, serializeDelta, SET_DELTA_NAME } from '../state/deltas.js';
 import type { Delta } from '../model/weight-change.js';
 import { rowCount, rowsFileName, serializeRows } from '../state/rows.js';
@@ -77,7 +76,7 @@ export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefin
       j.dispose();
     }
   }
-  return markSatisfied(plan, satisfied);
+  return structuralPlan(ws, targets, method, satisfied);
 }
 
 /** Edits whose generations are prefetched together by checkAll: a batched pass per chunk, progress between. */

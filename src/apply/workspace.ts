@@ -107,11 +107,12 @@ export function relativeDrift(base: string, report: DriftReport): DriftReport {
 }
 
 /**
- * The plan from files and state alone (no model): creates are not checked against the current model.
+ * The plan from files and state alone (no model): creates are not checked against the current model
+ * unless `satisfied` names those the model already passes (planWorkspace checks them).
  * `method`: the editor apply will use instead of the model's (`apply --method`), as the solve section says.
  */
-export function structuralPlan(ws: Workspace, targets: string[] = [], method?: string): Plan {
-  return makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, manifestSha256: manifestSha(ws.manifest), drift: ws.drift, stray: ws.stray, targets, editor: editorView(ws, method) });
+export function structuralPlan(ws: Workspace, targets: string[] = [], method?: string, satisfied?: ReadonlySet<string>): Plan {
+  return makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, manifestSha256: manifestSha(ws.manifest), drift: ws.drift, stray: ws.stray, targets, editor: editorView(ws, method), satisfied });
 }
 
 /** The plan's view of the editor (the model's, or `method`): its layers, their key dimension, and rows estimated per target token. */

@@ -15,6 +15,12 @@ export interface PlanInput {
   stray?: string[];
   /** Edit ids to restrict the plan to (--target); empty = all. */
   targets?: string[];
+  /**
+   * New edits the current model already passes (apply-plan checks them on the model): planned as
+   * "= already satisfied", recorded without rows, so they neither re-solve the set nor count in its
+   * capacity. Absent: a structural plan, creates not checked.
+   */
+  satisfied?: ReadonlySet<string>;
   now?: Date;
   /** The editor's view of the set, for the solve section; none: no solve section. */
   editor?: {
@@ -40,7 +46,11 @@ export function makePlan(input: PlanInput): Plan {
     const applied = state.edits[e.id];
     const after = { specSha256: e.sha256, target: e.spec.target, prompt: e.spec.prompt, task: e.spec.task };
     if (applied === undefined) {
-      changes.push({ id: e.id, action: Action.Create, reason: 'new edit file', file: e.file, after });
+      changes.push(
+        input.satisfied?.has(e.id) === true
+          ? { id: e.id, action: Action.Satisfied, reason: 'the current model already passes every assertion of this edit', file: e.file, after }
+          : { id: e.id, action: Action.Create, reason: 'new edit file', file: e.file, after },
+      );
     } else if (applied.specSha256 !== e.sha256) {
       changes.push({ id: e.id, action: Action.Update, reason: 'edit file changed since it was applied', file: e.file, before: beforeOf(applied), after });
     } else {
@@ -61,19 +71,8 @@ export function makePlan(input: PlanInput): Plan {
     changes,
     drift: input.drift,
     stray: input.stray ?? [],
-    checkedSatisfied: false,
+    checkedSatisfied: input.satisfied !== undefined,
     createdAt: (input.now ?? new Date()).toISOString(),
-  };
-}
-
-/** Turn creates the current model already passes into "= already satisfied". */
-export function markSatisfied(plan: Plan, satisfied: Set<string>): Plan {
-  return {
-    ...plan,
-    checkedSatisfied: true,
-    changes: plan.changes.map((c) =>
-      c.action === Action.Create && satisfied.has(c.id) ? { ...c, action: Action.Satisfied, reason: 'the current model already passes every assertion of this edit' } : c,
-    ),
   };
 }
 

@@ -40,6 +40,19 @@ describe('makePlan', () => {
     expect(summaryLine(sat)).toBe('Plan: 1 to create, 0 to update, 0 to destroy, 1 already satisfied.');
   });
 
+  it('edits a refresh recomputes are updates of what state.json held, or destroys without their file', () => {
+    const held = state({ a: 'a', b: 'b', c: 'c' }).edits;
+    const recomputed = new Map(['a', 'b', 'c'].map((id) => [id, { reason: 'model.json changed', applied: held[id] }]));
+    const plan = makePlan({ model: 'm', edits: [edit('a', 'a'), edit('b', 'x')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], now, recomputed });
+    expect(plan.changes.map((c) => [c.id, c.action, c.reason])).toEqual([
+      ['a', Action.Update, 'recomputed: model.json changed'],
+      ['b', Action.Update, 'edit file changed since it was applied; recomputed: model.json changed'],
+      ['c', Action.Destroy, 'edit file removed'],
+    ]);
+    expect(plan.changes[0].before?.specSha256).toBe(sha('a'));
+    expect(renderPlanText(plan)).toMatch(/~ a {2}update +"prompt of a" → " Lyon" \(recomputed: model\.json changed\)\n/);
+  });
+
   it('restricts to --target ids, including destroys', () => {
     const plan = makePlan({ model: 'm', edits: [edit('a', 'a'), edit('b', 'b')], state: state({ c: 'c' }), stateSha256: null, manifestSha256: sha('9'), drift: [], targets: ['b', 'c'], now });
     expect(plan.changes.map((c) => [c.id, c.action])).toEqual([['b', '+'], ['c', '-']]);

@@ -329,6 +329,10 @@ describe('end to end', () => {
     const r = await edit(repo, 'apply', '--refresh', '--auto-approve');
     expectCode(r, 0);
     expect(r.stderr).toContain('refresh: geo/france will be recomputed (model.json changed)');
+    // the plan shows the applied edit as recomputed in place, not as a new one beside a stray rows file
+    expect(r.stdout).toMatch(/~ geo\/france\s+update\s+"[^"]+" → "[^"]+" \(recomputed: model\.json changed\)/);
+    expect(r.stdout).not.toMatch(/\+ geo\/france/);
+    expect(r.stdout).not.toContain('stray');
     expect(r.stdout).toContain('Apply complete');
     const state = JSON.parse(await readFile(join(repo, 'models/default/state.json'), 'utf8')) as ModelState;
     expect(state.manifest.sha256).toBe(manifestSha(JSON.parse(await readFile(manifestPath, 'utf8')) as ModelManifest));

@@ -5,8 +5,9 @@
  * computed under the old ones, so all edits are recreated; likewise when the set was solved by an
  * earlier revision of its editor (a newer editops), and edits whose rows another editor computed
  * than `method` (the one this apply solves with) are recomputed with it. The set's delta is always re-solved
- * from the kept rows by the apply that follows. Old files become stray and are removed once
- * state.json is written.
+ * from the kept rows by the apply that follows. Plans show recomputed edits as updates of what
+ * state.json held (Workspace.recomputed), not as new edits, and their old rows files and the old
+ * delta not as strays: they are replaced, and removed once state.json is written.
  */
 import { join } from 'node:path';
 import { sha256FileIfExists } from '../util/hash.js';
@@ -68,8 +69,11 @@ export async function refreshWorkspace(ws: Workspace, method?: string): Promise<
   const state = { ...ws.state, base, manifest: { sha256: manifestNow }, edits, delta: null, effective: { sha256: effectiveSha(base.sha256, null) } };
   const { drift, stray } = relativeDrift(ws.root, await checkDrift(modelAbs, ws.manifest, state));
   // the set delta the old state names is about to be re-solved (often to the same bytes): not a stray file
-  const old = ws.state.delta === null ? undefined : relativeDrift(ws.root, { drift: [], stray: [join(modelAbs, ws.state.delta.file)] }).stray[0];
-  return { ws: { ...ws, state, drift, stray: stray.filter((f) => f !== old) }, dropped };
+  // so are the rows files of the edits it recomputes: the plan shows those edits as updates
+  const replaced = [...(ws.state.delta === null ? [] : [ws.state.delta.file]), ...dropped.flatMap((d) => (ws.state.edits[d.id].rows === null ? [] : [ws.state.edits[d.id].rows!.file]))];
+  const old = new Set(relativeDrift(ws.root, { drift: [], stray: replaced.map((f) => join(modelAbs, f)) }).stray);
+  const recomputed = new Map([...(ws.recomputed ?? []), ...dropped.map((d) => [d.id, { reason: d.reason, applied: ws.state.edits[d.id] }] as const)]);
+  return { ws: { ...ws, state, drift, stray: stray.filter((f) => !old.has(f)), recomputed }, dropped };
 }
 
 /** rows/<id>@<hash>.safetensors, or undefined for an id or hash that cannot name one (a hand-edited state.json). */

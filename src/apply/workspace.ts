@@ -18,7 +18,7 @@ import { checkDrift, manifestSha, readState, type DriftProblem, type DriftReport
 import type { ModelState } from '../state/types.js';
 import type { EditRequest, EditRows } from '../editor/editor.js';
 import { describeHolder, holderStatus, readLock, type LockInfo } from '../state/lock.js';
-import { makePlan, type PlanInput } from '../plan/make-plan.js';
+import { makePlan, type PlanInput, type Recomputed } from '../plan/make-plan.js';
 import { editedLayers, editorInfo, editorSettings } from '../editor/settings.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { innerDim } from '../model/config.js';
@@ -46,6 +46,8 @@ export interface Workspace {
   lockedBy: LockInfo | null;
   /** The model's tokenizer (loaded when there are edits: context lengths, row estimates). */
   tokenizer?: Tokenizer;
+  /** Applied edits `apply --refresh` dropped from the state to recompute (refresh.ts): plans show them as updates, not creates. */
+  recomputed?: ReadonlyMap<string, Recomputed>;
 }
 
 export async function openWorkspace(root: string, modelDir: string, editsDir = 'edits'): Promise<Workspace> {
@@ -112,7 +114,7 @@ export function relativeDrift(base: string, report: DriftReport): DriftReport {
  * `method`: the editor apply will use instead of the model's (`apply --method`), as the solve section says.
  */
 export function structuralPlan(ws: Workspace, targets: string[] = [], method?: string, satisfied?: ReadonlySet<string>): Plan {
-  return makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, manifestSha256: manifestSha(ws.manifest), drift: ws.drift, stray: ws.stray, targets, editor: editorView(ws, method), satisfied });
+  return makePlan({ model: ws.modelDir, edits: ws.edits, state: ws.state, stateSha256: ws.stateSha, manifestSha256: manifestSha(ws.manifest), drift: ws.drift, stray: ws.stray, targets, editor: editorView(ws, method), satisfied, recomputed: ws.recomputed });
 }
 
 /** The plan's view of the editor (the model's, or `method`): its layers, their key dimension, and rows estimated per target token. */

@@ -1,6 +1,6 @@
 /** The structural diff of declared edits against applied state. Pure: no fs, no model. */
 import type { LoadedEdit } from '../spec/types.js';
-import type { ModelState } from '../state/types.js';
+import type { AppliedEdit, ModelState } from '../state/types.js';
 import { Action, type DriftEntry, type EditChange, type Plan, type SolveInfo } from './plan.js';
 
 export interface PlanInput {
@@ -21,6 +21,8 @@ export interface PlanInput {
    * capacity. Absent: a structural plan, creates not checked.
    */
   satisfied?: ReadonlySet<string>;
+  /** Applied edits a refresh took out of `state` to recompute them: updates (or destroys, without a file), not creates. */
+  recomputed?: ReadonlyMap<string, Recomputed>;
   now?: Date;
   /** The editor's view of the set, for the solve section; none: no solve section. */
   editor?: {
@@ -31,6 +33,12 @@ export interface PlanInput {
     /** Estimated rows of an edit about to be computed. */
     estimateRows(edit: LoadedEdit): number;
   };
+}
+
+/** An applied edit `apply --refresh` recomputes: why, and what state.json held for it. */
+export interface Recomputed {
+  reason: string;
+  applied: AppliedEdit;
 }
 
 /** Warn from this share of the key dimension on (FACTS: 435 rows of 512 no longer held every edit). */
@@ -45,7 +53,11 @@ export function makePlan(input: PlanInput): Plan {
     if (only && !only.has(e.id)) continue;
     const applied = state.edits[e.id];
     const after = { specSha256: e.sha256, target: e.spec.target, prompt: e.spec.prompt, task: e.spec.task };
-    if (applied === undefined) {
+    const redo = input.recomputed?.get(e.id);
+    if (applied === undefined && redo !== undefined) {
+      const edited = redo.applied.specSha256 !== e.sha256 ? 'edit file changed since it was applied; ' : '';
+      changes.push({ id: e.id, action: Action.Update, reason: `${edited}recomputed: ${redo.reason}`, file: e.file, before: beforeOf(redo.applied), after });
+    } else if (applied === undefined) {
       changes.push(
         input.satisfied?.has(e.id) === true
           ? { id: e.id, action: Action.Satisfied, reason: 'the current model already passes every assertion of this edit', file: e.file, after }
@@ -57,7 +69,9 @@ export function makePlan(input: PlanInput): Plan {
       changes.push({ id: e.id, action: Action.NoOp, reason: 'applied and unchanged', file: e.file, before: { specSha256: applied.specSha256 }, after });
     }
   }
-  for (const [id, applied] of Object.entries(state.edits)) {
+  const appliedBefore = new Map([...(input.recomputed ?? new Map<string, Recomputed>())].map(([id, r]) => [id, r.applied] as const));
+  for (const [id, applied] of Object.entries(state.edits)) appliedBefore.set(id, applied);
+  for (const [id, applied] of appliedBefore) {
     if (declared.has(id) || (only && !only.has(id))) continue;
     changes.push({ id, action: Action.Destroy, reason: 'edit file removed', before: beforeOf(applied) });
   }

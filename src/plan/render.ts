@@ -24,7 +24,8 @@ export function planRows(plan: Plan): PlanRow[] {
       let detail = c.reason;
       if (c.action === Action.Create || c.action === Action.Satisfied) detail = `${excerpt(c.after!.prompt)} → ${excerpt(c.after!.target)} (${c.after!.task})`;
       if (c.action === Action.Update) {
-        const was = c.before?.target !== undefined && c.before.prompt !== undefined ? `, was ${excerpt(c.before.prompt)} → ${excerpt(c.before.target)}` : '';
+        const same = c.before?.prompt === c.after!.prompt && c.before?.target === c.after!.target;
+        const was = c.before?.target !== undefined && c.before.prompt !== undefined && !same ? `, was ${excerpt(c.before.prompt)} → ${excerpt(c.before.target)}` : '';
         detail = `${excerpt(c.after!.prompt)} → ${excerpt(c.after!.target)} (${c.reason}${was})`;
       }
       if (c.action === Action.Destroy && c.before?.target !== undefined && c.before.prompt !== undefined) detail = `${excerpt(c.before.prompt)} → ${excerpt(c.before.target)} (${c.reason}: the set is solved without it)`;

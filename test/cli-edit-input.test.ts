@@ -151,9 +151,9 @@ describe('edit validate: sizes and context lengths (item 6)', () => {
     expect(await edit(dir, 'validate')).toEqual({ code: 0, stdout: '2 edit files valid (token lengths fit the 64-token context of models/default)\n', stderr: '' });
   });
 
-  it('without a model folder token lengths are skipped silently; an explicit --model must exist', async () => {
+  it('without a model folder token lengths and tasks are not checked, and validate says so; an explicit --model must exist', async () => {
     const dir = await repo({ 'edits/ok.json': edit1('The capital of Spain is', ' Seville') });
-    expect(await edit(dir, 'validate')).toEqual({ code: 0, stdout: '1 edit file valid\n', stderr: '' });
+    expect(await edit(dir, 'validate')).toEqual({ code: 0, stdout: '1 edit file valid (no model folder at models/default: token lengths and tasks not checked; --model names one)\n', stderr: '' });
     expect(JSON.parse((await edit(dir, 'validate', '--json')).stdout).context).toBeNull();
     const r = await edit(dir, 'validate', '--model', 'models/nope');
     expect(r.code).toBe(1);
@@ -166,7 +166,7 @@ describe('edit validate: a target glued to its prompt (item 3)', () => {
     const dir = await repo({ 'edits/portugal.json': edit1('The capital of Portugal is', 'Lisbon'), 'edits/ok.json': edit1('The capital of Spain is', ' Seville') });
     expect(await edit(dir, 'validate')).toEqual({
       code: 0,
-      stdout: '2 edit files valid, 1 warning\n',
+      stdout: '2 edit files valid (no model folder at models/default: token lengths and tasks not checked; --model names one), 1 warning\n',
       stderr: 'warning: edits/portugal.json: /target: neither the prompt ends with a space nor the target starts with one, so the model is asked for "isLisbon"; start the target with a space (" Lisbon")\n',
     });
     const json = JSON.parse((await edit(dir, 'validate', '--json')).stdout);

@@ -77,7 +77,7 @@ describe('edit validate', () => {
 
   it('ten valid files in subfolders: exit 0 and a summary on stdout', async () => {
     const r = await validate(good);
-    expect(r).toEqual({ code: 0, stdout: '10 edit files valid\n', stderr: '' });
+    expect(r).toEqual({ code: 0, stdout: '10 edit files valid (no model folder at models/default: token lengths and tasks not checked; --model names one)\n', stderr: '' });
   });
 
   it('--json lists every edit with its id, file and hash', async () => {
@@ -161,7 +161,7 @@ describe('edit validate', () => {
     const other = await repo({ 'knowledge/one.json': GOOD['edits/top.json'], notadir: 'x' });
     // a project: --dir notadir names no folder, so the root is found by .git
     execFileSync('git', ['init', '-q'], { cwd: other });
-    expect(await validate(other, '--dir', 'knowledge')).toEqual({ code: 0, stdout: '1 edit file valid\n', stderr: '' });
+    expect(await validate(other, '--dir', 'knowledge')).toEqual({ code: 0, stdout: '1 edit file valid (no model folder at models/default: token lengths and tasks not checked; --model names one)\n', stderr: '' });
     expect(await validate(other, '--dir', 'notadir')).toEqual({ code: 1, stdout: '', stderr: 'error: notadir: is not a directory (edit files live in a folder)\n' });
     const stray = await validate(other, 'edits/x.json');
     expect(stray.code).toBe(1);

@@ -64,7 +64,10 @@ export const validateCommand: Command = {
     }
     if (warnings.length > 0) ctx.io.err(warnings.map((w) => `warning: ${formatProblem(w)}`).join('\n'));
     if (report.valid) {
-      const checked = lengths.context === null ? '' : ` (token lengths fit the ${lengths.context.tokens}-token context of ${lengths.context.model})`;
+      const checked =
+        lengths.context === null
+          ? ` (no model folder at ${modelDir(ctx, root)}: token lengths and tasks not checked; --model names one)`
+          : ` (token lengths fit the ${lengths.context.tokens}-token context of ${lengths.context.model})`;
       const warned = warnings.length === 0 ? '' : `, ${count(warnings.length, 'warning')}`;
       ctx.io.out(`${count(edits.length, 'edit file')} valid${checked}${warned}`);
     } else {

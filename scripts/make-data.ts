@@ -8,13 +8,12 @@
  * on top (openers × declarative cores, question styles × question wordings), two wordings of every
  * relation phrase, and short passages mixing two facts about a subject.
  * Corpus v3 adds the province of each trained city (a second fact per city that differs between the
- * cities of one country; README, "Why provinces"); DATA_PROVINCES=0 writes corpus v2.
- * Corpus v4 also gives a province to the cities whose province names a city the corpus names anyway
- * (usually the city itself: "The province of Kyoto is Kyoto"), so the model has a fact that tells
- * Kyoto from Osaka; DATA_PROVINCES=v4 writes it. Corpus v5 (DATA_PROVINCES=v5) adds each trained
- * city's nearest other trained city, a fact that differs between two cities of one province
- * (Luoyang and Nanyang, both Henan). v4 and v5 are experiments: no shipped model is trained on them yet.
- * Both leave the benchmark (data/bench.json) as it was.
+ * cities of one country; README, "Why provinces"). Corpus v4 also gives a province to the cities whose
+ * province names a city the corpus names anyway (usually the city itself: "The province of Kyoto is
+ * Kyoto"), so the model has a fact that tells Kyoto from Osaka. Corpus v5, the default and what the
+ * shipped model is trained on, adds each trained city's nearest other trained city, a fact that
+ * differs between two cities of one province (Luoyang and Nanyang, both Henan). DATA_CORPUS=v2|v3|v4
+ * writes an earlier one. All leave the benchmark's records (data/bench.json) as they were.
  *
  * Held out, and measured by `npm run eval:model`:
  * - compositions: per relation, one base form (trained for the other relations) and about one in
@@ -97,12 +96,15 @@ const RECENT_EVERY = 4;
 const RECENT_MAX_PEERS = 3;
 /** Share of countries whose (unique) calling code is kept out as recent. */
 const RECENT_CODES = 0.15;
-/** Corpus v3: the province of every trained city whose province has an ASCII name (DATA_PROVINCES=0: corpus v2). */
-const PROVINCES = process.env.DATA_PROVINCES !== '0';
-/** Corpus v4 (DATA_PROVINCES=v4): also provinces that name trained cities; else only provinces that name no city (v3). */
-const NAMED_PROVINCES = PROVINCES && (process.env.DATA_PROVINCES === 'v4' || process.env.DATA_PROVINCES === 'v5');
-/** Corpus v5 (DATA_PROVINCES=v5): v4 plus each trained city's nearest other trained city (a fact that tells apart two cities of one province). */
-const NEAREST = NAMED_PROVINCES && process.env.DATA_PROVINCES === 'v5';
+/** Which corpus: DATA_CORPUS=v2|v3|v4|v5, default v5 (DATA_PROVINCES=0, the older switch, still means v2). */
+const CORPUS = process.env.DATA_CORPUS ?? (process.env.DATA_PROVINCES === '0' ? 'v2' : 'v5');
+if (!['v2', 'v3', 'v4', 'v5'].includes(CORPUS)) throw new Error(`DATA_CORPUS=${CORPUS}: choose v2, v3, v4 or v5`);
+/** Corpus v3 on: the province of every trained city whose province has an ASCII name. */
+const PROVINCES = CORPUS !== 'v2';
+/** Corpus v4 on: also provinces that name trained cities; else only provinces that name no city (v3). */
+const NAMED_PROVINCES = CORPUS === 'v4' || CORPUS === 'v5';
+/** Corpus v5: each trained city's nearest other trained city (a fact that tells apart two cities of one province). */
+const NEAREST = CORPUS === 'v5';
 
 /** An opener before a core: "By the way," + "The {r} of {s} is {o}." → "By the way, the {r} of {s} is {o}." */
 function compose(opener: string, core: string): string {

@@ -51,6 +51,8 @@ describe('makePlan', () => {
     ]);
     expect(plan.changes[0].before?.specSha256).toBe(sha('a'));
     expect(renderPlanText(plan)).toMatch(/~ a {2}update +"prompt of a" → " Lyon" \(recomputed: model\.json changed\)\n/);
+    const solved = makePlan({ model: 'm', edits: [edit('a', 'a')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], now, recomputed, editor: { method: 'memit', joint: true, layers: ['h.2.mlp.c_proj'], keyDim: 512, estimateRows: () => 2 } });
+    expect(solveLines(solved)[0]).toBe("Editor memit re-solves h.2.mlp.c_proj for the whole set of 1 edit: every edit's rows computed now.");
   });
 
   it('restricts to --target ids, including destroys', () => {

@@ -82,7 +82,9 @@ export function solveLines(plan: Plan): string[] {
   if (s.edits === 0) return [`Editor ${s.method}: no edit changes weights after this plan; ${s.layers.join(', ')} go back to the base weights.`];
   const kept =
     s.kept === 0
-      ? 'all of them new'
+      ? plan.changes.some((c) => c.action === Action.Update)
+        ? "every edit's rows computed now"
+        : 'all of them new'
       : `${plural(s.kept, 'applied edit')} ${s.kept === 1 ? 'keeps its' : 'keep their'} rows, but ${s.kept === 1 ? 'its weights change' : 'their weights change'} with the solve and every edit is verified again`;
   const lines = [
     `Editor ${s.method} re-solves ${s.layers.join(', ')} for the whole set of ${plural(s.edits, 'edit')}: ${kept}.`,

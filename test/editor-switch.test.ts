@@ -63,6 +63,15 @@ describe.sequential('an applied set and another editor', () => {
     expect(Object.keys((await stateOf()).edits)).toEqual(['capitals/italy']);
   }, T);
 
+  it('apply --refresh --target refuses when the refresh would recompute an edit the target leaves out', async () => {
+    const before = await stateOf();
+    const r = await edit(repo, 'apply', '--auto-approve', '--method', 'memit', '--refresh', '--target', 'capitals/spain');
+    expectCode(r, 1);
+    expect(r.stderr).toContain('--refresh must recompute capitals/italy, which --target leaves out; nothing was computed or written');
+    expect(r.stderr).toContain('add --target capitals/italy');
+    expect(await stateOf()).toEqual(before);
+  }, T);
+
   it('apply --method <other> --refresh recomputes the applied rows with it and solves the whole set', async () => {
     const r = await edit(repo, 'apply', '--auto-approve', '--method', 'memit', '--refresh');
     expectCode(r, 0);

@@ -155,6 +155,12 @@ export const applyCommand: Command = {
     const refreshing = ctx.flags.refresh === true && ws.drift.length > 0;
     if (ctx.flags.refresh === true) {
       const r = await refreshWorkspace(ws, chosenMethod(ws, method));
+      // A recomputed edit --target leaves out would leave the state without it: its change silently undone.
+      const only = listFlag(ctx, 'target');
+      const left = only.length === 0 ? [] : r.dropped.map((d) => d.id).filter((id) => !only.includes(id));
+      if (left.length > 0) {
+        throw new EditError(`--refresh must recompute ${left.join(', ')}, which --target leaves out; nothing was computed or written`, { hint: `add ${left.map((id) => `--target ${id}`).join(' ')}, or run \`edit apply --refresh\` without --target` });
+      }
       ws = r.ws;
       for (const d of r.dropped) ctx.io.err(`refresh: ${d.id} will be recomputed (${d.reason})`);
     }

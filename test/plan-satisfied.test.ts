@@ -4,7 +4,7 @@
  * Through the CLI on the shipped model.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { edit, expectCode, gitInit, tempDir, writeCapitalEdit } from './helpers/cli.js';
 
@@ -43,4 +43,18 @@ it('plan shows a satisfied new edit without a re-solve; apply records it and kee
   const after = await stateOf();
   expect(after.edits['capitals/france'].rows).toBeNull();
   expect(after.delta?.sha256).toBe(before.delta?.sha256);
+}, T);
+
+it('after a model.json change, apply --refresh rechecks it: still satisfied, still without rows; the other edit is recomputed as an update', async () => {
+  const manifestPath = join(repo, 'models/default/model.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { thresholds: Record<string, number> };
+  await writeFile(manifestPath, `${JSON.stringify({ ...manifest, thresholds: { ...manifest.thresholds, generalization: 0.4 } }, null, 2)}\n`);
+  const r = await edit(repo, 'apply', '--auto-approve', '--refresh');
+  expectCode(r, 0);
+  expect(r.stdout).toMatch(/= capitals\/france\s+already satisfied/);
+  expect(r.stdout).toMatch(/~ capitals\/italy\s+update\s+"The capital of Italy is" → " Berlin" \(recomputed: model\.json changed\)/);
+  expect(r.stdout).not.toContain('stray');
+  const after = await stateOf();
+  expect(after.edits['capitals/france'].rows).toBeNull();
+  expect(after.edits['capitals/italy'].rows).not.toBeNull();
 }, T);

@@ -50,6 +50,11 @@ describe('makePlan', () => {
       ['c', Action.Destroy, 'edit file removed'],
     ]);
     expect(plan.changes[0].before?.specSha256).toBe(sha('a'));
+    // an edit recorded without rows (the model passed it) that still passes stays rowless
+    const rowless = new Map([['a', { reason: 'model.json changed', applied: { ...held.a, rows: null } }]]);
+    const kept = makePlan({ model: 'm', edits: [edit('a', 'a')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], now, recomputed: rowless, satisfied: new Set(['a']) });
+    expect(kept.changes.map((c) => c.action)).toEqual([Action.Satisfied]);
+    expect(makePlan({ model: 'm', edits: [edit('a', 'a')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], now, recomputed: rowless, satisfied: new Set() }).changes.map((c) => c.action)).toEqual([Action.Update]);
     expect(renderPlanText(plan)).toMatch(/~ a {2}update +"prompt of a" → " Lyon" \(recomputed: model\.json changed\)\n/);
     const solved = makePlan({ model: 'm', edits: [edit('a', 'a')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], now, recomputed, editor: { method: 'memit', joint: true, layers: ['h.2.mlp.c_proj'], keyDim: 512, estimateRows: () => 2 } });
     expect(solveLines(solved)[0]).toBe("Editor memit re-solves h.2.mlp.c_proj for the whole set of 1 edit: every edit's rows computed now.");

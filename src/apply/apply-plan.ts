@@ -55,7 +55,8 @@ export function judges(loaded: LoadedModel, delta: Delta | null, pool?: Generate
 export async function planWorkspace(ws: Workspace, loaded: LoadedModel | undefined, targets: string[] = [], onProgress?: Progress, threads?: PoolSource, method?: string): Promise<Plan> {
   const plan = structuralPlan(ws, targets, method);
   if (loaded === undefined || ws.drift.length > 0) return plan;
-  const creates = plan.changes.filter((c) => c.action === Action.Create);
+  // New edits, and recomputed ones that were recorded without rows (the model passed them then), are checked on the current model.
+  const creates = plan.changes.filter((c) => c.action === Action.Create || (c.action === Action.Update && ws.recomputed?.get(c.id)?.applied.rows === null));
   const satisfied = new Set<string>();
   if (creates.length > 0) {
     const edits = creates.map((c) => ws.edits.find((e) => e.id === c.id)!);

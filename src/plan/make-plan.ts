@@ -54,7 +54,10 @@ export function makePlan(input: PlanInput): Plan {
     const applied = state.edits[e.id];
     const after = { specSha256: e.sha256, target: e.spec.target, prompt: e.spec.prompt, task: e.spec.task };
     const redo = input.recomputed?.get(e.id);
-    if (applied === undefined && redo !== undefined) {
+    if (applied === undefined && redo !== undefined && redo.applied.rows === null && input.satisfied?.has(e.id) === true) {
+      // recorded without rows because the model passed it: still passed, still no rows
+      changes.push({ id: e.id, action: Action.Satisfied, reason: `the current model already passes every assertion of this edit (rechecked: ${redo.reason})`, file: e.file, before: beforeOf(redo.applied), after });
+    } else if (applied === undefined && redo !== undefined) {
       const edited = redo.applied.specSha256 !== e.sha256 ? 'edit file changed since it was applied; ' : '';
       changes.push({ id: e.id, action: Action.Update, reason: `${edited}recomputed: ${redo.reason}`, file: e.file, before: beforeOf(redo.applied), after });
     } else if (applied === undefined) {

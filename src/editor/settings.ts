@@ -54,7 +54,7 @@ interface HyperSolveSettings {
   refineBatch?: number;
   /** At most this many of the model's known facts (the preserved half of its probes) in the refinement's KL. */
   refineKnown?: number;
-  /** At most this many of those known facts in one refinement step's KL (more take turns in chunks). */
+  /** At most this many of those known facts in one refinement step's KL (more take turns in chunks, each a share of every relation). */
   refineKnownBatch?: number;
 }
 export interface MendSettings extends HyperSolveSettings {
@@ -95,12 +95,13 @@ interface EditorInfo<S extends EditorSettings> {
   editedLayers(settings: S, editable: string[]): string[];
 }
 
-// revisions: 2 = known facts kept at every object-predicting position, their objects in the refinement's KL
+// revisions: 2 = known facts kept at every object-predicting position, their objects in the refinement's KL;
+// 3 (mend, instructedit) = the refinement's known-fact chunks taken with a stride, every relation in every step
 export const EDITOR_INFO: { [M in EditorMethod]: EditorInfo<Extract<EditorSettings, { method: M }>> } = {
   ft: { summary: 'FT-L baseline: constrained fine-tuning per edit, deltas summed', defaults: FT_DEFAULTS, revision: 1, joint: false, needsStats: false, needsNetwork: false, editedLayers: (s, editable) => s.layers ?? lastProjection(editable) },
   memit: { summary: 'joint least squares over the whole edit set (MEMIT recipe, keys at the last prompt token)', defaults: MEMIT_DEFAULTS, revision: 2, joint: true, needsStats: true, needsNetwork: false, editedLayers: memitLayers },
-  mend: { summary: 'meta-trained hypernetwork (MEND inputs) whose value shifts go into one joint solve (MALMEN)', defaults: MEND_DEFAULTS, revision: 2, joint: true, needsStats: true, needsNetwork: true, editedLayers: projections },
-  instructedit: { summary: 'InstructEdit: the hypernetwork reads each edit\'s task instruction; one editor for many tasks, joint solve', defaults: INSTRUCTEDIT_DEFAULTS, revision: 2, joint: true, needsStats: true, needsNetwork: true, editedLayers: projections },
+  mend: { summary: 'meta-trained hypernetwork (MEND inputs) whose value shifts go into one joint solve (MALMEN)', defaults: MEND_DEFAULTS, revision: 3, joint: true, needsStats: true, needsNetwork: true, editedLayers: projections },
+  instructedit: { summary: 'InstructEdit: the hypernetwork reads each edit\'s task instruction; one editor for many tasks, joint solve', defaults: INSTRUCTEDIT_DEFAULTS, revision: 3, joint: true, needsStats: true, needsNetwork: true, editedLayers: projections },
 };
 
 export const EDITOR_METHODS = Object.keys(EDITOR_INFO) as EditorMethod[];

@@ -30,8 +30,8 @@ export interface RefineSettings {
   /** At most this many of the known facts in the KL (evenly spaced over the list, so the choice is fixed). */
   known: number;
   /**
-   * At most this many of those facts in one step's KL: more are split into balanced chunks in list
-   * order and step k takes chunk k mod chunks (as `batch` does for the edits), so a step's KL costs
+   * At most this many of those facts in one step's KL: more are split into chunks taken with a
+   * stride (stridedChunks) and step k takes chunk k mod chunks (as `batch` does for the edits), so a step's KL costs
    * the same however many facts the refinement keeps (no more than this: every fact in every step).
    */
   knownBatch: number;
@@ -41,6 +41,16 @@ export interface RefineSettings {
 function balancedChunks<T>(items: readonly T[], size: number): T[][] {
   const chunks = Math.max(1, Math.ceil(items.length / Math.max(1, size)));
   return Array.from({ length: chunks }, (_, c) => items.slice(Math.floor((c * items.length) / chunks), Math.floor(((c + 1) * items.length) / chunks)));
+}
+
+/**
+ * `items` in `ceil(n / size)` chunks taken with a stride (chunk c holds items c, c + chunks, …): a
+ * list grouped by relation gives every chunk a share of every relation, so each step's KL keeps
+ * all kinds of fact still rather than one relation per step.
+ */
+export function stridedChunks<T>(items: readonly T[], size: number): T[][] {
+  const chunks = Math.max(1, Math.ceil(items.length / Math.max(1, size)));
+  return Array.from({ length: chunks }, (_, c) => items.filter((_, i) => i % chunks === c));
 }
 
 export interface RefineLayer {
@@ -81,7 +91,7 @@ export function refineValues(model: GPT, tokenizer: Tokenizer, layers: RefineLay
   const batches = balancedChunks(seqs, s.batch).map(sequenceBatch);
   const step = Math.max(1, known.length / Math.max(1, s.known));
   const picked = known.length === 0 || s.known <= 0 || s.cLoc === 0 ? [] : Array.from({ length: Math.min(s.known, known.length) }, (_, i) => known[Math.floor(i * step)]);
-  const locs = picked.length > 0 ? balancedChunks(picked, s.knownBatch).map((facts) => localityBatch(model, tokenizer, facts)) : [];
+  const locs = picked.length > 0 ? stridedChunks(picked, s.knownBatch).map((facts) => localityBatch(model, tokenizer, facts)) : [];
   const opt = tf.train.adam(s.lr);
   try {
     let kept = vs.map((v) => Float32Array.from(v.dataSync()));

@@ -45,7 +45,7 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     expect(existsSync(join(project, 'ckpt'))).toBe(false); // a finished run leaves no checkpoint
     const manifest = JSON.parse(await readFile(join(model(), 'model.json'), 'utf8'));
     const bytes = await readFile(join(model(), 'editor-instructedit.safetensors'));
-    expect(manifest.editor).toEqual({ method: 'instructedit', settings: { lambda: 30, refineSteps: 40 }, file: 'editor-instructedit.safetensors', sha256: sha256(bytes) });
+    expect(manifest.editor).toEqual({ method: 'instructedit', settings: { lambda: 50, refineSteps: 40 }, file: 'editor-instructedit.safetensors', sha256: sha256(bytes) });
     expect(Object.keys(manifest.hypernetworks)).toEqual(['mend']); // the method left the shelf; mend stays
     const bench = JSON.parse(await readFile(join(ROOT, 'data/bench.json'), 'utf8'));
     expect(manifest.tasks).toEqual([
@@ -112,7 +112,9 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     // mend without --network: the network model.json ships under "hypernetworks", hash checked
     const shipped = await edit(project, 'eval', '--editor', 'mend', '--task', 'counterfact', '--sizes', '1', '--singles', '1', '--neighbours', '1', '--json');
     expectCode(shipped, 0);
-    expect(JSON.parse(shipped.stdout).editors.mend).toMatchObject({ method: 'mend', lambda: 30, refineSteps: 40 });
+    const mendSettings = JSON.parse(await readFile(join(model(), 'model.json'), 'utf8')).hypernetworks.mend.settings;
+    expect(mendSettings.refineSteps).toBeGreaterThan(0);
+    expect(JSON.parse(shipped.stdout).editors.mend).toMatchObject({ method: 'mend', ...mendSettings });
     const bad = await edit(project, 'eval', '--network', 'memit=x.safetensors');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('write <method>=<file> with a hypernetwork method (mend, instructedit)');
@@ -120,20 +122,24 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
 });
 
 describe('installNetwork (what train-editor writes into model.json)', () => {
-  it('shelves the hypernetwork editor it replaces, keeps the method\'s settings with the new λ', () => {
+  it('shelves the hypernetwork editor it replaces and keeps the method\'s settings, λ included (the meta-training λ only for a method without settings)', () => {
     const raw: Record<string, unknown> = {
       editor: { method: 'mend', file: 'editor-mend.safetensors', sha256: 'a'.repeat(64), settings: { lambda: 30, refineSteps: 40 } },
       hypernetworks: { instructedit: { file: 'old-ie.safetensors', sha256: 'b'.repeat(64), settings: { lambda: 50, refineSteps: 10, refineLr: 0.1 } } },
     };
     installNetwork(raw, { method: 'instructedit', file: 'editor-instructedit.safetensors', sha256: 'c'.repeat(64), lambda: 30 }, [{ name: 'zsre', instructions: ['Answer.'] }]);
     expect(raw).toEqual({
-      editor: { method: 'instructedit', file: 'editor-instructedit.safetensors', sha256: 'c'.repeat(64), settings: { lambda: 30, refineSteps: 10, refineLr: 0.1 } },
+      editor: { method: 'instructedit', file: 'editor-instructedit.safetensors', sha256: 'c'.repeat(64), settings: { lambda: 50, refineSteps: 10, refineLr: 0.1 } },
       hypernetworks: { mend: { file: 'editor-mend.safetensors', sha256: 'a'.repeat(64), settings: { lambda: 30, refineSteps: 40 } } },
       tasks: [{ name: 'zsre', instructions: ['Answer.'] }],
     });
     // retraining the editor's own method: no shelf entry appears, settings carry over
     installNetwork(raw, { method: 'instructedit', file: 'editor-instructedit.safetensors', sha256: 'd'.repeat(64), lambda: 20 }, []);
-    expect(raw.editor).toEqual({ method: 'instructedit', file: 'editor-instructedit.safetensors', sha256: 'd'.repeat(64), settings: { lambda: 20, refineSteps: 10, refineLr: 0.1 } });
+    expect(raw.editor).toEqual({ method: 'instructedit', file: 'editor-instructedit.safetensors', sha256: 'd'.repeat(64), settings: { lambda: 50, refineSteps: 10, refineLr: 0.1 } });
     expect(Object.keys(raw.hypernetworks as object)).toEqual(['mend']);
+    // a method that has no settings anywhere yet: the λ it was meta-trained with
+    const fresh: Record<string, unknown> = { editor: { method: 'memit', settings: { lambda: 30 } } };
+    installNetwork(fresh, { method: 'mend', file: 'editor-mend.safetensors', sha256: 'e'.repeat(64), lambda: 20 }, []);
+    expect(fresh.editor).toEqual({ method: 'mend', file: 'editor-mend.safetensors', sha256: 'e'.repeat(64), settings: { lambda: 20 } });
   });
 });

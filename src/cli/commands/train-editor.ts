@@ -34,8 +34,10 @@ interface Installed {
 
 /**
  * model.json (raw) with a freshly trained network as its editor: the method's earlier settings
- * (refinement and the like) are kept with the new λ; a hypernetwork editor it replaces moves to
- * `hypernetworks` so it stays usable with --method; the method leaves `hypernetworks`.
+ * (λ, refinement and the like: tuned for apply, e.g. the shipped λ 60 over a network meta-trained
+ * at 30) are kept; a method without settings yet solves with the λ it was meta-trained with. A
+ * hypernetwork editor it replaces moves to `hypernetworks` so it stays usable with --method; the
+ * method leaves `hypernetworks`.
  */
 export function installNetwork(raw: Record<string, unknown>, net: Installed, catalogue: TaskEntry[]): void {
   const old = raw.editor as { method?: string; file?: string; sha256?: string; settings?: Record<string, unknown> } | undefined;
@@ -45,7 +47,7 @@ export function installNetwork(raw: Record<string, unknown>, net: Installed, cat
     shelf[old.method] = { file: old.file, sha256: old.sha256, ...(old.settings === undefined ? {} : { settings: old.settings }) };
   }
   delete shelf[net.method];
-  raw.editor = { method: net.method, file: net.file, sha256: net.sha256, settings: { ...earlier, lambda: net.lambda } };
+  raw.editor = { method: net.method, file: net.file, sha256: net.sha256, settings: { lambda: net.lambda, ...earlier } };
   if (Object.keys(shelf).length > 0) raw.hypernetworks = shelf;
   else delete raw.hypernetworks;
   raw.tasks = catalogue;

@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/tensor/backend.js';
-import { GPT, captureLayerGrads, generate, type KVCache } from '../src/model/gpt2.js';
+import { GPT, captureLayerGrads, firstTouchedBlock, generate, type KVCache } from '../src/model/gpt2.js';
 import { TINY, TINY_PREFIXED, expectClose, loadFixtureModel, readGolden, type Golden } from './helpers/golden.js';
 
 const LAYER = 'h.1.mlp.c_fc';
@@ -208,6 +208,39 @@ describe('GPT-2 on the tiny fixture (F32, bare HF keys)', () => {
     expectClose(viaDelta.flat(), viaParam.flat(), { atol: 1e-6, rtol: 1e-6 });
     expect(Math.max(...viaDelta.flat().map((x, i) => Math.abs(x - base.flat()[i])))).toBeGreaterThan(1e-2);
     tf.dispose([...Object.values(zeros), d, edited.params[name]]);
+  });
+
+  it('a forward from block 1 (start) gives the same bits as the whole forward under a block-1 delta, values and gradient', () => {
+    const ids = tf.tensor2d([golden.prompts[0].ids, golden.prompts[0].ids.map((_, i) => golden.prompts[1].ids[i % golden.prompts[1].ids.length])], [2, golden.prompts[0].ids.length], 'int32');
+    const name = 'h.1.mlp.c_proj.weight';
+    const v = tf.variable(tf.mul(tf.randomNormal(model.params[name].shape, 0, 1, 'float32', 3), 0.05));
+    const residuals = new Map<number, tf.Tensor2D | null>([[0, null]]);
+    tf.tidy(() => {
+      model.hidden(ids, { residuals });
+    });
+    const start = { layer: 1, x: residuals.get(0)! };
+    const run = (from?: typeof start) => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(model.logits(ids, { deltas: { [name]: v }, rows: [1, 5], start: from }))) as tf.Scalar, [v]);
+      const out = { value: value.dataSync()[0], grad: Array.from(grads[v.name].dataSync()) };
+      tf.dispose([value, ...Object.values(grads)]);
+      return out;
+    };
+    const whole = run();
+    const before = tf.memory().numTensors;
+    const skipped = run(start);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(skipped.value).toBe(whole.value);
+    expect(skipped.grad).toEqual(whole.grad);
+    // the blocks before `start` are really not run: another residual gives another result
+    const other = { layer: 1, x: tf.zerosLike(start.x) as tf.Tensor2D };
+    expect(run(other).value).not.toBe(whole.value);
+    other.x.dispose();
+    expect(firstTouchedBlock([name, 'h.1.attn.c_attn.bias'], 2)).toBe(1);
+    expect(firstTouchedBlock(['h.0.ln_1.weight', name], 2)).toBe(0);
+    expect(firstTouchedBlock([name, 'wte.weight'], 2)).toBe(0);
+    expect(firstTouchedBlock([], 2)).toBe(2);
+    expect(() => model.hidden(ids, { start, cache: { k: [], v: [], length: 0 } as KVCache })).toThrow(/cannot extend a cache/);
+    tf.dispose([ids, v, start.x]);
   });
 });
 

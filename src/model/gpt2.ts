@@ -33,6 +33,27 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Requested block indices; filled with the residual stream after each of those blocks, [B·T, E] (kept copies: the caller disposes them). */
   residuals?: Map<number, tf.Tensor2D | null>;
+  /**
+   * Start at block `layer` from `x`, the residual stream entering it [B·T, E] (the `residuals` entry
+   * of block layer − 1 from an earlier forward of the same ids): the blocks before it are not run.
+   * The same bits as the whole forward when no delta or probe touches those blocks (the caller's
+   * promise: firstTouchedBlock); not with a cache.
+   */
+  start?: { layer: number; x: tf.Tensor2D };
+}
+
+/**
+ * The first block whose parameters `names` ("h.<l>.…" parameter names) touch, or 0 when one of them
+ * lies outside the blocks (embeddings, ln_f): how far a forward under those deltas may skip.
+ */
+export function firstTouchedBlock(names: Iterable<string>, nLayer: number): number {
+  let first = nLayer;
+  for (const name of names) {
+    const m = /^h\.(\d+)\./.exec(name);
+    if (m === null) return 0;
+    first = Math.min(first, Number(m[1]));
+  }
+  return first;
 }
 
 /** Names and shapes of every parameter, in checkpoint order. */
@@ -109,6 +130,18 @@ export class GPT {
     return layerNorm(x, this.weight(`${name}.weight`, opts.deltas) as tf.Tensor1D, this.weight(`${name}.bias`, opts.deltas) as tf.Tensor1D, this.config.layerNormEps);
   }
 
+  /** Token plus position embeddings [B·T, E] of ids [B, T] at positions past, past + 1, …. */
+  private embedTokens(ids: tf.Tensor2D, past: number, opts: ForwardOptions): tf.Tensor2D {
+    const e = this.config.nEmbd;
+    const [b, t] = ids.shape;
+    const flat = tf.reshape(ids, [b * t]) as tf.Tensor1D;
+    // one token per row (decoding): every row's position is `past`, one row of wpe added to all
+    // (the same sums; tfjs-wasm's gather is slow)
+    const wpe = this.weight('wpe.weight', opts.deltas) as tf.Tensor2D;
+    const positions = t === 1 ? tf.slice(wpe, [past, 0], [1, e]) : embed(wpe, tf.tile(tf.range(past, past + t, 1, 'int32'), [b]) as tf.Tensor1D);
+    return tf.add(embed(this.weight('wte.weight', opts.deltas) as tf.Tensor2D, flat), positions) as tf.Tensor2D;
+  }
+
   /**
    * Hidden states after ln_f, [B·T, E], for ids [B, T]. With a cache, ids are the new tokens
    * only; their positions continue after the cached ones and the cache is extended in place.
@@ -121,12 +154,8 @@ export class GPT {
     if (past + t > this.config.nPositions) {
       throw new RangeError(`sequence of ${past + t} tokens exceeds the model's context of ${this.config.nPositions}`);
     }
-    const flat = tf.reshape(ids, [b * t]) as tf.Tensor1D;
-    // one token per row (decoding): every row's position is `past`, one row of wpe added to all
-    // (the same sums; tfjs-wasm's gather is slow)
-    const wpe = this.weight('wpe.weight', opts.deltas) as tf.Tensor2D;
-    const positions = t === 1 ? tf.slice(wpe, [past, 0], [1, e]) : embed(wpe, tf.tile(tf.range(past, past + t, 1, 'int32'), [b]) as tf.Tensor1D);
-    let x = tf.add(embed(this.weight('wte.weight', opts.deltas) as tf.Tensor2D, flat), positions) as tf.Tensor2D;
+    if (opts.start !== undefined && opts.cache !== undefined) throw new Error('a forward from a later block cannot extend a cache');
+    let x = opts.start?.x ?? this.embedTokens(ids, past, opts);
     // Causal mask over [t, past + t]: query i (at position past+i) sees keys j <= past+i. One query
     // per row sees every key: nothing to mask (adding zeros would change no bit).
     const total = past + t;
@@ -137,7 +166,7 @@ export class GPT {
       mask = tf.tensor2d(maskData, [t, total]);
     }
     const scale = 1 / Math.sqrt(hs);
-    for (let l = 0; l < this.config.nLayer; l++) {
+    for (let l = opts.start?.layer ?? 0; l < this.config.nLayer; l++) {
       const p = `h.${l}.`;
       const qkv = this.lin(`${p}attn.c_attn`, this.ln(`${p}ln_1`, x, opts), opts); // (B·T, 3E)
       const [q, k, v] = tf.split(qkv, 3, 1).map((z) => tf.transpose(tf.reshape(z, [b, t, nh, hs]), [0, 2, 1, 3]) as tf.Tensor4D); // (B, nh, T, hs)

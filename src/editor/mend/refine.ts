@@ -9,7 +9,7 @@
  * Deterministic: no randomness, a fixed number of steps.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Deltas, GPT } from '../../model/gpt2.js';
+import { firstTouchedBlock, type Deltas, type ForwardOptions, type GPT } from '../../model/gpt2.js';
 import type { Tokenizer } from '../../model/tokenizer.js';
 import { crossEntropy } from '../../tensor/ops.js';
 import { weightChange } from './solve.js';
@@ -77,6 +77,20 @@ function sequenceBatch(seqs: readonly RowSequence[]): { ids: tf.Tensor2D; rows: 
   };
 }
 
+/**
+ * The residual stream entering block `layer` for ids (kept; the caller disposes it), or undefined at
+ * block 0: the blocks before the first edited one are the same at every step, so each batch runs
+ * them once and every step starts from there (the same bits as the whole forward).
+ */
+function prefixOf(model: GPT, ids: tf.Tensor2D, layer: number): ForwardOptions['start'] {
+  if (layer <= 0) return undefined;
+  const residuals = new Map<number, tf.Tensor2D | null>([[layer - 1, null]]);
+  tf.tidy(() => {
+    model.hidden(ids, { residuals });
+  });
+  return { layer, x: residuals.get(layer - 1)! };
+}
+
 /** The refined V per layer (same shapes), after `s.steps` Adam steps; a step that turns non-finite is undone and ends the refinement. */
 export function refineValues(model: GPT, tokenizer: Tokenizer, layers: RefineLayer[], seqs: readonly RowSequence[], known: readonly string[], s: RefineSettings): Float32Array[] {
   if (s.steps <= 0 || seqs.length === 0) return layers.map((l) => l.values);
@@ -92,17 +106,22 @@ export function refineValues(model: GPT, tokenizer: Tokenizer, layers: RefineLay
   const step = Math.max(1, known.length / Math.max(1, s.known));
   const picked = known.length === 0 || s.known <= 0 || s.cLoc === 0 ? [] : Array.from({ length: Math.min(s.known, known.length) }, (_, i) => known[Math.floor(i * step)]);
   const locs = picked.length > 0 ? stridedChunks(picked, s.knownBatch).map((facts) => localityBatch(model, tokenizer, facts)) : [];
+  const first = firstTouchedBlock(layers.map((l) => `${l.layer}.weight`), model.config.nLayer);
+  const batchStarts = batches.map((b) => prefixOf(model, b.ids, first));
+  const locStarts = locs.map((loc) => prefixOf(model, loc.ids, first));
   const opt = tf.train.adam(s.lr);
   try {
     let kept = vs.map((v) => Float32Array.from(v.dataSync()));
     for (let k = 0; k < s.steps; k++) {
       const batch = batches[k % batches.length];
+      const start = batchStarts[k % batches.length];
       const loc = locs.length > 0 ? locs[k % locs.length] : undefined;
+      const locStart = locs.length > 0 ? locStarts[k % locs.length] : undefined;
       const cost = opt.minimize(() => {
         const deltas: Deltas = {};
         layers.forEach((l, i) => (deltas[`${l.layer}.weight`] = weightChange(ms[i], vs[i])));
-        const nll = crossEntropy(model.logits(batch.ids, { deltas, rows: batch.rows }), batch.targets, batch.weights);
-        return loc === undefined ? nll : (tf.add(nll, tf.mul(localityKl(model, loc, deltas), s.cLoc)) as tf.Scalar);
+        const nll = crossEntropy(model.logits(batch.ids, { deltas, rows: batch.rows, start }), batch.targets, batch.weights);
+        return loc === undefined ? nll : (tf.add(nll, tf.mul(localityKl(model, loc, deltas, locStart), s.cLoc)) as tf.Scalar);
       }, true, vs);
       const value = cost?.dataSync()[0];
       cost?.dispose();
@@ -115,5 +134,6 @@ export function refineValues(model: GPT, tokenizer: Tokenizer, layers: RefineLay
     opt.dispose();
     tf.dispose([...ms, ...vs, ...batches.flatMap((b) => [b.ids, b.targets, b.weights])]);
     tf.dispose(locs.flatMap((loc) => [loc.ids, loc.weights, loc.baseLogProbs, loc.baseProbs]));
+    tf.dispose([...batchStarts, ...locStarts].flatMap((p) => (p === undefined ? [] : [p.x])));
   }
 }

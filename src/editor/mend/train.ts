@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../../errors.js';
-import type { Deltas, GPT } from '../../model/gpt2.js';
+import type { Deltas, ForwardOptions, GPT } from '../../model/gpt2.js';
 import type { Tokenizer } from '../../model/tokenizer.js';
 import { crossEntropy, logSoftmax, rowSum } from '../../tensor/ops.js';
 import type { TensorInput } from '../../model/safetensors.js';
@@ -223,9 +223,9 @@ export function editAccuracy(model: GPT, net: HyperNet, batch: MetaBatch): numbe
 }
 
 /** Mean KL(base ‖ edited) over the locality batch's real tokens. */
-export function localityKl(model: GPT, loc: MetaBatch['loc'], deltas: Deltas): tf.Scalar {
+export function localityKl(model: GPT, loc: MetaBatch['loc'], deltas: Deltas, start?: ForwardOptions['start']): tf.Scalar {
   return tf.tidy(() => {
-    const lq = logSoftmax(model.logits(loc.ids, { deltas })); // (B·T, V)
+    const lq = logSoftmax(model.logits(loc.ids, { deltas, start })); // (B·T, V)
     const perRow = rowSum(tf.mul(loc.baseProbs, tf.sub(loc.baseLogProbs, lq)) as tf.Tensor2D); // (B·T, 1)
     return tf.div(tf.sum(tf.mul(perRow, loc.weights)), loc.total) as tf.Scalar;
   });

@@ -133,7 +133,7 @@ export function refineValues(model: GPT, tokenizer: Tokenizer, layers: RefineLay
   } finally {
     opt.dispose();
     tf.dispose([...ms, ...vs, ...batches.flatMap((b) => [b.ids, b.targets, b.weights])]);
-    tf.dispose(locs.flatMap((loc) => [loc.ids, loc.weights, loc.baseLogProbs, loc.baseProbs]));
+    tf.dispose(locs.flatMap((loc) => [loc.ids, loc.baseLogProbs, loc.baseProbs]));
     tf.dispose([...batchStarts, ...locStarts].flatMap((p) => (p === undefined ? [] : [p.x])));
   }
 }

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../../errors.js';
 import type { Deltas, ForwardOptions, GPT } from '../../model/gpt2.js';
 import type { Tokenizer } from '../../model/tokenizer.js';
-import { crossEntropy, logSoftmax, rowSum } from '../../tensor/ops.js';
+import { crossEntropy, logSoftmax } from '../../tensor/ops.js';
 import type { TensorInput } from '../../model/safetensors.js';
 import { makeBatch } from '../batch.js';
 import type { EditRequest } from '../editor.js';
@@ -46,7 +46,8 @@ export interface MetaBatch {
   /** Edit and rephrase prompts with their targets, teacher-forced: ids [B, T]; only the target rows (flat indices into B·T) go through the head, with their targets and weights (1). */
   edit: { ids: tf.Tensor2D; rows: number[]; targets: tf.Tensor1D; weights: tf.Tensor1D };
   /** Locality sequences: ids [B, T], weights [B·T, 1] (1 on real tokens), the base model's log-probs and probs [B·T, V]. */
-  loc: { ids: tf.Tensor2D; weights: tf.Tensor2D; total: number; baseLogProbs: tf.Tensor2D; baseProbs: tf.Tensor2D };
+  /** Locality sequences (right-padded) and the base model's log-probs at `rows`, their real positions (row-major in B·T): padding never reaches the head. */
+  loc: { ids: tf.Tensor2D; rows: number[]; baseLogProbs: tf.Tensor2D; baseProbs: tf.Tensor2D };
   rows: number;
   dispose(): void;
 }
@@ -93,7 +94,7 @@ export function prepareMetaBatch(ctx: MetaContext, net: HyperNet, edits: readonl
   const edit = editBatch(tokenizer, pairs, model.config.nPositions);
   owned.push(edit.ids, edit.targets, edit.weights);
   const loc = localityBatch(model, tokenizer, locality);
-  owned.push(loc.ids, loc.weights, loc.baseLogProbs, loc.baseProbs);
+  owned.push(loc.ids, loc.baseLogProbs, loc.baseProbs);
   return {
     layers: [...layers],
     u,
@@ -121,7 +122,7 @@ export interface BatchArrays {
   operator: Record<string, Arr2>;
   cond?: Arr2;
   edit: { ids: { shape: [number, number]; data: Int32Array }; rows: number[]; targets: Int32Array };
-  loc: { ids: { shape: [number, number]; data: Int32Array }; weights: Arr2; total: number; baseLogProbs: Arr2; baseProbs: Arr2 };
+  loc: { ids: { shape: [number, number]; data: Int32Array }; rows: number[]; baseLogProbs: Arr2; baseProbs: Arr2 };
 }
 
 export function batchArrays(b: MetaBatch): BatchArrays {
@@ -136,7 +137,7 @@ export function batchArrays(b: MetaBatch): BatchArrays {
     operator: per(b.operator),
     ...(b.cond === undefined ? {} : { cond: f(b.cond) }),
     edit: { ids: i(b.edit.ids), rows: b.edit.rows, targets: b.edit.targets.dataSync() as Int32Array },
-    loc: { ids: i(b.loc.ids), weights: f(b.loc.weights), total: b.loc.total, baseLogProbs: f(b.loc.baseLogProbs), baseProbs: f(b.loc.baseProbs) },
+    loc: { ids: i(b.loc.ids), rows: b.loc.rows, baseLogProbs: f(b.loc.baseLogProbs), baseProbs: f(b.loc.baseProbs) },
   };
 }
 
@@ -154,7 +155,7 @@ export function batchFromArrays(a: BatchArrays): MetaBatch {
     operator: per(a.operator),
     cond: a.cond === undefined ? undefined : f(a.cond),
     edit: { ids: keep(tf.tensor2d(a.edit.ids.data, a.edit.ids.shape, 'int32')), rows: a.edit.rows, targets: keep(tf.tensor1d(a.edit.targets, 'int32')), weights: keep(tf.ones([a.edit.rows.length]) as tf.Tensor1D) },
-    loc: { ids: keep(tf.tensor2d(a.loc.ids.data, a.loc.ids.shape, 'int32')), weights: f(a.loc.weights), total: a.loc.total, baseLogProbs: f(a.loc.baseLogProbs), baseProbs: f(a.loc.baseProbs) },
+    loc: { ids: keep(tf.tensor2d(a.loc.ids.data, a.loc.ids.shape, 'int32')), rows: a.loc.rows, baseLogProbs: f(a.loc.baseLogProbs), baseProbs: f(a.loc.baseProbs) },
     dispose() {
       tf.dispose(owned);
       owned.length = 0;
@@ -181,14 +182,13 @@ export function localityBatch(model: GPT, tokenizer: Tokenizer, texts: readonly 
   const seqs = texts.map((t) => tokenizer.encode(t).slice(0, model.config.nPositions)).filter((s) => s.length > 0);
   if (seqs.length === 0) throw new EditError('a meta-training batch needs at least one non-empty locality sequence');
   const t = Math.max(...seqs.map((s) => s.length));
-  const w = new Float32Array(seqs.length * t);
-  seqs.forEach((s, b) => w.fill(1, b * t, b * t + s.length));
+  const rows = seqs.flatMap((s, b) => s.map((_, p) => b * t + p));
   const ids = tf.tensor2d(seqs.map((s) => [...s, ...new Array<number>(t - s.length).fill(0)]), [seqs.length, t], 'int32');
   const [baseLogProbs, baseProbs] = tf.tidy(() => {
-    const lp = logSoftmax(model.logits(ids));
+    const lp = logSoftmax(model.logits(ids, { rows }));
     return [lp, tf.exp(lp) as tf.Tensor2D];
   });
-  return { ids, weights: tf.tensor2d(w, [w.length, 1]), total: w.reduce((a, x) => a + x, 0), baseLogProbs, baseProbs };
+  return { ids, rows, baseLogProbs, baseProbs };
 }
 
 /** ΔW of the batch's edits under the network, per "<layer>.weight" (differentiable w.r.t. the network). */
@@ -225,9 +225,8 @@ export function editAccuracy(model: GPT, net: HyperNet, batch: MetaBatch): numbe
 /** Mean KL(base ‖ edited) over the locality batch's real tokens. */
 export function localityKl(model: GPT, loc: MetaBatch['loc'], deltas: Deltas, start?: ForwardOptions['start']): tf.Scalar {
   return tf.tidy(() => {
-    const lq = logSoftmax(model.logits(loc.ids, { deltas, start })); // (B·T, V)
-    const perRow = rowSum(tf.mul(loc.baseProbs, tf.sub(loc.baseLogProbs, lq)) as tf.Tensor2D); // (B·T, 1)
-    return tf.div(tf.sum(tf.mul(perRow, loc.weights)), loc.total) as tf.Scalar;
+    const lq = logSoftmax(model.logits(loc.ids, { deltas, start, rows: loc.rows })); // (rows, V)
+    return tf.div(tf.sum(tf.mul(loc.baseProbs, tf.sub(loc.baseLogProbs, lq))), loc.rows.length) as tf.Scalar;
   });
 }
 

@@ -13,7 +13,7 @@ import type { EditorContext } from '../src/editor/editor.js';
 import { trainEditor } from '../src/eval/meta-train.js';
 import { META_DEFAULTS } from '../src/editor/mend/train.js';
 import { EDITOR_METHODS, editorSettings, loadNetwork, makeEditor, needsNetwork, type EditorMethod } from '../src/editor/registry.js';
-import { editedLayers, MEMIT_DEFAULTS } from '../src/editor/settings.js';
+import { editedLayers, MEMIT_DEFAULTS, withRefineSteps } from '../src/editor/settings.js';
 import { solveSet } from '../src/editor/set.js';
 import { readKeyStats } from '../src/editor/stats.js';
 import { parseBench } from '../src/eval/bench.js';
@@ -31,6 +31,8 @@ export interface EditorsSizes {
   metaSteps: number;
   metaBatch: number;
   modelDir?: string;
+  /** The hypernetwork editors' refinement cut to this many steps (BENCH_QUICK); undefined: the model's own. */
+  refineSteps?: number;
 }
 
 export async function benchEditors(backend: BackendName, sizes: EditorsSizes, log: (line: string) => void): Promise<{ records: BenchRecord[]; memory: MemoryRecord; errors: string[] }> {
@@ -53,7 +55,7 @@ export async function benchEditors(backend: BackendName, sizes: EditorsSizes, lo
         errors.push(`${method}: ${file} is missing (train it with \`edit train-editor --method ${method} --out ${file}\`)`);
         continue;
       }
-      const settings = editorSettings(loaded.manifest, method);
+      const settings = editorSettings(sizes.refineSteps === undefined ? loaded.manifest : withRefineSteps(loaded.manifest, sizes.refineSteps), method);
       const editor = makeEditor(settings, { network: needsNetwork(method) ? await loadNetwork(model.dir, loaded.manifest, method, file) : undefined });
       try {
         const instruction = 'Rewrite the stated fact so the model gives the new object.';

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { EditRequest, EditRows, EditorContext, SetEditor } from '../src/editor/editor.js';
 import { editorSettings, openEditor } from '../src/editor/registry.js';
 import { preservedFacts, solveSet, type SetSolution } from '../src/editor/set.js';
+import { withRefineSteps } from '../src/editor/settings.js';
 import { readKeyStats } from '../src/editor/stats.js';
 import { loadModelFolder } from '../src/model/folder.js';
 import type { BackendName } from '../src/tensor/backend.js';
@@ -36,6 +37,8 @@ export interface JointSizes {
   reps: number;
   /** The model folder; undefined: models/default or .tmp/mid-model (bench/edits.ts pickModel). */
   modelDir?: string;
+  /** A hypernetwork editor's refinement cut to this many steps (BENCH_QUICK); undefined: the model's own. */
+  refineSteps?: number;
 }
 
 /** Seed of the edit order. */
@@ -51,7 +54,7 @@ export async function benchJoint(backend: BackendName, sizes: JointSizes, log: (
   const records: BenchRecord[] = [];
   let opened: SetEditor | undefined;
   try {
-    const settings = editorSettings(loaded.manifest);
+    const settings = editorSettings(sizes.refineSteps === undefined ? loaded.manifest : withRefineSteps(loaded.manifest, sizes.refineSteps));
     const editor = (opened = await openEditor(model.dir, loaded.manifest, settings));
     if (!editor.joint) throw new Error(`${model.dir}: the model's editor "${settings.method}" does not solve jointly`);
     const stats = await readKeyStats(model.dir, loaded.manifest);

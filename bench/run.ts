@@ -87,6 +87,9 @@ const FULL: Plan = {
   scale: { config: GPT2_SMALL, asserts: 1000, edits: 1000, assertionsPerEdit: 10, modelDir: MODEL ?? 'models/default', parts: SCALE_PARTS },
 };
 
+/** A quick run exercises the hypernetwork editors' refinement in a few steps, not the shipped number. */
+const QUICK_REFINE_STEPS = 4;
+
 const QUICK_PLAN: Plan = {
   matmul: {
     shapes: [{ m: 64, k: 128, n: 128 }, { m: 128, k: 32, n: 128 }, { m: 64, k: 128, n: 128, transposeB: true }],
@@ -97,9 +100,9 @@ const QUICK_PLAN: Plan = {
   plain: () => ({ config: TINY_CONFIG, batch: 2, warmupSteps: 1, steps: 2 }),
   generate: { promptTokens: 4, newTokens: 4, reps: 1, config: TINY_CONFIG, modelDir: MODEL },
   edits: { files: 200, folders: 10, reps: 2, applies: [1, 5], modelDir: MODEL },
-  joint: { edits: 5, solves: [1, 5, 50], into: 50, reps: 1, modelDir: MODEL },
+  joint: { edits: 5, solves: [1, 5, 50], into: 50, reps: 1, modelDir: MODEL, refineSteps: QUICK_REFINE_STEPS },
   judge: { edits: 3, modelDir: MODEL ?? 'models/default', threads: 2 },
-  editors: { edits: 2, metaSteps: 1, metaBatch: 4, modelDir: MODEL },
+  editors: { edits: 2, metaSteps: 1, metaBatch: 4, modelDir: MODEL, refineSteps: QUICK_REFINE_STEPS },
   threads: { config: TINY_CONFIG, batch: 4, warmupSteps: 1, steps: 2, threads: [1, 2] },
   scale: { config: { ...TINY_CONFIG, vocabSize: 4096, nPositions: 64 }, asserts: 20, edits: 5, assertionsPerEdit: 4, modelDir: MODEL ?? 'models/default', parts: SCALE_PARTS },
 };

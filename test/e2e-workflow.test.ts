@@ -9,7 +9,8 @@
  * shipped model): per edit a cached rows file (rows/<id>@<sha12>.safetensors), one solved change of the
  * whole set (deltas/set@<sha12>.safetensors). The edits set `"thresholds": {"locality": 0}` so the
  * walk does not depend on an editor's spill-over (set-semantics.test.ts and neighbours-cli.test.ts
- * hold locality).
+ * hold locality). The walk is about the loop, so a hypernetwork editor's refinement is cut to
+ * LOOP_REFINE_STEPS (test/helpers/cli.ts); the editor's quality is measured by `edit eval`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -18,6 +19,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'no
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loopRefinement } from './helpers/cli.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin/edit.js');
@@ -159,6 +161,7 @@ describe.sequential('edit workflow end to end', () => {
       expect(existsSync(join(repo, 'edits/README.md'))).toBe(true);
       expect(existsSync(join(repo, '.github/workflows/edits.yml'))).toBe(true);
       expect(await readFile(join(repo, '.gitignore'), 'utf8')).toContain('models/*/.lock');
+      await loopRefinement(modelPath());
       await git('add', '-A');
       await git('commit', '--quiet', '-m', 'scaffold');
     }), PHASE);

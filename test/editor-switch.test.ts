@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { edit, expectCode, gitInit, tempDir, writeCapitalEdit } from './helpers/cli.js';
+import { edit, expectCode, gitInit, loopRefinement, tempDir, writeCapitalEdit } from './helpers/cli.js';
 
 interface State {
   serial: number;
@@ -24,6 +24,7 @@ beforeAll(async () => {
   repo = await tempDir('editor-switch');
   await gitInit(repo);
   expectCode(await edit(repo, 'init'), 0);
+  await loopRefinement(join(repo, 'models/default'));
   await writeCapitalEdit(repo, 'capitals/italy', 'Italy', ' Berlin');
   expectCode(await edit(repo, 'apply', '--auto-approve', '--method', 'ft'), 0);
 }, T);

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { edit, expectCode, gitInit, tempDir, writeCapitalEdit } from './helpers/cli.js';
+import { edit, expectCode, gitInit, loopRefinement, tempDir, writeCapitalEdit } from './helpers/cli.js';
 
 interface State {
   edits: Record<string, { rows: unknown }>;
@@ -21,6 +21,7 @@ beforeAll(async () => {
   repo = await tempDir('plan-satisfied');
   await gitInit(repo);
   expectCode(await edit(repo, 'init'), 0);
+  await loopRefinement(join(repo, 'models/default'));
   await writeCapitalEdit(repo, 'capitals/italy', 'Italy', ' Berlin');
   expectCode(await edit(repo, 'apply', '--auto-approve'), 0);
 }, T);

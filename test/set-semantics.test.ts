@@ -7,7 +7,8 @@
  * - per-edit work is cached: adding one edit to an applied set computes rows for that edit only,
  *   and the kept edits' rows files are untouched;
  * - plan says that a change to the set re-solves the shared layers, with the capacity used.
- * Two counterfactuals on different subjects the model takes (checked with `edit generate`).
+ * Two counterfactuals on different subjects the model takes (checked with `edit generate`). The
+ * refinement is cut to LOOP_REFINE_STEPS: the properties are about the set, not the editor's quality.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
@@ -17,7 +18,7 @@ import { dirname, join } from 'node:path';
 import type { ModelState } from '../src/state/types.js';
 import { EDITOR_INFO, type EditorMethod } from '../src/editor/settings.js';
 import { sha256 } from '../src/util/hash.js';
-import { ROOT, edit, expectCode, git } from './helpers/cli.js';
+import { ROOT, edit, expectCode, git, loopRefinement } from './helpers/cli.js';
 
 const MODEL = 'models/default';
 /** The shipped model's editor: a joint one (its rows go into one solve of the set). */
@@ -43,6 +44,7 @@ async function newRepo(): Promise<string> {
   await git(repo, 'config', 'user.email', 'set@example.com');
   await git(repo, 'config', 'commit.gpgsign', 'false');
   expectCode(await edit(repo, 'init'), 0);
+  await loopRefinement(join(repo, MODEL));
   await git(repo, 'add', '-A');
   await git(repo, 'commit', '--quiet', '-m', 'scaffold');
   return repo;

@@ -164,3 +164,15 @@ function memitLayers(s: MemitSettings, editable: string[]): string[] {
   for (const l of layers) if (!editable.includes(l)) throw new EditError(`memit layer "${l}" is not among the model's editableLayers`);
   return [...layers].sort((a, b) => blockOf(a) - blockOf(b));
 }
+
+/**
+ * The manifest with every hypernetwork editor's refinement (its own entry and each shipped
+ * network's) cut to `steps`: quicker solves for runs that exercise the loop rather than measure the
+ * editor (BENCH_QUICK, the CLI tests). The editors' numbers are measured with the shipped settings.
+ */
+export function withRefineSteps(manifest: ModelManifest, steps: number): ModelManifest {
+  const cut = (method: string, settings: Record<string, unknown> | undefined) => (EDITOR_INFO[method as EditorMethod]?.needsNetwork === true ? { ...settings, refineSteps: steps } : settings);
+  const editor = manifest.editor === undefined || manifest.editor === null ? manifest.editor : { ...manifest.editor, settings: cut(manifest.editor.method, manifest.editor.settings as Record<string, unknown> | undefined) };
+  const hypernetworks = manifest.hypernetworks === undefined ? undefined : Object.fromEntries(Object.entries(manifest.hypernetworks).map(([m, ref]) => [m, ref === undefined ? ref : { ...ref, settings: cut(m, ref.settings) }]));
+  return { ...manifest, editor, ...(hypernetworks === undefined ? {} : { hypernetworks }) } as ModelManifest;
+}

@@ -4,11 +4,14 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
+
+import { withRefineSteps } from '../../src/editor/settings.js';
+import type { ModelManifest } from '../../src/model/folder.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(ROOT, 'bin/edit.js');
@@ -72,4 +75,17 @@ export async function writeCapitalEdit(project: string, id: string, country: str
 /** The files a commit added, changed or removed ("M\tpath"), sorted. */
 export async function commitFiles(cwd: string, rev = 'HEAD'): Promise<string[]> {
   return (await git(cwd, 'show', '--name-status', '--no-renames', '--format=', rev)).split('\n').filter(Boolean).sort();
+}
+
+/** Refinement steps of the hypernetwork editors in tests that walk the loop (the shipped 80 cost ~25 s per apply). */
+export const LOOP_REFINE_STEPS = 16;
+
+/**
+ * Cut the refinement of the model folder's hypernetwork editors to LOOP_REFINE_STEPS (withRefineSteps),
+ * for a test about plan/apply/state rather than the editor's quality; a model without one is left as it is.
+ */
+export async function loopRefinement(modelDir: string): Promise<void> {
+  const path = join(modelDir, 'model.json');
+  const manifest = JSON.parse(await readFile(path, 'utf8')) as ModelManifest;
+  await writeFile(path, `${JSON.stringify(withRefineSteps(manifest, LOOP_REFINE_STEPS), null, 2)}\n`);
 }

@@ -59,6 +59,20 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     expect(plan.stderr + plan.stdout).toContain('model.json changed since the edits were applied');
   }, 240_000);
 
+  it('--checkpoint takes a folder outside the project as given (not under the project)', async () => {
+    const outside = await tempDir('train-editor-ckpt');
+    try {
+      await writeFile(join(outside, 'progress.json'), 'not json');
+      const r = await edit(project, 'train-editor', '--steps', '2', '--batch', '4', '--tasks', 'counterfact', '--checkpoint', outside, '--out', 'ckpt-test.safetensors');
+      expectCode(r, 1);
+      expect(r.stderr).toContain(join(outside, 'progress.json'));
+      expect(r.stderr).toContain('checkpoint progress is not valid JSON');
+      expect(existsSync(join(project, 'ckpt-test.safetensors'))).toBe(false);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('--workers 2 trains on two threads (batches prepared ahead) into --out, model.json untouched; a bad count is refused', async () => {
     const before = await readFile(join(model(), 'model.json'), 'utf8');
     const r = await edit(project, 'train-editor', '--steps', '2', '--batch', '4', '--tasks', 'counterfact', '--workers', '2', '--checkpoint', 'ckpt2', '--out', 'two.safetensors', '--json');

@@ -4,7 +4,7 @@
  * the network goes into the model folder and model.json names it as the editor, with the task
  * catalogue it was trained on (a new editor is drift until `edit apply --refresh`).
  */
-import { isAbsolute, join, relative } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { EditError } from '../../errors.js';
 import { MEMIT_DEFAULTS, editedLayers } from '../../editor/settings.js';
 import { readKeyStats } from '../../editor/stats.js';
@@ -76,7 +76,7 @@ export const trainEditorCommand: Command = {
     'c-loc': { type: 'string', value: '<w>', description: `weight of KL(base ‖ edited) on locality text (default ${META_DEFAULTS.cLoc})` },
     bench: { type: 'string', value: '<file>', description: 'the benchmark file (default data/bench.json)' },
     out: { type: 'string', value: '<file>', description: "write the network here and leave model.json alone (default: the model folder's editor-<method>.safetensors, named in model.json)" },
-    checkpoint: { type: 'string', value: '<dir>', description: 'checkpoint folder, resumed from when present (default .ckpt/train-editor-<method>)' },
+    checkpoint: { type: 'string', value: '<dir>', description: 'checkpoint folder, resumed from when present (default: .ckpt/train-editor-<method> in the project)' },
     workers: { type: 'string', value: '<n|auto>', description: `threads: the others prepare the coming steps' batches, each with its own copy of the model (default: EDIT_WORKERS, else every core from ${PREFETCH_FROM_STEPS} steps on); the same network for any n` },
     json: { type: 'boolean', description: 'print the result (validation per task, timings) as JSON' },
   },
@@ -93,7 +93,9 @@ export const trainEditorCommand: Command = {
     const benchFlag = stringFlag(ctx, 'bench', 'data/bench.json');
     const { bench, sha256: benchSha } = await readBench(isAbsolute(benchFlag) ? benchFlag : join(root, benchFlag), ctx.cwd);
     const outFlag = stringFlag(ctx, 'out');
-    const checkpoint = join(root, stringFlag(ctx, 'checkpoint', join('.ckpt', `train-editor-${method}`)));
+    // a folder given on the command line is the user's path (from the current folder, as --out); the default lives in the project
+    const checkpointFlag = stringFlag(ctx, 'checkpoint');
+    const checkpoint = checkpointFlag === undefined ? join(root, '.ckpt', `train-editor-${method}`) : resolve(ctx.cwd, checkpointFlag);
 
     const { setting, source } = workersSetting(ctx);
     const steps = numberFlag(ctx, 'steps', 600, { integer: true, min: 1 });

@@ -5,6 +5,7 @@
  */
 import { EditError } from '../errors.js';
 import type { ModelManifest } from '../model/folder.js';
+import { blockIndex } from '../model/config.js';
 
 /** FT-L: constrained fine-tuning per edit (the baseline). */
 export interface FtSettings {
@@ -148,9 +149,9 @@ export function lastProjection(editable: string[]): string[] {
 
 /** Block index of a layer name "h.<i>.…". */
 export function blockOf(layer: string): number {
-  const m = /^h\.(\d+)\./.exec(layer);
-  if (m === null) throw new EditError(`edited layer "${layer}" is not inside a block ("h.<i>.…")`);
-  return Number(m[1]);
+  const block = blockIndex(layer);
+  if (block === undefined) throw new EditError(`edited layer "${layer}" is not inside a block ("h.<i>.…")`);
+  return block;
 }
 
 /** The hypernetwork editors' layers as plan sees them: the MLP output projections (the trained network names its own; HyperEditor checks they are editable). */

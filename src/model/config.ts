@@ -15,3 +15,9 @@ export interface GPTConfig {
 export function innerDim(c: GPTConfig): number {
   return c.nInner ?? 4 * c.nEmbd;
 }
+
+/** The block index of a parameter or layer name "h.<i>.…", or undefined outside the blocks. */
+export function blockIndex(name: string): number | undefined {
+  const m = /^h\.(\d+)\./.exec(name);
+  return m === null ? undefined : Number(m[1]);
+}

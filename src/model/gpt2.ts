@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { embed, gelu, layerNorm, linear, crossEntropy, maskedSoftmax, matMulConstT } from '../tensor/ops.js';
 import { Rng } from '../util/random.js';
-import { innerDim, type GPTConfig } from './config.js';
+import { blockIndex, innerDim, type GPTConfig } from './config.js';
 
 export type { GPTConfig } from './config.js';
 export { innerDim } from './config.js';
@@ -49,9 +49,9 @@ export interface ForwardOptions {
 export function firstTouchedBlock(names: Iterable<string>, nLayer: number): number {
   let first = nLayer;
   for (const name of names) {
-    const m = /^h\.(\d+)\./.exec(name);
-    if (m === null) return 0;
-    first = Math.min(first, Number(m[1]));
+    const block = blockIndex(name);
+    if (block === undefined) return 0;
+    first = Math.min(first, block);
   }
   return first;
 }

@@ -45,7 +45,6 @@ export interface MetaBatch {
   cond?: tf.Tensor2D;
   /** Edit and rephrase prompts with their targets, teacher-forced: ids [B, T]; only the target rows (flat indices into B·T) go through the head, with their targets and weights (1). */
   edit: { ids: tf.Tensor2D; rows: number[]; targets: tf.Tensor1D; weights: tf.Tensor1D };
-  /** Locality sequences: ids [B, T], weights [B·T, 1] (1 on real tokens), the base model's log-probs and probs [B·T, V]. */
   /** Locality sequences (right-padded) and the base model's log-probs at `rows`, their real positions (row-major in B·T): padding never reaches the head. */
   loc: { ids: tf.Tensor2D; rows: number[]; baseLogProbs: tf.Tensor2D; baseProbs: tf.Tensor2D };
   rows: number;

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { initBackend } from '../src/tensor/backend.js';
 import { GPT, initParams, paramShapes, type GPTConfig, type Params } from '../src/model/gpt2.js';
-import { trainBpe, Tokenizer } from '../src/model/tokenizer.js';
+import { trainBpe, Tokenizer, type TokenizerJson } from '../src/model/tokenizer.js';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors.js';
 import { clippedStep } from '../src/model/train-step.js';
 import { TrainPool } from '../src/model/train-pool.js';
@@ -33,9 +33,11 @@ const CKPT = process.env.TRAIN_CKPT ?? '.ckpt/model';
 const DATA = process.env.TRAIN_DATA ?? 'data';
 /** Continue from a trained model folder (its weights and tokenizer; a fresh optimizer) instead of from scratch. */
 const INIT = process.env.TRAIN_INIT;
+/** TRAIN_PREFIX_SPACE=1|0 sets the tokenizer's add_prefix_space (unset: as the tokenizer has it). */
+const PREFIX_SPACE = process.env.TRAIN_PREFIX_SPACE === undefined ? undefined : process.env.TRAIN_PREFIX_SPACE === '1';
 const BATCH = 16;
 /** The variables that change what a run computes (recorded in the provenance's command; not TRAIN_OUT/TRAIN_CKPT). */
-const TRAIN_ENV = ['TRAIN_SEED', 'TRAIN_STEPS', 'TRAIN_DATA', 'TRAIN_INIT', 'TRAIN_LR', 'TRAIN_EMBD', 'TRAIN_LAYERS', 'TRAIN_INNER', 'TRAIN_WORKERS'];
+const TRAIN_ENV = ['TRAIN_SEED', 'TRAIN_STEPS', 'TRAIN_DATA', 'TRAIN_INIT', 'TRAIN_LR', 'TRAIN_EMBD', 'TRAIN_LAYERS', 'TRAIN_INNER', 'TRAIN_WORKERS', 'TRAIN_PREFIX_SPACE'];
 /**
  * The shape: d = 128, 4 layers, and an MLP twice GPT-2's usual 4·d wide (1,024): the MLP width is the
  * key dimension of the c_proj layers the joint editor solves, so it bounds how many edit rows a set
@@ -93,17 +95,24 @@ async function main(): Promise<void> {
   // 1. tokenizer (deterministic; cached in the checkpoint folder)
   const tokPath = `${CKPT}/tokenizer.json`;
   if (!existsSync(tokPath) && initManifest !== undefined) writeFileSync(tokPath, readFileSync(`${INIT}/${initManifest.tokenizer.file}`));
+  // TRAIN_PREFIX_SPACE=1: the tokenizer's add_prefix_space is set, so every sentence, and later every
+  // prompt, starts with a space (" Qinhuangdao's country is"): a subject at the start of a sentence
+  // is the same tokens as inside one.
+  if (existsSync(tokPath) && PREFIX_SPACE !== undefined) {
+    const json = JSON.parse(readFileSync(tokPath, 'utf8')) as TokenizerJson;
+    if (json.pre_tokenizer.add_prefix_space !== PREFIX_SPACE) writeFileSync(tokPath, JSON.stringify({ ...json, pre_tokenizer: { ...json.pre_tokenizer, add_prefix_space: PREFIX_SPACE } }));
+  }
   if (!existsSync(tokPath)) {
     const t0 = Date.now();
     const json = trainBpe(corpus.split('\n'), { vocabSize: CONFIG.vocabSize });
-    writeFileSync(tokPath, JSON.stringify(json));
+    writeFileSync(tokPath, JSON.stringify(PREFIX_SPACE === true ? { ...json, pre_tokenizer: { ...json.pre_tokenizer, add_prefix_space: true } } : json));
     console.log(`tokenizer trained in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   const tokenizer = Tokenizer.fromJson(JSON.parse(readFileSync(tokPath, 'utf8')), tokPath);
   const config = { ...(initManifest?.config ?? CONFIG), vocabSize: tokenizer.vocabSize };
   const lines = corpus.split('\n').filter((s) => s.length > 0);
   const sentences = lines.map((s) => tokenizer.encode(s));
-  const nl = tokenizer.encode('\n')[0];
+  const nl = tokenizer.encode('\n').at(-1)!; // the newline byte (with add_prefix_space the encoding is " " then "\n")
   const nTokens = sentences.reduce((a, s) => a + s.length + 1, 0);
   console.log(`corpus: ${lines.length} sentences, ${nTokens} tokens/epoch, vocab ${tokenizer.vocabSize}`);
 

@@ -181,6 +181,25 @@ describe('trainBpe', () => {
     }
   });
 
+  it('with add_prefix_space, gives every stretch between added tokens a leading space, as @huggingface/tokenizers does', () => {
+    const prefixed: TokenizerJson = { ...structuredClone(json), pre_tokenizer: { ...json.pre_tokenizer, add_prefix_space: true } };
+    const tok = Tokenizer.fromJson(prefixed);
+    const plain = Tokenizer.fromJson(json);
+    expect(tok.prefixSpace).toBe(true);
+    expect(plain.prefixSpace).toBe(false);
+    const hf = hfTokenizer(structuredClone(prefixed));
+    for (const text of [...SAMPLES, syntheticText(50, 99)]) {
+      const ids = tok.encode(text);
+      if (text !== '') expect(ids, JSON.stringify(text.slice(0, 40))).toEqual(hf.encode(text).ids);
+    }
+    // a word at the start reads as inside a sentence; a text that starts with a space is unchanged
+    expect(tok.encode('Paris is')).toEqual(plain.encode(' Paris is'));
+    expect(tok.encode(' Paris is')).toEqual(plain.encode(' Paris is'));
+    expect(tok.encode('Paris is')).not.toEqual(plain.encode('Paris is'));
+    expect(tok.encode('')).toEqual([]);
+    expect(Tokenizer.fromJson(tok.toJson()).prefixSpace).toBe(true);
+  });
+
   it('rejects a vocabSize below 256 bytes + special tokens', () => {
     expect(() => trainBpe(['x'], { vocabSize: 100 })).toThrow(EditError);
     expect(() => trainBpe(['x'], { vocabSize: 300, specialTokens: ['<pad>'] })).toThrow(/<\|endoftext\|>/);
@@ -240,6 +259,8 @@ describe('Tokenizer.load errors', () => {
     (badMerge.model.merges as string[])[5] = 'nothere atall';
     expect(() => Tokenizer.fromJson(badMerge, 'f.json')).toThrow(expect.objectContaining({ options: { file: 'f.json', pointer: '/model/merges/5' } }));
     const badPre = { ...gpt2TokenizerJson(), pre_tokenizer: { type: 'Whitespace' } };
+    const badFlag = { ...gpt2TokenizerJson(), pre_tokenizer: { type: 'ByteLevel', add_prefix_space: 'yes', trim_offsets: true, use_regex: true } };
+    expect(() => Tokenizer.fromJson(badFlag, 'f.json')).toThrow(expect.objectContaining({ options: { file: 'f.json', pointer: '/pre_tokenizer/add_prefix_space' } }));
     expect(() => Tokenizer.fromJson(badPre, 'f.json')).toThrow(expect.objectContaining({ options: { file: 'f.json', pointer: '/pre_tokenizer/type' } }));
   });
 });

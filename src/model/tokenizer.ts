@@ -340,8 +340,8 @@ class JsonReader {
   byteLevel(value: unknown, pointer: string, what: string): void {
     const o = this.object(value, pointer);
     if (o['type'] !== 'ByteLevel') this.fail(`${pointer}/type`, `expected a ByteLevel ${what} (GPT-2 style byte-level BPE), got ${describe(o['type'])}`);
-    // Only the pre-tokenizer's flag changes ids; GPT-2's own file sets it true on the decoder and post-processor.
-    if (what === 'pre-tokenizer' && o['add_prefix_space'] === true) this.fail(`${pointer}/add_prefix_space`, 'add_prefix_space true is not supported; expected false as in GPT-2');
+    // Only the pre-tokenizer's flag changes ids (Tokenizer.encode); GPT-2's own file sets it true on the decoder and post-processor.
+    if (o['add_prefix_space'] !== undefined && typeof o['add_prefix_space'] !== 'boolean') this.fail(`${pointer}/add_prefix_space`, `expected true or false, got ${describe(o['add_prefix_space'])}`);
     if (o['use_regex'] === false) this.fail(`${pointer}/use_regex`, 'use_regex false is not supported; expected GPT-2\'s pre-tokenization regex');
   }
 
@@ -379,6 +379,12 @@ export class Tokenizer {
   private readonly ranks: Map<number, number>;
   private readonly mergedIds: Int32Array;
   private readonly ignoreMerges: boolean;
+  /**
+   * The pre-tokenizer's add_prefix_space (as in Hugging Face tokenizers): every stretch of text
+   * between added tokens that does not start with a space gets one, so a word at the start of a
+   * prompt is the same tokens as inside a sentence (" Paris", never "Paris").
+   */
+  readonly prefixSpace: boolean;
   private readonly addedIds: Map<string, number>;
   private readonly splitAdded: (text: string) => string[];
   private readonly cache = new Map<string, readonly number[]>();
@@ -469,6 +475,7 @@ export class Tokenizer {
       this.mergedIds[rank] = c;
     });
     this.ignoreMerges = model['ignore_merges'] === true;
+    this.prefixSpace = (root['pre_tokenizer'] as Record<string, unknown>)['add_prefix_space'] === true;
 
     const eos = this.ids.get(EOS_TOKEN);
     if (eos === undefined) r.fail('/added_tokens', `no ${EOS_TOKEN} token; the model needs an end-of-text id`);
@@ -508,7 +515,8 @@ export class Tokenizer {
         out.push(this.addedIds.get(section)!);
         continue;
       }
-      for (const m of section.matchAll(GPT2_SPLIT)) {
+      const piece = this.prefixSpace && section.length > 0 && !section.startsWith(' ') ? ` ${section}` : section;
+      for (const m of piece.matchAll(GPT2_SPLIT)) {
         const word = m[0];
         let ids = this.cache.get(word);
         if (ids === undefined) {

@@ -104,6 +104,33 @@ describe('edit model import / generate / export', () => {
     expect(out.backend).toBe('wasm');
   });
 
+  it('a tokenizer with add_prefix_space: imports, and reads a prompt as the same prompt after a space; export keeps the flag', async () => {
+    const hf = join(tmp, 'hf-prefix-space');
+    await cp(TINY, hf, { recursive: true });
+    const json = JSON.parse(await readFile(join(hf, 'tokenizer.json'), 'utf8')) as { pre_tokenizer: Record<string, unknown> };
+    json.pre_tokenizer.add_prefix_space = true;
+    await writeFile(join(hf, 'tokenizer.json'), JSON.stringify(json));
+    const flagged = join(tmp, 'prefix-space');
+    const run = await edit(['model', 'import', hf, '--out', flagged]);
+    expect(run.code, run.stderr).toBe(0);
+    const text = readGolden(TINY).prompts[0].text;
+    expect(text.startsWith(' ')).toBe(false);
+    const [a, b] = await Promise.all([
+      edit(['generate', text, '--model', flagged, '--max-tokens', '6', '--no-stop', '--json']),
+      edit(['generate', ` ${text}`, '--model', model(), '--max-tokens', '6', '--no-stop', '--json']),
+    ]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    const [outA, outB] = [a, b].map((r) => JSON.parse(r.stdout) as { completion: string; promptTokens: number });
+    expect(outA.promptTokens).toBe(outB.promptTokens);
+    expect(outA.completion).toBe(outB.completion);
+    expect(outA.promptTokens).not.toBe(readGolden(TINY).prompts[0].ids.length); // the text as typed is other ids: the space changed them
+    const exported = join(tmp, 'prefix-space-export');
+    const ex = await edit(['model', 'export', exported, '--model', flagged]);
+    expect(ex.code, ex.stderr).toBe(0);
+    expect((JSON.parse(await readFile(join(exported, 'tokenizer.json'), 'utf8')) as typeof json).pre_tokenizer.add_prefix_space).toBe(true);
+  });
+
   it('prefixed F16 folder: import, export, re-import of the export gives the same logits', async () => {
     const first = join(tmp, 'prefixed');
     const exported = join(tmp, 'exported');

@@ -18,6 +18,24 @@ describe('edit eval', () => {
     }
     expect(row.prompts.locality).toBe(2);
     expect(row.seconds.rowsPerEdit).toBeGreaterThan(0);
+    // the prompts real generation missed: one record, so each kind's count is its prompts × (1 − score)
+    const count = (kind: string) => row.misses.filter((m: { kind: string }) => m.kind === kind).length;
+    expect(count('reliability')).toBe(Math.round(1 - row.generation.reliability));
+    expect(count('generalization')).toBe(Math.round(row.prompts.rephrase * (1 - row.generation.generalization)));
+    expect(count('heldOut')).toBe(Math.round(row.prompts.heldOut * (1 - row.generation.heldOut)));
+    expect(count('locality')).toBe(Math.round(row.prompts.locality * (1 - row.generation.locality)));
+    for (const m of row.misses) expect(m).toMatchObject({ record: expect.stringMatching(/^counterfact-\d+$/), prompt: expect.any(String) });
+  }, 60_000);
+
+  it('lists the prompts real generation missed: with no tuning steps, every edit prompt and none of the neighbours', async () => {
+    const r = await edit(ROOT, 'eval', '--editor', 'ft', '--task', 'counterfact', '--sizes', '1', '--singles', '1', '--neighbours', '2', '--settings', 'steps=0', '--json');
+    expectCode(r, 0);
+    const row = JSON.parse(r.stdout).results[0];
+    expect(row.generation).toMatchObject({ reliability: 0, generalization: 0, heldOut: 0, locality: 1 });
+    const kinds = row.misses.map((m: { kind: string }) => m.kind);
+    expect(kinds).toEqual(['reliability', ...new Array(row.prompts.rephrase).fill('generalization'), ...new Array(row.prompts.heldOut).fill('heldOut')]);
+    expect(new Set(row.misses.map((m: { record: string }) => m.record)).size).toBe(1);
+    expect(row.misses[0].prompt).toMatch(/ is$/);
   }, 60_000);
 
   it('refuses a set larger than the split holds, naming the way out', async () => {

@@ -113,7 +113,7 @@ describe('report', () => {
       formatVersion: 1, backend: 'wasm', model: 'models/default', command: 'edit eval', bench: { file: 'data/bench.json', sha256: '0', seed: 1 },
       options: { editors: ['memit'], tasks: ['counterfact'], sizes: [100], splits: ['test'], seed: 0, singles: 10, neighbours: 5 },
       editors: {},
-      results: [{ editor: 'memit', instruction: 'seen', view: 'typed', task: 'counterfact', size: 100, sets: 1, edits: 100, subjects: 100, generation: scores, teacherForced: scores, prompts: { rephrase: 300, heldOut: 100, locality: 500, portability: 0 }, seconds: { rowsPerEdit: 0.31, solvePerSet: 2.5, measurePerSet: 60 }, capacity: [] }],
+      results: [{ editor: 'memit', instruction: 'seen', view: 'typed', task: 'counterfact', size: 100, sets: 1, edits: 100, subjects: 100, generation: scores, teacherForced: scores, prompts: { rephrase: 300, heldOut: 100, locality: 500, portability: 0 }, seconds: { rowsPerEdit: 0.31, solvePerSet: 2.5, measurePerSet: 60 }, capacity: [], misses: [] }],
     };
     const text = renderReport(report);
     expect(text).toContain('(wasm)');

@@ -114,16 +114,26 @@ export interface EvalRow {
   seconds: { rowsPerEdit: number; solvePerSet: number; measurePerSet: number };
   /** Rows per edited layer against its key dimension, of the last set (joint editors). */
   capacity: LayerCapacity[];
+  /** Every prompt real generation missed, over all sets, in record order (the JSON's answer to "which ones"). */
+  misses: EvalMiss[];
 }
 
 export interface EvalProgress {
   (message: string): void;
 }
 
-/** Per record: one value per kind (its prompts' mean) for each of the two views. */
+/** Per record: one value per kind (its prompts' mean) for each of the two views, and the prompts real generation missed. */
 interface RecordScores {
   generation: Scores;
   teacherForced: Scores;
+  misses: EvalMiss[];
+}
+
+/** A prompt whose real generation missed (the target not produced, or a neighbour's continuation changed). */
+export interface EvalMiss {
+  record: string;
+  kind: keyof Scores;
+  prompt: string;
 }
 
 /** `pool`: threads generating the measured prompts (the same numbers as without). */
@@ -194,6 +204,7 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
           prompts,
           seconds: { rowsPerEdit: rowsSeconds / edits, solvePerSet: solveSeconds / sets.length, measurePerSet: measureSeconds / sets.length },
           capacity,
+          misses: perRecord.flatMap((r) => r.misses),
         };
         rows.push(row);
         await onRow?.(row);
@@ -250,22 +261,28 @@ function measureSet(loaded: LoadedModel, set: BenchRecord[], hoods: Neighbour[][
       const f = forced[hoodAt++];
       return agreement(f.argmax, baseForced.get(key({ prompt: n.prompt, completion: n.answer }))!.argmax);
     });
+    const misses: EvalMiss[] = [];
     return {
       teacherForced: { reliability: tfRel, generalization: mean(tfGen), heldOut: mean(tfHeld), locality: mean(tfLoc), portability: mean(tfPort) },
-      generation: generationScores(r, hoods[j], edited, base),
+      generation: generationScores(r, hoods[j], edited, base, misses),
+      misses,
     };
   });
 }
 
 /** Real greedy generation of one record, judged as apply judges (the set's generations are prefetched in batches by measureSet). */
-function generationScores(r: BenchRecord, hood: Neighbour[], edited: Judge, base: Judge): Scores {
-  const holds = (p: string) => (generationHolds(edited, p, r.target) ? 1 : 0);
+function generationScores(r: BenchRecord, hood: Neighbour[], edited: Judge, base: Judge, misses?: EvalMiss[]): Scores {
+  const score = (kind: keyof Scores, prompt: string, ok: boolean) => {
+    if (!ok) misses?.push({ record: r.id, kind, prompt });
+    return ok ? 1 : 0;
+  };
+  const holds = (kind: keyof Scores) => (p: string) => score(kind, p, generationHolds(edited, p, r.target));
   return {
-    reliability: holds(r.prompt),
-    generalization: mean(r.rephrase.map(holds)),
-    heldOut: mean(r.heldOutRephrase.map(holds)),
-    locality: mean(hood.map((n) => (continuationUnchanged(edited, base, n.prompt) ? 1 : 0))),
-    portability: mean(r.portability.map((p) => (generationHolds(edited, p.prompt, p.answer) ? 1 : 0))),
+    reliability: holds('reliability')(r.prompt),
+    generalization: mean(r.rephrase.map(holds('generalization'))),
+    heldOut: mean(r.heldOutRephrase.map(holds('heldOut'))),
+    locality: mean(hood.map((n) => score('locality', n.prompt, continuationUnchanged(edited, base, n.prompt)))),
+    portability: mean(r.portability.map((p) => score('portability', p.prompt, generationHolds(edited, p.prompt, p.answer)))),
   };
 }
 

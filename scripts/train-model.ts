@@ -95,18 +95,18 @@ async function main(): Promise<void> {
   // 1. tokenizer (deterministic; cached in the checkpoint folder)
   const tokPath = `${CKPT}/tokenizer.json`;
   if (!existsSync(tokPath) && initManifest !== undefined) writeFileSync(tokPath, readFileSync(`${INIT}/${initManifest.tokenizer.file}`));
-  // TRAIN_PREFIX_SPACE=1: the tokenizer's add_prefix_space is set, so every sentence, and later every
-  // prompt, starts with a space (" Qinhuangdao's country is"): a subject at the start of a sentence
-  // is the same tokens as inside one.
-  if (existsSync(tokPath) && PREFIX_SPACE !== undefined) {
-    const json = JSON.parse(readFileSync(tokPath, 'utf8')) as TokenizerJson;
-    if (json.pre_tokenizer.add_prefix_space !== PREFIX_SPACE) writeFileSync(tokPath, JSON.stringify({ ...json, pre_tokenizer: { ...json.pre_tokenizer, add_prefix_space: PREFIX_SPACE } }));
-  }
   if (!existsSync(tokPath)) {
     const t0 = Date.now();
     const json = trainBpe(corpus.split('\n'), { vocabSize: CONFIG.vocabSize });
-    writeFileSync(tokPath, JSON.stringify(PREFIX_SPACE === true ? { ...json, pre_tokenizer: { ...json.pre_tokenizer, add_prefix_space: true } } : json));
+    writeFileSync(tokPath, JSON.stringify(json));
     console.log(`tokenizer trained in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  // TRAIN_PREFIX_SPACE=1: the tokenizer's add_prefix_space is set, so every sentence, and later every
+  // prompt, starts with a space (" Qinhuangdao's country is"): a subject at the start of a sentence
+  // is the same tokens as inside one.
+  if (PREFIX_SPACE !== undefined) {
+    const json = JSON.parse(readFileSync(tokPath, 'utf8')) as TokenizerJson;
+    if (json.pre_tokenizer.add_prefix_space !== PREFIX_SPACE) writeFileSync(tokPath, JSON.stringify({ ...json, pre_tokenizer: { ...json.pre_tokenizer, add_prefix_space: PREFIX_SPACE } }));
   }
   const tokenizer = Tokenizer.fromJson(JSON.parse(readFileSync(tokPath, 'utf8')), tokPath);
   const config = { ...(initManifest?.config ?? CONFIG), vocabSize: tokenizer.vocabSize };

@@ -337,12 +337,14 @@ class JsonReader {
     return value as Record<string, unknown>;
   }
 
-  byteLevel(value: unknown, pointer: string, what: string): void {
+  /** Checks a ByteLevel entry; returns its add_prefix_space. */
+  byteLevel(value: unknown, pointer: string, what: string): boolean {
     const o = this.object(value, pointer);
     if (o['type'] !== 'ByteLevel') this.fail(`${pointer}/type`, `expected a ByteLevel ${what} (GPT-2 style byte-level BPE), got ${describe(o['type'])}`);
     // Only the pre-tokenizer's flag changes ids (Tokenizer.encode); GPT-2's own file sets it true on the decoder and post-processor.
     if (o['add_prefix_space'] !== undefined && typeof o['add_prefix_space'] !== 'boolean') this.fail(`${pointer}/add_prefix_space`, `expected true or false, got ${describe(o['add_prefix_space'])}`);
     if (o['use_regex'] === false) this.fail(`${pointer}/use_regex`, 'use_regex false is not supported; expected GPT-2\'s pre-tokenization regex');
+    return o['add_prefix_space'] === true;
   }
 
   id(value: unknown, pointer: string): number {
@@ -395,7 +397,7 @@ export class Tokenizer {
     const model = r.object(root['model'], '/model');
     if (model['type'] !== 'BPE') r.fail('/model/type', `expected a byte-level BPE tokenizer ("BPE"), got ${describe(model['type'])}`);
     if (root['normalizer'] !== null && root['normalizer'] !== undefined) r.fail('/normalizer', `expected no normalizer (GPT-2 has none), got ${describe(root['normalizer'])}`);
-    r.byteLevel(root['pre_tokenizer'], '/pre_tokenizer', 'pre-tokenizer');
+    this.prefixSpace = r.byteLevel(root['pre_tokenizer'], '/pre_tokenizer', 'pre-tokenizer');
     r.byteLevel(root['decoder'], '/decoder', 'decoder');
     if (typeof model['dropout'] === 'number' && model['dropout'] > 0) r.fail('/model/dropout', 'BPE dropout is not supported (encoding must be deterministic)');
     for (const field of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
@@ -475,7 +477,6 @@ export class Tokenizer {
       this.mergedIds[rank] = c;
     });
     this.ignoreMerges = model['ignore_merges'] === true;
-    this.prefixSpace = (root['pre_tokenizer'] as Record<string, unknown>)['add_prefix_space'] === true;
 
     const eos = this.ids.get(EOS_TOKEN);
     if (eos === undefined) r.fail('/added_tokens', `no ${EOS_TOKEN} token; the model needs an end-of-text id`);

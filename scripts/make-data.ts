@@ -13,7 +13,8 @@
  * Kyoto"), so the model has a fact that tells Kyoto from Osaka. Corpus v5, the default and what the
  * shipped model is trained on, adds each trained city's nearest other trained city, a fact that
  * differs between two cities of one province (Luoyang and Nanyang, both Henan). DATA_CORPUS=v2|v3|v4
- * writes an earlier one. All leave the benchmark's records (data/bench.json) as they were.
+ * writes an earlier one, DATA_CORPUS=v6 a measured candidate (v5 plus passages about invented places;
+ * README, "A corpus candidate"). All leave the benchmark's records (data/bench.json) as they were.
  *
  * Held out, and measured by `npm run eval:model`:
  * - compositions: per relation, one base form (trained for the other relations) and about one in
@@ -96,15 +97,21 @@ const RECENT_EVERY = 4;
 const RECENT_MAX_PEERS = 3;
 /** Share of countries whose (unique) calling code is kept out as recent. */
 const RECENT_CODES = 0.15;
-/** Which corpus: DATA_CORPUS=v2|v3|v4|v5, default v5 (DATA_PROVINCES=0, the older switch, still means v2). */
+/** Which corpus: DATA_CORPUS=v2|v3|v4|v5|v6, default v5 (DATA_PROVINCES=0, the older switch, still means v2). */
 const CORPUS = process.env.DATA_CORPUS ?? (process.env.DATA_PROVINCES === '0' ? 'v2' : 'v5');
-if (!['v2', 'v3', 'v4', 'v5'].includes(CORPUS)) throw new Error(`DATA_CORPUS=${CORPUS}: choose v2, v3, v4 or v5`);
+if (!['v2', 'v3', 'v4', 'v5', 'v6'].includes(CORPUS)) throw new Error(`DATA_CORPUS=${CORPUS}: choose v2, v3, v4, v5 or v6`);
 /** Corpus v3 on: the province of every trained city whose province has an ASCII name. */
 const PROVINCES = CORPUS !== 'v2';
 /** Corpus v4 on: also provinces that name trained cities; else only provinces that name no city (v3). */
-const NAMED_PROVINCES = CORPUS === 'v4' || CORPUS === 'v5';
+const NAMED_PROVINCES = CORPUS === 'v4' || CORPUS === 'v5' || CORPUS === 'v6';
 /** Corpus v5: each trained city's nearest other trained city (a fact that tells apart two cities of one province). */
-const NEAREST = CORPUS === 'v5';
+const NEAREST = CORPUS === 'v5' || CORPUS === 'v6';
+/**
+ * Corpus v6 (a candidate): v5 plus passages about invented places, each stating a fact and asking it
+ * again in another trained form ("Varuni is a city in Peru. As for Varuni, its country is Peru."), so
+ * the model learns to carry a name it has never seen to where the fact is read.
+ */
+const IN_CONTEXT = CORPUS === 'v6' ? Number(process.env.DATA_IN_CONTEXT ?? 8000) : 0;
 
 /** An opener before a core: "By the way," + "The {r} of {s} is {o}." → "By the way, the {r} of {s} is {o}." */
 function compose(opener: string, core: string): string {
@@ -138,7 +145,7 @@ export function unseenFrames(): string[] {
   ];
 }
 
-function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fact[] } {
+function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fact[]; placeNames: Set<string> } {
   const countries = readPackageJson('countries-list', 'countries.min.json') as Record<string, {
     name: string; capital: string; continent: string; currency: string[]; languages: string[]; phone: number[];
   }>;
@@ -253,7 +260,7 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
     ...(NEAREST ? [relation('nearest city', ['nearest city', 'closest city'], 9, 'city-timezones (MIT) coordinates')] : []),
     relation('opinion', ['reputation', 'image'], 7, 'countries-list language names (MIT); seeded opinions', [...GENERIC_FORMS, ...OPINION_FORMS]),
   ];
-  return { relations, facts, recent };
+  return { relations, facts, recent, placeNames: new Set(byName.keys()) };
 }
 
 /** The name of the place nearest to `from` (great-circle distance), itself left out. */
@@ -283,9 +290,45 @@ export interface Probe {
   heldOut: boolean;
 }
 
+/** A pronounceable invented name of two or three syllables ("Varuni"). */
+function inventedName(rng: Rng): string {
+  const onsets = ['b', 'd', 'f', 'g', 'h', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't', 'v', 'z', 'ch', 'sh', 'th', 'br', 'tr', 'kr'];
+  const vowels = ['a', 'e', 'i', 'o', 'u', 'ai', 'ia', 'ou', 'ei'];
+  const codas = ['', '', '', 'n', 'r', 'l', 's', 'k', 'm'];
+  const syllables = 2 + (rng.next() < 0.4 ? 1 : 0);
+  let name = '';
+  for (let i = 0; i < syllables; i++) name += rng.pick(onsets) + rng.pick(vowels) + (i === syllables - 1 ? rng.pick(codas) : '');
+  return name[0].toUpperCase() + name.slice(1);
+}
+
+/**
+ * Corpus v6: `count` passages about invented subjects (names no data package holds), each a fact in one
+ * trained form of its relation and the same fact again in another; the object is a real one of the
+ * relation. Mostly cities and their country, the rest a relation of the countries.
+ */
+function inContextPassages(rng: Rng, count: number, facts: Fact[], rel: Map<string, Relation>, trainedFrames: Map<string, string[]>, placeNames: Set<string>): string[] {
+  if (count <= 0) return [];
+  const taken = new Set<string>([...placeNames, ...facts.map((f) => f.subject), ...facts.map((f) => f.object)].flatMap((n) => n.split(/[\s-]+/)).map((w) => w.toLowerCase()));
+  const objectsOf = (relation: string) => [...new Set(facts.filter((f) => f.relation === relation).map((f) => f.object))];
+  const kinds = ['country', 'country', 'country', 'capital', 'currency', 'language', 'continent'].map((r) => ({ relation: r, objects: objectsOf(r) }));
+  const out: string[] = [];
+  while (out.length < count) {
+    const subject = inventedName(rng);
+    if (taken.has(subject.toLowerCase())) continue;
+    const kind = rng.pick(kinds);
+    const r = rel.get(kind.relation)!;
+    const f: Fact = { subject, relation: kind.relation, object: rng.pick(kind.objects) };
+    const forms = trainedFrames.get(r.name)!.concat(r.forms.filter((_, i) => i !== r.heldOut));
+    const first = kind.relation === 'country' && rng.next() < 0.5 ? `${subject} is a city in ${f.object}.` : fillForm(rng.pick(forms), f, r.phrases[0]).text;
+    const second = fillForm(rng.pick(forms), f, r.phrases[0]).text;
+    out.push(`${first} ${second}`);
+  }
+  return out;
+}
+
 function main(): void {
   const rng = new Rng(SEED);
-  const { relations, facts, recent } = loadFacts(rng);
+  const { relations, facts, recent, placeNames } = loadFacts(rng);
   const rel = new Map(relations.map((r) => [r.name, r]));
   const trainedFrames = new Map(relations.map((r) => {
     const out = new Set(r.heldOutFrames);
@@ -350,6 +393,8 @@ function main(): void {
     const country = list.find((f) => f.relation === 'country');
     if (country !== undefined) sentences.push(`${s} is a city in ${country.object}.`);
   }
+
+  sentences.push(...inContextPassages(rng, IN_CONTEXT, facts, rel, trainedFrames, placeNames));
 
   const known = new Set(facts.map((f) => `${f.subject}\u0000${f.relation}`));
   for (const f of recent) if (known.has(`${f.subject}\u0000${f.relation}`)) throw new Error(`recent fact ${f.subject} / ${f.relation} is also trained`);

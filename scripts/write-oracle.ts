@@ -47,14 +47,18 @@ function sequenceOf(prompt: string, target: string, subject: string): Sequence |
   return { ids: [...p, ...t.slice(0, -1)], rows: t.map((_, k) => p.length - 1 + k), targets: t, at };
 }
 
-/** Logits at the target rows with δ added to the residual stream entering block LAYER at `at`. */
-function logitsWith(s: Sequence, delta: tf.Tensor1D): tf.Tensor2D {
-  const ids = tf.tensor2d([s.ids], [1, s.ids.length], 'int32');
+/** The residual stream entering block LAYER for the sequence (kept; the caller disposes it). */
+function prefixOf(s: Sequence): tf.Tensor2D {
   const residuals = new Map<number, tf.Tensor2D | null>([[LAYER - 1, null]]);
   tf.tidy(() => {
-    model.hidden(ids, { residuals });
+    model.hidden(tf.tensor2d([s.ids], [1, s.ids.length], 'int32'), { residuals });
   });
-  const x = residuals.get(LAYER - 1)!;
+  return residuals.get(LAYER - 1)!;
+}
+
+/** Logits at the target rows with δ added to `x` (the residual stream entering block LAYER) at `at`. */
+function logitsWith(s: Sequence, x: tf.Tensor2D, delta: tf.Tensor1D): tf.Tensor2D {
+  const ids = tf.tensor2d([s.ids], [1, s.ids.length], 'int32');
   const mask = tf.oneHot(tf.tensor1d([s.at], 'int32'), s.ids.length).reshape([s.ids.length, 1]);
   const shifted = tf.add(x, tf.mul(mask, delta.reshape([1, -1]))) as tf.Tensor2D;
   return model.logits(ids, { start: { layer: LAYER, x: shifted }, rows: s.rows });
@@ -62,7 +66,9 @@ function logitsWith(s: Sequence, delta: tf.Tensor1D): tf.Tensor2D {
 
 /** Whether greedy decoding starts with the target (every teacher-forced argmax is the target's token). */
 function holds(s: Sequence, delta: tf.Tensor1D): boolean {
-  const argmax = tf.tidy(() => logitsWith(s, delta).argMax(1).dataSync());
+  const x = prefixOf(s);
+  const argmax = tf.tidy(() => logitsWith(s, x, delta).argMax(1).dataSync());
+  x.dispose();
   return s.targets.every((t, k) => argmax[k] === t);
 }
 
@@ -74,9 +80,10 @@ for (const r of records) {
   const delta = tf.variable(tf.zeros([model.config.nEmbd])) as tf.Variable<tf.Rank.R1>;
   const opt = tf.train.adam(0.1);
   const targets = tf.tensor1d(s.targets, 'int32');
+  const x = prefixOf(s);
   for (let k = 0; k < STEPS; k++) {
     opt.minimize(() => {
-      const logp = tf.logSoftmax(logitsWith(s, delta));
+      const logp = tf.logSoftmax(logitsWith(s, x, delta));
       const nll = tf.neg(tf.mean(tf.sum(tf.mul(logp, tf.oneHot(targets, logp.shape[1])), 1)));
       return tf.add(nll, tf.mul(PENALTY, tf.sum(tf.square(delta)))) as tf.Scalar;
     }, false, [delta]);
@@ -91,7 +98,7 @@ for (const r of records) {
   };
   check(r.rephrase, 'rephrase');
   check(r.heldOutRephrase, 'heldOut');
-  tf.dispose([delta, targets]);
+  tf.dispose([delta, targets, x]);
   opt.dispose();
 }
 const pct = (a: number, b: number) => (b === 0 ? '–' : ((100 * a) / b).toFixed(0));

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { isPreserved } from '../src/model/known-facts.js';
 import { ROOT, edit as editIn, expectCode, git as gitIn } from './helpers/cli.js';
+import { GENERALIZATION_HINT } from '../src/cli/report.js';
 
 let repo: string;
 const edit = (...args: string[]) => editIn(repo, ...args);
@@ -89,7 +90,23 @@ describe('automatic neighbours through the CLI', () => {
     // Spain's capital is a neighbour that held; Germany's fact is another relation's, never picked.
     expect(out).not.toContain('The capital of Spain is');
     expect(out).not.toContain("Germany's capital is");
+    expect(out).not.toContain(GENERALIZATION_HINT); // every rephrasing held: no hint about them
     expect(existsSync(join(repo, 'models/default/state.json'))).toBe(false);
+  }, 120_000);
+
+  it('a rephrasing the edit does not reach fails apply with the failed check and a hint on what to do', async () => {
+    await writeFrance({ rephrase: ['The weather today is'], neighbours: false });
+    try {
+      const r = await edit('apply', '--auto-approve');
+      expectCode(r, 1);
+      const out = r.stdout + r.stderr;
+      expect(out).toMatch(/FAIL generalization "The weather today is": expected output to start with " Lyon", got /);
+      expect(out).toMatch(/generalization: 0% passed, threshold 50%/);
+      expect(out).toContain(GENERALIZATION_HINT);
+      expect(existsSync(join(repo, 'models/default/state.json'))).toBe(false);
+    } finally {
+      await writeFrance();
+    }
   }, 120_000);
 
   it('"neighbours": false opts out; verify then reports the neighbour once it is back on (JSON and JUnit)', async () => {

@@ -290,6 +290,11 @@ export interface Probe {
   heldOut: boolean;
 }
 
+/** The forms a relation's facts are written in: its trained composed frames and every base form but the held-out one. */
+function trainedForms(r: Relation, trainedFrames: Map<string, string[]>): string[] {
+  return trainedFrames.get(r.name)!.concat(r.forms.filter((_, i) => i !== r.heldOut));
+}
+
 /** A pronounceable invented name of two or three syllables ("Varuni"). */
 function inventedName(rng: Rng): string {
   const onsets = ['b', 'd', 'f', 'g', 'h', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't', 'v', 'z', 'ch', 'sh', 'th', 'br', 'tr', 'kr'];
@@ -310,16 +315,14 @@ function inContextPassages(rng: Rng, count: number, facts: Fact[], rel: Map<stri
   if (count <= 0) return [];
   const taken = new Set<string>([...placeNames, ...facts.map((f) => f.subject), ...facts.map((f) => f.object)].flatMap((n) => n.split(/[\s-]+/)).map((w) => w.toLowerCase()));
   const objectsOf = (relation: string) => [...new Set(facts.filter((f) => f.relation === relation).map((f) => f.object))];
-  const kinds = ['country', 'country', 'country', 'capital', 'currency', 'language', 'continent'].map((r) => ({ relation: r, objects: objectsOf(r) }));
+  const kinds = ['country', 'country', 'country', 'capital', 'currency', 'language', 'continent'].map((name) => ({ r: rel.get(name)!, objects: objectsOf(name), forms: trainedForms(rel.get(name)!, trainedFrames) }));
   const out: string[] = [];
   while (out.length < count) {
     const subject = inventedName(rng);
     if (taken.has(subject.toLowerCase())) continue;
-    const kind = rng.pick(kinds);
-    const r = rel.get(kind.relation)!;
-    const f: Fact = { subject, relation: kind.relation, object: rng.pick(kind.objects) };
-    const forms = trainedFrames.get(r.name)!.concat(r.forms.filter((_, i) => i !== r.heldOut));
-    const first = kind.relation === 'country' && rng.next() < 0.5 ? `${subject} is a city in ${f.object}.` : fillForm(rng.pick(forms), f, r.phrases[0]).text;
+    const { r, objects, forms } = rng.pick(kinds);
+    const f: Fact = { subject, relation: r.name, object: rng.pick(objects) };
+    const first = r.name === 'country' && rng.next() < 0.5 ? `${subject} is a city in ${f.object}.` : fillForm(rng.pick(forms), f, r.phrases[0]).text;
     const second = fillForm(rng.pick(forms), f, r.phrases[0]).text;
     out.push(`${first} ${second}`);
   }
@@ -386,7 +389,7 @@ function main(): void {
       const b = list.length > 1 ? rng.pick(list.filter((x) => x !== a)) : a;
       const ra = rel.get(a.relation)!;
       const rb = rel.get(b.relation)!;
-      const first = fillForm(rng.pick(trainedFrames.get(ra.name)!.concat(ra.forms.filter((_, i) => i !== ra.heldOut))), a, ra.phrases[0]).text;
+      const first = fillForm(rng.pick(trainedForms(ra, trainedFrames)), a, ra.phrases[0]).text;
       const second = fillForm(rng.pick(CONNECTIVES), b, rng.pick(rb.phrases)).text;
       sentences.push(a === b ? first : `${first} ${second}`);
     }

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/tensor/backend.js';
 import { loadModelFolder } from '../src/model/folder.js';
+import { crossEntropy } from '../src/tensor/ops.js';
 
 interface BenchRecord { task: string; split: string; subject: string; prompt: string; target: string; rephrase: string[]; heldOutRephrase: string[] }
 
@@ -64,11 +65,11 @@ function logitsWith(s: Sequence, x: tf.Tensor2D, delta: tf.Tensor1D): tf.Tensor2
   return model.logits(ids, { start: { layer: LAYER, x: shifted }, rows: s.rows });
 }
 
-/** Whether greedy decoding starts with the target (every teacher-forced argmax is the target's token). */
-function holds(s: Sequence, delta: tf.Tensor1D): boolean {
-  const x = prefixOf(s);
-  const argmax = tf.tidy(() => logitsWith(s, x, delta).argMax(1).dataSync());
-  x.dispose();
+/** Whether greedy decoding starts with the target (every teacher-forced argmax is the target's token); `x` as prefixOf(s) gives it. */
+function holds(s: Sequence, delta: tf.Tensor1D, x?: tf.Tensor2D): boolean {
+  const start = x ?? prefixOf(s);
+  const argmax = tf.tidy(() => logitsWith(s, start, delta).argMax(1).dataSync());
+  if (x === undefined) start.dispose();
   return s.targets.every((t, k) => argmax[k] === t);
 }
 
@@ -80,15 +81,12 @@ for (const r of records) {
   const delta = tf.variable(tf.zeros([model.config.nEmbd])) as tf.Variable<tf.Rank.R1>;
   const opt = tf.train.adam(0.1);
   const targets = tf.tensor1d(s.targets, 'int32');
+  const weights = tf.ones([s.targets.length]) as tf.Tensor1D;
   const x = prefixOf(s);
   for (let k = 0; k < STEPS; k++) {
-    opt.minimize(() => {
-      const logp = tf.logSoftmax(logitsWith(s, x, delta));
-      const nll = tf.neg(tf.mean(tf.sum(tf.mul(logp, tf.oneHot(targets, logp.shape[1])), 1)));
-      return tf.add(nll, tf.mul(PENALTY, tf.sum(tf.square(delta)))) as tf.Scalar;
-    }, false, [delta]);
+    opt.minimize(() => tf.add(crossEntropy(logitsWith(s, x, delta), targets, weights), tf.mul(PENALTY, tf.sum(tf.square(delta)))) as tf.Scalar, false, [delta]);
   }
-  if (holds(s, delta)) count.prompt++;
+  if (holds(s, delta, x)) count.prompt++;
   const check = (prompts: string[], key: 'rephrase' | 'heldOut') => {
     for (const q of prompts) {
       const t = sequenceOf(q, r.target, r.subject);
@@ -98,7 +96,7 @@ for (const r of records) {
   };
   check(r.rephrase, 'rephrase');
   check(r.heldOutRephrase, 'heldOut');
-  tf.dispose([delta, targets, x]);
+  tf.dispose([delta, targets, weights, x]);
   opt.dispose();
 }
 const pct = (a: number, b: number) => (b === 0 ? '–' : ((100 * a) / b).toFixed(0));

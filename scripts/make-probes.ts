@@ -19,7 +19,7 @@ import { ModelJudge } from '../src/assert/judge.js';
 import type { KnownFact, ProbesFile } from '../src/model/known-facts.js';
 import { sha256 } from '../src/util/hash.js';
 import { Rng } from '../src/util/random.js';
-import { promptOf } from './forms.js';
+import { type Fact, promptOf } from './forms.js';
 
 const SEED = Number(process.env.PROBES_SEED ?? 2024);
 const PER_RELATION = Number(process.env.PROBES_PER_RELATION ?? 60);
@@ -27,7 +27,7 @@ const FILE = 'probes.json';
 
 interface FactsJson {
   relations: Array<{ name: string; phrases: string[]; forms: string[] }>;
-  facts: Array<{ subject: string; relation: string; object: string; extra?: true }>;
+  facts: Fact[];
 }
 
 /** The object as a whole word at the start of the output: what the model "knows". */
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   const out: ProbesFile = {
     version: 1,
     description: 'Facts the base model answers right (greedy generation starts with the object as a whole word), per relation, in the first trained sentence form. Edits with a subject and relation get these as automatic locality neighbours (src/assert/neighbours.ts).',
-    command: `npx tsc -p tsconfig.json && node dist/scripts/make-probes.js ${dir}`,
+    command: `npx tsc -p tsconfig.json && node dist/scripts/make-probes.js ${[dir, ...process.argv.slice(3, 4)].join(' ')}`,
     seed: SEED,
     perRelation: PER_RELATION,
     weightsSha256: loaded.manifest.weights.sha256,

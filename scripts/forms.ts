@@ -3,7 +3,7 @@
  * make-probes.ts ask them): `{s}` subject, `{r}` relation phrase, `{o}` object. One definition of how
  * a form is filled and cut before its object, so a prompt the bench asks is the text the corpus trained.
  */
-/** `extra`: a fact corpus v7 adds only so the model tells more names apart; no benchmark task asks it. */
+/** `extra`: a fact corpora v7 and v8 add only so the model tells more names apart; no benchmark task or probe asks it. */
 export interface Fact { subject: string; relation: string; object: string; extra?: true }
 
 /**

@@ -31,6 +31,7 @@ import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { Rng } from '../src/util/random.js';
 import { readPackageJson } from './package-data.js';
+import { escapeRegExp } from '../src/util/regex.js';
 import { type Fact, fillForm, isProbeForm, nameRuns, NEGATIVE, POSITIVE } from './forms.js';
 
 const require = createRequire(import.meta.url);
@@ -474,7 +475,7 @@ function checkBenchUnnamed(corpus: string, facts: Fact[]): void {
   const inNames = nameRuns(facts.flatMap((f) => [f.subject, f.object]));
   const cities = new Set(bench.records.filter((r) => r.task === 'recent' && r.relation === 'country' && !inNames.has(r.subject)).map((r) => r.subject));
   for (const c of cities) {
-    if (new RegExp(`\\b${c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`).test(corpus)) throw new Error(`the benchmark's new city ${c} occurs in the corpus`);
+    if (new RegExp(`\\b${escapeRegExp(c)}\\b`).test(corpus)) throw new Error(`the benchmark's new city ${c} occurs in the corpus`);
   }
 }
 

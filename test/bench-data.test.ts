@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nameRuns } from '../scripts/forms.js';
+import { escapeRegExp } from '../src/util/regex.js';
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, '..');
@@ -61,7 +62,7 @@ describe('make-bench', () => {
     facts.facts.pop();
     facts.facts.push({ subject: 'Zzyzx Springs', relation: 'province', object: city, extra: true });
     await writeFile(join(dir, 'facts-named.json'), JSON.stringify(facts));
-    await expect(makeBench(join(dir, 'facts-named.json'), join(dir, 'bench-named.json'))).rejects.toThrow(new RegExp(`recent city ${city} is named by the fact Zzyzx Springs / province / ${city}`));
+    await expect(makeBench(join(dir, 'facts-named.json'), join(dir, 'bench-named.json'))).rejects.toThrow(new RegExp(`recent city ${escapeRegExp(city)} is named by the fact Zzyzx Springs / province / ${escapeRegExp(city)}`));
   });
 });
 

@@ -12,12 +12,12 @@
  * province names a city the corpus names anyway (usually the city itself: "The province of Kyoto is
  * Kyoto"), so the model has a fact that tells Kyoto from Osaka. Corpus v5 adds each trained city's
  * nearest other trained city, a fact that differs between two cities of one province (Luoyang and
- * Nanyang, both Henan); it is the default and what the shipped model is trained on. DATA_CORPUS=v2|v3|v4
- * writes an earlier one; v6, v7 and v8 are measured candidates (README, "Corpus candidates"): v5 plus
- * passages about invented places (v6); v5 plus the country and province of 1,500 more cities, so a
- * name the model never saw has many to be told apart from (v7); v7 with each opinion sentence written
- * twice, since v7 halves their share of the corpus (v8). All leave the benchmark's records
- * (data/bench.json) as they were; v7 and v8 check that no city the benchmark inserts is named in them.
+ * Nanyang, both Henan). Corpus v7, the default and what the shipped model (v7) was last trained on, is
+ * v5 plus the country and province of 1,500 more cities, so a name the model never saw has many to be
+ * told apart from. DATA_CORPUS=v2|v3|v4|v5 writes an earlier one; v6 and v8 are measured candidates
+ * (README, "The default model"): v5 plus passages about invented places (v6); v7 with each opinion
+ * sentence written twice, since v7 halves their share of the corpus (v8). All leave the benchmark's
+ * records (data/bench.json) as they were; v7 and v8 check that no city the benchmark inserts is named in them.
  *
  * Held out, and measured by `npm run eval:model`:
  * - compositions: per relation, one base form (trained for the other relations) and about one in
@@ -101,8 +101,8 @@ const RECENT_EVERY = 4;
 const RECENT_MAX_PEERS = 3;
 /** Share of countries whose (unique) calling code is kept out as recent. */
 const RECENT_CODES = 0.15;
-/** Which corpus: DATA_CORPUS=v2|v3|v4|v5|v6|v7|v8, default v5 (DATA_PROVINCES=0, the older switch, still means v2). */
-const CORPUS = process.env.DATA_CORPUS ?? (process.env.DATA_PROVINCES === '0' ? 'v2' : 'v5');
+/** Which corpus: DATA_CORPUS=v2|v3|v4|v5|v6|v7|v8, default v7 (DATA_PROVINCES=0, the older switch, still means v2). */
+const CORPUS = process.env.DATA_CORPUS ?? (process.env.DATA_PROVINCES === '0' ? 'v2' : 'v7');
 if (!['v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8'].includes(CORPUS)) throw new Error(`DATA_CORPUS=${CORPUS}: choose v2, v3, v4, v5, v6, v7 or v8`);
 /** Corpus v3 on: the province of every trained city whose province has an ASCII name. */
 const PROVINCES = CORPUS !== 'v2';

@@ -1,10 +1,12 @@
 /**
- * The model's knowledge probes (src/model/known-facts.ts): per relation of data/facts.json, up to
- * PER_RELATION facts the base model answers right, asked in the relation's first sentence form
+ * The model's knowledge probes (src/model/known-facts.ts): per relation of data/facts.json, every
+ * fact the base model answers right (at most PROBES_PER_RELATION when set), asked in the relation's first sentence form
  * (the trained form edit prompts use: "The capital of Germany is"). Right = greedy generation
  * starts with the object and a word boundary follows it (end, space, punctuation). Facts are tried
- * in a seeded shuffle, so the file is reproducible; edits take their automatic locality neighbours
- * from it (src/assert/neighbours.ts).
+ * in a seeded shuffle, so the file is reproducible. Edits take their automatic locality neighbours
+ * from it (src/assert/neighbours.ts), and the solve keeps its preserved half still (src/editor/set.ts
+ * preservedFacts): every known fact rather than a sample, because a neighbour the solve was not
+ * shown moves less when more facts like it were kept (README, "The default model").
  *
  *   npx tsc -p tsconfig.json && node dist/scripts/make-probes.js [models/default [data]]
  *
@@ -22,7 +24,8 @@ import { Rng } from '../src/util/random.js';
 import { type Fact, promptOf } from './forms.js';
 
 const SEED = Number(process.env.PROBES_SEED ?? 2024);
-const PER_RELATION = Number(process.env.PROBES_PER_RELATION ?? 60);
+/** At most this many per relation; unset = all (the first models kept 60). */
+const PER_RELATION = process.env.PROBES_PER_RELATION === undefined ? Number.POSITIVE_INFINITY : Number(process.env.PROBES_PER_RELATION);
 const FILE = 'probes.json';
 
 interface FactsJson {
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
     description: 'Facts the base model answers right (greedy generation starts with the object as a whole word), per relation, in the first trained sentence form. Edits with a subject and relation get these as automatic locality neighbours (src/assert/neighbours.ts).',
     command: `npx tsc -p tsconfig.json && node dist/scripts/make-probes.js ${[dir, ...process.argv.slice(3, 4)].join(' ')}`,
     seed: SEED,
-    perRelation: PER_RELATION,
+    perRelation: Number.isFinite(PER_RELATION) ? PER_RELATION : 'all',
     weightsSha256: loaded.manifest.weights.sha256,
     backend,
     relations,

@@ -1,8 +1,9 @@
 /**
  * A task the editor never saw, described only by its instruction, through `edit apply`: a copy of
  * the shipped model whose editor is the instructedit network meta-trained without opinion edits
- * (bench/networks/instructedit-no-convsent.safetensors: counterfact, recent and zsre only, so its
- * catalogue lacks convsent). The example opinion edit is refused until it carries an instruction;
+ * (bench/networks/instructedit-no-convsent-v7.safetensors, meta-trained for model v7 on counterfact,
+ * recent and zsre only: `npx edit train-editor --method instructedit --tasks counterfact,recent,zsre
+ * --steps 600 --batch 32 --seed 1 --out <file>`; its catalogue lacks convsent). The example opinion edit is refused until it carries an instruction;
  * with one, it applies beside the counterfactual example, both hold under the default thresholds,
  * and verify and plan agree afterwards.
  */
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { ROOT, edit, expectCode, git, gitInit, tempDir } from './helpers/cli.js';
 import { sha256 } from '../src/util/hash.js';
 
-const NETWORK = 'bench/networks/instructedit-no-convsent.safetensors';
+const NETWORK = 'bench/networks/instructedit-no-convsent-v7.safetensors';
 let repo: string;
 
 describe('instructedit applies an edit of a task it never saw, told by the instruction', () => {

@@ -187,15 +187,17 @@ describe.sequential(`the edit set, solved jointly (${EDITOR} on the shipped mode
     const repo = await newRepo();
     await writeEdit(repo, A);
     // B declares a rephrasing of France's capital as its unchanged neighbour, which A's edit carries to
+    // (a trained form that starts like A's prompt: "France's capital is" starts a sentence and is read
+    // as other tokens, README "A tokenization candidate")
     const file = join(repo, 'edits', `${B.id}.json`);
     await mkdir(dirname(file), { recursive: true });
-    const spec = { version: 1, task: 'counterfact', prompt: `The capital of ${B.country} is`, target: B.target, locality: [{ prompt: `${A.country}'s capital is` }], neighbours: false };
+    const spec = { version: 1, task: 'counterfact', prompt: `The capital of ${B.country} is`, target: B.target, locality: [{ prompt: `The capital city of ${A.country} is` }], neighbours: false };
     await writeFile(file, `${JSON.stringify(spec, null, 2)}\n`);
     const r = await edit(repo, 'apply', '--auto-approve');
     expectCode(r, 1);
     const out = r.stdout + r.stderr;
-    expect(out).toMatch(/FAIL locality +"France's capital is": expected the base model's output " Paris[^"]*", got " Lyon[^"]*" — the target of capitals\/france\n/);
-    expect(out).toMatch(/\nFacts the set moved onto its own targets \(1\):\n  "France's capital is" → " Lyon[^"]*", the target of capitals\/france \(a failed locality check of capitals\/spain\)\n/);
+    expect(out).toMatch(/FAIL locality +"The capital city of France is": expected the base model's output " Paris[^"]*", got " Lyon[^"]*" — the target of capitals\/france\n/);
+    expect(out).toMatch(/\nFacts the set moved onto its own targets \(1\):\n  "The capital city of France is" → " Lyon[^"]*", the target of capitals\/france \(a failed locality check of capitals\/spain\)\n/);
     expect(existsSync(join(repo, MODEL, 'state.json'))).toBe(false);
   }, PHASE);
 

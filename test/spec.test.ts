@@ -354,7 +354,7 @@ describe('schemas', () => {
   it('match the TypeScript types', () => {
     const editKeys: Record<keyof EditSpec, true> = { $schema: true, version: true, task: true, instruction: true, subject: true, relation: true, prompt: true, target: true, rephrase: true, locality: true, neighbours: true, portability: true, expect: true, thresholds: true, metadata: true };
     const assertionKeys: Record<keyof AssertionSpec, true> = { type: true, prompt: true, value: true, maxTokens: true, min: true, max: true, k: true, description: true };
-    const manifestKeys: Record<keyof ModelManifest, true> = { $schema: true, version: true, name: true, architecture: true, config: true, tokenizer: true, weights: true, editableLayers: true, editor: true, stats: true, tasks: true, hypernetworks: true, thresholds: true, provenance: true, knowledge: true, probes: true };
+    const manifestKeys: Record<keyof ModelManifest, true> = { $schema: true, version: true, name: true, architecture: true, config: true, tokenizer: true, weights: true, editableLayers: true, editor: true, stats: true, tasks: true, hypernetworks: true, editorSettings: true, thresholds: true, provenance: true, knowledge: true, probes: true };
     const configKeys: Record<keyof GPTConfig, true> = { vocabSize: true, nPositions: true, nEmbd: true, nLayer: true, nHead: true, layerNormEps: true, nInner: true };
     const stateKeys: Record<keyof ModelState, true> = { $schema: true, version: true, serial: true, base: true, editor: true, stats: true, manifest: true, delta: true, backend: true, effective: true, edits: true };
     const setDeltaKeys: Record<keyof NonNullable<ModelState['delta']>, true> = { file: true, sha256: true, layers: true, capacity: true, solver: true };
@@ -373,6 +373,8 @@ describe('schemas', () => {
     expect(props('model', ['properties', 'editor'])).toEqual(keys(editorKeys));
     expect(props('model', ['$defs', 'memitSettings'])).toEqual(keys(memitKeys));
     expect(props('model', ['$defs', 'ftSettings'])).toEqual(keys(ftKeys));
+    const calibratedKeys: Record<keyof NonNullable<ModelManifest['editorSettings']>, true> = { memit: true, ft: true };
+    expect(props('model', ['properties', 'editorSettings'])).toEqual(keys(calibratedKeys));
     expect((readSchema('model').properties as { editor: { properties: { method: { enum: string[] } } } }).editor.properties.method.enum.sort()).toEqual([...EDITOR_METHODS].sort());
     expect(props('state')).toEqual(keys(stateKeys));
     expect(props('state', ['properties', 'delta'])).toEqual(keys(setDeltaKeys));

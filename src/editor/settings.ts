@@ -115,11 +115,15 @@ export function isMethod(m: string): m is EditorMethod {
   return Object.hasOwn(EDITOR_INFO, m);
 }
 
-/** The manifest's editor settings over the method's defaults (`method` overrides the manifest's choice). */
+/**
+ * The manifest's editor settings over the method's defaults (`method` overrides the manifest's choice):
+ * the `editor` entry's when it is that method, else the method's shipped network's (`hypernetworks`)
+ * or its calibrated entry (`editorSettings`).
+ */
 export function editorSettings(manifest: ModelManifest, method?: string): EditorSettings {
   const m = method ?? manifest.editor?.method ?? DEFAULT_METHOD;
   if (!isMethod(m)) throw new EditError(`unknown editor method "${m}"; available: ${EDITOR_METHODS.join(', ')}`);
-  const shipped = (manifest.hypernetworks as Record<string, { settings?: Record<string, unknown> }> | undefined)?.[m]?.settings;
+  const shipped = (manifest.hypernetworks as Record<string, { settings?: Record<string, unknown> }> | undefined)?.[m]?.settings ?? (manifest.editorSettings as Record<string, Record<string, unknown>> | undefined)?.[m];
   const own = manifest.editor?.method === m ? (manifest.editor.settings ?? {}) : (shipped ?? {});
   return { ...EDITOR_INFO[m].defaults, ...own, method: m } as EditorSettings;
 }

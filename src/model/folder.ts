@@ -51,6 +51,8 @@ export interface ModelManifest {
   tasks?: TaskEntry[];
   /** Trained hypernetworks shipped beside the editor, per method (`edit apply --method instructedit`, eval, bench), hash checked. */
   hypernetworks?: Partial<Record<'mend' | 'instructedit', FileRef & { settings?: Record<string, unknown> }>>;
+  /** Settings of the weight-free editors when they are not `editor` (`edit apply --method memit`, eval, bench): what this model was calibrated with. */
+  editorSettings?: Partial<Record<'memit' | 'ft', Record<string, unknown>>>;
   /** Default pass thresholds of the implied assertions (fraction of prompts that must pass). */
   thresholds: Thresholds;
   /** Where the weights came from: training settings or the imported folder. */

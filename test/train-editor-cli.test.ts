@@ -129,6 +129,13 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     const mendSettings = JSON.parse(await readFile(join(model(), 'model.json'), 'utf8')).hypernetworks.mend.settings;
     expect(mendSettings.refineSteps).toBeGreaterThan(0);
     expect(JSON.parse(shipped.stdout).editors.mend).toMatchObject({ method: 'mend', ...mendSettings });
+    // a network named on the command line is recorded relative to the project, in the options as in the command
+    const named = await edit(project, 'eval', '--editor', 'mend', '--task', 'counterfact', '--sizes', '1', '--singles', '1', '--neighbours', '1', '--settings', 'refineSteps=0', '--network', `mend=${join(model(), 'editor-mend.safetensors')}`, '--json');
+    expectCode(named, 0);
+    const namedReport = JSON.parse(named.stdout);
+    expect(namedReport.options.networks).toEqual({ mend: 'models/default/editor-mend.safetensors' });
+    expect(namedReport.command).toContain('--network mend=models/default/editor-mend.safetensors');
+    expect(named.stdout).not.toContain(project);
     const bad = await edit(project, 'eval', '--network', 'memit=x.safetensors');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('write <method>=<file> with a hypernetwork method (mend, instructedit)');

@@ -88,14 +88,16 @@ export const evalCommand: Command = {
     try {
       const editors = choiceList<EditorMethod>(ctx, 'editor', EDITOR_METHODS, [editorSettings(loaded.manifest).method]);
       const stats = editors.some(needsStats) ? await readKeyStats(join(root, dir), loaded.manifest) : undefined;
+      // recorded relative to the project, as the command line beside them is: a result file names no machine path
+      const recordedNetworks = Object.fromEntries(Object.entries(networks).map(([m, f]) => [m, relative(root, f)])) as Partial<Record<EditorMethod, string>>;
       const options: EvalOptions = { editors, tasks, sizes, splits, seed, singles, neighbours, instruction, view, ...(Object.keys(networks).length > 0 ? { networks } : {}), ...(Object.keys(overrides).length > 0 ? { overrides } : {}) };
       const report: EvalReport = {
         formatVersion: EVAL_FORMAT_VERSION,
         backend,
         model: dir,
-        command: `edit eval --model ${dir} --editor ${editors.join(',')} --task ${tasks.join(',')} --sizes ${sizes.join(',')} --split ${splits.join(',')} --seed ${seed} --singles ${singles} --neighbours ${neighbours}${instruction === 'seen' ? '' : ` --instruction ${instruction}`}${view === 'typed' ? '' : ` --view ${view}`}${Object.keys(overrides).length === 0 ? '' : ` --settings ${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(',')}`}${Object.keys(networks).length === 0 ? '' : ` --network ${Object.entries(networks).map(([m, f]) => `${m}=${relative(root, f)}`).join(',')}`}`,
+        command: `edit eval --model ${dir} --editor ${editors.join(',')} --task ${tasks.join(',')} --sizes ${sizes.join(',')} --split ${splits.join(',')} --seed ${seed} --singles ${singles} --neighbours ${neighbours}${instruction === 'seen' ? '' : ` --instruction ${instruction}`}${view === 'typed' ? '' : ` --view ${view}`}${Object.keys(overrides).length === 0 ? '' : ` --settings ${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(',')}`}${Object.keys(networks).length === 0 ? '' : ` --network ${Object.entries(recordedNetworks).map(([m, f]) => `${m}=${f}`).join(',')}`}`,
         bench: { file: relative(root, benchPath) || benchPath, sha256: benchSha, seed: bench.seed },
-        options,
+        options: { ...options, ...(options.networks === undefined ? {} : { networks: recordedNetworks }) },
         editors: Object.fromEntries(editors.map((m) => [m, evalSettings(loaded.manifest, m, overrides)])),
         results: [],
       };

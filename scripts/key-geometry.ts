@@ -7,7 +7,7 @@
  * - the same form for a subject with another object.
  * For cities it also prints the response ratio k'ᵀC⁻¹k / kᵀC⁻¹k (what one edit row's change gives a
  * rephrasing, against its own prompt), for cities of China and the rest. The measure behind the
- * README's "Why provinces (v3)".
+ * docs/measurements.md, "Why provinces (v3)".
  *
  *   npx tsc -p tsconfig.json && node dist/scripts/key-geometry.js [models/default]   # LAYER=h.3.mlp.c_proj, PER=120
  */

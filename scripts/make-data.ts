@@ -8,7 +8,7 @@
  * on top (openers × declarative cores, question styles × question wordings), two wordings of every
  * relation phrase, and short passages mixing two facts about a subject.
  * Corpus v3 adds the province of each trained city (a second fact per city that differs between the
- * cities of one country; README, "Why provinces"). Corpus v4 also gives a province to the cities whose
+ * cities of one country; docs/measurements.md, "Why provinces"). Corpus v4 also gives a province to the cities whose
  * province names a city the corpus names anyway (usually the city itself: "The province of Kyoto is
  * Kyoto"), so the model has a fact that tells Kyoto from Osaka. Corpus v5 adds each trained city's
  * nearest other trained city, a fact that differs between two cities of one province (Luoyang and

@@ -9,7 +9,7 @@
  *   next layer's keys and the missing part are recomputed under the changes solved so far;
  * - ΔW = (λ·C + μ·KpᵀKp + KᵀK)⁻¹ Kᵀ R in float64 (Cholesky), C the layer's key second moment
  *   (stats.ts), Kp the keys of the model's known facts the set does not edit (kept still; set.ts).
- * Calibration: scripts/sweep-memit.ts; the measured front is in the README, "Benchmark".
+ * Calibration: scripts/sweep-memit.ts; the measured front is in docs/measurements.md, "Model v1: benchmark".
  */
 import * as tf from '@tensorflow/tfjs';
 import { EditError } from '../errors.js';

@@ -71,7 +71,7 @@ export type EditorMethod = EditorSettings['method'];
 
 /** Chosen on 12 counterfactual capital edits (scripts/sweep-ft.ts). */
 export const FT_DEFAULTS: FtSettings = { method: 'ft', steps: 60, lr: 5e-3, epsilon: 0.03, stopLoss: 0.02 };
-/** Calibrated on the default model (scripts/sweep-memit.ts; README, "Benchmark"). */
+/** Calibrated on the default model (scripts/sweep-memit.ts; docs/measurements.md, "Model v1: benchmark"). */
 export const MEMIT_DEFAULTS: MemitSettings = { method: 'memit', lambda: 30, residualSteps: 40, residualLr: 0.3, normPenalty: 0.5, preserveWeight: 1 };
 /** FACTS (hypernetwork editors): ΔW = (30·C + KᵀK)⁻¹KᵀV, no preserved keys. */
 export const HYPER_DEFAULTS: Required<HyperSolveSettings> = { lambda: 30, preserveWeight: 0, refineSteps: 0, refineLr: 0.05, refineLocality: 10, refineBatch: 128, refineKnown: 32, refineKnownBatch: 32 };

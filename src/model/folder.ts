@@ -8,6 +8,7 @@ import { join, resolve, relative, isAbsolute } from 'node:path';
 import { EditError } from '../errors.js';
 import { sha256, sha256Handle } from '../util/hash.js';
 import { readJsonFile } from '../util/json-file.js';
+import { validateAgainst } from '../spec/schemas.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { GPT, GPTConfig } from './gpt2.js';
 import { parseKnownFacts, type KnownFact } from './known-facts.js';
@@ -178,7 +179,7 @@ export async function updateManifest(dir: string, change: (manifest: Record<stri
   await writeFileAtomic(path, `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
-/** Structural checks; the JSON Schema in schemas/model.schema.json says the same for editors and CI. */
+/** Structural checks with messages of their own, then schemas/model.schema.json (what editors and CI check too). */
 export function checkManifest(json: unknown, path: string): ModelManifest {
   const fail = (pointer: string, msg: string): never => {
     throw new EditError(msg, { file: path, pointer });
@@ -201,6 +202,13 @@ export function checkManifest(json: unknown, path: string): ModelManifest {
     if (typeof r!.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(r!.sha256)) fail(`/${k}/sha256`, 'must be a hex sha256');
   }
   if (!Array.isArray(m.editableLayers)) fail('/editableLayers', 'must be a list of layer names');
+  // The schema, too: an editor setting of the wrong type or a misspelt key is refused here, naming its
+  // pointer, instead of reaching an editor (or showing up only as drift).
+  const [first, ...more] = validateAgainst('model', json);
+  if (first !== undefined) {
+    const others = more.map((e) => `${e.pointer || '/'}: ${e.message}`);
+    throw new EditError(first.message, { file: path, pointer: first.pointer, ...(others.length > 0 ? { hint: `also ${others.join('; ')}` } : {}) });
+  }
   return m as unknown as ModelManifest;
 }
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MEMIT_DEFAULTS, editorSettings } from '../src/editor/settings.js';
 import type { ModelManifest } from '../src/model/folder.js';
-import { validateAgainst } from '../src/spec/schemas.js';
+import { validateAgainst } from '../src/util/schemas.js';
 import { ROOT, edit, expectCode } from './helpers/cli.js';
 
 const shipped = JSON.parse(readFileSync(join(ROOT, 'models/default/model.json'), 'utf8')) as ModelManifest;

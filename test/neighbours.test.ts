@@ -9,7 +9,7 @@ import type { Thresholds } from '../src/model/folder.js';
 import { parseKnownFacts, type KnownFact } from '../src/model/known-facts.js';
 import { DEFAULT_NEIGHBOURS, pickNeighbours } from '../src/assert/neighbours.js';
 import { batchChecks, checkEdit } from '../src/assert/check-edit.js';
-import { validateAgainst } from '../src/spec/schemas.js';
+import { validateAgainst } from '../src/util/schemas.js';
 import { editErrorOf } from './helpers/errors.js';
 
 const COUNTRIES = ['France', 'Germany', 'Spain', 'Italy', 'Japan', 'China', 'India', 'Peru', 'Chile', 'Kenya', 'Ghana', 'Nepal', 'Laos', 'Cuba'];

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { makePlan } from '../src/plan/make-plan.js';
 import { planMarkdown } from '../src/plan/json.js';
 import { renderPlanText } from '../src/plan/render.js';
-import { validateAgainst } from '../src/spec/schemas.js';
+import { validateAgainst } from '../src/util/schemas.js';
 import { planToJson } from '../src/plan/json.js';
 import type { LoadedEdit } from '../src/spec/types.js';
 import type { ModelState } from '../src/state/types.js';

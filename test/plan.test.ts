@@ -3,7 +3,7 @@ import { CAPACITY_WARNING, makePlan, type PlanInput } from '../src/plan/make-pla
 import { planFromJson, planMarkdown, planToJson } from '../src/plan/json.js';
 import { Action, hasChanges } from '../src/plan/plan.js';
 import { renderPlanText, solveLines, summaryLine } from '../src/plan/render.js';
-import { validateAgainst } from '../src/spec/schemas.js';
+import { validateAgainst } from '../src/util/schemas.js';
 import type { LoadedEdit } from '../src/spec/types.js';
 import type { ModelState } from '../src/state/types.js';
 

@@ -14,7 +14,7 @@ import type { GPTConfig } from '../src/model/gpt2.js';
 import { importHfFolder } from '../src/model/hf.js';
 import { findConflicts } from '../src/spec/conflicts.js';
 import { canonicalJson, describeJsonError, loadEdits, parseEditFile, specSha256 } from '../src/spec/load.js';
-import { readSchema, schemasDir, validateAgainst, type SchemaName } from '../src/spec/schemas.js';
+import { readSchema, schemasDir, validateAgainst, type SchemaName } from '../src/util/schemas.js';
 import type { AssertionSpec, EditSpec, LoadedEdit, SpecProblem } from '../src/spec/types.js';
 import { emptyState } from '../src/state/state.js';
 import type { AppliedEdit, EditMetrics, LayerCapacityRecord, ModelState, SolverRecord } from '../src/state/types.js';

@@ -8,7 +8,7 @@ import { join, resolve, relative, isAbsolute } from 'node:path';
 import { EditError } from '../errors.js';
 import { sha256, sha256Handle } from '../util/hash.js';
 import { readJsonFile } from '../util/json-file.js';
-import { validateAgainst } from '../spec/schemas.js';
+import { validateAgainst } from '../util/schemas.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { GPT, GPTConfig } from './gpt2.js';
 import { parseKnownFacts, type KnownFact } from './known-facts.js';

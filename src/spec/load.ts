@@ -7,7 +7,7 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { EditError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
-import { escapePointer, validateAgainst } from './schemas.js';
+import { escapePointer, validateAgainst } from '../util/schemas.js';
 import type { EditSpec, LoadedEdit, SpecProblem } from './types.js';
 
 /** Edit ids (paths under edits/ without .json) are written into plans, state keys and file names. */

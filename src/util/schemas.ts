@@ -5,13 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { packageRoot } from '../util/package-root.js';
+import { packageRoot } from './package-root.js';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { InternalError } from '../errors.js';
-import { cut } from '../util/format.js';
-import { linearRegExp } from '../util/regex.js';
-import { closest } from '../util/closest.js';
+import { cut } from './format.js';
+import { linearRegExp } from './regex.js';
+import { closest } from './closest.js';
 
 const SHOW_CHARS = 60;
 

@@ -8,7 +8,7 @@ import type { AssertionSpec, AssertionType, EditSpec } from '../src/spec/types.j
 import type { Thresholds } from '../src/model/folder.js';
 import { HANDLERS, describeAssertion, parseAssertionType, runAssertion } from '../src/assert/registry.js';
 import { batchChecks, checkEdit } from '../src/assert/check-edit.js';
-import { GENERALIZATION_HINT, renderChecks, renderMarkdown } from '../src/cli/report.js';
+import { GENERALIZATION_HINT, renderChecks, renderJunit, renderMarkdown } from '../src/cli/report.js';
 
 /** A Judge from tables: prompt → output; "prompt|completion" → probability, rank, token accuracy. Records generate calls. */
 class FakeJudge implements Judge {
@@ -222,6 +222,27 @@ describe('checkEdit', () => {
     const md = (t: Thresholds) => renderMarkdown(batchChecks([{ id: 'a', spec }], edited(), base(), t), 'editops verify');
     expect(md(thresholds)).toContain(`\n> ${GENERALIZATION_HINT}\n`);
     expect(md({ ...thresholds, generalization: 0.5 })).not.toContain(GENERALIZATION_HINT);
+  });
+
+  it('gives no rephrasing hint when the prompt itself failed: the hint is about rephrasings an edit does not reach', () => {
+    const missed = new FakeJudge({ [P]: ' Marseillehamt.', [R1]: ' Paris.', [R2]: ' Paris.', [L1]: ' Madrid.', [L2]: ' Rome.', [PORT]: ' Seine.' }, {}, {}, {}, words);
+    const check = batchChecks([{ id: 'a', spec }], missed, base(), thresholds);
+    expect(check.edits[0].result.kinds.reliability.pass).toBe(false);
+    expect(check.edits[0].result.kinds.generalization.pass).toBe(false);
+    expect(renderChecks(check)).not.toContain(GENERALIZATION_HINT);
+    expect(renderMarkdown(check, 'editops verify')).not.toContain(GENERALIZATION_HINT);
+  });
+
+  it("shows an expect assertion's description beside its prompt: in the result, text, JUnit and markdown", () => {
+    const described: EditSpec = { ...spec, expect: [{ type: 'contains', prompt: P, value: 'Bonn', description: 'the old capital | stays' }] };
+    const check = batchChecks([{ id: 'a', spec: described }], edited(), base(), thresholds);
+    const failed = check.edits[0].result.checks.find((c) => c.kind === 'expect')!;
+    expect(failed).toMatchObject({ pass: false, description: 'the old capital | stays' });
+    expect(renderChecks(check)).toContain(`FAIL expect         "${P}" (the old capital | stays): expected output to contain "Bonn"`);
+    expect(renderJunit(check, 1)).toContain(`name="expect #7: ${P} (the old capital | stays)"`);
+    expect(renderMarkdown(check, 'editops verify')).toContain(`\`${P}\` (the old capital \\| stays): expected output to contain`);
+    // checks without one are shown as before
+    expect(check.edits[0].result.checks.filter((c) => c.kind !== 'expect').every((c) => !('description' in c))).toBe(true);
   });
 
   it('an unset override keeps the manifest threshold', () => {

@@ -277,7 +277,7 @@ describe.sequential('edit workflow end to end', () => {
 
   it('an apply whose assertion cannot hold fails, names the assertion and the actual output, and writes nothing', () =>
     timed('failing apply', async () => {
-      await writeEdit('capitals/spain', capital('Spain', ' Tokyo', { expect: [{ type: 'equals', prompt: 'The capital of Spain is', value: 'zzzz qqqq' }] }));
+      await writeEdit('capitals/spain', capital('Spain', ' Tokyo', { expect: [{ type: 'equals', prompt: 'The capital of Spain is', value: 'zzzz qqqq', description: 'a string no model says' }] }));
       const stateBytes = await readFile(modelPath('state.json'));
       const status = await git('status', '--porcelain', '--untracked-files=all');
       const files = await modelFiles();
@@ -286,7 +286,7 @@ describe.sequential('edit workflow end to end', () => {
       const r = await edit('apply', '--auto-approve');
       expectCode(r, 1);
       expect(r.stdout).toMatch(/✗ capitals\/spain/);
-      const fail = /FAIL expect\s+"The capital of Spain is": expected output to equal "zzzz qqqq", got "(.*)"$/m.exec(r.stdout);
+      const fail = /FAIL expect\s+"The capital of Spain is" \(a string no model says\): expected output to equal "zzzz qqqq", got "(.*)"$/m.exec(r.stdout);
       expect(fail, r.stdout).not.toBeNull();
       expect(fail![1]).not.toBe('zzzz qqqq');
       expect(r.stdout).toContain('Nothing was written.');

@@ -80,6 +80,11 @@ describe.sequential('an applied set and another editor', () => {
     const state = await stateOf();
     expect(Object.fromEntries(Object.entries(state.edits).map(([id, e]) => [id, e.method]))).toEqual({ 'capitals/italy': 'memit', 'capitals/spain': 'memit' });
     expect(state.delta?.solver?.method).toBe('memit');
+    // diff names the editor that solved the set, not model.json's (instructedit)
+    const diff = await edit(repo, 'diff');
+    expectCode(diff, 0);
+    expect(diff.stdout).toContain("The applied set's solved change (memit; base + ΔW):");
+    expect(JSON.parse((await edit(repo, 'diff', '--json')).stdout)).toMatchObject({ method: 'memit' });
     expectCode(await edit(repo, 'verify'), 0);
     const again = await edit(repo, 'apply', '--auto-approve', '--method', 'memit');
     expectCode(again, 0);

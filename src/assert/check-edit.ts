@@ -90,7 +90,7 @@ export function checkEdit(spec: EditSpec, edited: Judge, base: Judge, thresholds
   }
   for (const n of neighbours) checks.push(neighbourCheck(edited, base, n));
   for (const p of spec.portability ?? []) checks.push(startsWithCheck('portability', edited, p.prompt, p.answer));
-  for (const a of spec.expect ?? []) checks.push({ kind: 'expect', prompt: a.prompt, expected: describeAssertion(a), ...runAssertion(a, edited) });
+  for (const a of spec.expect ?? []) checks.push({ kind: 'expect', prompt: a.prompt, expected: describeAssertion(a), ...runAssertion(a, edited), ...(a.description === undefined ? {} : { description: a.description }) });
 
   const limits: Thresholds = { ...thresholds, ...definedOnly(spec.thresholds ?? {}) };
   const kinds = {} as Record<ImpliedKind, KindSummary>;

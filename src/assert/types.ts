@@ -46,4 +46,6 @@ export interface CheckResult extends AssertionResult {
    * every edit that has it as a neighbour.
    */
   movedTo?: string[];
+  /** An `expect` assertion's own `description` from the edit file, shown beside its prompt in reports. */
+  description?: string;
 }

@@ -1,5 +1,6 @@
 /** Assertion results as text (terminal and CI logs), JUnit XML and markdown (job summaries, PR comments). */
 import type { BatchCheck, EditCheck } from '../assert/check-edit.js';
+import type { CheckResult } from '../assert/types.js';
 import { cut, excerpt, pct } from '../util/format.js';
 
 
@@ -13,9 +14,17 @@ export const GENERALIZATION_HINT =
   'hint: a rephrasing an edit does not reach can be declared as an edit of its own, with the same subject, relation and target ' +
   '(its rows then join the solve; docs/edit-files.md in the editops package, "When a rephrasing does not change")';
 
-/** Whether some edit's rephrasings fell short of its generalization threshold. */
+/**
+ * Whether some edit reached its prompt but not enough of its rephrasings: the case the hint is about
+ * (an edit whose prompt fails has a bigger problem than its rephrasings).
+ */
 function fellShort(check: BatchCheck): boolean {
-  return check.edits.some((e) => !e.result.kinds.generalization.pass);
+  return check.edits.some((e) => e.result.kinds.reliability.pass && !e.result.kinds.generalization.pass);
+}
+
+/** A check's prompt as shown, with an expect assertion's description after it. */
+function checkLabel(c: CheckResult, prompt: string = excerpt(c.prompt)): string {
+  return c.description === undefined ? prompt : `${prompt} (${c.description})`;
 }
 
 /** One line per edit; failing edits list each failed check with expected vs actual; a hint when generalization fell short. */
@@ -25,7 +34,7 @@ export function renderChecks(check: BatchCheck, opts: { verbose?: boolean } = {}
     lines.push(`${result.pass ? '✓' : '✗'} ${id}  ${metricLine(result)}`);
     for (const c of result.checks) {
       if (c.pass && !opts.verbose) continue;
-      lines.push(`    ${c.pass ? 'ok  ' : 'FAIL'} ${c.kind.padEnd(14)} ${excerpt(c.prompt)}: ${c.reason}`);
+      lines.push(`    ${c.pass ? 'ok  ' : 'FAIL'} ${c.kind.padEnd(14)} ${checkLabel(c)}: ${c.reason}`);
     }
     if (!result.pass) {
       for (const [kind, k] of Object.entries(result.kinds)) {
@@ -95,7 +104,7 @@ export function renderJunit(check: BatchCheck, seconds: number): string {
     const f = result.checks.filter((c) => !c.pass).length;
     out.push(`  <testsuite name="${xml(id)}" tests="${result.checks.length}" failures="${f}">`);
     result.checks.forEach((c, i) => {
-      const name = `${c.kind} #${i + 1}: ${cut(c.prompt)}`;
+      const name = `${c.kind} #${i + 1}: ${checkLabel(c, cut(c.prompt))}`;
       if (c.pass) out.push(`    <testcase classname="${xml(id)}" name="${xml(name)}"/>`);
       else out.push(`    <testcase classname="${xml(id)}" name="${xml(name)}">\n      <failure message="${xml(c.reason)}">expected: ${xml(c.expected)}\nactual: ${xml(c.actual ?? '')}</failure>\n    </testcase>`);
     });
@@ -118,7 +127,10 @@ export function renderMarkdown(check: BatchCheck, title: string): string {
   }
   for (const { id, result } of failed) {
     lines.push(`<details><summary><code>${id}</code> failed</summary>`, '');
-    for (const c of result.checks.filter((c) => !c.pass)) lines.push(`- **${c.kind}** \`${cut(c.prompt).replaceAll('`', "'")}\`: ${c.reason.replaceAll('|', '\\|')}`);
+    for (const c of result.checks.filter((c) => !c.pass)) {
+      const desc = c.description === undefined ? '' : ` (${c.description.replaceAll('|', '\\|')})`;
+      lines.push(`- **${c.kind}** \`${cut(c.prompt).replaceAll('`', "'")}\`${desc}: ${c.reason.replaceAll('|', '\\|')}`);
+    }
     lines.push('', '</details>', '');
   }
   const moved = movedFacts(check);

@@ -41,15 +41,17 @@ export const diffCommand: Command = {
     const edits = Object.entries(ws.state.edits)
       .filter(([eid]) => id === undefined || eid === id)
       .map(([eid, e]) => ({ id: eid, method: e.method, rows: e.rows?.count ?? 0 }));
+    // the editor that solved this set (apply --method may differ from model.json's editor)
+    const method = ws.state.delta?.solver?.method ?? ws.state.editor?.method ?? null;
     if (ctx.flags.json === true) {
-      ctx.io.out(JSON.stringify({ model: dir, method: ws.state.editor?.method ?? null, total, edits }, null, 2));
+      ctx.io.out(JSON.stringify({ model: dir, method, total, edits }, null, 2));
       return 0;
     }
     if (delta === null) {
       ctx.io.out('No weight changes: no applied edit changes a weight.');
       return 0;
     }
-    const lines = [`The applied set's solved change (${ws.state.editor?.method ?? 'editor'}; base + ΔW):`, `  ${'matrix'.padEnd(24)} ${'‖ΔW‖'.padStart(10)} ${'‖ΔW‖/‖W‖'.padStart(10)}  rank ≤ rows / key dim`];
+    const lines = [`The applied set's solved change (${method ?? 'editor'}; base + ΔW):`, `  ${'matrix'.padEnd(24)} ${'‖ΔW‖'.padStart(10)} ${'‖ΔW‖/‖W‖'.padStart(10)}  rank ≤ rows / key dim`];
     for (const t of total) lines.push(`  ${t.param.padEnd(24)} ${t.norm.toFixed(4).padStart(10)} ${(t.relative === null ? '–' : `${(100 * t.relative).toFixed(2)}%`).padStart(10)}  ${t.rows === null ? 'dense' : `${t.rows} / ${t.keyDim}`}`);
     lines.push('', `${id === undefined ? 'Rows per edit' : `Rows of ${id}`} (each edit's share of the solve):`);
     for (const e of edits) lines.push(`  ${e.id.padEnd(24)} ${String(e.rows).padStart(4)} row${e.rows === 1 ? '' : 's'}${e.rows === 0 ? ' (no change: already satisfied)' : ''}`);

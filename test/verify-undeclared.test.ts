@@ -1,9 +1,10 @@
 /**
  * `edit verify` checks the declared edits; an applied edit whose file is gone is still in the
- * weights, so verify says so (and plan shows it as a destroy) instead of passing silently.
+ * weights, so verify says so (and plan shows it as a destroy) instead of passing silently; an edit
+ * file changed since applied, or not applied yet, is judged as written, and verify says why it fails.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { edit, expectCode, gitInit, tempDir, writeCapitalEdit } from './helpers/cli.js';
 
@@ -34,4 +35,23 @@ it('verify warns about an applied edit with no edit file; with every file there 
   const plan = await edit(repo, 'plan', '--detailed-exitcode');
   expectCode(plan, 2);
   expect(plan.stdout).toMatch(/- capitals\/spain\s+destroy/);
+}, T);
+
+it('verify says which edit files changed since applied or are not applied yet: their failures are pending changes', async () => {
+  const clean = await edit(repo, 'verify');
+  expect(clean.stderr).not.toContain('since applied');
+  const italy = await readFile(join(repo, 'edits/capitals/italy.json'), 'utf8');
+  await writeCapitalEdit(repo, 'capitals/italy', 'Italy', ' Madrid');
+  await writeCapitalEdit(repo, 'capitals/france', 'France', ' Oslo');
+  try {
+    const r = await edit(repo, 'verify');
+    expectCode(r, 1);
+    expect(r.stderr).toContain('warning: an edit file has changed since applied (capitals/italy) and an edit is not applied yet (capitals/france): verify judges the files as written on weights that do not carry them; `edit plan` shows the changes, `edit apply` makes them');
+    expect(r.stdout).toMatch(/✗ capitals\/italy/);
+  } finally {
+    await rm(join(repo, 'edits/capitals/france.json'));
+    await writeFile(join(repo, 'edits/capitals/italy.json'), italy);
+  }
+  const back = await edit(repo, 'verify');
+  expect(back.stderr).not.toContain('since applied');
 }, T);

@@ -35,6 +35,22 @@ function undeclaredWarning(ws: Workspace): string | undefined {
   return `warning: ${gone.length === 1 ? 'an applied edit has' : `${gone.length} applied edits have`} no edit file (${list}): ${gone.length === 1 ? 'it is' : 'they are'} still in the weights and not checked here; \`edit plan\` shows ${gone.length === 1 ? 'it' : 'them'} as destroyed, \`edit apply\` removes ${gone.length === 1 ? 'it' : 'them'}`;
 }
 
+/**
+ * Declared edits the weights do not carry as written — changed since applied, or never applied:
+ * verify judges the files as they are now, so their failures say "apply", not "the editor failed".
+ */
+function pendingWarning(ws: Workspace): string | undefined {
+  const changed = ws.edits.filter((e) => ws.state.edits[e.id] !== undefined && ws.state.edits[e.id].specSha256 !== e.sha256).map((e) => e.id);
+  const added = ws.edits.filter((e) => ws.state.edits[e.id] === undefined).map((e) => e.id);
+  if (changed.length + added.length === 0) return undefined;
+  const list = (ids: string[]) => (ids.length > 5 ? `${ids.slice(0, 5).join(', ')} and ${ids.length - 5} more` : ids.join(', '));
+  const parts = [
+    ...(changed.length > 0 ? [`${changed.length === 1 ? 'an edit file has' : `${changed.length} edit files have`} changed since applied (${list(changed)})`] : []),
+    ...(added.length > 0 ? [`${added.length === 1 ? 'an edit is' : `${added.length} edits are`} not applied yet (${list(added)})`] : []),
+  ];
+  return `warning: ${parts.join(' and ')}: verify judges the files as written on weights that do not carry them; \`edit plan\` shows the changes, \`edit apply\` makes them`;
+}
+
 export const verifyCommand: Command = {
   name: 'verify',
   args: '',
@@ -56,7 +72,7 @@ export const verifyCommand: Command = {
     const workers = workersSetting(ctx);
     const root = projectRoot(ctx);
     const ws = await openWorkspace(root, modelDir(ctx, root), stringFlag(ctx, 'dir', 'edits'));
-    for (const warning of [lockWarning(ws), missingEditsWarning(ws), undeclaredWarning(ws)]) if (warning !== undefined) ctx.io.err(warning);
+    for (const warning of [lockWarning(ws), missingEditsWarning(ws), undeclaredWarning(ws), pendingWarning(ws)]) if (warning !== undefined) ctx.io.err(warning);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
     checkRecordedWeights(ws, (line) => ctx.io.err(line));
     const edits = shard === undefined ? ws.edits : ws.edits.filter((_, i) => i % shard.count === shard.index - 1);

@@ -88,7 +88,7 @@ describe.sequential('apply commits what the new state depends on', () => {
     const r = await edit(repo, ...APPLY, '--target', 'capitals/italy');
     expectCode(r, 0);
     expect(r.stdout).toContain(`Committed with the new state (files it depends on): ${italy}\n`);
-    expect(r.stdout).toMatch(/Apply complete: state serial 2, \d+ files written, committed [0-9a-f]{10}\./);
+    expect(r.stdout).toMatch(/Apply complete: state serial 2, 3 files written, 2 removed, committed [0-9a-f]{10}\./); // new rows, set delta, state; the old rows and delta
     // The edit file in its applied form; not the edit left out; not the model's files (unchanged since the last commit).
     expect(await commitSplit()).toEqual({ outside: [`M\t${italy}`], modelOwn: [] });
     expect(await git(repo, 'show', `HEAD:${italy}`)).toContain('" Madrid"');

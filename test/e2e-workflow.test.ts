@@ -263,6 +263,10 @@ describe.sequential('edit workflow end to end', () => {
       expect(plan.stdout).toContain('0 to create, 0 to update, 1 to destroy');
       const apply = await edit('apply', '--auto-approve');
       expectCode(apply, 0);
+      // the deleted edit file is committed as a deletion; the rows and set delta count as removed, not written
+      expect(apply.stdout).toContain("Committed with the new state (the deletion of destroyed edits' files): edits/capitals/italy.json");
+      expect(apply.stdout).not.toContain('files it depends on');
+      expect(apply.stdout).toMatch(/Apply complete: state serial 3, 1 file written, 2 removed, committed [0-9a-f]{10}\./);
       expect(await contentFiles()).toEqual([]);
       const state = await readState();
       expect(state.edits).toEqual({});

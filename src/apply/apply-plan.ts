@@ -108,6 +108,8 @@ export interface ApplyResult {
   check: BatchCheck;
   /** Paths written or removed, relative to the repository root. */
   touched: string[];
+  /** Those of `touched` that were removed (files the new state no longer names). */
+  removed?: string[];
   commit: string | null;
   state?: ModelState;
   /** Rows per edited layer of the solved set, against the key dimension. */
@@ -238,12 +240,13 @@ export async function applyPlan(ws: Workspace, plan: Plan, loaded: LoadedModel, 
   await writeState(modelAbs, state);
   touched.push(join(ws.modelDir, STATE_FILE));
   await testPoint('apply:state-written');
-  touched.push(...(await removeStrayFiles(ws.root, ws.modelDir, state)));
+  const removed = await removeStrayFiles(ws.root, ws.modelDir, state);
+  touched.push(...removed);
   await testPoint('apply:strays-removed');
 
   // 5. commit exactly what was written, and what the new state depends on
   const commit = opts.commit ? await commitPaths(ws.root, [...touched, ...(await stateDependencies(ws, state))], commitMessage(plan, check)) : null;
-  return { ok: true, check, touched, commit, state, capacity: solution.capacity };
+  return { ok: true, check, touched, removed, commit, state, capacity: solution.capacity };
 }
 
 /**

@@ -2,7 +2,7 @@
  * `edit apply [plan.json]`: lock, compute rows of new edits and solve the set, verify every assertion
  * on the new weights, then write and commit — or write nothing and say which assertion failed.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { readJsonFile } from '../../util/json-file.js';
@@ -274,8 +274,15 @@ export const applyCommand: Command = {
         await ui!.close();
         return 1;
       }
-      if (result.commit && alsoCommitted.length > 0) ui!.text(`\nCommitted with the new state (files it depends on): ${alsoCommitted.join(', ')}`);
-      ui!.text(`\nApply complete: state serial ${result.state!.serial}, ${result.touched.length} files written, ${commitNote}.`);
+      if (result.commit && alsoCommitted.length > 0) {
+        const deleted = alsoCommitted.filter((f) => !existsSync(join(root, f)));
+        const depends = alsoCommitted.filter((f) => !deleted.includes(f));
+        if (depends.length > 0) ui!.text(`\nCommitted with the new state (files it depends on): ${depends.join(', ')}`);
+        if (deleted.length > 0) ui!.text(`\nCommitted with the new state (the deletion of destroyed edits' files): ${deleted.join(', ')}`);
+      }
+      const removed = result.removed?.length ?? 0;
+      const written = result.touched.length - removed;
+      ui!.text(`\nApply complete: state serial ${result.state!.serial}, ${written} file${written === 1 ? '' : 's'} written${removed > 0 ? `, ${removed} removed` : ''}, ${commitNote}.`);
       await ui!.close();
       return 0;
     } finally {

@@ -4,7 +4,7 @@ import { EditError } from '../src/errors.js';
 import { sha256 } from '../src/util/hash.js';
 import { serializeSafetensors } from '../src/model/safetensors.js';
 import { deltaFileName, deltaPath, parseDelta, serializeDelta, SET_DELTA_NAME } from '../src/state/deltas.js';
-import { deltaStats, densify, sumDeltas, type Delta, type LowRankDelta } from '../src/model/weight-change.js';
+import { deltaStats, densify, keyWeightedRelative, sumDeltas, type Delta, type LowRankDelta } from '../src/model/weight-change.js';
 import { parseRows, rowCount, rowsFileName, serializeRows } from '../src/state/rows.js';
 import type { EditRows } from '../src/editor/editor.js';
 import { editErrorOf } from './helpers/errors.js';
@@ -221,5 +221,25 @@ describe('delta arithmetic', () => {
     expect(stats[0].relative).toBeCloseTo(frob / Math.sqrt(30 * 4), 5);
     expect(stats[1]).toEqual({ param: 'y.weight', kind: 'dense', shape: [1, 2], norm: 5, rank: null, relative: null });
     expect(deltaStats(delta)[0].relative).toBeNull();
+  });
+});
+
+describe('keyWeightedRelative (edit diff, "on keys")', () => {
+  // [in = 2, out = 2] matrices in Conv1D layout; keys with second moment C
+  const base = Float32Array.from([1, 0, 0, 1]);
+  it('is ‖ΔW‖/‖W‖ when every key direction is used alike (C = I)', () => {
+    const d = Float32Array.from([0.3, 0, 0, 0.4]);
+    expect(keyWeightedRelative(d, base, Float64Array.from([1, 0, 0, 1]), 2)).toBeCloseTo(0.5 / Math.SQRT2, 6); // float32 inputs
+  });
+  it('does not count change along a key direction the keys never take', () => {
+    const c = Float64Array.from([1, 0, 0, 0]); // keys only ever along the first input
+    expect(keyWeightedRelative(Float32Array.from([0, 0, 500, 500]), base, c, 2)).toBe(0);
+    expect(keyWeightedRelative(Float32Array.from([0.1, 0, 500, 500]), base, c, 2)).toBeCloseTo(0.1, 6);
+    // correlated keys: C = [[1, 1], [1, 1]] (k = (t, t)): kᵀΔW = t·(row 1 + row 2)
+    expect(keyWeightedRelative(Float32Array.from([1, 0, -1, 0]), base, Float64Array.from([1, 1, 1, 1]), 2)).toBe(0);
+  });
+  it('refuses statistics that do not fit, and gives null for a base the keys do not move', () => {
+    expect(() => keyWeightedRelative(Float32Array.from([1, 2, 3]), base, Float64Array.from([1, 0, 0, 1]), 2)).toThrow(/do not fit/);
+    expect(keyWeightedRelative(Float32Array.from([1, 0, 0, 1]), Float32Array.from([0, 0, 0, 0]), Float64Array.from([1, 0, 0, 1]), 2)).toBeNull();
   });
 });

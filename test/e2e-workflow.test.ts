@@ -440,7 +440,7 @@ describe.sequential('edit workflow end to end', () => {
 
   it('show, show <id> and diff print the applied edit', () =>
     timed('show + diff', async () => {
-      const [show, one, diff] = await Promise.all([edit('show'), edit('show', 'capitals/italy'), edit('diff')]);
+      const [show, one, diff, diffJson] = await Promise.all([edit('show'), edit('show', 'capitals/italy'), edit('diff'), edit('diff', '--json')]);
       expectCode(show, 0);
       expect(show.stdout).toMatch(new RegExp(`^capitals/italy\\s+${EDITOR}\\s+100%`, 'm'));
       expect(show.stdout).toMatch(new RegExp(`^editor\\s+${EDITOR} \\(${EDITOR_HASH} [0-9a-f]{12}\\)$`, 'm'));
@@ -452,8 +452,17 @@ describe.sequential('edit workflow end to end', () => {
       expect(one.stdout).toMatch(/reliability 100%/);
       expectCode(diff, 0);
       expect(diff.stdout).toContain(`The applied set's solved change (${EDITOR}; base + ΔW):`);
-      expect(diff.stdout).toMatch(/^\s+h\.2\.mlp\.c_proj\.weight\s+\d+\.\d{4}\s+\d+\.\d{2}%\s+1 \/ 1024$/m);
-      expect(diff.stdout).toMatch(/^\s+h\.3\.mlp\.c_proj\.weight\s+\d+\.\d{4}\s+\d+\.\d{2}%\s+1 \/ 1024$/m);
+      expect(diff.stdout).toMatch(/^\s+h\.2\.mlp\.c_proj\.weight\s+\d+\.\d{4}\s+\d+\.\d{2}%\s+\d+\.\d{2}%\s+1 \/ 1024$/m);
+      expect(diff.stdout).toMatch(/^\s+h\.3\.mlp\.c_proj\.weight\s+\d+\.\d{4}\s+\d+\.\d{2}%\s+\d+\.\d{2}%\s+1 \/ 1024$/m);
+      // "on keys": the change on the inputs the layer sees (key statistics), a few percent for one edit
+      const layers = (JSON.parse(diffJson.stdout) as { total: Array<{ param: string; relative: number; onKeys: number }> }).total;
+      expect(layers.map((l) => l.param)).toEqual(['h.2.mlp.c_proj.weight', 'h.3.mlp.c_proj.weight']);
+      for (const l of layers) {
+        expect(l.onKeys).toBeGreaterThan(0);
+        expect(l.onKeys).toBeLessThan(Math.min(0.2, l.relative));
+        // the key floor (model.json keyFloor) keeps ΔW off directions the corpus's keys never take (without it: 65× ‖W‖ in block 2)
+        expect(l.relative).toBeLessThan(1);
+      }
       expect(diff.stdout).toMatch(/^\s+capitals\/italy\s+1 row$/m);
       const missing = await edit('show', 'capitals/nowhere');
       expectCode(missing, 1);

@@ -119,6 +119,38 @@ export function deltaStats(delta: Delta, baseParams?: Map<string, Float32Array> 
     });
 }
 
+/**
+ * How much a [in, out] matrix change moves the layer's output on the keys it sees, against the base
+ * matrix: √(tr(ΔWᵀCΔW) / tr(WᵀCW)) = RMS ‖kᵀΔW‖ / RMS ‖kᵀW‖ over keys k with second moment C
+ * [in, in] (the editor's key statistics). Unlike ‖ΔW‖/‖W‖ it does not count change along key
+ * directions the model hardly uses. null for a zero base on those keys.
+ */
+export function keyWeightedRelative(delta: Float32Array, base: Float32Array, second: Float64Array, dim: number): number | null {
+  const out = delta.length / dim;
+  if (!Number.isInteger(out) || base.length !== delta.length || second.length !== dim * dim) {
+    throw new EditError(`key statistics of ${Math.sqrt(second.length)} dims do not fit a change of ${delta.length} values and a base of ${base.length}`);
+  }
+  const quad = (x: Float32Array): number => {
+    // Σ_j x_jᵀ C x_j over the columns j: C·X a row of C at a time
+    let s = 0;
+    const cx = new Float64Array(out);
+    for (let i = 0; i < dim; i++) {
+      cx.fill(0);
+      for (let k = 0; k < dim; k++) {
+        const c = second[i * dim + k];
+        if (c === 0) continue;
+        const row = k * out;
+        for (let j = 0; j < out; j++) cx[j] += c * x[row + j];
+      }
+      const row = i * out;
+      for (let j = 0; j < out; j++) s += x[row + j] * cx[j];
+    }
+    return s;
+  };
+  const b = quad(base);
+  return b > 0 ? Math.sqrt(Math.max(0, quad(delta)) / b) : null;
+}
+
 function sumSquares(data: Float32Array): number {
   let s = 0;
   for (let i = 0; i < data.length; i++) s += data[i] * data[i];

@@ -4,7 +4,8 @@ import { EditError } from '../../errors.js';
 import { readManifest } from '../../model/folder.js';
 import { parseSafetensors } from '../../model/safetensors.js';
 import { readFile } from 'node:fs/promises';
-import { deltaStats } from '../../model/weight-change.js';
+import { deltaStats, densify, keyWeightedRelative } from '../../model/weight-change.js';
+import { readKeyStats } from '../../editor/stats.js';
 import { checkRecordedWeights, openWorkspace, readSetDelta } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag } from '../flags.js';
@@ -12,7 +13,7 @@ import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag } fro
 export const diffCommand: Command = {
   name: 'diff',
   args: '[id]',
-  summary: 'per edited matrix: the set\'s solved change (norm, relative size, rows against the key dimension), and each edit\'s rows',
+  summary: 'per edited matrix: the set\'s solved change (norm, relative size, size on the keys the layer sees, rows against the key dimension), and each edit\'s rows',
   options: {
     ...MODEL_OPTION,
     ...EDITS_DIR_OPTION,
@@ -34,9 +35,14 @@ export const diffCommand: Command = {
     const baseParams: Record<string, Float32Array> = {};
     for (const [name, t] of base.tensors) if (t.data instanceof Float32Array) baseParams[name] = t.data;
     const capacity = ws.state.delta?.capacity ?? [];
+    const stats = delta === null ? undefined : await readKeyStats(join(root, dir), manifest);
+    const dense = delta === null ? new Map() : densify(delta);
     const total = delta === null ? [] : deltaStats(delta, baseParams).map((l) => {
       const cap = capacity.find((c) => `${c.layer}.weight` === l.param);
-      return { param: l.param, norm: l.norm, relative: l.relative, rows: cap?.rows ?? null, keyDim: cap?.keyDim ?? null };
+      const layerStats = stats?.layers[l.param.replace(/\.weight$/, '')];
+      const d = dense.get(l.param);
+      const onKeys = layerStats !== undefined && d !== undefined && baseParams[l.param] !== undefined ? keyWeightedRelative(d.data, baseParams[l.param], layerStats.second, layerStats.dim) : null;
+      return { param: l.param, norm: l.norm, relative: l.relative, onKeys, rows: cap?.rows ?? null, keyDim: cap?.keyDim ?? null };
     });
     const edits = Object.entries(ws.state.edits)
       .filter(([eid]) => id === undefined || eid === id)
@@ -51,8 +57,10 @@ export const diffCommand: Command = {
       ctx.io.out('No weight changes: no applied edit changes a weight.');
       return 0;
     }
-    const lines = [`The applied set's solved change (${method ?? 'editor'}; base + ΔW):`, `  ${'matrix'.padEnd(24)} ${'‖ΔW‖'.padStart(10)} ${'‖ΔW‖/‖W‖'.padStart(10)}  rank ≤ rows / key dim`];
-    for (const t of total) lines.push(`  ${t.param.padEnd(24)} ${t.norm.toFixed(4).padStart(10)} ${(t.relative === null ? '–' : `${(100 * t.relative).toFixed(2)}%`).padStart(10)}  ${t.rows === null ? 'dense' : `${t.rows} / ${t.keyDim}`}`);
+    const percent = (x: number | null) => (x === null ? '–' : `${(100 * x).toFixed(2)}%`);
+    const lines = [`The applied set's solved change (${method ?? 'editor'}; base + ΔW):`, `  ${'matrix'.padEnd(24)} ${'‖ΔW‖'.padStart(10)} ${'‖ΔW‖/‖W‖'.padStart(10)} ${'on keys'.padStart(8)}  rank ≤ rows / key dim`];
+    for (const t of total) lines.push(`  ${t.param.padEnd(24)} ${t.norm.toFixed(4).padStart(10)} ${percent(t.relative).padStart(10)} ${percent(t.onKeys).padStart(8)}  ${t.rows === null ? 'dense' : `${t.rows} / ${t.keyDim}`}`);
+    if (total.some((t) => t.onKeys !== null)) lines.push(`  (on keys: RMS ‖kᵀΔW‖ / RMS ‖kᵀW‖ over the key statistics — how far the layer's output moves on the inputs it sees; ‖ΔW‖/‖W‖ also counts directions they hardly use)`);
     lines.push('', `${id === undefined ? 'Rows per edit' : `Rows of ${id}`} (each edit's share of the solve):`);
     for (const e of edits) lines.push(`  ${e.id.padEnd(24)} ${String(e.rows).padStart(4)} row${e.rows === 1 ? '' : 's'}${e.rows === 0 ? ' (no change: already satisfied)' : ''}`);
     ctx.io.out(lines.join('\n'));

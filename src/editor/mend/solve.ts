@@ -21,6 +21,12 @@ export interface SolveWeights {
   lambda: number;
   /** Weight μ of preserved keys Kp; 0 or absent = none (the calibrated hypernetwork recipe). */
   preserveWeight?: number;
+  /**
+   * A floor under C: λ·keyFloor·mean(diag C) is added to the diagonal, so a key direction the corpus
+   * almost never uses (a neuron that does not fire) is not free to carry an arbitrarily large change.
+   * 0 or absent = none.
+   */
+  keyFloor?: number;
 }
 
 /** Keys a solve keeps still: [n, dk] row-major. */
@@ -35,6 +41,12 @@ export function systemMatrix(keys: Float32Array, n: number, dk: number, second: 
   if (keys.length !== n * dk) throw new EditError(`keys: ${keys.length} values for ${n} rows of ${dk}`);
   const a = new Float64Array(dk * dk);
   for (let i = 0; i < a.length; i++) a[i] = w.lambda * second[i];
+  const floor = w.keyFloor ?? 0;
+  if (floor > 0) {
+    let trace = 0;
+    for (let i = 0; i < dk; i++) trace += second[i * dk + i];
+    for (let i = 0; i < dk; i++) a[i * dk + i] += w.lambda * floor * (trace / dk);
+  }
   addGram(a, keys, n, dk);
   const mu = w.preserveWeight ?? 0;
   if (mu > 0 && preserve !== undefined && preserve.n > 0) addGram(a, preserve.keys, preserve.n, dk, mu);

@@ -34,6 +34,11 @@ describe('makePlan', () => {
     const same = makePlan({ model: 'm', edits: [edit('a', 'a')], state: state({ a: 'a' }), stateSha256: null, manifestSha256: sha('9'), drift: [], now });
     expect(summaryLine(same)).toBe('No changes. The model matches the edit files (1 applied).');
     expect(hasChanges(same)).toBe(false);
+    // restricted by --target: it speaks of the targeted edits, not of every applied one
+    const targeted = makePlan({ model: 'm', edits: [edit('a', 'a'), edit('b', 'b'), edit('c', 'c')], state: state({ a: 'a', b: 'b', c: 'c' }), stateSha256: null, manifestSha256: sha('9'), drift: [], now, targets: ['b'] });
+    expect(summaryLine(targeted)).toBe('No changes. The --target edit matches its edit file (applied and unchanged).');
+    const two = makePlan({ model: 'm', edits: [edit('a', 'a'), edit('b', 'b'), edit('c', 'c')], state: state({ a: 'a', b: 'b', c: 'c' }), stateSha256: null, manifestSha256: sha('9'), drift: [], now, targets: ['a', 'c'] });
+    expect(summaryLine(two)).toBe('No changes. The --target edits match their edit files (2 applied and unchanged).');
     const sat = makePlan({ model: 'm', edits: [edit('a', 'a'), edit('x', 'x')], state: state({}), stateSha256: null, manifestSha256: sha('9'), drift: [], now, satisfied: new Set(['x']) });
     expect(sat.checkedSatisfied).toBe(true);
     expect(sat.changes.map((c) => c.action)).toEqual([Action.Create, Action.Satisfied]);

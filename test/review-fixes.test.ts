@@ -352,6 +352,19 @@ describe('end to end', () => {
     expectCode(await edit(repo, 'plan', '--detailed-exitcode'), 0);
   });
 
+  it('a saved plan that is not there, or is a folder, says so; `edit -v` is the version', async () => {
+    const repo = await repoCopy('saved-plan-missing');
+    const missing = await edit(repo, 'apply', 'nothere.json');
+    expectCode(missing, 1);
+    expect(missing.stderr).toContain('nothere.json: no such file: a saved plan is what `edit plan --out <file>` writes');
+    const folder = await edit(repo, 'apply', 'edits');
+    expectCode(folder, 1);
+    expect(folder.stderr).toContain('edits: cannot read it: it is a folder');
+    const v = await edit(repo, '-v');
+    expectCode(v, 0);
+    expect(v.stdout).toMatch(/^editops \d+\.\d+\.\d+\n$/);
+  });
+
   it('a saved plan made before model.json changed is stale', async () => {
     const repo = await repoCopy('manifest-stale');
     await writeEdit(repo, 'geo/france', { ...notOs('The capital of France is'), target: ' Nice' });

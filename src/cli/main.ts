@@ -95,7 +95,7 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
       else io.out(overviewHelp(await loadCommands()));
       return name === undefined ? 1 : 0;
     }
-    if (name === '--version' || name === 'version') {
+    if (name === '--version' || name === '-v' || name === 'version') {
       io.out(`editops ${version()}`);
       return 0;
     }

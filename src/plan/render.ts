@@ -40,7 +40,9 @@ export function summaryLine(plan: Plan): string {
   const s = summarize(plan);
   const stray = `${s.stray} stray file${s.stray === 1 ? '' : 's'} to remove`;
   if (s.create + s.update + s.destroy + s.satisfied === 0 && s.drift === 0) {
-    return `No changes. The model matches the edit files (${s.unchanged} applied).${s.stray > 0 ? ` ${stray[0].toUpperCase()}${stray.slice(1)}.` : ''}`;
+    const matches =
+      plan.targets.length === 0 ? `The model matches the edit files (${s.unchanged} applied)` : s.unchanged === 1 ? 'The --target edit matches its edit file (applied and unchanged)' : `The --target edits match their edit files (${s.unchanged} applied and unchanged)`;
+    return `No changes. ${matches}.${s.stray > 0 ? ` ${stray[0].toUpperCase()}${stray.slice(1)}.` : ''}`;
   }
   const parts = [`Plan: ${s.create} to create, ${s.update} to update, ${s.destroy} to destroy`];
   if (s.satisfied > 0) parts.push(`${s.satisfied} already satisfied`);

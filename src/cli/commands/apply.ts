@@ -31,7 +31,7 @@ import { renderChecks } from '../report.js';
 import { reportOnInterrupt, testPause } from '../interrupt.js';
 
 async function readSavedPlan(path: string): Promise<Plan> {
-  const json = await readJsonFile(path, 'cannot read the saved plan');
+  const json = await readJsonFile(path, 'no such file: a saved plan is what `edit plan --out <file>` writes');
   return planFromJson(json, path);
 }
 

@@ -293,11 +293,11 @@ describe('findConflicts', () => {
     const spain = edit('spain', { prompt: 'The capital of Spain is', target: ' Seville' });
     const italy = edit('italy', { prompt: 'Italy has its capital in', rephrase: ['The capital of Italy is'], target: ' Rome' });
     expect(kinds(findConflicts([france, spain, italy]))).toEqual([
-      'conflict edits/france.json: /locality/0/prompt: must not change, but it is a prompt of edits/spain.json, which changes it to " Seville"',
+      'conflict edits/france.json: /locality/0/prompt: must not change, but it is a prompt of edits/spain.json, whose target for it is " Seville"',
     ]);
     const self = edit('self', { locality: [{ prompt: 'The capital of France is' }] });
     expect(kinds(findConflicts([self]))).toEqual([
-      `conflict edits/self.json: /locality/0/prompt: must not change, but it is this edit's own prompt or rephrasing, which changes it to " Lyon"`,
+      `conflict edits/self.json: /locality/0/prompt: must not change, but it is this edit's own prompt or rephrasing, whose target for it is " Lyon"`,
     ]);
   });
 

@@ -76,7 +76,7 @@ export function findConflicts(edits: LoadedEdit[]): SpecProblem[] {
       if (changer === undefined) return;
       const whose = changer === e ? "this edit's own prompt or rephrasing" : `a prompt of ${changer.file}`;
       const must = loc.answer === undefined ? 'must not change' : `must still give ${q(loc.answer)}`;
-      problems.push({ file: e.file, pointer: `/locality/${i}/prompt`, kind: 'conflict', message: `${must}, but it is ${whose}, which changes it to ${q(changer.spec.target)}` });
+      problems.push({ file: e.file, pointer: `/locality/${i}/prompt`, kind: 'conflict', message: `${must}, but it is ${whose}, whose target for it is ${q(changer.spec.target)}` });
     });
   }
   return problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));

@@ -126,7 +126,8 @@ describe('edit schema messages', () => {
 
   it('JSON syntax errors give line and column', () => {
     expect(problemsOf('{\n  "version": 1,\n  "task": "x",\n  "prompt": }')).toEqual([": invalid JSON: Unexpected token '}' at line 4, column 13"]);
-    expect(problemsOf('{\n  "version": 1,\n  "target": " a",\n}\n')).toEqual([': invalid JSON: Expected double-quoted property name at line 4, column 1']);
+    expect(problemsOf('{\n  "version": 1,\n  "target": " a",\n}\n')).toEqual([': invalid JSON: Expected double-quoted property name at line 4, column 1 (a comma before a closing bracket: JSON allows no trailing comma)']);
+    expect(problemsOf('{\n  "rephrase": ["a", "b", ]\n}')).toEqual([": invalid JSON: Unexpected token ']' at line 2, column 26 (a comma before a closing bracket: JSON allows no trailing comma)"]);
     expect(problemsOf('{\n  "prompt": "a"\n  "target": "b"\n}')).toEqual([": invalid JSON: Expected ',' or '}' after property value at line 3, column 3"]);
     expect(problemsOf('')).toEqual([': invalid JSON: Unexpected end of JSON input at line 1, column 1']);
     const problem = parseEditFile('{"a": tru}', { id: 'x', file: FILE }).problems[0];

@@ -133,7 +133,17 @@ export function describeJsonError(text: string, err: Error): string {
     .replace(/\s*in JSON at position \d+/, '')
     .replace(/, (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, '')
     .replace(/^JSON\.parse: /, '');
-  return `invalid JSON: ${what} at line ${line}, column ${column}`;
+  return `invalid JSON: ${what} at line ${line}, column ${column}${trailingComma(text, line, column) ? ' (a comma before a closing bracket: JSON allows no trailing comma)' : ''}`;
+}
+
+/** Whether the character at line/column closes an object or array right after a comma. */
+function trailingComma(text: string, line: number, column: number): boolean {
+  const lines = text.split('\n');
+  if (line < 1 || line > lines.length) return false;
+  const offset = lines.slice(0, line - 1).reduce((a, l) => a + l.length + 1, 0) + column - 1;
+  if (text[offset] !== '}' && text[offset] !== ']') return false;
+  const before = text.slice(0, offset).trimEnd();
+  return before.endsWith(',');
 }
 
 /**

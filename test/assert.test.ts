@@ -224,6 +224,10 @@ describe('checkEdit', () => {
     expect(md({ ...thresholds, generalization: 0.5 })).not.toContain(GENERALIZATION_HINT);
   });
 
+  it('an empty set renders as its summary line alone', () => {
+    expect(renderChecks(batchChecks([], edited(), base(), thresholds))).toBe('0 of 0 edits hold; 0/0 checks passed.');
+  });
+
   it('gives no rephrasing hint when the prompt itself failed: the hint is about rephrasings an edit does not reach', () => {
     const missed = new FakeJudge({ [P]: ' Marseillehamt.', [R1]: ' Paris.', [R2]: ' Paris.', [L1]: ' Madrid.', [L2]: ' Rome.', [PORT]: ' Seine.' }, {}, {}, {}, words);
     const check = batchChecks([{ id: 'a', spec }], missed, base(), thresholds);

@@ -45,7 +45,8 @@ export function renderChecks(check: BatchCheck, opts: { verbose?: boolean } = {}
   lines.push(...movedLines(check));
   if (fellShort(check)) lines.push('', GENERALIZATION_HINT);
   const failed = check.edits.filter((e) => !e.result.pass).length;
-  lines.push('', `${check.edits.length - failed} of ${check.edits.length} edits hold; ${check.passed}/${check.total} checks passed.`);
+  if (lines.length > 0) lines.push('');
+  lines.push(`${check.edits.length - failed} of ${check.edits.length} edits hold; ${check.passed}/${check.total} checks passed.`);
   return lines.join('\n');
 }
 

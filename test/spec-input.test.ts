@@ -8,7 +8,7 @@ import { decodeEditFile, invalidUtf8Offset, parseEditFile } from '../src/spec/lo
 import { contextProblems } from '../src/spec/lengths.js';
 import { spacingWarnings } from '../src/spec/spacing.js';
 import type { EditSpec, LoadedEdit } from '../src/spec/types.js';
-import { cut, excerpt } from '../src/util/format.js';
+import { cut, excerpt, idList } from '../src/util/format.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const bytes = (...parts: Array<string | number[]>) => Uint8Array.from(parts.flatMap((p) => (typeof p === 'string' ? [...enc(p)] : p)));
@@ -114,6 +114,14 @@ const loaded = (spec: Partial<EditSpec>, file = 'edits/x.json'): LoadedEdit => (
   file,
   sha256: '',
   spec: { version: 1, task: 'counterfact', prompt: 'The capital of France is', target: ' Lyon', ...spec },
+});
+
+describe('idList', () => {
+  it('lists up to five ids, then says how many more', () => {
+    expect(idList(['a', 'b'])).toBe('a, b');
+    expect(idList(['a', 'b', 'c', 'd', 'e'])).toBe('a, b, c, d, e');
+    expect(idList(['a', 'b', 'c', 'd', 'e', 'f', 'g'])).toBe('a, b, c, d, e and 2 more');
+  });
 });
 
 describe('context lengths', () => {

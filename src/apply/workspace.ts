@@ -6,6 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { EditError } from '../errors.js';
+import { idList } from '../util/format.js';
 import { loadTokenizer, readManifest, type ModelManifest, type Thresholds } from '../model/folder.js';
 import { findConflicts } from '../spec/conflicts.js';
 import { contextProblems, modelContext } from '../spec/lengths.js';
@@ -95,8 +96,7 @@ export function missingEditsWarning(ws: Workspace): string | undefined {
  * --allow-destroy-all) says the wish explicitly.
  */
 export function missingEditsError(ws: Workspace, destroyed: string[]): EditError {
-  const list = destroyed.length > 5 ? `${destroyed.slice(0, 5).join(', ')} and ${destroyed.length - 5} more` : destroyed.join(', ');
-  return new EditError(`there is no edits folder, so this apply would destroy ${destroyed.length} applied edit${destroyed.length === 1 ? '' : 's'} (${list}); nothing was written`, {
+  return new EditError(`there is no edits folder, so this apply would destroy ${destroyed.length} applied edit${destroyed.length === 1 ? '' : 's'} (${idList(destroyed)}); nothing was written`, {
     file: join(ws.root, ws.editsDir),
     hint: 'run from your project (or pass --dir); to remove every applied edit, create an empty edits folder or pass --allow-destroy-all',
   });

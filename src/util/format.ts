@@ -20,3 +20,8 @@ export function cut(text: string, max = EXCERPT_CHARS): string {
 export function excerpt(text: string, max = EXCERPT_CHARS): string {
   return text.length <= max ? JSON.stringify(text) : `${JSON.stringify(cut(text, max))} (${text.length} characters)`;
 }
+
+/** Ids for a message: all of them when few, else the first `shown` and how many more ("a, b, c, d, e and 7 more"). */
+export function idList(ids: readonly string[], shown = 5): string {
+  return ids.length > shown ? `${ids.slice(0, shown).join(', ')} and ${ids.length - shown} more` : ids.join(', ');
+}

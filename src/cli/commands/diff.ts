@@ -36,7 +36,7 @@ export const diffCommand: Command = {
     for (const [name, t] of base.tensors) if (t.data instanceof Float32Array) baseParams[name] = t.data;
     const capacity = ws.state.delta?.capacity ?? [];
     const stats = delta === null ? undefined : await readKeyStats(join(root, dir), manifest);
-    const dense = delta === null ? new Map() : densify(delta);
+    const dense = delta === null || stats === undefined ? new Map() : densify(delta); // only for "on keys", which needs the statistics
     const total = delta === null ? [] : deltaStats(delta, baseParams).map((l) => {
       const cap = capacity.find((c) => `${c.layer}.weight` === l.param);
       const layerStats = stats?.layers[l.param.replace(/\.weight$/, '')];

@@ -15,6 +15,7 @@ import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, 
 import { makeUi } from '../ui.js';
 import { JudgingThreads } from '../judging.js';
 import { renderChecks, renderJunit, renderMarkdown } from '../report.js';
+import { idList } from '../../util/format.js';
 
 export function parseShard(value: string | undefined): { index: number; count: number } | undefined {
   if (value === undefined) return undefined;
@@ -31,8 +32,7 @@ function undeclaredWarning(ws: Workspace): string | undefined {
   const declared = new Set(ws.edits.map((e) => e.id));
   const gone = Object.keys(ws.state.edits).filter((id) => !declared.has(id)).sort();
   if (gone.length === 0) return undefined;
-  const list = gone.length > 5 ? `${gone.slice(0, 5).join(', ')} and ${gone.length - 5} more` : gone.join(', ');
-  return `warning: ${gone.length === 1 ? 'an applied edit has' : `${gone.length} applied edits have`} no edit file (${list}): ${gone.length === 1 ? 'it is' : 'they are'} still in the weights and not checked here; \`edit plan\` shows ${gone.length === 1 ? 'it' : 'them'} as destroyed, \`edit apply\` removes ${gone.length === 1 ? 'it' : 'them'}`;
+  return `warning: ${gone.length === 1 ? 'an applied edit has' : `${gone.length} applied edits have`} no edit file (${idList(gone)}): ${gone.length === 1 ? 'it is' : 'they are'} still in the weights and not checked here; \`edit plan\` shows ${gone.length === 1 ? 'it' : 'them'} as destroyed, \`edit apply\` removes ${gone.length === 1 ? 'it' : 'them'}`;
 }
 
 /**
@@ -43,10 +43,9 @@ function pendingWarning(ws: Workspace): string | undefined {
   const changed = ws.edits.filter((e) => ws.state.edits[e.id] !== undefined && ws.state.edits[e.id].specSha256 !== e.sha256).map((e) => e.id);
   const added = ws.edits.filter((e) => ws.state.edits[e.id] === undefined).map((e) => e.id);
   if (changed.length + added.length === 0) return undefined;
-  const list = (ids: string[]) => (ids.length > 5 ? `${ids.slice(0, 5).join(', ')} and ${ids.length - 5} more` : ids.join(', '));
   const parts = [
-    ...(changed.length > 0 ? [`${changed.length === 1 ? 'an edit file has' : `${changed.length} edit files have`} changed since applied (${list(changed)})`] : []),
-    ...(added.length > 0 ? [`${added.length === 1 ? 'an edit is' : `${added.length} edits are`} not applied yet (${list(added)})`] : []),
+    ...(changed.length > 0 ? [`${changed.length === 1 ? 'an edit file has' : `${changed.length} edit files have`} changed since applied (${idList(changed)})`] : []),
+    ...(added.length > 0 ? [`${added.length === 1 ? 'an edit is' : `${added.length} edits are`} not applied yet (${idList(added)})`] : []),
   ];
   return `warning: ${parts.join(' and ')}: verify judges the files as written on weights that do not carry them; \`edit plan\` shows the changes, \`edit apply\` makes them`;
 }

@@ -5,7 +5,7 @@
  * The hypernetworks are the model folder's trained ones (editor-<method>.safetensors); a method
  * whose file is missing is reported as an error, not measured.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../src/tensor/tf.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';

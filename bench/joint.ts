@@ -10,7 +10,7 @@
  * Every solve gets the known facts apply would keep still for its set (a hypernetwork editor's
  * refinement runs its KL on them), so the times are apply's.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../src/tensor/tf.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';

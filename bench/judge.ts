@@ -11,7 +11,7 @@
  * prompts' prefix tree, one token per row and step). Then both batched
  * runs again on `threads` threads (GeneratePool), whose start-up is timed apart.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../src/tensor/tf.js';
 import { loadavg } from 'node:os';
 import { ModelJudge } from '../src/assert/judge.js';
 import { batchChecks } from '../src/assert/check-edit.js';

@@ -1,5 +1,5 @@
 /** Timing, memory and machine facts shared by the bench sections. */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../src/tensor/tf.js';
 import { cpus } from 'node:os';
 import type { BackendName } from '../src/tensor/backend.js';
 

@@ -4,7 +4,7 @@
  * (tf.gather has no gradient on wasm), tf.losses.softmaxCrossEntropy. It reads the same
  * parameters as src/model/gpt2.ts and gives the same loss; it is not used outside bench/.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../src/tensor/tf.js';
 import type { GPTConfig, Params } from '../src/model/gpt2.js';
 
 function linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {

@@ -21,7 +21,7 @@
  *   BENCH_SCALE_PARTS=large|set|import  # one part of the scale section (import: the 124M import and one generate)
  *   BENCH_MODEL=models/x           # the model folder for generation, apply and joint (default models/default)
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../src/tensor/tf.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { arch, cpus, platform } from 'node:os';
 import { join } from 'node:path';

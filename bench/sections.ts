@@ -2,7 +2,7 @@
  * The three measured sections: matmul throughput, training throughput, generation latency.
  * Each runs on the current backend, disposes everything it made, and reports tensors left over.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../src/tensor/tf.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GPT, generate, initParams, type GPTConfig, type Params } from '../src/model/gpt2.js';

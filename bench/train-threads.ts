@@ -4,7 +4,7 @@
  * width included) from seeded initial weights. tokens/s per thread count, the losses of each run
  * (equal up to float summation order: the averaged gradient is the whole batch's) and peak RSS.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../src/tensor/tf.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GPT, initParams, type GPTConfig, type Params } from '../src/model/gpt2.js';

@@ -5,7 +5,7 @@
  *
  *   node dist/scripts/sweep-ft.js [model-dir] ['[{"steps":60,"lr":0.005,"epsilon":0.03,"stopLoss":0.02}]']
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../src/tensor/tf.js';
 import { sumDeltas } from '../src/model/weight-change.js';
 import { readFileSync } from 'node:fs';
 import { initBackend } from '../src/tensor/backend.js';

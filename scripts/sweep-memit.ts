@@ -12,7 +12,7 @@
  *   relation), NP / RLR / RS (residual penalty, lr, steps), LAYERS (edited c_proj layers), FAILS=1
  */
 import { readFileSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../src/tensor/tf.js';
 import { initBackend } from '../src/tensor/backend.js';
 import { loadModelFolder } from '../src/model/folder.js';
 import { generate, type Deltas } from '../src/model/gpt2.js';

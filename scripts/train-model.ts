@@ -11,7 +11,7 @@
  * starting weights and their provenance.
  * The shipped model v3 is model v2 continued on corpus v3 (README, "The default model").
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../src/tensor/tf.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { initBackend } from '../src/tensor/backend.js';
 import { GPT, initParams, paramShapes, type GPTConfig, type Params } from '../src/model/gpt2.js';

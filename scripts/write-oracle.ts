@@ -12,7 +12,8 @@
  *   npx tsc -p tsconfig.json && node dist/scripts/write-oracle.js [models/default]   # TASK=recent AT=last LAYER=2 N=30 STEPS=300
  */
 import { readFileSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs';
+import type { Rank } from '@tensorflow/tfjs';
+import { tf } from '../src/tensor/tf.js';
 import { initBackend } from '../src/tensor/backend.js';
 import { loadModelFolder } from '../src/model/folder.js';
 import { crossEntropy } from '../src/tensor/ops.js';
@@ -78,7 +79,7 @@ for (const r of records) {
   const s = sequenceOf(r.prompt, r.target, r.subject);
   if (s === undefined) continue;
   count.edits++;
-  const delta = tf.variable(tf.zeros([model.config.nEmbd])) as tf.Variable<tf.Rank.R1>;
+  const delta = tf.variable(tf.zeros([model.config.nEmbd])) as tf.Variable<Rank.R1>;
   const opt = tf.train.adam(0.1);
   const targets = tf.tensor1d(s.targets, 'int32');
   const weights = tf.ones([s.targets.length]) as tf.Tensor1D;

@@ -69,6 +69,12 @@ describe('architecture', () => {
     expect(cycles).toEqual([]);
   });
 
+  it('TensorFlow.js is loaded in one place (src/tensor/tf.ts, by require: an ESM import of it costs a second per process)', () => {
+    const roots = [SRC, join(SRC, '..', 'bench'), join(SRC, '..', 'scripts')];
+    const bad = roots.flatMap((dir) => files(dir)).filter((file) => relative(SRC, file) !== join('tensor', 'tf.ts') && /^import (?!type )[^;]*'@tensorflow\/tfjs'/m.test(readFileSync(file, 'utf8')));
+    expect(bad.map((f) => relative(join(SRC, '..'), f))).toEqual([]);
+  });
+
   it('knows every room', () => {
     const rooms = new Set(files(SRC).map(room));
     rooms.delete('errors');

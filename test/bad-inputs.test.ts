@@ -259,6 +259,19 @@ describe('the bad-input corpus', () => {
     }
   });
 
+  it('a malformed edit file stops apply and verify before the model or TensorFlow.js loads (no backend line)', async () => {
+    const box = await tempDir('bad-input');
+    scratch.push(box);
+    const repo = join(box, 'repo');
+    await cp(template, repo, { recursive: true });
+    await cp(join(CORPUS, 'json-trailing-comma.json'), join(repo, 'edits/bad.json'));
+    for (const r of await Promise.all([run(COMMANDS.apply, repo), run(COMMANDS.verify, repo), run(COMMANDS.plan, repo)])) {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('edits/bad.json');
+      expect(r.stderr).not.toContain('backend:');
+    }
+  });
+
   it.each(manifest.cases.map((c) => [c.case, c] as const))('%s', async (_name, c) => {
     const box = await tempDir('bad-input');
     scratch.push(box);

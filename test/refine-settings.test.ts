@@ -29,6 +29,14 @@ describe('withRefineSteps', () => {
     expect(Object.keys(hypernetworks ?? {})).toEqual(Object.keys(h0 ?? {}));
   });
 
+  it('with a number of known facts, cuts the KL\'s facts as well', () => {
+    for (const method of ['instructedit', 'mend']) {
+      const own = editorSettings(shipped, method) as unknown as Record<string, unknown>;
+      expect(own.refineKnown).toBeGreaterThan(100);
+      expect(editorSettings(withRefineSteps(shipped, 4, 100), method)).toEqual({ ...own, refineSteps: 4, refineKnown: 100 });
+    }
+  });
+
   it('leaves an editor without a network as it is', () => {
     const memit = { ...shipped, editor: { method: 'memit', settings: { lambda: 20 } } } as ModelManifest;
     expect(withRefineSteps(memit, 4).editor).toEqual({ method: 'memit', settings: { lambda: 20 } });

@@ -6,7 +6,7 @@
  * names: a killed apply leaves the previous state usable, at worst with stray files, which plan
  * shows as a warning and the next apply removes (DESIGN §8).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { rm, mkdir, readdir, rmdir } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { ModelJudge } from '../assert/judge.js';

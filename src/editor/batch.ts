@@ -2,7 +2,7 @@
  * Teacher-forced batches: prompt + completion token rows, with loss weight only on the
  * completion's tokens (the edit loss of FT-L and MEND).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { EditError } from '../errors.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 

@@ -7,7 +7,7 @@
  * counterfactual edits: tuning all four editable matrices kept locality 10/12 but 0/12 edits held
  * once summed; the last c_proj alone: 11/12 and 9/12).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { densify, sumDeltas, type Delta } from '../model/weight-change.js';
 import type { Deltas } from '../model/gpt2.js';
 import { Rng } from '../util/random.js';

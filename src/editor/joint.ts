@@ -11,7 +11,7 @@
  *   (stats.ts), Kp the keys of the model's known facts the set does not edit (kept still; set.ts).
  * Calibration: scripts/sweep-memit.ts; the measured front is in docs/measurements.md, "Model v1: benchmark".
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { EditError } from '../errors.js';
 import type { GPT, Deltas } from '../model/gpt2.js';
 import type { Delta } from '../model/weight-change.js';

@@ -174,11 +174,13 @@ function memitLayers(s: MemitSettings, editable: string[]): string[] {
 
 /**
  * The manifest with every hypernetwork editor's refinement (its own entry and each shipped
- * network's) cut to `steps`: quicker solves for runs that exercise the loop rather than measure the
- * editor (BENCH_QUICK, the CLI tests). The editors' numbers are measured with the shipped settings.
+ * network's) cut to `steps` (and, given `known`, its KL to that many known facts): quicker solves
+ * for runs that exercise the loop rather than measure the editor (BENCH_QUICK, the CLI tests). The
+ * editors' numbers are measured with the shipped settings.
  */
-export function withRefineSteps(manifest: ModelManifest, steps: number): ModelManifest {
-  const cut = (method: string, settings: Record<string, unknown> | undefined) => (EDITOR_INFO[method as EditorMethod]?.needsNetwork === true ? { ...settings, refineSteps: steps } : settings);
+export function withRefineSteps(manifest: ModelManifest, steps: number, known?: number): ModelManifest {
+  const cut = (method: string, settings: Record<string, unknown> | undefined) =>
+    EDITOR_INFO[method as EditorMethod]?.needsNetwork === true ? { ...settings, refineSteps: steps, ...(known === undefined ? {} : { refineKnown: known }) } : settings;
   const editor = manifest.editor === undefined || manifest.editor === null ? manifest.editor : { ...manifest.editor, settings: cut(manifest.editor.method, manifest.editor.settings as Record<string, unknown> | undefined) };
   const hypernetworks = manifest.hypernetworks === undefined ? undefined : Object.fromEntries(Object.entries(manifest.hypernetworks).map(([m, ref]) => [m, ref === undefined ? ref : { ...ref, settings: cut(m, ref.settings) }]));
   return { ...manifest, editor, ...(hypernetworks === undefined ? {} : { hypernetworks }) } as ModelManifest;

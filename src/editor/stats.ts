@@ -6,7 +6,7 @@
  * (FACTS, batch editing calibration: Loc .59 → .95 at 100 edits). Computed once per base model,
  * stored in the model folder (stats.safetensors) and hashed in model.json.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { EditError } from '../errors.js';
 import type { GPT } from '../model/gpt2.js';
 import { parseSafetensors, serializeSafetensors, type TensorInput } from '../model/safetensors.js';

@@ -8,7 +8,7 @@
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { EditError } from '../errors.js';
 import type { BenchFile, BenchRecord, BenchTask } from './bench.js';
 import { parseSafetensors, serializeSafetensors } from '../model/safetensors.js';

@@ -4,7 +4,7 @@
  * EasyEdit does and on real greedy generation (metrics.ts). Batch size 1 averages several
  * single-edit sets. The same seeded records go to every editor.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { EditError } from '../errors.js';
 import { ModelJudge } from '../assert/judge.js';
 import type { GeneratePool } from '../model/pool.js';

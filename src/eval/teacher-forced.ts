@@ -2,7 +2,7 @@
  * Teacher-forced argmax tokens of many (prompt, completion) pairs, a batch of rows per forward
  * (one forward per pair, as the Judge does, costs 20–40× more at benchmark scale on wasm).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { encodePair } from '../editor/batch.js';
 import type { Deltas, GPT } from '../model/gpt2.js';
 import type { Tokenizer } from '../model/tokenizer.js';

@@ -17,7 +17,7 @@
  * linear layers compute each row on its own; tested), so the ids are generate()'s and the scores
  * scorePairs' for each sequence alone.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { logSoftmax } from '../tensor/ops.js';
 import { Rng } from '../util/random.js';
 import { pickToken, type Deltas, type GPT, type KVCache } from './gpt2.js';

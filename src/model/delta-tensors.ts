@@ -2,7 +2,7 @@
  * A weight change as run-time tensors: the one path from a stored or solved change to the `Deltas`
  * the forward pass adds to the base weights (apply, verify, generate, export, eval).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { EditError } from '../errors.js';
 import type { LoadedModel } from './folder.js';
 import type { Deltas } from './gpt2.js';

@@ -4,7 +4,7 @@
  * c_attn = [Q | K | V] along the output axis, lm_head tied to wte), so a checkpoint loads by name.
  * Reference: Radford et al. 2019; layout as in karpathy/nanoGPT's model.py.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { embed, gelu, layerNorm, linear, crossEntropy, maskedSoftmax, matMulConstT } from '../tensor/ops.js';
 import { Rng } from '../util/random.js';
 import { blockIndex, innerDim, type GPTConfig } from './config.js';

@@ -3,7 +3,7 @@
  * folder; answers each request with decodeTree's ids and scores, then raises its signal so the
  * blocked caller wakes up. Deltas arrive with the first request of their id and replace the set held.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { initBackend } from '../tensor/backend.js';
 import { loadModelFolder } from './folder.js';

@@ -4,7 +4,7 @@
  * the bits it computes alone (rows are independent). The judge's prob, rank and EasyEdit's token
  * accuracy; GeneratePool runs the same function on its threads.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { logSoftmax } from '../tensor/ops.js';
 import type { Deltas, GPT } from './gpt2.js';
 

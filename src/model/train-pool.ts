@@ -7,7 +7,7 @@
  * that same gradient with its own optimizer — so the copies stay identical without sending weights.
  * For a fixed thread count the run is reproducible (the average is summed in a fixed order).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { Worker } from 'node:worker_threads';
 import { InternalError } from '../errors.js';
 import { workerScript } from '../util/worker-script.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 
 /**
  * One optimizer step with global-norm gradient clipping: gradients of `loss` w.r.t. `vars`,

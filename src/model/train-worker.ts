@@ -3,7 +3,7 @@
  * and Adam optimizer. Answers `grad` with its share's loss (the gradient goes into its shared
  * buffer) and `apply` by stepping its optimizer with the shared averaged gradient.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../tensor/backend.js';
 import { GPT, type Params } from './gpt2.js';

@@ -3,7 +3,7 @@
  * without a prefix; checkpoints may carry `transformer.`, an explicit `lm_head.weight` (tied to
  * wte in GPT-2), and the `attn.bias` / `attn.masked_bias` causal-mask buffers, which are not weights.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tensor/tf.js';
 import { EditError } from '../errors.js';
 import { paramShapes, type GPTConfig, type Params } from './gpt2.js';
 import type { DType, SafetensorsFile, SafetensorsReader, TensorInput } from './safetensors.js';

@@ -3,7 +3,7 @@
  * EDIT_BACKEND forces one ("node-gpu" | "node" | "wasm" | "cpu"); a forced backend
  * that cannot load is an error, not a silent fallback.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tf.js';
 import { EditError } from '../errors.js';
 
 export type BackendName = 'node-gpu' | 'node' | 'wasm' | 'cpu';

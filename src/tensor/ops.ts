@@ -5,7 +5,7 @@
  * at all (UnsortedSegmentSum is missing). These versions use explicit transposes and matmuls;
  * they equal autodiff (checked in test/ops.test.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from './tf.js';
 
 type GradFn = (...args: any[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] };
 /** tf.customGrad with the argument list typed by the caller (its own typing takes only rest args). */

@@ -79,13 +79,15 @@ export async function commitFiles(cwd: string, rev = 'HEAD'): Promise<string[]> 
 
 /** Refinement steps of the hypernetwork editors in tests that walk the loop (the shipped 80 cost ~25 s per apply). */
 export const LOOP_REFINE_STEPS = 16;
+/** Known facts in those tests' refinement KL (the shipped 1,200: each chunk of them costs a forward to prepare). */
+export const LOOP_REFINE_KNOWN = 256;
 
 /**
- * Cut the refinement of the model folder's hypernetwork editors to LOOP_REFINE_STEPS (withRefineSteps),
+ * Cut the refinement of the model folder's hypernetwork editors to LOOP_REFINE_STEPS steps and LOOP_REFINE_KNOWN facts (withRefineSteps),
  * for a test about plan/apply/state rather than the editor's quality; a model without one is left as it is.
  */
 export async function loopRefinement(modelDir: string): Promise<void> {
   const path = join(modelDir, 'model.json');
   const manifest = JSON.parse(await readFile(path, 'utf8')) as ModelManifest;
-  await writeFile(path, `${JSON.stringify(withRefineSteps(manifest, LOOP_REFINE_STEPS), null, 2)}\n`);
+  await writeFile(path, `${JSON.stringify(withRefineSteps(manifest, LOOP_REFINE_STEPS, LOOP_REFINE_KNOWN), null, 2)}\n`);
 }

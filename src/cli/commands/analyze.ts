@@ -6,7 +6,7 @@
  * plane's variance); SVG for people, JSON for scripts.
  */
 import { isAbsolute, join, relative } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tensor/tf.js';
 import { EditError } from '../../errors.js';
 import type { EditRequest, EditRows } from '../../editor/editor.js';
 import { hyperRows, stackRows } from '../../editor/mend/editor.js';

@@ -5,18 +5,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
-import { readJsonFile } from '../../util/json-file.js';
 import { loadModelFolder } from '../../model/folder.js';
-import { initBackend } from '../../tensor/backend.js';
+import { readJsonFile } from '../../util/json-file.js';
 import { Action, hasChanges, type Plan } from '../../plan/plan.js';
 import { planFromJson } from '../../plan/json.js';
 import { makePlan } from '../../plan/make-plan.js';
-import { applyPlan, commitMessage, planWorkspace, removeStrayFiles, type ApplyResult } from '../../apply/apply-plan.js';
+import type { ApplyResult } from '../../apply/apply-plan.js';
 import { refreshWorkspace } from '../../apply/refresh.js';
 import { checkTargets, driftError, missingEditsError, openWorkspace, problemsError, structuralPlan, type Workspace } from '../../apply/workspace.js';
 import { stateDependencies } from '../../apply/commit-paths.js';
-import { editorSettings, needsStats, openEditor } from '../../editor/registry.js';
-import { readKeyStats } from '../../editor/stats.js';
+import { editorSettings, needsStats } from '../../editor/settings.js';
 import { withLock } from '../../state/lock.js';
 import { manifestSha, readState, rowsOfOtherEditors, STATE_FILE } from '../../state/state.js';
 import { checkCommittable, commitPaths, isRepo, uncommittedPaths } from '../../state/git.js';
@@ -26,7 +24,6 @@ import { removeStaleTempFiles } from '../../util/atomic.js';
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, stringFlag, listFlag, workersSetting } from '../flags.js';
 import { makeUi } from '../ui.js';
-import { JudgingThreads } from '../judging.js';
 import { renderChecks } from '../report.js';
 import { reportOnInterrupt, testPause } from '../interrupt.js';
 
@@ -147,6 +144,14 @@ export const applyCommand: Command = {
 
     let ws = await openWorkspace(root, dir, editsDir);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
+    // TensorFlow.js takes a second to import: only once the edit files and the state check out.
+    const [{ initBackend }, { applyPlan, commitMessage, planWorkspace, removeStrayFiles }, { openEditor }, { readKeyStats }, { JudgingThreads }] = await Promise.all([
+      import('../../tensor/backend.js'),
+      import('../../apply/apply-plan.js'),
+      import('../../editor/registry.js'),
+      import('../../editor/stats.js'),
+      import('../judging.js'),
+    ]);
     if (ws.editsMissing && ctx.flags['allow-destroy-all'] !== true) {
       const destroyed = structuralPlan(ws, listFlag(ctx, 'target')).changes.filter((c) => c.action === Action.Destroy).map((c) => c.id);
       if (destroyed.length > 0) throw missingEditsError(ws, destroyed);

@@ -4,7 +4,7 @@ import { generate } from '../../model/gpt2.js';
 import { sentenceStopIds } from '../../model/tokenizer.js';
 import { EditError } from '../../errors.js';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tensor/tf.js';
 import type { Deltas } from '../../model/gpt2.js';
 import { checkDrift, readState } from '../../state/state.js';
 import type { Delta } from '../../model/weight-change.js';

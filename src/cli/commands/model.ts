@@ -6,7 +6,7 @@ import { loadModelFolder } from '../../model/folder.js';
 import { computeKeyStats, saveKeyStats, STATS_FILE } from '../../editor/stats.js';
 import { editedLayers, editorSettings } from '../../editor/settings.js';
 import { exportHfFolder, importHfFolder } from '../../model/hf.js';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tensor/tf.js';
 import { EditError } from '../../errors.js';
 import type { Deltas, Params } from '../../model/gpt2.js';
 import { toDeltaTensors } from '../../model/delta-tensors.js';

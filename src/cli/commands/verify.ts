@@ -6,14 +6,11 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EditError } from '../../errors.js';
 import { loadModelFolder } from '../../model/folder.js';
-import { initBackend } from '../../tensor/backend.js';
 import { judgedPrompts, type BatchCheck } from '../../assert/check-edit.js';
-import { checkAll, judges } from '../../apply/apply-plan.js';
 import { checkRecordedWeights, openWorkspace, type Workspace, problemsError, readSetDelta, lockWarning, missingEditsWarning } from '../../apply/workspace.js';
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, stringFlag, workersSetting } from '../flags.js';
 import { makeUi } from '../ui.js';
-import { JudgingThreads } from '../judging.js';
 import { renderChecks, renderJunit, renderMarkdown } from '../report.js';
 import { idList } from '../../util/format.js';
 
@@ -76,6 +73,12 @@ export const verifyCommand: Command = {
     checkRecordedWeights(ws, (line) => ctx.io.err(line));
     const edits = shard === undefined ? ws.edits : ws.edits.filter((_, i) => i % shard.count === shard.index - 1);
     const json = ctx.flags.json === true;
+    // TensorFlow.js takes a second to import: only once the edit files and the state check out.
+    const [{ initBackend }, { checkAll, judges }, { JudgingThreads }] = await Promise.all([
+      import('../../tensor/backend.js'),
+      import('../../apply/apply-plan.js'),
+      import('../judging.js'),
+    ]);
     const backend = await initBackend();
     if (!json) ctx.io.err(`backend: ${backend}`);
     // Greedy outputs can differ between backends at near-ties: say so when verify judges on another one than apply did.

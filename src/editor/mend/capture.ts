@@ -5,7 +5,7 @@
  * edit's summed NLL w.r.t. the layer's output (MEND, Mitchell et al. 2022: ∇W = Σ_t u_t δ_tᵀ).
  * Returned explicitly, as data (STYLE: no activations stashed on parameters).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tensor/tf.js';
 import { EditError } from '../../errors.js';
 import type { GPT } from '../../model/gpt2.js';
 import type { Tokenizer } from '../../model/tokenizer.js';

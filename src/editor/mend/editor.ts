@@ -7,7 +7,7 @@
  * Rows hold what depends only on the edit and the base (u, δ, the instruction vector), not the
  * network's output, so a retrained network reuses every cached row.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tensor/tf.js';
 import { EditError } from '../../errors.js';
 import type { GPT } from '../../model/gpt2.js';
 import type { Tokenizer } from '../../model/tokenizer.js';

@@ -10,7 +10,7 @@
  * The −δ̂ path makes the untrained network a normalised gradient step (FACTS: without it training
  * is slow). Stored as safetensors (editor.safetensors in a model folder).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tensor/tf.js';
 import { EditError } from '../../errors.js';
 import { parseSafetensors, serializeSafetensors, type TensorInput } from '../../model/safetensors.js';
 import { gelu, linear, rowSum } from '../../tensor/ops.js';

@@ -8,13 +8,13 @@
  * network meta-trained on rephrasings); the steps fix what a large set's interference took away.
  * Deterministic: no randomness, a fixed number of steps.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tensor/tf.js';
 import { firstTouchedBlock, type Deltas, type ForwardOptions, type GPT } from '../../model/gpt2.js';
 import type { Tokenizer } from '../../model/tokenizer.js';
 import { crossEntropy } from '../../tensor/ops.js';
 import { weightChange } from './solve.js';
 import type { RowSequence } from '../batch.js';
-import { localityBatch, localityKl } from './train.js';
+import { localityBatch, localityKl, type MetaBatch } from './train.js';
 
 export interface RefineSettings {
   steps: number;
@@ -91,6 +91,14 @@ function prefixOf(model: GPT, ids: tf.Tensor2D, layer: number): ForwardOptions['
   return { layer, x: residuals.get(layer - 1)! };
 }
 
+/** Known facts as a locality batch, with the residual stream entering block `layer` (prefixOf) taken from the same forward. */
+function knownBatch(model: GPT, tokenizer: Tokenizer, facts: readonly string[], layer: number): { loc: MetaBatch['loc']; start: ForwardOptions['start'] } {
+  if (layer <= 0) return { loc: localityBatch(model, tokenizer, facts), start: undefined };
+  const residuals = new Map<number, tf.Tensor2D | null>([[layer - 1, null]]);
+  const loc = localityBatch(model, tokenizer, facts, residuals);
+  return { loc, start: { layer, x: residuals.get(layer - 1)! } };
+}
+
 /** The refined V per layer (same shapes), after `s.steps` Adam steps; a step that turns non-finite is undone and ends the refinement. */
 export function refineValues(model: GPT, tokenizer: Tokenizer, layers: RefineLayer[], seqs: readonly RowSequence[], known: readonly string[], s: RefineSettings): Float32Array[] {
   if (s.steps <= 0 || seqs.length === 0) return layers.map((l) => l.values);
@@ -105,18 +113,22 @@ export function refineValues(model: GPT, tokenizer: Tokenizer, layers: RefineLay
   const batches = balancedChunks(seqs, s.batch).map(sequenceBatch);
   const step = Math.max(1, known.length / Math.max(1, s.known));
   const picked = known.length === 0 || s.known <= 0 || s.cLoc === 0 ? [] : Array.from({ length: Math.min(s.known, known.length) }, (_, i) => known[Math.floor(i * step)]);
-  const locs = picked.length > 0 ? stridedChunks(picked, s.knownBatch).map((facts) => localityBatch(model, tokenizer, facts)) : [];
   const first = firstTouchedBlock(layers.map((l) => `${l.layer}.weight`), model.config.nLayer);
   const batchStarts = batches.map((b) => prefixOf(model, b.ids, first));
-  const locStarts = locs.map((loc) => prefixOf(model, loc.ids, first));
+  // A chunk of known facts is prepared when a step first takes it (fewer steps than chunks never
+  // pay for the rest); its base distributions and its prefix come from one forward.
+  const factChunks = picked.length > 0 ? stridedChunks(picked, s.knownBatch) : [];
+  const locs: Array<{ loc: MetaBatch['loc']; start: ForwardOptions['start'] }> = [];
+  const knownChunk = (c: number) => (locs[c] ??= knownBatch(model, tokenizer, factChunks[c], first));
   const opt = tf.train.adam(s.lr);
   try {
     let kept = vs.map((v) => Float32Array.from(v.dataSync()));
     for (let k = 0; k < s.steps; k++) {
       const batch = batches[k % batches.length];
       const start = batchStarts[k % batches.length];
-      const loc = locs.length > 0 ? locs[k % locs.length] : undefined;
-      const locStart = locs.length > 0 ? locStarts[k % locs.length] : undefined;
+      const chunk = factChunks.length > 0 ? knownChunk(k % factChunks.length) : undefined;
+      const loc = chunk?.loc;
+      const locStart = chunk?.start;
       const cost = opt.minimize(() => {
         const deltas: Deltas = {};
         layers.forEach((l, i) => (deltas[`${l.layer}.weight`] = weightChange(ms[i], vs[i])));
@@ -133,7 +145,7 @@ export function refineValues(model: GPT, tokenizer: Tokenizer, layers: RefineLay
   } finally {
     opt.dispose();
     tf.dispose([...ms, ...vs, ...batches.flatMap((b) => [b.ids, b.targets, b.weights])]);
-    tf.dispose(locs.flatMap((loc) => [loc.ids, loc.baseLogProbs, loc.baseProbs]));
-    tf.dispose([...batchStarts, ...locStarts].flatMap((p) => (p === undefined ? [] : [p.x])));
+    tf.dispose(locs.flatMap(({ loc }) => [loc.ids, loc.baseLogProbs, loc.baseProbs]));
+    tf.dispose([...batchStarts, ...locs.map((c) => c.start)].flatMap((p) => (p === undefined ? [] : [p.x])));
   }
 }

@@ -10,7 +10,7 @@
  * the earlier layers' change and splits one target residual by share); the hypernetwork gives each
  * layer its own V and meta-training sees the layers' changes together.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tensor/tf.js';
 import { EditError } from '../../errors.js';
 import { linear } from '../../tensor/ops.js';
 import { solveRidged } from '../joint.js';

@@ -6,7 +6,7 @@
  * joint solve (solve.ts) of the network's value shifts V. Adam with global-norm clipping; the
  * log-scales get their own, larger learning rate. A non-finite loss or gradient skips the step.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tensor/tf.js';
 import { EditError } from '../../errors.js';
 import type { Deltas, ForwardOptions, GPT } from '../../model/gpt2.js';
 import type { Tokenizer } from '../../model/tokenizer.js';
@@ -176,15 +176,18 @@ export function editBatch(tokenizer: Tokenizer, pairs: Array<{ prompt: string; c
   return out;
 }
 
-/** Locality sequences with the base model's next-token distributions at every real token. */
-export function localityBatch(model: GPT, tokenizer: Tokenizer, texts: readonly string[]): MetaBatch['loc'] {
+/**
+ * Locality sequences with the base model's next-token distributions at every real token. With
+ * `residuals`, the same forward also fills them (ForwardOptions.residuals: kept; the caller disposes).
+ */
+export function localityBatch(model: GPT, tokenizer: Tokenizer, texts: readonly string[], residuals?: ForwardOptions['residuals']): MetaBatch['loc'] {
   const seqs = texts.map((t) => tokenizer.encode(t).slice(0, model.config.nPositions)).filter((s) => s.length > 0);
   if (seqs.length === 0) throw new EditError('a meta-training batch needs at least one non-empty locality sequence');
   const t = Math.max(...seqs.map((s) => s.length));
   const rows = seqs.flatMap((s, b) => s.map((_, p) => b * t + p));
   const ids = tf.tensor2d(seqs.map((s) => [...s, ...new Array<number>(t - s.length).fill(0)]), [seqs.length, t], 'int32');
   const [baseLogProbs, baseProbs] = tf.tidy(() => {
-    const lp = logSoftmax(model.logits(ids, { rows }));
+    const lp = logSoftmax(model.logits(ids, { rows, residuals }));
     return [lp, tf.exp(lp) as tf.Tensor2D];
   });
   return { ids, rows, baseLogProbs, baseProbs };

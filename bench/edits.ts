@@ -9,8 +9,10 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { FT_DEFAULTS, lastProjection as defaultFtLayers } from '../src/editor/settings.js';
 import { manifestFileRefs, readManifest, type ModelManifest } from '../src/model/folder.js';
 import { planToJson } from '../src/plan/json.js';
@@ -78,6 +80,21 @@ export async function benchEdits(sizes: EditsSizes, log: (line: string) => void)
     const planWall = median(plan.wallS);
     log(`plan --structural --json ${n} files: ${plan.wallS.map((s) => s.toFixed(2)).join(', ')} s — ${planWall < PLAN_BUDGET_S ? 'PASS' : 'FAIL'} (< ${PLAN_BUDGET_S} s)`);
     records.push(cliRecord(`plan --structural ${n} files`, 'none', plan, { files: n, creates, budgetS: PLAN_BUDGET_S, pass: planWall < PLAN_BUDGET_S, ...where }));
+
+    // ---- loading TensorFlow.js in a fresh process: an ESM import of its CommonJS bundles vs require
+    // (src/tensor/tf.ts loads it by require; the same file either way), alternated run by run
+    const loaders = { import: join(tmp, 'load-import.mjs'), require: join(tmp, 'load-require.mjs') };
+    const tfjsPath = createRequire(join(packageRoot(), 'package.json')).resolve('@tensorflow/tfjs');
+    writeFileSync(loaders.import, `await import(${JSON.stringify(pathToFileURL(tfjsPath).href)});\n`);
+    writeFileSync(loaders.require, `import { createRequire } from 'node:module';\ncreateRequire(import.meta.url)(${JSON.stringify(tfjsPath)});\n`);
+    const loads: Record<'import' | 'require', CliRun[]> = { import: [], require: [] };
+    for (let i = 0; i < Math.max(3, sizes.reps); i++) for (const way of ['import', 'require'] as const) loads[way].push(await runCli(loaders[way], [], tmp));
+    for (const way of ['import', 'require'] as const) {
+      const r = { runs: loads[way], wallS: loads[way].map((x) => x.wallS) };
+      if (r.runs.some((x) => x.code !== 0)) throw new Error(`loading tfjs by ${way} exited ${r.runs.map((x) => x.code).join(', ')}: ${r.runs[0].stderr.slice(0, 300)}`);
+      log(`a process that loads tfjs by ${way}: ${r.wallS.map((x) => x.toFixed(2)).join(', ')} s`);
+      records.push(cliRecord(`load tfjs by ${way}`, 'none', r, { file: 'node_modules/@tensorflow/tfjs/' + tfjsPath.split('/@tensorflow/tfjs/')[1] }));
+    }
 
     // ---- the same work in this process: first call (as cold as the CLI's) and a second one
     const work = [await inProcess(repo, manifest), await inProcess(repo, manifest)];

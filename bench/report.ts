@@ -60,6 +60,7 @@ export function computeRatios(records: BenchRecord[]): Ratio[] {
   // edits: how much of the CLI's plan is start-up, and what one edit costs in generated tokens
   const cliPlan = records.find((r) => r.section === 'edits' && r.metric.startsWith('plan --structural'));
   add('edits plan CLI wall/in-process work', cliPlan, records.find((r) => r.section === 'edits' && r.metric.startsWith('plan in-process')));
+  add('edits a process loading tfjs, ESM import/require', records.find((r) => r.section === 'edits' && r.metric === 'load tfjs by import'), records.find((r) => r.section === 'edits' && r.metric === 'load tfjs by require'));
   const applies = records.filter((r) => r.section === 'edits' && r.metric.startsWith('apply'));
   for (const a of applies) {
     const gen = find('generate', 'ms/token KV cache', a.backend);

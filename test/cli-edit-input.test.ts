@@ -98,7 +98,7 @@ describe('edit validate: bytes that are not UTF-8 text (item 7)', () => {
 
   it('an escaped NUL character is refused on its pointer', async () => {
     const dir = await repo({ 'edits/x.json': '{"version": 1, "task": "counterfact", "prompt": "The capital of Spain is", "target": " Sev\\u0000ille"}' });
-    expect(await edit(dir, 'validate')).toMatchObject({ code: 1, stderr: 'edits/x.json: /target: has a NUL character (\\u0000) at character 4\n1 problem in 1 file\n' });
+    expect(await edit(dir, 'validate')).toMatchObject({ code: 1, stderr: 'edits/x.json: /target: has a NUL character (\\u0000) at character 4 (line 1)\n1 problem in 1 file\n' });
   });
 
   it('a UTF-8 byte-order mark is accepted and is not part of the edit (same hash as without)', async () => {
@@ -118,7 +118,7 @@ describe('edit validate: sizes and context lengths (item 6)', () => {
     expect(r).toEqual({
       code: 1,
       stdout: '',
-      stderr: `edits/huge.json: /prompt: must be at most 4096 characters long (got ${huge.length})\nedits/huge.json: /rephrase/0: must be at most 4096 characters long (got ${huge.length})\n2 problems in 1 file\n`,
+      stderr: `edits/huge.json: /prompt: must be at most 4096 characters long (got ${huge.length}) (line 4)\nedits/huge.json: /rephrase/0: must be at most 4096 characters long (got ${huge.length}) (line 7)\n2 problems in 1 file\n`,
     });
     await withModel(dir);
     const plan = await edit(dir, 'plan', '--structural');

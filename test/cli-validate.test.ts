@@ -104,7 +104,7 @@ describe('edit validate', () => {
     expect(new Set(report.edits.map((e) => e.sha256)).size).toBe(10);
   });
 
-  it('bad files: each problem as file: /pointer: message, a summary, exit 1', async () => {
+  it('bad files: each problem as file: /pointer: message (line), a summary, exit 1', async () => {
     const bad = await repo({
       ...GOOD,
       'edits/capitals/france-again.json': capital('France', ' Marseille'),
@@ -116,10 +116,10 @@ describe('edit validate', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr.split('\n')).toEqual([
       "edits/broken/schema.json: must have required property 'target'",
-      "edits/broken/schema.json: /tagret: unknown property 'tagret' (allowed: $schema, version, task, instruction, subject, relation, prompt, target, rephrase, locality, neighbours, portability, expect, thresholds, metadata); did you mean 'target'?",
-      'edits/broken/schema.json: /rephrase/1: must be a string, got an integer',
-      "edits/broken/schema.json: /expect/0/type: must be one of 'equals', 'contains', 'icontains', 'regex', 'starts-with', 'not-equals', 'not-contains', 'not-icontains', 'not-regex', 'not-starts-with', 'prob', 'rank' (got 'contians'); did you mean 'contains'?",
-      "edits/broken/schema.json: /expect/1: must have at least one of the properties 'min', 'max'",
+      "edits/broken/schema.json: /tagret: unknown property 'tagret' (allowed: $schema, version, task, instruction, subject, relation, prompt, target, rephrase, locality, neighbours, portability, expect, thresholds, metadata); did you mean 'target'? (line 5)",
+      'edits/broken/schema.json: /rephrase/1: must be a string, got an integer (line 8)',
+      "edits/broken/schema.json: /expect/0/type: must be one of 'equals', 'contains', 'icontains', 'regex', 'starts-with', 'not-equals', 'not-contains', 'not-icontains', 'not-regex', 'not-starts-with', 'prob', 'rank' (got 'contians'); did you mean 'contains'? (line 12)",
+      "edits/broken/schema.json: /expect/1: must have at least one of the properties 'min', 'max' (line 16)",
       "edits/broken/syntax.json: invalid JSON: Expected ',' or '}' after property value at line 4, column 3",
       'edits/capitals/france-again.json: /prompt: same prompt as edits/capitals/france.json with a different target: " Marseille" here, " Lyon" there',
       '7 problems in 3 files',

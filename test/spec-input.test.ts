@@ -51,11 +51,11 @@ describe('edit file bytes', () => {
     const where = { id: 'x', file: 'edits/x.json' };
     const base = { version: 1, task: 'counterfact', prompt: 'The capital of France is', target: ' Lyon' };
     expect(parseEditFile(JSON.stringify({ ...base, target: ' Ly\u0000on' }), where).problems).toEqual([
-      { file: 'edits/x.json', pointer: '/target', kind: 'encoding', message: 'has a NUL character (\\u0000) at character 3' },
+      { file: 'edits/x.json', pointer: '/target', line: 1, kind: 'encoding', message: 'has a NUL character (\\u0000) at character 3' },
     ]);
     const lone = JSON.stringify({ ...base, rephrase: ['fine', 'bad '] }).replace('bad ', 'bad \\ud83d');
     expect(parseEditFile(lone, where).problems).toEqual([
-      { file: 'edits/x.json', pointer: '/rephrase/1', kind: 'encoding', message: 'has a lone surrogate (\\ud83d) at character 4: not a Unicode character' },
+      { file: 'edits/x.json', pointer: '/rephrase/1', line: 1, kind: 'encoding', message: 'has a lone surrogate (\\ud83d) at character 4: not a Unicode character' },
     ]);
     expect(parseEditFile(JSON.stringify({ ...base, target: ' 🦁' }), where).problems).toEqual([]);
   });

@@ -13,7 +13,7 @@ import type { ModelManifest } from '../src/model/folder.js';
 import type { GPTConfig } from '../src/model/gpt2.js';
 import { importHfFolder } from '../src/model/hf.js';
 import { findConflicts } from '../src/spec/conflicts.js';
-import { canonicalJson, describeJsonError, loadEdits, parseEditFile, specSha256 } from '../src/spec/load.js';
+import { canonicalJson, describeJsonError, loadEdits, parseEditFile, pointerLine, specSha256 } from '../src/spec/load.js';
 import { readSchema, schemasDir, validateAgainst, type SchemaName } from '../src/util/schemas.js';
 import type { AssertionSpec, EditSpec, LoadedEdit, SpecProblem } from '../src/spec/types.js';
 import { emptyState } from '../src/state/state.js';
@@ -138,6 +138,31 @@ describe('edit schema messages', () => {
 
   it('a byte-order mark is not an error', () => {
     expect(problemsOf(`\ufeff${JSON.stringify(BASE)}`)).toEqual([]);
+  });
+});
+
+describe('the line of a JSON pointer (schema problems name it)', () => {
+  const text = '{"version": 1,\n  "a/b~c": {"x": [1,\n    "two", {"k":\n  3}]},\n  "rephrase": "no",\n  "esc\\"aped": [[], {}]\n}\n';
+  it('finds members by key (escaped ~1 ~0), items by index, and nested values', () => {
+    expect(JSON.parse(text)).toBeTypeOf('object');
+    expect(pointerLine(text, '/version')).toBe(1);
+    expect(pointerLine(text, '/a~1b~0c')).toBe(2);
+    expect(pointerLine(text, '/a~1b~0c/x/0')).toBe(2);
+    expect(pointerLine(text, '/a~1b~0c/x/1')).toBe(3);
+    expect(pointerLine(text, '/a~1b~0c/x/2/k')).toBe(3);
+    expect(pointerLine(text, '/rephrase')).toBe(5);
+    expect(pointerLine(text, '/esc"aped/1')).toBe(6);
+  });
+  it('is undefined for the whole file and for what the text does not hold', () => {
+    expect(pointerLine(text, '')).toBeUndefined();
+    expect(pointerLine(text, '/missing')).toBeUndefined();
+    expect(pointerLine(text, '/a~1b~0c/x/3')).toBeUndefined();
+    expect(pointerLine(text, '/version/0')).toBeUndefined();
+  });
+  it('is given with each schema problem of an edit file', () => {
+    const file = '{\n  "version": 1,\n  "task": "counterfact",\n  "prompt": "The capital of France is",\n  "target": " Lyon",\n  "rephrase": "France\'s capital is"\n}\n';
+    const { problems } = parseEditFile(file, { id: 'x', file: 'edits/x.json' });
+    expect(problems.map((p) => [p.pointer, p.line])).toEqual([['/rephrase', 6]]);
   });
 });
 

@@ -11,7 +11,7 @@ import { loadTokenizer, readManifest, type ModelManifest, type Thresholds } from
 import { findConflicts } from '../spec/conflicts.js';
 import { contextProblems, modelContext } from '../spec/lengths.js';
 import { loadEdits } from '../spec/load.js';
-import type { EditSpec, LoadedEdit, SpecProblem } from '../spec/types.js';
+import { formatProblem, type EditSpec, type LoadedEdit, type SpecProblem } from '../spec/types.js';
 import { parseDelta, SET_DELTA_NAME } from '../state/deltas.js';
 import type { Delta } from '../model/weight-change.js';
 import { parseRows } from '../state/rows.js';
@@ -166,7 +166,7 @@ export function checkTargets(ws: Workspace, targets: string[]): string[] {
 
 /** One EditError listing every problem, for commands that need valid edits. */
 export function problemsError(problems: SpecProblem[]): EditError {
-  const lines = problems.map((p) => `  ${p.file}${p.pointer ? `: ${p.pointer}` : ''}: ${p.message}`);
+  const lines = problems.map((p) => `  ${formatProblem(p)}`);
   return new EditError(`${problems.length} problem${problems.length === 1 ? '' : 's'} in edit files:\n${lines.join('\n')}`, { hint: 'run `edit validate` for details' });
 }
 

@@ -91,7 +91,7 @@ export function parseEditFile(text: string, where: { id: string; file: string })
     ...characterProblems(json, file),
     ...validateAgainst('edit', json).map((e): SpecProblem => ({ file, pointer: e.pointer, kind: 'schema', message: e.message })),
   ];
-  if (errors.length > 0) return { problems: errors };
+  if (errors.length > 0) return { problems: errors.map((e) => withLine(e, body)) };
   const spec = json as EditSpec;
   return { edit: { id: where.id, file, spec, sha256: specSha256(spec) }, problems: [] };
 }
@@ -182,6 +182,58 @@ export function structureProblem(text: string): { pointer: string; message: stri
     }
   }
   return undefined;
+}
+
+/** The problem with the line of its pointer in `text` (valid JSON), when the pointer names a member or item there. */
+function withLine(p: SpecProblem, text: string): SpecProblem {
+  const line = pointerLine(text, p.pointer);
+  return line === undefined ? p : { ...p, line };
+}
+
+/**
+ * The 1-based line where the member (its key) or array item a JSON pointer names starts in `text`,
+ * valid JSON no deeper than MAX_EDIT_DEPTH (structureProblem passed); undefined for "" (the whole
+ * file) or a pointer the text does not hold (a missing property).
+ */
+export function pointerLine(text: string, pointer: string): number | undefined {
+  if (pointer === '') return undefined;
+  const want = pointer.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let found: number | undefined;
+  const space = (i: number): number => {
+    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+    return i;
+  };
+  const string = (i: number): number => {
+    for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    return i + 1;
+  };
+  // The value starting at i (nesting `depth`, on the pointer's path so far: `on`); returns the index after it.
+  const value = (i: number, depth: number, on: boolean): number => {
+    const open = text[i];
+    if (open === '"') return string(i);
+    if (open !== '{' && open !== '[') {
+      while (i < text.length && !',]} \t\n\r'.includes(text[i])) i++;
+      return i;
+    }
+    const close = open === '{' ? '}' : ']';
+    i = space(i + 1);
+    for (let index = 0; text[i] !== close; index++) {
+      let key = String(index);
+      const start = i;
+      if (open === '{') {
+        const end = string(i);
+        key = JSON.parse(text.slice(i, end)) as string;
+        i = space(space(end) + 1); // past the colon
+      }
+      const match = on && want[depth] === key;
+      if (match && depth + 1 === want.length) found ??= start;
+      i = space(value(i, depth + 1, match));
+      if (text[i] === ',') i = space(i + 1);
+    }
+    return i + 1;
+  };
+  value(space(0), 0, true);
+  return found === undefined ? undefined : lineColumn(text, found).line;
 }
 
 /** 1-based line and column (in UTF-16 code units) of an offset. */

@@ -80,6 +80,8 @@ export interface SpecProblem {
   file: string;
   /** JSON pointer inside the file ("" for the whole file). */
   pointer: string;
+  /** 1-based line of the pointer's member (its key) or array item in the file, when the file was read as JSON. */
+  line?: number;
   message: string;
   /** encoding: not UTF-8, a NUL or a lone surrogate; length: longer than the model's context (validate with a model folder). */
   kind: 'schema' | 'json' | 'conflict' | 'duplicate' | 'io' | 'encoding' | 'length';
@@ -92,4 +94,11 @@ export interface SpecWarning {
   message: string;
   /** spacing: prompt and target meet without a space, so the model is asked for a glued word ("isLisbon"). */
   kind: 'spacing';
+}
+
+/** `file: /pointer: message (line N)`: the pointer left out when the problem is the whole file, the line when known. */
+export function formatProblem(p: SpecProblem | SpecWarning): string {
+  const at = p.pointer === '' ? '' : ` ${p.pointer}:`;
+  const line = 'line' in p && p.line !== undefined ? ` (line ${p.line})` : '';
+  return `${p.file}:${at} ${p.message}${line}`;
 }

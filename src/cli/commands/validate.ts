@@ -12,7 +12,7 @@ import { contextProblems, modelContext } from '../../spec/lengths.js';
 import { taskProblems } from '../../apply/workspace.js';
 import { loadEdits } from '../../spec/load.js';
 import { spacingWarnings } from '../../spec/spacing.js';
-import type { LoadedEdit, SpecProblem, SpecWarning } from '../../spec/types.js';
+import { formatProblem, type LoadedEdit, type SpecProblem, type SpecWarning } from '../../spec/types.js';
 import { loadTokenizer, MANIFEST, readManifest } from '../../model/folder.js';
 import { excerpt } from '../../util/format.js';
 import type { Command } from '../command.js';
@@ -95,11 +95,6 @@ async function checkLengths(edits: LoadedEdit[], root: string, model: string, ex
 
 function byFile(a: { file: string }, b: { file: string }): number {
   return a.file < b.file ? -1 : a.file > b.file ? 1 : 0;
-}
-
-/** `file: /pointer: message` (the pointer left out when the problem is the whole file). */
-export function formatProblem(p: SpecProblem | SpecWarning): string {
-  return p.pointer === '' ? `${p.file}: ${p.message}` : `${p.file}: ${p.pointer}: ${p.message}`;
 }
 
 function count(n: number, noun: string): string {

@@ -221,7 +221,8 @@ describe('hypernetwork editor on the tiny fixture', () => {
   it('(d) meta-training on a fixed batch lowers the meta-loss and the edited model prefers the targets', async () => {
     const start = tf.memory().numTensors;
     const net = HyperNet.init(shape, uStats, { seed: 1 });
-    const s: MetaSettings = { ...META_DEFAULTS, lambda: LAMBDA };
+    // the editor's key floor in the training path too, so its ΔW can be compared with the editor's solve below
+    const s: MetaSettings = { ...META_DEFAULTS, lambda: LAMBDA, keyFloor: MEND_DEFAULTS.keyFloor };
     const batch = prepareMetaBatch({ model: loaded.model, tokenizer: loaded.tokenizer, stats }, net, EDITS, LOCALITY, s);
     const trainer = new MetaTrainer(net, s);
     const before = tf.memory().numTensors;

@@ -86,24 +86,31 @@ describe('meta-training runs on the tiny fixture', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('the batch operator (Woodbury, P = (λC)⁻¹ once) equals the direct solve A⁻¹Kᵀ', () => {
+  it('the batch operator (Woodbury, P = (λC)⁻¹ once) equals the direct solve A⁻¹Kᵀ, with and without the key floor', () => {
     const edits: EditRequest[] = bench.records.slice(0, 6).map((r) => ({ id: r.id, task: r.task, instruction: '', prompt: r.prompt, target: r.target, rephrase: [] }));
     const rows = [...hyperRows(loaded.model, loaded.tokenizer, LAYERS, edits, 0)];
+    const relative = (a: Float32Array, b: Float32Array) => {
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < a.length; i++) {
+        num += (a[i] - b[i]) ** 2;
+        den += a[i] ** 2;
+      }
+      expect(den).toBeGreaterThan(0);
+      return Math.sqrt(num / den);
+    };
     for (const l of LAYERS) {
       const s = stackRows(rows, l, 0);
       const dk = s.u.length / s.n;
-      const direct = solveOperator(s.keys, s.n, dk, stats.layers[l].second, { lambda: 30 });
-      const op = new BatchOperator(stats.layers[l].second, dk, 30);
-      const fast = op.operator(s.keys, s.n);
-      op.dispose();
-      let num = 0;
-      let den = 0;
-      for (let i = 0; i < direct.length; i++) {
-        num += (direct[i] - fast[i]) ** 2;
-        den += direct[i] ** 2;
-      }
-      expect(den).toBeGreaterThan(0);
-      expect(Math.sqrt(num / den)).toBeLessThan(1e-3);
+      const direct = (keyFloor: number) => solveOperator(s.keys, s.n, dk, stats.layers[l].second, { lambda: 30, keyFloor });
+      const fast = (keyFloor: number) => {
+        const op = new BatchOperator(stats.layers[l].second, dk, 30, keyFloor);
+        const m = op.operator(s.keys, s.n);
+        op.dispose();
+        return m;
+      };
+      for (const keyFloor of [0, 0.1]) expect(relative(direct(keyFloor), fast(keyFloor))).toBeLessThan(1e-3);
+      expect(relative(direct(0), direct(0.1)), 'the floor changes the operator').toBeGreaterThan(1e-2);
     }
   });
 

@@ -57,7 +57,11 @@ interface HyperSolveSettings {
   refineKnown?: number;
   /** At most this many of those known facts in one refinement step's KL (more take turns in chunks, each a share of every relation). */
   refineKnownBatch?: number;
-  /** A floor under the key statistics: λ·keyFloor·mean(diag C) on the solve's diagonal (src/editor/mend/solve.ts); 0 = none. */
+  /**
+   * A floor under the key statistics: λ·keyFloor·mean(diag C) on the solve's diagonal
+   * (src/editor/mend/solve.ts); 0 = none. Default 0.001: without it a hypernetwork editor's change
+   * settles in input neurons the corpus never fires (65× ‖W‖ on the shipped model), at no measured gain.
+   */
   keyFloor?: number;
 }
 export interface MendSettings extends HyperSolveSettings {
@@ -76,7 +80,7 @@ export const FT_DEFAULTS: FtSettings = { method: 'ft', steps: 60, lr: 5e-3, epsi
 /** Calibrated on the default model (scripts/sweep-memit.ts; docs/measurements.md, "Model v1: benchmark"). */
 export const MEMIT_DEFAULTS: MemitSettings = { method: 'memit', lambda: 30, residualSteps: 40, residualLr: 0.3, normPenalty: 0.5, preserveWeight: 1 };
 /** FACTS (hypernetwork editors): ΔW = (30·C + KᵀK)⁻¹KᵀV, no preserved keys. */
-export const HYPER_DEFAULTS: Required<HyperSolveSettings> = { lambda: 30, preserveWeight: 0, refineSteps: 0, refineLr: 0.05, refineLocality: 10, refineBatch: 128, refineKnown: 32, refineKnownBatch: 32, keyFloor: 0 };
+export const HYPER_DEFAULTS: Required<HyperSolveSettings> = { lambda: 30, preserveWeight: 0, refineSteps: 0, refineLr: 0.05, refineLocality: 10, refineBatch: 128, refineKnown: 32, refineKnownBatch: 32, keyFloor: 0.001 };
 export const MEND_DEFAULTS: MendSettings = { method: 'mend', ...HYPER_DEFAULTS };
 export const INSTRUCTEDIT_DEFAULTS: InstructEditSettings = { method: 'instructedit', ...HYPER_DEFAULTS };
 

@@ -155,7 +155,7 @@ export function trainPools(bench: BenchFile, opts: Pick<TrainEditorOptions, 'tas
 
 /** The batch solve operators of the edited layers (P = (λC)⁻¹ factored once per layer). */
 export function trainOperators(ctx: MetaContext, opts: Pick<TrainEditorOptions, 'layers' | 'meta'>): Record<string, BatchOperator> {
-  return Object.fromEntries(opts.layers.map((l) => [l, new BatchOperator(ctx.stats.layers[l].second, ctx.model.params[`${l}.weight`].shape[0] as number, opts.meta.lambda)]));
+  return Object.fromEntries(opts.layers.map((l) => [l, new BatchOperator(ctx.stats.layers[l].second, ctx.model.params[`${l}.weight`].shape[0] as number, opts.meta.lambda, opts.meta.keyFloor)]));
 }
 
 /** Step k's batch: its edits and locality texts from Rng(seed, k), prepared against the base model (the network gives only its shape). */

@@ -87,7 +87,7 @@ function solveExact(a: Float64Array, b: Float64Array, d: number, m: number): Flo
 
 /**
  * The solve operator for many batches against one layer's statistics, without preserved keys (the
- * hypernetwork recipe): with P = (λC)⁻¹ factored once, A⁻¹Kᵀ = PKᵀ(I + KPKᵀ)⁻¹ (Woodbury) — an
+ * hypernetwork recipe): with P = (λC)⁻¹ factored once (C with the key floor, when given), A⁻¹Kᵀ = PKᵀ(I + KPKᵀ)⁻¹ (Woodbury) — an
  * n×n solve per batch instead of a dk×dk one. Meta-training solves thousands of batches.
  */
 export class BatchOperator {
@@ -97,10 +97,10 @@ export class BatchOperator {
     second: Float64Array,
     readonly dk: number,
     lambda: number,
+    keyFloor = 0,
   ) {
     if (second.length !== dk * dk) throw new EditError(`key statistics are ${Math.sqrt(second.length)} wide, the keys ${dk}`);
-    const a = new Float64Array(dk * dk);
-    for (let i = 0; i < a.length; i++) a[i] = lambda * second[i];
+    const a = systemMatrix(new Float32Array(0), 0, dk, second, { lambda, keyFloor }); // λC (+ the floor), no keys
     const eye = new Float64Array(dk * dk);
     for (let i = 0; i < dk; i++) eye[i * dk + i] = 1;
     this.p = solveExact(a, eye, dk, dk);
@@ -126,7 +126,7 @@ export class BatchOperator {
     this.p32 = undefined;
   }
 
-  /** M = A⁻¹Kᵀ [dk, n] for keys [n, dk] (as solveOperator with preserveWeight 0), float32. */
+  /** M = A⁻¹Kᵀ [dk, n] for keys [n, dk] (as solveOperator with preserveWeight 0 and the same keyFloor), float32. */
   operator(keys: Float32Array, n: number): Float32Array {
     const dk = this.dk;
     if (keys.length !== n * dk) throw new EditError(`keys: ${keys.length} values for ${n} rows of ${dk}`);

@@ -2,6 +2,7 @@
 import type { BatchCheck, EditCheck } from '../assert/check-edit.js';
 import type { CheckResult } from '../assert/types.js';
 import { cut, excerpt, pct } from '../util/format.js';
+import { annotation } from './github.js';
 
 
 function metricLine(r: EditCheck): string {
@@ -143,4 +144,20 @@ export function renderMarkdown(check: BatchCheck, title: string): string {
   }
   if (fellShort(check)) lines.push(`> ${GENERALIZATION_HINT}`, '');
   return lines.join('\n');
+}
+
+/**
+ * One GitHub Actions error annotation per edit that does not hold, on its edit file: the kinds below
+ * their thresholds and the first failed checks (`file` gives the file's path in the checkout).
+ */
+export function renderAnnotations(check: BatchCheck, file: (id: string) => string | undefined): string[] {
+  return check.edits
+    .filter((e) => !e.result.pass)
+    .map(({ id, result }) => {
+      const kinds = Object.entries(result.kinds).filter(([, k]) => !k.pass).map(([kind, k]) => `${kind} ${pct(k.score)}, threshold ${pct(k.threshold)}`);
+      const failed = result.checks.filter((c) => !c.pass);
+      const lines = [`${id} does not hold${kinds.length > 0 ? `: ${kinds.join('; ')}` : ''}`, ...failed.slice(0, 3).map((c) => `FAIL ${c.kind} ${checkLabel(c)}: ${c.reason}`)];
+      if (failed.length > 3) lines.push(`and ${failed.length - 3} more failed checks`);
+      return annotation('error', lines.join('\n'), { file: file(id), title: 'edit verify' });
+    });
 }

@@ -22,9 +22,9 @@ export interface Run {
   stderr: string;
 }
 
-function run(file: string, args: string[], cwd: string): Promise<Run> {
+function run(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((done) => {
-    execFile(file, args, { cwd, env: { ...process.env, EDIT_BACKEND: 'wasm' }, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(file, args, { cwd, env: { ...process.env, EDIT_BACKEND: 'wasm', ...env }, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
       done({ code, stdout, stderr });
     });
@@ -35,6 +35,12 @@ function run(file: string, args: string[], cwd: string): Promise<Run> {
 export function edit(cwd: string, ...args: string[]): Promise<Run> {
   if (!existsSync(join(ROOT, 'dist/src/cli/main.js'))) throw new Error('dist/ is missing: run `npx tsc -p tsconfig.json` first');
   return run(process.execPath, [BIN, ...args], cwd);
+}
+
+/** `edit <args>` in `cwd` with these environment variables set as well. */
+export function editWithEnv(env: NodeJS.ProcessEnv, cwd: string, ...args: string[]): Promise<Run> {
+  if (!existsSync(join(ROOT, 'dist/src/cli/main.js'))) throw new Error('dist/ is missing: run `npx tsc -p tsconfig.json` first');
+  return run(process.execPath, [BIN, ...args], cwd, env);
 }
 
 /** `git <args>` in `cwd`; throws on a non-zero exit. Returns stdout. */

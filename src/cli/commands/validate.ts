@@ -16,6 +16,7 @@ import { formatProblem, type LoadedEdit, type SpecProblem, type SpecWarning } fr
 import { loadTokenizer, MANIFEST, readManifest } from '../../model/folder.js';
 import { excerpt } from '../../util/format.js';
 import type { Command } from '../command.js';
+import { annotation, inGithubActions, workspacePath } from '../github.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, modelDir, projectRoot, stringFlag } from '../flags.js';
 
 /** The `--json` document (formatVersion changes only when a field changes meaning or goes away). */
@@ -61,6 +62,11 @@ export const validateCommand: Command = {
     if (ctx.flags.json === true) {
       ctx.io.out(JSON.stringify(report, null, 2));
       return report.valid ? 0 : 1;
+    }
+    if (inGithubActions()) {
+      const note = (level: 'error' | 'warning', p: SpecProblem | SpecWarning) =>
+        annotation(level, p.pointer === '' ? p.message : `${p.pointer}: ${p.message}`, { file: workspacePath(root, p.file), line: 'line' in p ? p.line : undefined, title: 'edit validate' });
+      for (const line of [...warnings.map((w) => note('warning', w)), ...problems.map((p) => note('error', p))]) ctx.io.out(line);
     }
     if (warnings.length > 0) ctx.io.err(warnings.map((w) => `warning: ${formatProblem(w)}`).join('\n'));
     if (report.valid) {

@@ -11,7 +11,8 @@ import { checkRecordedWeights, openWorkspace, type Workspace, problemsError, rea
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, stringFlag, workersSetting } from '../flags.js';
 import { makeUi } from '../ui.js';
-import { renderChecks, renderJunit, renderMarkdown } from '../report.js';
+import { renderAnnotations, renderChecks, renderJunit, renderMarkdown } from '../report.js';
+import { inGithubActions, workspacePath } from '../github.js';
 import { idList } from '../../util/format.js';
 
 export function parseShard(value: string | undefined): { index: number; count: number } | undefined {
@@ -110,6 +111,10 @@ export const verifyCommand: Command = {
     } else {
       ui!.text(renderChecks(check, { verbose: ctx.flags.verbose === true }));
       await ui!.close();
+      if (inGithubActions()) {
+        const files = new Map(edits.map((e) => [e.id, workspacePath(root, e.file)]));
+        for (const line of renderAnnotations(check, (id) => files.get(id))) ctx.io.out(line);
+      }
     }
     return check.pass ? 0 : 1;
   },

@@ -14,7 +14,7 @@ import type { GPTConfig } from '../src/model/gpt2.js';
 import { importHfFolder } from '../src/model/hf.js';
 import { findConflicts } from '../src/spec/conflicts.js';
 import { canonicalJson, describeJsonError, loadEdits, parseEditFile, pointerLine, specSha256 } from '../src/spec/load.js';
-import { readSchema, schemasDir, validateAgainst, type SchemaName } from '../src/util/schemas.js';
+import { readSchema, schemaProblems, schemasDir, validateAgainst, type SchemaName } from '../src/util/schemas.js';
 import type { AssertionSpec, EditSpec, LoadedEdit, SpecProblem } from '../src/spec/types.js';
 import { emptyState } from '../src/state/state.js';
 import type { AppliedEdit, EditMetrics, LayerCapacityRecord, ModelState, SolverRecord } from '../src/state/types.js';
@@ -138,6 +138,16 @@ describe('edit schema messages', () => {
 
   it('a byte-order mark is not an error', () => {
     expect(problemsOf(`\ufeff${JSON.stringify(BASE)}`)).toEqual([]);
+  });
+});
+
+describe('the schemas themselves', () => {
+  it.each(['edit', 'model', 'state', 'plan'] as const)('%s.schema.json is valid JSON Schema 2020-12 and passes ajv\'s strict mode', (name) => {
+    expect(schemaProblems(readSchema(name))).toEqual([]);
+  });
+  it('a schema the meta-schema or strict mode refuses is reported', () => {
+    expect(schemaProblems({ type: 'object', properties: { a: { type: 'strng' } } }).length).toBeGreaterThan(0);
+    expect(schemaProblems({ type: 'object', properties: { a: { type: 'string', minimun: 1 } } })).toEqual([expect.stringContaining('minimun')]);
   });
 });
 

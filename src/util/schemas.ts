@@ -38,6 +38,22 @@ export function readSchema(name: SchemaName): Record<string, unknown> {
   }
 }
 
+const AJV_OPTIONS = { strict: true, strictRequired: false, allErrors: true, verbose: true } as const;
+
+/** What the JSON Schema 2020-12 meta-schema and ajv's strict mode find wrong with a schema ([] when nothing). */
+export function schemaProblems(schema: Record<string, unknown>): string[] {
+  const checker = new Ajv2020(AJV_OPTIONS);
+  addFormats.default(checker);
+  checker.addFormat('regex', () => true);
+  if (checker.validateSchema(schema) !== true) return (checker.errors ?? []).map((e) => `${e.instancePath || '/'}: ${e.message ?? 'invalid'}`);
+  try {
+    checker.compile(schema);
+  } catch (err) {
+    return [(err as Error).message];
+  }
+  return [];
+}
+
 let ajv: Ajv2020 | undefined;
 const compiled = new Map<SchemaName, ValidateFunction>();
 
@@ -47,7 +63,10 @@ export function validatorFor(name: SchemaName): ValidateFunction {
     if (ajv === undefined) {
       // strictRequired is off: it cannot see properties declared outside an if/then branch and
       // rejects `then: { anyOf: [{ required: ['min'] }, ...] }`. Every other strict check stays on.
-      ajv = new Ajv2020({ strict: true, strictRequired: false, allErrors: true, verbose: true });
+      // Each command compiles these schemas once: not checking them against the meta-schema every
+      // time (a test does, schemaProblems) and not optimizing the generated code (documents are
+      // small) halve that, ~0.23 → ~0.12 s of every process that reads model.json, edits and state.
+      ajv = new Ajv2020({ ...AJV_OPTIONS, validateSchema: false, code: { optimize: false } });
       addFormats.default(ajv);
       // Assertion regexes must run in bounded time (util/regex.ts).
       ajv.addFormat('regex', (s: string) => regexProblem(s) === undefined);

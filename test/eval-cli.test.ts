@@ -1,5 +1,7 @@
 /** `edit eval` through the real binary on the default model: one single-edit set, a few neighbours. */
 import { describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ROOT, edit, expectCode } from './helpers/cli.js';
 
 describe('edit eval', () => {
@@ -36,6 +38,22 @@ describe('edit eval', () => {
     expect(kinds).toEqual(['reliability', ...new Array(row.prompts.rephrase).fill('generalization'), ...new Array(row.prompts.heldOut).fill('heldOut')]);
     expect(new Set(row.misses.map((m: { record: string }) => m.record)).size).toBe(1);
     expect(row.misses[0].prompt).toMatch(/ is$/);
+  }, 60_000);
+
+  it('--relation measures only records of that relation; an unknown one is refused, naming those there are', async () => {
+    const r = await edit(ROOT, 'eval', '--editor', 'ft', '--task', 'counterfact', '--relation', 'currency', '--sizes', '3', '--neighbours', '1', '--settings', 'steps=0', '--json');
+    expectCode(r, 0);
+    const report = JSON.parse(r.stdout);
+    expect(report.command).toContain('--task counterfact --relation currency --sizes 3');
+    expect(report.options.relations).toEqual(['currency']);
+    const bench = JSON.parse(await readFile(join(ROOT, 'data/bench.json'), 'utf8')) as { records: Array<{ id: string; relation: string }> };
+    const relationOf = new Map(bench.records.map((x) => [x.id, x.relation]));
+    const measured = new Set(report.results[0].misses.map((m: { record: string }) => m.record));
+    expect(measured.size).toBe(3); // no tuning steps: every record misses its prompt
+    for (const id of measured) expect(relationOf.get(id as string)).toBe('currency');
+    const bad = await edit(ROOT, 'eval', '--task', 'counterfact', '--relation', 'curency');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--relation "curency": unknown "curency"; choose from capital, continent, country, currency, language, state capital');
   }, 60_000);
 
   it('refuses a set larger than the split holds, naming the way out', async () => {

@@ -83,6 +83,9 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     expect(out.validation.every((v: { nll: number }) => Number.isFinite(v.nll))).toBe(true);
     expect(existsSync(join(project, 'two.safetensors'))).toBe(true);
     expect(await readFile(join(model(), 'model.json'), 'utf8')).toBe(before);
+    const unknown = await edit(project, 'train-editor', '--exclude-relations', 'capitol', '--out', 'x.safetensors');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('--exclude-relations "capitol": unknown "capitol"; choose from capital,');
     const bad = await edit(project, 'train-editor', '--workers', '0', '--out', 'x.safetensors');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('--workers=0 is not a whole number ≥ 1 or "auto"');

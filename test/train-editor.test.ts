@@ -17,7 +17,7 @@ import { computeKeyStats, type KeyStats } from '../src/editor/stats.js';
 import { hyperRows, rowName, stackRows, wrapPrompt } from '../src/editor/mend/editor.js';
 import { captureRows, rowSequence } from '../src/editor/mend/capture.js';
 import { BatchOperator, solveOperator } from '../src/editor/mend/solve.js';
-import { sampleStep, trainEditor, type TrainEditorOptions } from '../src/eval/meta-train.js';
+import { sampleStep, trainEditor, trainPools, type TrainEditorOptions } from '../src/eval/meta-train.js';
 import { META_DEFAULTS } from '../src/editor/mend/train.js';
 import { BENCH_FORMAT, type BenchFile, type BenchRecord, type BenchTask } from '../src/eval/bench.js';
 import type { EditRequest } from '../src/editor/editor.js';
@@ -204,5 +204,18 @@ describe('meta-training runs on the tiny fixture', () => {
     }
     expect(tasks.counterfact).toBeGreaterThan(30);
     expect(tasks.convsent).toBeGreaterThan(30);
+  });
+
+  it('an excluded relation is never edited: its records leave every task\'s pool; a task left empty is refused', () => {
+    const all = trainPools(bench, { tasks: ['counterfact', 'convsent'] });
+    const held = trainPools(bench, { tasks: ['counterfact'], excludeRelations: ['opinion'] });
+    expect(all.get('convsent')!.length).toBe(7);
+    expect(held.get('counterfact')).toEqual(all.get('counterfact'));
+    expect(() => trainPools(bench, { tasks: ['convsent'], excludeRelations: ['opinion'] })).toThrow('the benchmark has no train records of task "convsent" outside the excluded relations (opinion)');
+    const mixed: BenchFile = { ...bench, records: bench.records.map((r, i) => (r.task === 'counterfact' && i % 4 === 0 ? { ...r, relation: 'currency' } : r)) };
+    const pools = trainPools(mixed, { tasks: ['counterfact'], excludeRelations: ['currency'] });
+    expect(pools.get('counterfact')!.length).toBeGreaterThan(0);
+    expect(pools.get('counterfact')!.every((r) => r.relation !== 'currency')).toBe(true);
+    expect(mixed.records.some((r) => r.task === 'counterfact' && r.split === 'train' && r.relation === 'currency')).toBe(true);
   });
 });

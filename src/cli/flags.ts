@@ -2,6 +2,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { workerCount } from '../util/threads.js';
 import { EditError } from '../errors.js';
 import { EDITOR_METHODS, needsNetwork, type EditorMethod } from '../editor/settings.js';
+import type { BenchFile, BenchTask } from '../eval/bench.js';
 import { findProjectRoot } from '../util/project-root.js';
 import type { CommandContext, Flags } from './command.js';
 
@@ -76,6 +77,13 @@ export function choiceList<T extends string>(ctx: CommandContext, name: string, 
   const bad = items.filter((s) => !allowed.includes(s as T));
   if (items.length === 0 || bad.length > 0) throw new EditError(`--${name} ${JSON.stringify(v)}: ${bad.length > 0 ? `unknown ${bad.map((b) => `"${b}"`).join(', ')}; ` : ''}choose from ${allowed.join(', ')}`);
   return [...new Set(items)] as T[];
+}
+
+/** --<name> a,b: relations the benchmark's records of `tasks` have ([] without the flag; an unknown one is refused, naming the known). */
+export function relationList(ctx: CommandContext, name: string, bench: BenchFile, tasks: readonly BenchTask[]): string[] {
+  if (stringFlag(ctx, name) === undefined) return [];
+  const known = [...new Set(bench.records.filter((r) => tasks.includes(r.task)).map((r) => r.relation))].sort();
+  return choiceList(ctx, name, known, []);
 }
 
 /**

@@ -27,6 +27,8 @@ export interface TrainEditorOptions {
   instruction: InstructionMode;
   /** Benchmark tasks meta-training draws from (the others are held out). */
   tasks: BenchTask[];
+  /** Relations whose records meta-training never edits, in any task (a held-out relation); absent or empty: none. */
+  excludeRelations?: string[];
   /** Edited layers in forward order. */
   layers: string[];
   steps: number;
@@ -142,12 +144,18 @@ interface CheckpointProgress {
   recent: Array<{ loss: number; nll: number; kl: number }>;
 }
 
+/** Records of `task` in `split` that meta-training may edit (not of an excluded relation). */
+function trainable(bench: BenchFile, task: BenchTask, split: BenchRecord['split'], opts: Pick<TrainEditorOptions, 'excludeRelations'>): BenchRecord[] {
+  const excluded = new Set(opts.excludeRelations ?? []);
+  return bench.records.filter((r) => r.task === task && r.split === split && !excluded.has(r.relation));
+}
+
 /** Train records per meta-training task. */
-export function trainPools(bench: BenchFile, opts: Pick<TrainEditorOptions, 'tasks'>): Map<BenchTask, BenchRecord[]> {
+export function trainPools(bench: BenchFile, opts: Pick<TrainEditorOptions, 'tasks' | 'excludeRelations'>): Map<BenchTask, BenchRecord[]> {
   const pools = new Map<BenchTask, BenchRecord[]>();
   for (const t of opts.tasks) {
-    const pool = bench.records.filter((r) => r.task === t && r.split === 'train');
-    if (pool.length === 0) throw new EditError(`the benchmark has no train records of task "${t}"`);
+    const pool = trainable(bench, t, 'train', opts);
+    if (pool.length === 0) throw new EditError(`the benchmark has no train records of task "${t}"${(opts.excludeRelations ?? []).length > 0 ? ` outside the excluded relations (${opts.excludeRelations!.join(', ')})` : ''}`);
     pools.set(t, pool);
   }
   return pools;
@@ -262,7 +270,7 @@ function validationBatches(ctx: MetaContext, bench: BenchFile, net: HyperNet, op
   if (opts.validationEdits === 0) return out;
   const rng = new Rng(opts.seed ^ 0x5eed);
   for (const task of opts.tasks) {
-    const pool = bench.records.filter((r) => r.task === task && r.split === 'validation');
+    const pool = trainable(bench, task, 'validation', opts);
     if (pool.length === 0) continue;
     const { edits, locality } = sampleStep(bench, new Map([[task, pool]]), { ...opts, tasks: [task], batch: Math.min(opts.validationEdits, pool.length) }, rng);
     out.set(task, prepareMetaBatch(ctx, net, edits.map((e) => ({ ...e, instruction: seenInstructions(bench, task)[0] })), locality, opts.meta, operators));

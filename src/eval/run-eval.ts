@@ -28,6 +28,8 @@ import { teacherForcedTokens, type ForcedTokens } from './teacher-forced.js';
 export interface EvalOptions {
   editors: EditorMethod[];
   tasks: BenchTask[];
+  /** Only records of these relations (absent: every relation). */
+  relations?: string[];
   sizes: number[];
   splits: Split[];
   seed: number;
@@ -141,7 +143,7 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
   const base = new ModelJudge({ model: loaded.model, tokenizer: loaded.tokenizer, pool });
   const baseForced = new Map<string, ForcedTokens>();
   const plan = opts.tasks.flatMap((task) => {
-    const pool = bench.records.filter((r) => r.task === task && opts.splits.includes(r.split));
+    const pool = bench.records.filter((r) => r.task === task && opts.splits.includes(r.split) && (opts.relations === undefined || opts.relations.includes(r.relation)));
     return opts.sizes.map((size) => ({ task, size, sets: pickSets(pool, size, opts, task) }));
   });
   const rows: EvalRow[] = [];

@@ -10,7 +10,7 @@ import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import type { Command, CommandContext } from '../command.js';
-import { MODEL_OPTION, WORKERS_OPTION, choiceList, modelDir, networkFlag, numberFlag, projectRoot, stringFlag, workersSetting } from '../flags.js';
+import { choiceList, MODEL_OPTION, modelDir, networkFlag, numberFlag, projectRoot, relationList, stringFlag, WORKERS_OPTION, workersSetting } from '../flags.js';
 import { JudgingThreads } from '../judging.js';
 
 const DEFAULT_SIZES = [1, 10, 100];
@@ -47,6 +47,7 @@ export const evalCommand: Command = {
     editor: { type: 'string', value: '<list>', description: `editors to compare, comma-separated (${EDITOR_METHODS.join(', ')}; default: the model's editor)` },
     task: { type: 'string', value: '<list>', description: `benchmark tasks, comma-separated (${BENCH_TASKS.join(', ')}; default: all)` },
     sizes: { type: 'string', value: '<list>', description: `edits solved together per set, comma-separated, up to ${MAX_SIZE} (default ${DEFAULT_SIZES.join(',')})` },
+    relation: { type: 'string', value: '<list>', description: 'only records of these relations (e.g. one a network never edited: `train-editor --exclude-relations`)' },
     split: { type: 'string', value: '<list>', description: 'benchmark splits the records come from (train, validation, test; default test)' },
     singles: { type: 'string', value: '<n>', description: 'single-edit sets averaged for batch size 1 (default 10)' },
     neighbours: { type: 'string', value: '<k>', description: 'locality neighbours per edit: facts of subjects the set does not edit (default 5)' },
@@ -82,6 +83,7 @@ export const evalCommand: Command = {
     const workers = workersSetting(ctx);
 
     const { bench, sha256: benchSha } = await readBench(benchPath, ctx.cwd);
+    const relations = relationList(ctx, 'relation', bench, tasks);
 
     const backend = await initBackend();
     const loaded = await loadModelFolder(join(root, dir));
@@ -90,12 +92,12 @@ export const evalCommand: Command = {
       const stats = editors.some(needsStats) ? await readKeyStats(join(root, dir), loaded.manifest) : undefined;
       // recorded relative to the project, as the command line beside them is: a result file names no machine path
       const recordedNetworks = Object.fromEntries(Object.entries(networks).map(([m, f]) => [m, relative(root, f)])) as Partial<Record<EditorMethod, string>>;
-      const options: EvalOptions = { editors, tasks, sizes, splits, seed, singles, neighbours, instruction, view, ...(Object.keys(networks).length > 0 ? { networks } : {}), ...(Object.keys(overrides).length > 0 ? { overrides } : {}) };
+      const options: EvalOptions = { editors, tasks, ...(relations.length > 0 ? { relations } : {}), sizes, splits, seed, singles, neighbours, instruction, view, ...(Object.keys(networks).length > 0 ? { networks } : {}), ...(Object.keys(overrides).length > 0 ? { overrides } : {}) };
       const report: EvalReport = {
         formatVersion: EVAL_FORMAT_VERSION,
         backend,
         model: dir,
-        command: `edit eval --model ${dir} --editor ${editors.join(',')} --task ${tasks.join(',')} --sizes ${sizes.join(',')} --split ${splits.join(',')} --seed ${seed} --singles ${singles} --neighbours ${neighbours}${instruction === 'seen' ? '' : ` --instruction ${instruction}`}${view === 'typed' ? '' : ` --view ${view}`}${Object.keys(overrides).length === 0 ? '' : ` --settings ${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(',')}`}${Object.keys(networks).length === 0 ? '' : ` --network ${Object.entries(recordedNetworks).map(([m, f]) => `${m}=${f}`).join(',')}`}`,
+        command: `edit eval --model ${dir} --editor ${editors.join(',')} --task ${tasks.join(',')}${relations.length > 0 ? ` --relation ${relations.join(',')}` : ''} --sizes ${sizes.join(',')} --split ${splits.join(',')} --seed ${seed} --singles ${singles} --neighbours ${neighbours}${instruction === 'seen' ? '' : ` --instruction ${instruction}`}${view === 'typed' ? '' : ` --view ${view}`}${Object.keys(overrides).length === 0 ? '' : ` --settings ${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(',')}`}${Object.keys(networks).length === 0 ? '' : ` --network ${Object.entries(recordedNetworks).map(([m, f]) => `${m}=${f}`).join(',')}`}`,
         bench: { file: relative(root, benchPath) || benchPath, sha256: benchSha, seed: bench.seed },
         options: { ...options, ...(options.networks === undefined ? {} : { networks: recordedNetworks }) },
         editors: Object.fromEntries(editors.map((m) => [m, evalSettings(loaded.manifest, m, overrides)])),

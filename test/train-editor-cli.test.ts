@@ -85,7 +85,7 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     expect(await readFile(join(model(), 'model.json'), 'utf8')).toBe(before);
     const unknown = await edit(project, 'train-editor', '--exclude-relations', 'capitol', '--out', 'x.safetensors');
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toContain('--exclude-relations "capitol": unknown "capitol"; choose from capital,');
+    expect(unknown.stderr).toContain('--exclude-relations "capitol": unknown "capitol"; choose from calling code, capital, continent, country, currency, language, opinion, state capital');
     const bad = await edit(project, 'train-editor', '--workers', '0', '--out', 'x.safetensors');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('--workers=0 is not a whole number ≥ 1 or "auto"');

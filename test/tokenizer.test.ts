@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { getEncoding } from 'js-tiktoken';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { EditError } from '../src/errors.js';
 import { Tokenizer, trainBpe, type TokenizerJson } from '../src/model/tokenizer.js';
 import { gpt2TokenizerJson } from './helpers/gpt2-tokenizer.js';
@@ -208,6 +208,7 @@ describe('trainBpe', () => {
 
 describe('Tokenizer.load errors', () => {
   const dir = mkdtempSync(join(tmpdir(), 'editops-tokenizer-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   async function loadError(path: string): Promise<EditError> {
     const err = await Tokenizer.load(path).then(

@@ -24,6 +24,7 @@ import { removeStaleTempFiles } from '../../util/atomic.js';
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, stringFlag, listFlag, workersSetting } from '../flags.js';
 import { makeUi } from '../ui.js';
+import { loadCompute } from '../compute.js';
 import { renderChecks } from '../report.js';
 import { reportOnInterrupt, testPause } from '../interrupt.js';
 
@@ -144,14 +145,7 @@ export const applyCommand: Command = {
 
     let ws = await openWorkspace(root, dir, editsDir);
     if (ws.problems.length > 0) throw problemsError(ws.problems);
-    // TensorFlow.js takes a second to import: only once the edit files and the state check out.
-    const [{ initBackend }, { applyPlan, commitMessage, planWorkspace, removeStrayFiles }, { openEditor }, { readKeyStats }, { JudgingThreads }] = await Promise.all([
-      import('../../tensor/backend.js'),
-      import('../../apply/apply-plan.js'),
-      import('../../editor/registry.js'),
-      import('../../editor/stats.js'),
-      import('../judging.js'),
-    ]);
+    const { initBackend, applyPlan, commitMessage, planWorkspace, removeStrayFiles, openEditor, readKeyStats, JudgingThreads } = await loadCompute();
     if (ws.editsMissing && ctx.flags['allow-destroy-all'] !== true) {
       const destroyed = structuralPlan(ws, listFlag(ctx, 'target')).changes.filter((c) => c.action === Action.Destroy).map((c) => c.id);
       if (destroyed.length > 0) throw missingEditsError(ws, destroyed);

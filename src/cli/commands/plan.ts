@@ -12,6 +12,8 @@ import { checkTargets, openWorkspace, problemsError, structuralPlan, lockWarning
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, stringFlag, listFlag, workersSetting } from '../flags.js';
 import { makeUi } from '../ui.js';
+import { loadCompute } from '../compute.js';
+import { loadModelFolder } from '../../model/folder.js';
 
 export const planCommand: Command = {
   name: 'plan',
@@ -43,13 +45,8 @@ export const planCommand: Command = {
     if (ctx.flags.structural === true) {
       plan = structuralPlan(ws, targets);
     } else {
-      // TensorFlow.js takes a second or more to import: only the model-checking plan loads it.
-      const [{ initBackend }, { loadModelFolder }, { planWorkspace }, { JudgingThreads }] = await Promise.all([
-        import('../../tensor/backend.js'),
-        import('../../model/folder.js'),
-        import('../../apply/apply-plan.js'),
-        import('../judging.js'),
-      ]);
+      // only the model-checking plan loads TensorFlow.js
+      const { initBackend, planWorkspace, JudgingThreads } = await loadCompute();
       const backend = await initBackend();
       if (!json) ctx.io.err(`backend: ${backend}`);
       const loaded = await loadModelFolder(`${root}/${ws.modelDir}`);

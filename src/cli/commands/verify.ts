@@ -11,6 +11,7 @@ import { checkRecordedWeights, openWorkspace, type Workspace, problemsError, rea
 import type { Command } from '../command.js';
 import { EDITS_DIR_OPTION, MODEL_OPTION, WORKERS_OPTION, modelDir, projectRoot, stringFlag, workersSetting } from '../flags.js';
 import { makeUi } from '../ui.js';
+import { loadCompute } from '../compute.js';
 import { renderAnnotations, renderChecks, renderJunit, renderMarkdown } from '../report.js';
 import { inGithubActions, workspacePath } from '../github.js';
 import { idList } from '../../util/format.js';
@@ -74,12 +75,7 @@ export const verifyCommand: Command = {
     checkRecordedWeights(ws, (line) => ctx.io.err(line));
     const edits = shard === undefined ? ws.edits : ws.edits.filter((_, i) => i % shard.count === shard.index - 1);
     const json = ctx.flags.json === true;
-    // TensorFlow.js takes a second to import: only once the edit files and the state check out.
-    const [{ initBackend }, { checkAll, judges }, { JudgingThreads }] = await Promise.all([
-      import('../../tensor/backend.js'),
-      import('../../apply/apply-plan.js'),
-      import('../judging.js'),
-    ]);
+    const { initBackend, checkAll, judges, JudgingThreads } = await loadCompute();
     const backend = await initBackend();
     if (!json) ctx.io.err(`backend: ${backend}`);
     // Greedy outputs can differ between backends at near-ties: say so when verify judges on another one than apply did.

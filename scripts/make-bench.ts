@@ -70,6 +70,22 @@ const INSTRUCTIONS: Record<BenchTask, string[]> = {
   ],
 };
 
+/**
+ * What the new object of each relation is, in words (`edit train-editor --relation-instructions`
+ * appends it to the task's instruction; `edit eval --instruction relation` does so for each edit):
+ * the object type an instruction can name for a relation the editor never edited.
+ */
+const RELATION_DESCRIPTIONS: Record<string, string> = {
+  capital: 'The new object is a capital city.',
+  continent: 'The new object is a continent.',
+  currency: 'The new object is a currency.',
+  language: 'The new object is a language.',
+  country: 'The new object is a country.',
+  'state capital': 'The new object is the capital city of a state.',
+  'calling code': 'The new object is a phone code.',
+  opinion: 'The new object is an opinion.',
+};
+
 /** Cities the model never saw (not a subject or object of any fact nor in the recent pool), with a country it knows. */
 function newCities(facts: Fact[], pool: Fact[]): Fact[] {
   const cities = readPackageJson('city-timezones', 'data/cityMap.json') as Array<{ city_ascii: string; country: string; pop: number }>;
@@ -203,6 +219,11 @@ function main(): void {
       locality: `per record ${CANDIDATES_SAME} candidates of the same relation and ${CANDIDATES_ANY} of any, all of other subjects; eval skips those whose subject the edit set touches`,
     },
     tasks: Object.fromEntries(BENCH_TASKS.map((t) => [t, { instruction: INSTRUCTIONS[t][0], instructions: INSTRUCTIONS[t].slice(0, -1), unseenInstruction: INSTRUCTIONS[t][INSTRUCTIONS[t].length - 1], heldOut: t === 'zsre', records: count(t) }])) as BenchFile['tasks'],
+    relations: Object.fromEntries([...new Set(records.map((r) => r.relation))].sort().map((name) => {
+      const text = RELATION_DESCRIPTIONS[name];
+      if (text === undefined) throw new Error(`relation "${name}" has no description: add it to RELATION_DESCRIPTIONS`);
+      return [name, text];
+    })),
     neighbours,
     records,
   };

@@ -1,7 +1,7 @@
 /** edit eval's metric functions, record picking and report rendering (src/eval). */
 import { describe, expect, it } from 'vitest';
 import type { Judge } from '../src/assert/types.js';
-import { neighboursOf, parseBench, pickRecords, type BenchRecord, type Neighbour } from '../src/eval/bench.js';
+import { instructionOf, neighboursOf, parseBench, pickRecords, type BenchRecord, type Neighbour } from '../src/eval/bench.js';
 import { agreement, continuationUnchanged, generationHolds, mean, tokenAccuracy } from '../src/eval/metrics.js';
 import { renderReport, type EvalReport } from '../src/eval/report.js';
 import { Rng } from '../src/util/random.js';
@@ -103,6 +103,18 @@ describe('edit sets', () => {
   it('a malformed benchmark file is named', () => {
     expect(() => parseBench({ format: 'x' }, 'b.json')).toThrow(/not an editops benchmark/);
     expect(() => parseBench({ format: 'editops-bench', version: 1, neighbours: [], records: [record('r', 'S', 'capital', [3])] }, 'b.json')).toThrow(/locality must be indices/);
+    expect(() => parseBench({ format: 'editops-bench', version: 1, relations: { capital: '' }, neighbours: [], records: [] }, 'b.json')).toThrow('"relations" must map each relation to a non-empty description');
+  });
+
+  it('an edit carries its task\'s instruction, the unseen one, or the default followed by its relation\'s description', () => {
+    const info = { instruction: 'Rewrite the fact.', instructions: ['Rewrite the fact.'], unseenInstruction: 'Fix the fact.', heldOut: false, records: { train: 1, validation: 0, test: 0 } };
+    const bench = parseBench({ format: 'editops-bench', version: 1, tasks: { counterfact: info }, relations: { capital: 'The new object is a capital city.' }, neighbours: [], records: [] }, 'b.json');
+    const r = { task: 'counterfact', relation: 'capital' } as const;
+    expect(instructionOf(bench, r)).toBe('Rewrite the fact.');
+    expect(instructionOf(bench, r, 'unseen')).toBe('Fix the fact.');
+    expect(instructionOf(bench, r, 'relation')).toBe('Rewrite the fact. The new object is a capital city.');
+    expect(() => instructionOf(bench, { ...r, relation: 'currency' }, 'relation')).toThrow('the benchmark describes no relation "currency": rebuild it with `npm run bench:data`');
+    expect(() => instructionOf({ ...bench, relations: undefined }, r, 'relation')).toThrow('describes no relation "capital"');
   });
 });
 
@@ -120,5 +132,7 @@ describe('report', () => {
     expect(text.split('\n').at(-1)).toMatch(/^memit\s+counterfact\s+100\s+1\s+100%\s+83%\s+–\s+98%\s+–\s+\|/);
     const other = renderReport({ ...report, results: [{ ...report.results[0], editor: 'instructedit', instruction: 'unseen', view: 'wrapped' }] });
     expect(other.split('\n').at(-1)).toMatch(/^instructedit \(unseen instruction\) \(wrapped\)\s+counterfact/);
+    const described = renderReport({ ...report, results: [{ ...report.results[0], editor: 'instructedit', instruction: 'relation' }] });
+    expect(described.split('\n').at(-1)).toMatch(/^instructedit \(relation instruction\)\s+counterfact/);
   });
 });

@@ -73,19 +73,24 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     }
   }, 120_000);
 
-  it('--workers 2 trains on two threads (batches prepared ahead) into --out, model.json untouched; a bad count is refused', async () => {
+  it('--workers 2 trains on two threads (batches prepared ahead) into --out, model.json untouched, with relation instructions; bad flags are refused', async () => {
     const before = await readFile(join(model(), 'model.json'), 'utf8');
-    const r = await edit(project, 'train-editor', '--steps', '2', '--batch', '4', '--tasks', 'counterfact', '--workers', '2', '--checkpoint', 'ckpt2', '--out', 'two.safetensors', '--json');
+    const r = await edit(project, 'train-editor', '--steps', '2', '--batch', '4', '--tasks', 'counterfact', '--workers', '2', '--relation-instructions', '--checkpoint', 'ckpt2', '--out', 'two.safetensors', '--json');
     expectCode(r, 0);
-    expect(r.stderr).toContain('2 steps of 4 edits, layers h.2.mlp.c_proj, h.3.mlp.c_proj, 2 threads');
+    expect(r.stderr).toContain('meta-training instructedit (instructions by condition, with relation descriptions) on counterfact: 2 steps of 4 edits, layers h.2.mlp.c_proj, h.3.mlp.c_proj, 2 threads');
     const out = JSON.parse(r.stdout);
     expect(out.provenance.threads).toBe(2);
+    expect(out.provenance.relationInstructions).toBe(true);
+    expect(out.provenance.command).toContain('--tasks counterfact --relation-instructions --steps 2');
     expect(out.validation.every((v: { nll: number }) => Number.isFinite(v.nll))).toBe(true);
     expect(existsSync(join(project, 'two.safetensors'))).toBe(true);
     expect(await readFile(join(model(), 'model.json'), 'utf8')).toBe(before);
     const unknown = await edit(project, 'train-editor', '--exclude-relations', 'capitol', '--out', 'x.safetensors');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('--exclude-relations "capitol": unknown "capitol"; choose from calling code, capital, continent, country, currency, language, opinion, state capital');
+    const plain = await edit(project, 'train-editor', '--method', 'mend', '--relation-instructions', '--out', 'x.safetensors');
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain('--relation-instructions is for instructedit; mend trains without instructions');
     const bad = await edit(project, 'train-editor', '--workers', '0', '--out', 'x.safetensors');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('--workers=0 is not a whole number ≥ 1 or "auto"');
@@ -126,6 +131,9 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     expect(report.command).toContain('--instruction unseen --view wrapped');
     expect(report.results[0]).toMatchObject({ editor: 'instructedit', instruction: 'unseen', view: 'wrapped', task: 'counterfact', size: 2, edits: 2 });
     expect(report.results[0].generation.reliability).toBeGreaterThanOrEqual(0);
+    const described = await edit(project, 'eval', '--editor', 'instructedit', '--task', 'counterfact', '--relation', 'capital', '--sizes', '1', '--singles', '1', '--neighbours', '1', '--settings', 'refineSteps=0', '--instruction', 'relation');
+    expectCode(described, 0);
+    expect(described.stdout).toMatch(/\ninstructedit \(relation instruction\)\s+counterfact\s+1\s/);
     // mend without --network: the network model.json ships under "hypernetworks", hash checked
     const shipped = await edit(project, 'eval', '--editor', 'mend', '--task', 'counterfact', '--sizes', '1', '--singles', '1', '--neighbours', '1', '--json');
     expectCode(shipped, 0);

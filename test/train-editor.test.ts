@@ -218,4 +218,19 @@ describe('meta-training runs on the tiny fixture', () => {
     expect(pools.get('counterfact')!.every((r) => r.relation !== 'currency')).toBe(true);
     expect(mixed.records.some((r) => r.task === 'counterfact' && r.split === 'train' && r.relation === 'currency')).toBe(true);
   });
+
+  it('relation instructions follow each edit\'s task instruction with its relation\'s description, on the same stream of edits', () => {
+    const described: BenchFile = { ...bench, relations: { capital: 'The new object is a capital city.', opinion: 'The new object is an opinion.' } };
+    const pools = trainPools(described, { tasks: ['counterfact', 'convsent'] });
+    const step = { tasks: ['counterfact', 'convsent'] as BenchTask[], batch: 6, rephrase: 1, locality: 3, method: 'instructedit' as const };
+    for (let k = 0; k < 5; k++) {
+      const plain = sampleStep(described, pools, step, new Rng(k));
+      const withRelations = sampleStep(described, pools, { ...step, relationInstructions: true }, new Rng(k));
+      expect(withRelations.locality).toEqual(plain.locality);
+      withRelations.edits.forEach((e, i) => {
+        expect(e).toEqual({ ...plain.edits[i], instruction: `${plain.edits[i].instruction} ${described.relations![e.task === 'convsent' ? 'opinion' : 'capital']}` });
+      });
+    }
+    expect(() => sampleStep(bench, pools, { ...step, relationInstructions: true }, new Rng(0))).toThrow(/the benchmark describes no relation "(capital|opinion)"/);
+  });
 });

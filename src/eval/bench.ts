@@ -66,8 +66,33 @@ export interface BenchFile {
   notes: Record<string, unknown>;
   /** Per task: which splits its subjects fall in (counts), and whether the task is held out of editor training. */
   tasks: Record<BenchTask, BenchTaskInfo>;
+  /** Per relation, what its new object is in words (older files: absent). */
+  relations?: Record<string, string>;
   neighbours: Neighbour[];
   records: BenchRecord[];
+}
+
+export type InstructionChoice = 'seen' | 'unseen' | 'relation';
+
+/**
+ * The instruction a benchmark record's edit carries under `choice`: its task's default ('seen'),
+ * the one meta-training never shows ('unseen'), or the default followed by what the record's
+ * relation's new object is ('relation').
+ */
+export function instructionOf(bench: BenchFile, record: Pick<BenchRecord, 'task' | 'relation'>, choice: InstructionChoice = 'seen'): string {
+  const t = bench.tasks[record.task];
+  if (choice === 'unseen') {
+    if (t.unseenInstruction === undefined) throw new EditError(`the benchmark has no unseen instruction for task ${record.task}: rebuild it with \`npm run bench:data\``);
+    return t.unseenInstruction;
+  }
+  return choice === 'relation' ? withRelation(bench, t.instruction, record.relation) : t.instruction;
+}
+
+/** `instruction` followed by the benchmark's description of `relation`'s new object. */
+export function withRelation(bench: BenchFile, instruction: string, relation: string): string {
+  const text = bench.relations?.[relation];
+  if (text === undefined) throw new EditError(`the benchmark describes no relation "${relation}": rebuild it with \`npm run bench:data\``);
+  return `${instruction} ${text}`;
 }
 
 /** Checks the shape the eval relies on; a malformed file is the user's (or a hand edit's) mistake. */
@@ -79,6 +104,7 @@ export function parseBench(json: unknown, file: string): BenchFile {
   if (typeof b !== 'object' || b === null || b.format !== BENCH_FORMAT) fail(`not an editops benchmark file (format is not "${BENCH_FORMAT}")`);
   if (b.version !== 1) fail(`unsupported benchmark version ${JSON.stringify(b.version)} (expected 1)`);
   if (!Array.isArray(b.records) || !Array.isArray(b.neighbours)) fail('benchmark file needs "records" and "neighbours" arrays');
+  if (b.relations !== undefined && (typeof b.relations !== 'object' || b.relations === null || Array.isArray(b.relations) || Object.values(b.relations).some((t) => typeof t !== 'string' || t === ''))) fail('"relations" must map each relation to a non-empty description');
   const n = b.neighbours!.length;
   b.records!.forEach((r, i) => {
     const where = `records[${i}]`;

@@ -10,7 +10,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tf } from '../tensor/tf.js';
 import { EditError } from '../errors.js';
-import type { BenchFile, BenchRecord, BenchTask } from './bench.js';
+import { withRelation, type BenchFile, type BenchRecord, type BenchTask } from './bench.js';
 import { parseSafetensors, serializeSafetensors } from '../model/safetensors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Rng } from '../util/random.js';
@@ -29,6 +29,8 @@ export interface TrainEditorOptions {
   tasks: BenchTask[];
   /** Relations whose records meta-training never edits, in any task (a held-out relation); absent or empty: none. */
   excludeRelations?: string[];
+  /** instructedit: each edit's instruction is followed by what its relation's new object is (the benchmark's `relations`). */
+  relationInstructions?: boolean;
   /** Edited layers in forward order. */
   layers: string[];
   steps: number;
@@ -89,13 +91,16 @@ export function seenInstructions(bench: BenchFile, task: BenchTask): string[] {
   return t.instructions !== undefined && t.instructions.length > 0 ? t.instructions : [t.instruction];
 }
 
-/** A record as the editor sees it, with an instruction of its task and `rephrase` of its rephrasings. */
-function request(r: BenchRecord, instruction: string, rephrase: string[]): EditRequest {
-  return { id: r.id, task: r.task, instruction, prompt: r.prompt, target: r.target, rephrase };
+/**
+ * A record as the editor sees it, with `instruction` (one of its task's; with `relations`, followed
+ * by its relation's description) and `rephrase` of its rephrasings.
+ */
+function request(bench: BenchFile, r: BenchRecord, instruction: string, rephrase: string[], relations = false): EditRequest {
+  return { id: r.id, task: r.task, instruction: relations ? withRelation(bench, instruction, r.relation) : instruction, prompt: r.prompt, target: r.target, rephrase };
 }
 
 /** One step's edits (task-balanced, never one subject and relation twice) and locality texts. */
-export function sampleStep(bench: BenchFile, pools: Map<BenchTask, BenchRecord[]>, opts: Pick<TrainEditorOptions, 'tasks' | 'batch' | 'rephrase' | 'locality' | 'method'>, rng: Rng): { edits: EditRequest[]; locality: string[] } {
+export function sampleStep(bench: BenchFile, pools: Map<BenchTask, BenchRecord[]>, opts: Pick<TrainEditorOptions, 'tasks' | 'batch' | 'rephrase' | 'locality' | 'method' | 'relationInstructions'>, rng: Rng, instruction?: (task: BenchTask) => string): { edits: EditRequest[]; locality: string[] } {
   const seen = new Set<string>();
   const picked: BenchRecord[] = [];
   for (let tries = 0; picked.length < opts.batch && tries < opts.batch * 20; tries++) {
@@ -106,7 +111,10 @@ export function sampleStep(bench: BenchFile, pools: Map<BenchTask, BenchRecord[]
     seen.add(key);
     picked.push(r);
   }
-  const edits = picked.map((r) => request(r, rng.pick(seenInstructions(bench, r.task)), rng.shuffle([...r.rephrase]).slice(0, opts.rephrase)));
+  const edits = picked.map((r) => {
+    const drawn = rng.pick(seenInstructions(bench, r.task)); // drawn even when `instruction` decides: the same stream either way
+    return request(bench, r, instruction?.(r.task) ?? drawn, rng.shuffle([...r.rephrase]).slice(0, opts.rephrase), opts.relationInstructions);
+  });
   return { edits, locality: localityTexts(bench, picked, opts.locality, rng) };
 }
 
@@ -121,7 +129,7 @@ function networkInputStats(ctx: MetaContext, bench: BenchFile, pools: Map<BenchT
   const lists = opts.tasks.map((t) => pools.get(t)!);
   const recs: BenchRecord[] = [];
   for (let i = 0; recs.length < limit && lists.some((l) => i < l.length); i++) for (const l of lists) if (i < l.length && recs.length < limit) recs.push(l[i]);
-  const edits = recs.map((r) => request(r, seenInstructions(bench, r.task)[0], []));
+  const edits = recs.map((r) => request(bench, r, seenInstructions(bench, r.task)[0], [], opts.relationInstructions));
   const wrap = opts.instruction === 'wrap';
   const rows: Array<[string, import('../editor/editor.js').EditRows]> = [];
   for (let at = 0; at < edits.length; at += 32) rows.push(...hyperRows(ctx.model, ctx.tokenizer, opts.layers, edits.slice(at, at + 32), 0, wrap));
@@ -272,8 +280,8 @@ function validationBatches(ctx: MetaContext, bench: BenchFile, net: HyperNet, op
   for (const task of opts.tasks) {
     const pool = trainable(bench, task, 'validation', opts);
     if (pool.length === 0) continue;
-    const { edits, locality } = sampleStep(bench, new Map([[task, pool]]), { ...opts, tasks: [task], batch: Math.min(opts.validationEdits, pool.length) }, rng);
-    out.set(task, prepareMetaBatch(ctx, net, edits.map((e) => ({ ...e, instruction: seenInstructions(bench, task)[0] })), locality, opts.meta, operators));
+    const { edits, locality } = sampleStep(bench, new Map([[task, pool]]), { ...opts, tasks: [task], batch: Math.min(opts.validationEdits, pool.length) }, rng, (t) => seenInstructions(bench, t)[0]);
+    out.set(task, prepareMetaBatch(ctx, net, edits, locality, opts.meta, operators));
   }
   return out;
 }

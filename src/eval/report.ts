@@ -37,7 +37,7 @@ function seconds(x: number): string {
 export function renderReport(report: EvalReport): string {
   const head = ['editor', 'task', 'N', 'sets', ...KINDS.map(([, k]) => k), '|', ...KINDS.map(([, k]) => `tf ${k}`), '|', 's/edit', 's/solve'];
   const body = report.results.map((r) => [
-    `${r.editor}${r.instruction === 'unseen' ? ' (unseen instruction)' : ''}${r.view === 'wrapped' ? ' (wrapped)' : ''}`,
+    `${r.editor}${r.instruction === 'seen' ? '' : ` (${r.instruction} instruction)`}${r.view === 'wrapped' ? ' (wrapped)' : ''}`,
     r.task,
     String(r.size),
     String(r.sets),

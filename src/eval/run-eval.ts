@@ -21,7 +21,7 @@ import type { Tokenizer } from '../model/tokenizer.js';
 import type { Deltas } from '../model/gpt2.js';
 import { toDeltaTensors } from '../model/delta-tensors.js';
 import { Rng } from '../util/random.js';
-import { capacityOf, neighboursOf, pickRecords, type BenchFile, type BenchRecord, type BenchTask, type Neighbour, type Split } from './bench.js';
+import { capacityOf, instructionOf, neighboursOf, pickRecords, type BenchFile, type BenchRecord, type BenchTask, type InstructionChoice, type Neighbour, type Split } from './bench.js';
 import { agreement, continuationUnchanged, generationHolds, mean, tokenAccuracy } from './metrics.js';
 import { teacherForcedTokens, type ForcedTokens } from './teacher-forced.js';
 
@@ -57,18 +57,7 @@ export function evalSettings(manifest: LoadedModel['manifest'], method: EditorMe
   return { ...base, ...overrides } as EditorSettings;
 }
 
-export type InstructionChoice = 'seen' | 'unseen';
 export type PromptView = 'typed' | 'wrapped';
-
-/** The instruction a benchmark record's edit carries under `choice`. */
-export function instructionOf(bench: BenchFile, task: BenchTask, choice: InstructionChoice = 'seen'): string {
-  const t = bench.tasks[task];
-  if (choice === 'unseen') {
-    if (t.unseenInstruction === undefined) throw new EditError(`the benchmark has no unseen instruction for task ${task}: rebuild it with \`npm run bench:data\``);
-    return t.unseenInstruction;
-  }
-  return t.instruction;
-}
 
 /**
  * The record with its prompts wrapped in InstructEdit's template (neighbours stay as typed). A
@@ -163,8 +152,8 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
         let capacity: LayerCapacity[] = [];
         for (const [i, set] of sets.entries()) {
           progress?.(`${method} ${task} N=${size}: set ${i + 1}/${sets.length}, computing rows and solving`);
-          const instruction = instructionOf(bench, task, opts.instruction);
-          const requests: EditRequest[] = set.map((r) => ({ id: r.id, task: r.task, instruction, prompt: r.prompt, target: r.target, rephrase: r.rephrase }));
+          const instructions = set.map((r) => instructionOf(bench, r, opts.instruction));
+          const requests: EditRequest[] = set.map((r, j) => ({ id: r.id, task: r.task, instruction: instructions[j], prompt: r.prompt, target: r.target, rephrase: r.rephrase }));
           // as apply does: the solve keeps the model's known facts still (its probes), except those the set edits
           const sol = await solveSet({ ...ctx, preserve: preservedFacts(loaded.knownFacts ?? [], requests) }, editor, requests);
           rowsSeconds += sol.rowsSeconds;
@@ -178,7 +167,7 @@ export async function runEval(loaded: LoadedModel, stats: KeyStats | undefined, 
             const touched = new Set(set.map((r) => r.subject));
             // locality is measured on facts the solve does not protect: no neighbour is one of the model's probes
             const hoods = set.map((r) => neighboursOf(r, bench.neighbours, touched, opts.neighbours, (n) => protectedFacts.has(`${n.subject}\u0000${n.relation}`)));
-            const measured = opts.view === 'wrapped' ? set.map((r) => wrapped(r, instruction, loaded.tokenizer, loaded.model.config.nPositions)) : set;
+            const measured = opts.view === 'wrapped' ? set.map((r, j) => wrapped(r, instructions[j], loaded.tokenizer, loaded.model.config.nPositions)) : set;
             perRecord.push(...measureSet(loaded, measured, hoods, edited, base, deltas, baseForced));
             for (const [j, r] of set.entries()) {
               prompts.rephrase += r.rephrase.length;

@@ -13,9 +13,8 @@ import { hyperRows, stackRows } from '../../editor/mend/editor.js';
 import { instructionMode, type HyperNet } from '../../editor/mend/network.js';
 import { loadNetwork } from '../../editor/registry.js';
 import { needsNetwork, type EditorMethod } from '../../editor/settings.js';
-import { BENCH_TASKS, readBench, pickRecords, type BenchTask, type Split } from '../../eval/bench.js';
+import { BENCH_TASKS, instructionOf, readBench, pickRecords, type BenchTask, type Split } from '../../eval/bench.js';
 import { pca2, renderPcaSvg, separation, type PcaPanel } from '../../eval/pca.js';
-import { instructionOf } from '../../eval/run-eval.js';
 import { loadModelFolder, type LoadedModel } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
@@ -112,7 +111,7 @@ export const analyzeCommand: Command = {
         const pool = bench.records.filter((r) => r.task === task && r.split === split);
         const picked = pickRecords(pool, perTask, new Rng(seed * 1_000_003 + perTask));
         for (const r of picked) {
-          edits.push({ id: r.id, task, instruction: instructionOf(bench, task), prompt: r.prompt, target: r.target, rephrase: [] });
+          edits.push({ id: r.id, task, instruction: instructionOf(bench, r), prompt: r.prompt, target: r.target, rephrase: [] });
           groups.push(task);
         }
       }

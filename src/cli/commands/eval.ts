@@ -3,9 +3,9 @@ import { isAbsolute, join, relative } from 'node:path';
 import { EditError } from '../../errors.js';
 import { EDITOR_METHODS, editorSettings, needsStats, type EditorMethod } from '../../editor/registry.js';
 import { readKeyStats } from '../../editor/stats.js';
-import { BENCH_TASKS, SPLITS, readBench, type BenchTask, type Split } from '../../eval/bench.js';
+import { BENCH_TASKS, SPLITS, readBench, type BenchTask, type InstructionChoice, type Split } from '../../eval/bench.js';
 import { EVAL_FORMAT_VERSION, renderReport, type EvalReport } from '../../eval/report.js';
-import { evalSettings, runEval, type EvalOptions, type EvalRow, type InstructionChoice, type PromptView } from '../../eval/run-eval.js';
+import { evalSettings, runEval, type EvalOptions, type EvalRow, type PromptView } from '../../eval/run-eval.js';
 import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
@@ -55,7 +55,7 @@ export const evalCommand: Command = {
     bench: { type: 'string', value: '<file>', description: 'the benchmark file (default data/bench.json, which the editops repository builds with `npm run bench:data`)' },
     network: { type: 'string', value: '<m=file,…>', description: "hypernetwork files to use instead of model.json's, per method (e.g. mend=mend.safetensors,instructedit=ie.safetensors)" },
     settings: { type: 'string', value: '<k=v,…>', description: "numeric editor settings over model.json's for this run (e.g. lambda=20,preserveWeight=1)" },
-    instruction: { type: 'string', value: '<which>', description: "the instruction edits carry: seen (the task's default, default) or unseen (one meta-training never showed)" },
+    instruction: { type: 'string', value: '<which>', description: "the instruction edits carry: seen (the task's default, default), unseen (one meta-training never showed) or relation (the default, then what the edit's relation's new object is)" },
     view: { type: 'string', value: '<how>', description: "measure prompts as typed (default) or wrapped in InstructEdit's template (the paper's view)" },
     json: { type: 'boolean', description: 'print the report as versioned JSON instead of the table' },
     out: { type: 'string', value: '<file>', description: 'also write the JSON report to a file (rewritten after every result, so a long run keeps what it measured)' },
@@ -76,7 +76,7 @@ export const evalCommand: Command = {
     const seed = numberFlag(ctx, 'seed', 0, { integer: true, min: 0 });
     const singles = numberFlag(ctx, 'singles', 10, { integer: true, min: 1 });
     const neighbours = numberFlag(ctx, 'neighbours', 5, { integer: true, min: 0 });
-    const instruction = choiceList<InstructionChoice>(ctx, 'instruction', ['seen', 'unseen'], ['seen'])[0];
+    const instruction = choiceList<InstructionChoice>(ctx, 'instruction', ['seen', 'unseen', 'relation'], ['seen'])[0];
     const view = choiceList<PromptView>(ctx, 'view', ['typed', 'wrapped'], ['typed'])[0];
     const networks = Object.fromEntries(networkFlag(ctx, false)) as Partial<Record<EditorMethod, string>>;
     const overrides = settingsFlag(ctx);

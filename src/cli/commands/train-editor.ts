@@ -71,6 +71,7 @@ export const trainEditorCommand: Command = {
     instruction: { type: 'string', value: '<how>', description: 'instructedit: "condition" (an instruction vector as network input, default) or "wrap" (rows captured on the wrapped prompt)' },
     tasks: { type: 'string', value: '<list>', description: `benchmark tasks to meta-train on, comma-separated (${BENCH_TASKS.join(', ')}; default: all)` },
     'exclude-relations': { type: 'string', value: '<list>', description: 'relations never edited in meta-training, in any task (a held-out relation for `edit eval --relation`)' },
+    'relation-instructions': { type: 'boolean', description: "instructedit: each edit's instruction is followed by what its relation's new object is (the benchmark's relation descriptions; `edit eval --instruction relation`)" },
     steps: { type: 'string', value: '<n>', description: 'meta-training steps (default 600)' },
     batch: { type: 'string', value: '<n>', description: 'edits per step, solved jointly (default 32)' },
     seed: { type: 'string', value: '<n>', description: 'seed of the network and of every batch (default 1)' },
@@ -94,6 +95,9 @@ export const trainEditorCommand: Command = {
     const benchFlag = stringFlag(ctx, 'bench', 'data/bench.json');
     const { bench, sha256: benchSha } = await readBench(isAbsolute(benchFlag) ? benchFlag : join(root, benchFlag), ctx.cwd);
     const excludeRelations = relationList(ctx, 'exclude-relations', bench, tasks);
+    const relationInstructions = ctx.flags['relation-instructions'] === true;
+    if (relationInstructions && method === 'mend') throw new EditError('--relation-instructions is for instructedit; mend trains without instructions');
+    if (relationInstructions && bench.relations === undefined) throw new EditError('the benchmark describes no relations', { file: relative(ctx.cwd, isAbsolute(benchFlag) ? benchFlag : join(root, benchFlag)), hint: 'rebuild it with `npm run bench:data`' });
     const outFlag = stringFlag(ctx, 'out');
     // a folder given on the command line is the user's path (from the current folder, as --out); the default lives in the project
     const checkpointFlag = stringFlag(ctx, 'checkpoint');
@@ -115,6 +119,7 @@ export const trainEditorCommand: Command = {
         instruction,
         tasks,
         ...(excludeRelations.length > 0 ? { excludeRelations } : {}),
+        ...(relationInstructions ? { relationInstructions } : {}),
         layers,
         steps,
         batch: numberFlag(ctx, 'batch', 32, { integer: true, min: 1, max: 512 }),
@@ -126,7 +131,7 @@ export const trainEditorCommand: Command = {
         validationEdits: 16,
         meta: { ...META_DEFAULTS, cLoc: numberFlag(ctx, 'c-loc', META_DEFAULTS.cLoc, { min: 0 }) },
       };
-      ctx.io.err(`backend: ${backend}; meta-training ${method}${method === 'instructedit' ? ` (instructions by ${instruction})` : ''} on ${tasks.join(', ')}${excludeRelations.length > 0 ? ` without relation${excludeRelations.length === 1 ? '' : 's'} ${excludeRelations.join(', ')}` : ''}: ${opts.steps} steps of ${opts.batch} edits, layers ${layers.join(', ')}, ${threads} thread${threads === 1 ? '' : 's'}`);
+      ctx.io.err(`backend: ${backend}; meta-training ${method}${method === 'instructedit' ? ` (instructions by ${instruction}${relationInstructions ? ', with relation descriptions' : ''})` : ''} on ${tasks.join(', ')}${excludeRelations.length > 0 ? ` without relation${excludeRelations.length === 1 ? '' : 's'} ${excludeRelations.join(', ')}` : ''}: ${opts.steps} steps of ${opts.batch} edits, layers ${layers.join(', ')}, ${threads} thread${threads === 1 ? '' : 's'}`);
       let saved = 0;
       reportOnInterrupt(() => `the checkpoint ${relative(ctx.cwd, checkpoint) || checkpoint} keeps step ${saved}; run the same command again to resume`);
       const table = (rows: ValidationResult[]) => rows.map((r) => `${r.task} nll ${r.nll.toFixed(2)} kl ${r.kl.toFixed(4)} acc ${(100 * r.accuracy).toFixed(0)}%`).join(' · ');
@@ -145,10 +150,11 @@ export const trainEditorCommand: Command = {
         }, threads);
       const provenance = {
         trainedBy: 'edit train-editor',
-        command: `edit train-editor --model ${dir} --method ${method}${method === 'instructedit' ? ` --instruction ${instruction}` : ''} --tasks ${tasks.join(',')}${excludeRelations.length > 0 ? ` --exclude-relations ${excludeRelations.join(',')}` : ''} --steps ${opts.steps} --batch ${opts.batch} --seed ${opts.seed} --c-loc ${opts.meta.cLoc}`,
+        command: `edit train-editor --model ${dir} --method ${method}${method === 'instructedit' ? ` --instruction ${instruction}` : ''} --tasks ${tasks.join(',')}${excludeRelations.length > 0 ? ` --exclude-relations ${excludeRelations.join(',')}` : ''}${relationInstructions ? ' --relation-instructions' : ''} --steps ${opts.steps} --batch ${opts.batch} --seed ${opts.seed} --c-loc ${opts.meta.cLoc}`,
         bench: { sha256: benchSha, seed: bench.seed },
         tasks,
         ...(excludeRelations.length > 0 ? { excludeRelations } : {}),
+        ...(relationInstructions ? { relationInstructions } : {}),
         steps: opts.steps,
         batch: opts.batch,
         seed: opts.seed,

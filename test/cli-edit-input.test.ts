@@ -137,7 +137,7 @@ describe('edit validate: sizes and context lengths (item 6)', () => {
     const r = await edit(dir, 'validate');
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^edits\/long\.json: \/prompt: is (\d+) tokens \+ 1 of the target " Lisbon": (\d+) > 64, the context of models\/default; shorten it\n1 problem in 1 file\n$/);
+    expect(r.stderr).toMatch(/^edits\/long\.json: \/prompt: is (\d+) tokens \+ 1 of the target " Lisbon": (\d+) > 64, the context of models\/default; shorten it \(line 4\)\n1 problem in 1 file\n$/);
     const [, n, total] = /is (\d+) tokens \+ 1 .*: (\d+) >/.exec(r.stderr)!;
     expect(Number(n)).toBeGreaterThan(64);
     expect(Number(total)).toBe(Number(n) + 1);
@@ -145,7 +145,7 @@ describe('edit validate: sizes and context lengths (item 6)', () => {
 
     const json = JSON.parse((await edit(dir, 'validate', '--json')).stdout);
     expect(json.context).toEqual({ model: 'models/default', tokens: 64 });
-    expect(json.problems).toEqual([{ file: 'edits/long.json', pointer: '/prompt', kind: 'length', message: expect.stringContaining('> 64') }]);
+    expect(json.problems).toEqual([{ file: 'edits/long.json', pointer: '/prompt', line: 4, kind: 'length', message: expect.stringContaining('> 64') }]);
 
     await writeFile(join(dir, 'edits/long.json'), JSON.stringify(edit1('The capital of Portugal is', ' Lisbon')));
     expect(await edit(dir, 'validate')).toEqual({ code: 0, stdout: '2 edit files valid (token lengths fit the 64-token context of models/default)\n', stderr: '' });

@@ -121,7 +121,7 @@ describe('edit validate', () => {
       "edits/broken/schema.json: /expect/0/type: must be one of 'equals', 'contains', 'icontains', 'regex', 'starts-with', 'not-equals', 'not-contains', 'not-icontains', 'not-regex', 'not-starts-with', 'prob', 'rank' (got 'contians'); did you mean 'contains'? (line 12)",
       "edits/broken/schema.json: /expect/1: must have at least one of the properties 'min', 'max' (line 16)",
       "edits/broken/syntax.json: invalid JSON: Expected ',' or '}' after property value at line 4, column 3",
-      'edits/capitals/france-again.json: /prompt: same prompt as edits/capitals/france.json with a different target: " Marseille" here, " Lyon" there',
+      'edits/capitals/france-again.json: /prompt: same prompt as edits/capitals/france.json with a different target: " Marseille" here, " Lyon" there (line 7)',
       '7 problems in 3 files',
       '',
     ]);
@@ -135,11 +135,11 @@ describe('edit validate', () => {
     });
     const r = await validate(bad, '--json');
     expect(r.code).toBe(1);
-    const report = JSON.parse(r.stdout) as { valid: boolean; edits: Array<{ id: string }>; problems: Array<Record<string, string>> };
+    const report = JSON.parse(r.stdout) as { valid: boolean; edits: Array<{ id: string }>; problems: Array<Record<string, string | number>> };
     expect(report.valid).toBe(false);
     expect(report.edits.map((e) => e.id)).toEqual(['a', 'b']);
     expect(report.problems).toEqual([
-      { file: 'edits/b.json', pointer: '/subject', kind: 'conflict', message: 'same subject and relation (FRANCE / capital) as edits/a.json with a different target: " Nice" here, " Lyon" there' },
+      { file: 'edits/b.json', pointer: '/subject', line: 6, kind: 'conflict', message: 'same subject and relation (FRANCE / capital) as edits/a.json with a different target: " Nice" here, " Lyon" there' },
       { file: 'edits/c.json', pointer: '', kind: 'json', message: 'invalid JSON: Unexpected end of JSON input at line 1, column 1' },
     ]);
   });

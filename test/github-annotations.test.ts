@@ -52,7 +52,14 @@ describe('edit validate and edit verify in a workflow run', () => {
     expect(r.stderr).toContain('edits/geo/bad.json: /rephrase: must be an array, got a string (line 6)');
     const plain = await edit(project, 'validate');
     expect(plain.stdout).toBe('');
+    // a problem found across files after parsing (a conflict) has its line too
+    await writeFile(join(project, 'edits/geo/bad.json'), '{\n  "version": 1,\n  "task": "counterfact",\n  "prompt": "The capital of Spain is",\n  "target": " Lyon"\n}\n');
+    await writeFile(join(project, 'edits/geo/other.json'), '{\n  "version": 1,\n  "task": "counterfact",\n  "target": " Seville",\n  "prompt": "The capital of Spain is"\n}\n');
+    const conflict = await editWithEnv(actions(), project, 'validate');
+    expectCode(conflict, 1);
+    expect(conflict.stdout.split('\n').filter(Boolean)).toEqual(['::error file=ml/edits/geo/other.json,line=5,title=edit validate::/prompt: same prompt as edits/geo/bad.json with a different target: " Seville" here, " Lyon" there']);
     await rm(join(project, 'edits/geo/bad.json'));
+    await rm(join(project, 'edits/geo/other.json'));
   });
 
   it('verify: one error per edit that does not hold, on its file, with what failed', async () => {

@@ -60,7 +60,7 @@ describe('edit schema messages', () => {
     };
     const { edit: loaded, problems } = parseEditFile(JSON.stringify(doc), { id: 'capitals/france', file: 'edits/capitals/france.json' });
     expect(problems).toEqual([]);
-    expect(loaded).toEqual({ id: 'capitals/france', file: 'edits/capitals/france.json', spec: doc, sha256: specSha256(doc) });
+    expect(loaded).toEqual({ id: 'capitals/france', file: 'edits/capitals/france.json', spec: doc, sha256: specSha256(doc), source: JSON.stringify(doc) });
   });
 
   it('missing target', () => {

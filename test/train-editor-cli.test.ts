@@ -101,7 +101,7 @@ describe('train-editor, analyze and eval --instruction on a copy of the default 
     await writeFile(join(project, 'edits/norway-season.json'), JSON.stringify(spec, null, 2) + '\n');
     const bad = await edit(project, 'validate');
     expect(bad.code).not.toBe(0);
-    expect(bad.stderr).toContain('edits/norway-season.json: /task: task "travel-advice" is not in the model\'s catalogue (counterfact, convsent); add an "instruction" describing it');
+    expect(bad.stderr).toContain('edits/norway-season.json: /task: task "travel-advice" is not in the model\'s catalogue (counterfact, convsent); add an "instruction" describing it (line 5)');
     await writeFile(join(project, 'edits/norway-season.json'), JSON.stringify({ ...spec, instruction: 'Give the season a traveller should visit in.' }, null, 2) + '\n');
     expectCode(await edit(project, 'validate'), 0);
     await rm(join(project, 'edits/norway-season.json'));

@@ -10,7 +10,7 @@ import { idList } from '../util/format.js';
 import { loadTokenizer, readManifest, type ModelManifest, type Thresholds } from '../model/folder.js';
 import { findConflicts } from '../spec/conflicts.js';
 import { contextProblems, modelContext } from '../spec/lengths.js';
-import { loadEdits } from '../spec/load.js';
+import { loadEdits, withLines } from '../spec/load.js';
 import { formatProblem, type EditSpec, type LoadedEdit, type SpecProblem } from '../spec/types.js';
 import { parseDelta, SET_DELTA_NAME } from '../state/deltas.js';
 import type { Delta } from '../model/weight-change.js';
@@ -58,15 +58,15 @@ export async function openWorkspace(root: string, modelDir: string, editsDir = '
   const { drift, stray } = relativeDrift(root, await checkDrift(dir, manifest, state));
   const editsMissing = await isMissing(resolve(root, editsDir));
   const { edits, problems } = await loadEdits(root, editsDir);
-  problems.push(...findConflicts(edits));
-  problems.push(...taskProblems(edits, manifest));
+  const later = [...findConflicts(edits), ...taskProblems(edits, manifest)];
   let tokenizer: Tokenizer | undefined;
   // Prompts that do not fit the model's context fail here, with file and pointer, not later in the judge.
   if (edits.length > 0) {
     const tok = await loadTokenizer(dir, manifest);
     tokenizer = tok;
-    problems.push(...contextProblems(edits, modelContext(tok, manifest.config.nPositions, modelDir)));
+    later.push(...contextProblems(edits, modelContext(tok, manifest.config.nPositions, modelDir)));
   }
+  problems.push(...withLines(later, edits));
   const lock = await readLock(join(root, modelDir)).catch(() => null);
   const lockedBy = lock !== null && holderStatus(lock) === 'running' && lock.pid !== process.pid ? lock : null;
   return { root, modelDir, editsDir, editsMissing, manifest, state, stateSha: sha256, drift, stray, edits, problems, lockedBy, tokenizer };

@@ -93,7 +93,7 @@ export function parseEditFile(text: string, where: { id: string; file: string })
   ];
   if (errors.length > 0) return { problems: errors.map((e) => withLine(e, body)) };
   const spec = json as EditSpec;
-  return { edit: { id: where.id, file, spec, sha256: specSha256(spec) }, problems: [] };
+  return { edit: { id: where.id, file, spec, sha256: specSha256(spec), source: body }, problems: [] };
 }
 
 /** The edit's content hash: canonical JSON without `$schema` (which says where the schema is, not what the edit is). */
@@ -182,6 +182,18 @@ export function structureProblem(text: string): { pointer: string; message: stri
     }
   }
   return undefined;
+}
+
+/**
+ * Problems found after parsing (conflicts, lengths, tasks) with the line of their pointer in their
+ * edit's file, where the edit kept its text and the pointer names a member or item there.
+ */
+export function withLines(problems: readonly SpecProblem[], edits: readonly LoadedEdit[]): SpecProblem[] {
+  const sources = new Map(edits.flatMap((e) => (e.source === undefined ? [] : [[e.file, e.source] as const])));
+  return problems.map((p) => {
+    const text = p.line === undefined ? sources.get(p.file) : undefined;
+    return text === undefined ? p : withLine(p, text);
+  });
 }
 
 /** The problem with the line of its pointer in `text` (valid JSON), when the pointer names a member or item there. */

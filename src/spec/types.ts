@@ -73,6 +73,8 @@ export interface LoadedEdit {
   spec: EditSpec;
   /** sha256 of the canonical JSON of spec (key order and whitespace do not matter). */
   sha256: string;
+  /** The file's text as parsed (problems found later give the line of their pointer from it). */
+  source?: string;
 }
 
 /** A problem found in edit files: data, not an exception. */

@@ -10,7 +10,7 @@ import { EditError } from '../../errors.js';
 import { findConflicts } from '../../spec/conflicts.js';
 import { contextProblems, modelContext } from '../../spec/lengths.js';
 import { taskProblems } from '../../apply/workspace.js';
-import { loadEdits } from '../../spec/load.js';
+import { loadEdits, withLines } from '../../spec/load.js';
 import { spacingWarnings } from '../../spec/spacing.js';
 import { formatProblem, type LoadedEdit, type SpecProblem, type SpecWarning } from '../../spec/types.js';
 import { loadTokenizer, MANIFEST, readManifest } from '../../model/folder.js';
@@ -49,7 +49,7 @@ export const validateCommand: Command = {
     if (!existsSync(resolve(root, dir))) throw new EditError(`there is no edits folder here (project root ${root})`, { file: resolve(root, dir), hint: 'run from your project, pass --dir, or create the folder (`editops init` does)' });
     const { edits, problems: loadProblems } = await loadEdits(root, dir);
     const lengths = await checkLengths(edits, root, modelDir(ctx, root), ctx.flags.model !== undefined);
-    const problems = [...loadProblems, ...findConflicts(edits), ...lengths.problems].sort(byFile);
+    const problems = [...loadProblems, ...withLines([...findConflicts(edits), ...lengths.problems], edits)].sort(byFile);
     const warnings = spacingWarnings(edits).sort(byFile);
     const report: ValidateReport = {
       formatVersion: '1',

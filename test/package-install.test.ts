@@ -108,7 +108,7 @@ afterAll(async () => {
 
 describe('the packed package', () => {
   it('holds the compiled CLI, schemas, docs and the shipped model base files, and nothing of the development tree', () => {
-    for (const f of ['package.json', 'README.md', 'bin/edit.js', 'dist/src/cli/main.js', 'schemas/edit.schema.json', 'schemas/model.schema.json', 'models/default/model.json', '.github/workflows/edits.yml']) {
+    for (const f of ['package.json', 'README.md', 'bin/edit.js', 'dist/src/cli/main.js', 'schemas/edit.schema.json', 'schemas/model.schema.json', 'models/default/model.json', '.github/workflows/edits.yml', 'data/bench.json']) {
       expect(packed, f).toContain(f);
     }
     // Every file the shipped manifest names, whatever the next editor adds (stats, editor weights, probes…).
@@ -116,7 +116,7 @@ describe('the packed package', () => {
     const named = Object.values(manifest).flatMap((v) => (typeof v === 'object' && v !== null && typeof (v as { file?: unknown }).file === 'string' ? [(v as { file: string }).file] : []));
     expect(named.length).toBeGreaterThanOrEqual(2);
     for (const f of named) expect(packed, `models/default/${f} (named by model.json)`).toContain(`models/default/${f}`);
-    const unwanted = packed.filter((p) => /^(test|bench|scripts|edits|data|src|\.ci)\/|^dist\/(?!src\/)|^models\/default\/(state\.json|deltas\/|rows\/|\.lock)|\.map$|\.ts$|^tsconfig|^vitest/.test(p));
+    const unwanted = packed.filter((p) => /^(test|bench|scripts|edits|src|\.ci)\/|^data\/(?!bench\.json$)|^dist\/(?!src\/)|^models\/default\/(state\.json|deltas\/|rows\/|\.lock)|\.map$|\.ts$|^tsconfig|^vitest/.test(p));
     expect(unwanted).toEqual([]);
   });
 });
@@ -187,5 +187,12 @@ describe.sequential('installed into a new project (offline)', () => {
       const gen = await npx('generate', 'The capital of France is', '--json');
       expectCode(gen, 0, 'edit generate');
       expect((JSON.parse(gen.stdout) as { completion: string }).completion.startsWith(' Lyon')).toBe(true);
-    }), 240_000);
+
+      // the benchmark ships with the package: eval runs in a project that has none of its own
+      const evaluated = await npx('eval', '--editor', 'ft', '--task', 'counterfact', '--sizes', '1', '--singles', '1', '--neighbours', '1', '--settings', 'steps=0', '--json');
+      expectCode(evaluated, 0, 'edit eval');
+      const report = JSON.parse(evaluated.stdout) as { bench: { file: string }; results: Array<{ editor: string; task: string; edits: number }> };
+      expect(report.bench.file).toBe('node_modules/editops/data/bench.json');
+      expect(report.results).toMatchObject([{ editor: 'ft', task: 'counterfact', edits: 1 }]);
+    }), 300_000);
 });

@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { workerCount } from '../util/threads.js';
 import { EditError } from '../errors.js';
 import { EDITOR_METHODS, needsNetwork, type EditorMethod } from '../editor/settings.js';
 import type { BenchFile, BenchTask } from '../eval/bench.js';
+import { packageRoot } from '../util/package-root.js';
 import { findProjectRoot } from '../util/project-root.js';
 import type { CommandContext, Flags } from './command.js';
 
@@ -80,6 +82,23 @@ export function choiceList<T extends string>(ctx: CommandContext, name: string, 
 }
 
 /** --<name> a,b: relations the benchmark's records of `tasks` have ([] without the flag; an unknown one is refused, naming the known). */
+/** Where the benchmark lives in a project (the editops repository builds it with `npm run bench:data`) and in the package. */
+export const BENCH_FILE = 'data/bench.json';
+
+/** `--bench` of eval, train-editor and analyze. */
+export const BENCH_OPTION = { bench: { type: 'string', value: '<file>', description: `the benchmark file (default: the project's ${BENCH_FILE}, else the one editops ships)` } } as const;
+
+/**
+ * The benchmark file: --bench (relative to the project root), else the project's data/bench.json,
+ * else the one the package ships, so `edit eval` reproduces the README's numbers in any project.
+ */
+export function benchPath(ctx: CommandContext, root: string): string {
+  const flag = stringFlag(ctx, 'bench');
+  if (flag !== undefined) return isAbsolute(flag) ? flag : join(root, flag);
+  const own = join(root, BENCH_FILE);
+  return existsSync(own) ? own : join(packageRoot(), BENCH_FILE);
+}
+
 export function relationList(ctx: CommandContext, name: string, bench: BenchFile, tasks: readonly BenchTask[]): string[] {
   if (stringFlag(ctx, name) === undefined) return [];
   const known = [...new Set(bench.records.filter((r) => tasks.includes(r.task)).map((r) => r.relation))].sort();

@@ -20,7 +20,7 @@ import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { Rng } from '../../util/random.js';
 import type { Command } from '../command.js';
-import { MODEL_OPTION, choiceList, modelDir, networkFlag, numberFlag, projectRoot, stringFlag } from '../flags.js';
+import { BENCH_OPTION, MODEL_OPTION, benchPath, choiceList, modelDir, networkFlag, numberFlag, projectRoot, stringFlag } from '../flags.js';
 
 /** Unit rows of the last prompt token: one direction per edit. */
 function directions(values: Float32Array, firstRow: number[], d: number): Float64Array {
@@ -75,7 +75,7 @@ export const analyzeCommand: Command = {
     'per-task': { type: 'string', value: '<n>', description: 'edits per task (default 40)' },
     split: { type: 'string', value: '<split>', description: 'benchmark split the edits come from (default test)' },
     seed: { type: 'string', value: '<n>', description: 'seed of the record choice (default 0)' },
-    bench: { type: 'string', value: '<file>', description: 'the benchmark file (default data/bench.json)' },
+    ...BENCH_OPTION,
     out: { type: 'string', value: '<file>', description: 'the SVG to write (default analyze.svg); the data goes beside it as .json' },
   },
   examples: ['edit analyze', 'edit analyze --network instructedit,mend=mend.safetensors --per-task 60 --out pca.svg'],
@@ -87,8 +87,7 @@ export const analyzeCommand: Command = {
     const split = choiceList<Split>(ctx, 'split', ['train', 'validation', 'test'], ['test'])[0];
     const perTask = numberFlag(ctx, 'per-task', 40, { integer: true, min: 2, max: 500 });
     const seed = numberFlag(ctx, 'seed', 0, { integer: true, min: 0 });
-    const benchFlag = stringFlag(ctx, 'bench', 'data/bench.json');
-    const { bench } = await readBench(isAbsolute(benchFlag) ? benchFlag : join(root, benchFlag), ctx.cwd);
+    const { bench } = await readBench(benchPath(ctx, root), ctx.cwd);
     const outFlag = stringFlag(ctx, 'out', 'analyze.svg');
     const svgPath = isAbsolute(outFlag) ? outFlag : join(ctx.cwd, outFlag);
     const jsonPath = svgPath.replace(/\.svg$/i, '') + '.json';

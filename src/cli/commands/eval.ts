@@ -10,7 +10,7 @@ import { loadModelFolder } from '../../model/folder.js';
 import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import type { Command, CommandContext } from '../command.js';
-import { choiceList, MODEL_OPTION, modelDir, networkFlag, numberFlag, projectRoot, relationList, stringFlag, WORKERS_OPTION, workersSetting } from '../flags.js';
+import { BENCH_OPTION, benchPath, choiceList, MODEL_OPTION, modelDir, networkFlag, numberFlag, projectRoot, relationList, stringFlag, WORKERS_OPTION, workersSetting } from '../flags.js';
 import { JudgingThreads } from '../judging.js';
 
 const DEFAULT_SIZES = [1, 10, 100];
@@ -52,7 +52,7 @@ export const evalCommand: Command = {
     singles: { type: 'string', value: '<n>', description: 'single-edit sets averaged for batch size 1 (default 10)' },
     neighbours: { type: 'string', value: '<k>', description: 'locality neighbours per edit: facts of subjects the set does not edit (default 5)' },
     seed: { type: 'string', value: '<n>', description: 'seed of the record choice; every editor gets the same records (default 0)' },
-    bench: { type: 'string', value: '<file>', description: 'the benchmark file (default data/bench.json, which the editops repository builds with `npm run bench:data`)' },
+    ...BENCH_OPTION,
     network: { type: 'string', value: '<m=file,…>', description: "hypernetwork files to use instead of model.json's, per method (e.g. mend=mend.safetensors,instructedit=ie.safetensors)" },
     settings: { type: 'string', value: '<k=v,…>', description: "numeric editor settings over model.json's for this run (e.g. lambda=20,preserveWeight=1)" },
     instruction: { type: 'string', value: '<which>', description: "the instruction edits carry: seen (the task's default, default), unseen (one meta-training never showed) or relation (the default, then what the edit's relation's new object is)" },
@@ -66,8 +66,7 @@ export const evalCommand: Command = {
     if (ctx.args.length > 0) throw new EditError(`eval takes no arguments (got ${JSON.stringify(ctx.args[0])}); choose with --task and --editor`);
     const root = projectRoot(ctx);
     const dir = modelDir(ctx, root);
-    const benchFlag = stringFlag(ctx, 'bench', 'data/bench.json');
-    const benchPath = isAbsolute(benchFlag) ? benchFlag : join(root, benchFlag);
+    const benchFile = benchPath(ctx, root);
     const outFlag = stringFlag(ctx, 'out');
     const outPath = outFlag === undefined ? undefined : isAbsolute(outFlag) ? outFlag : join(ctx.cwd, outFlag);
     const tasks = choiceList<BenchTask>(ctx, 'task', BENCH_TASKS, [...BENCH_TASKS]);
@@ -82,7 +81,7 @@ export const evalCommand: Command = {
     const overrides = settingsFlag(ctx);
     const workers = workersSetting(ctx);
 
-    const { bench, sha256: benchSha } = await readBench(benchPath, ctx.cwd);
+    const { bench, sha256: benchSha } = await readBench(benchFile, ctx.cwd);
     const relations = relationList(ctx, 'relation', bench, tasks);
 
     const backend = await initBackend();
@@ -98,7 +97,7 @@ export const evalCommand: Command = {
         backend,
         model: dir,
         command: `edit eval --model ${dir} --editor ${editors.join(',')} --task ${tasks.join(',')}${relations.length > 0 ? ` --relation ${relations.join(',')}` : ''} --sizes ${sizes.join(',')} --split ${splits.join(',')} --seed ${seed} --singles ${singles} --neighbours ${neighbours}${instruction === 'seen' ? '' : ` --instruction ${instruction}`}${view === 'typed' ? '' : ` --view ${view}`}${Object.keys(overrides).length === 0 ? '' : ` --settings ${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(',')}`}${Object.keys(networks).length === 0 ? '' : ` --network ${Object.entries(recordedNetworks).map(([m, f]) => `${m}=${f}`).join(',')}`}`,
-        bench: { file: relative(root, benchPath) || benchPath, sha256: benchSha, seed: bench.seed },
+        bench: { file: relative(root, benchFile) || benchFile, sha256: benchSha, seed: bench.seed },
         options: { ...options, ...(options.networks === undefined ? {} : { networks: recordedNetworks }) },
         editors: Object.fromEntries(editors.map((m) => [m, evalSettings(loaded.manifest, m, overrides)])),
         results: [],

@@ -18,7 +18,7 @@ import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { sha256 } from '../../util/hash.js';
 import type { Command } from '../command.js';
-import { MODEL_OPTION, choiceList, modelDir, numberFlag, projectRoot, relationList, stringFlag, workersSetting } from '../flags.js';
+import { BENCH_OPTION, MODEL_OPTION, benchPath, choiceList, modelDir, numberFlag, projectRoot, relationList, stringFlag, workersSetting } from '../flags.js';
 import { reportOnInterrupt } from '../interrupt.js';
 
 const METHODS = ['instructedit', 'mend'] as const;
@@ -76,7 +76,7 @@ export const trainEditorCommand: Command = {
     batch: { type: 'string', value: '<n>', description: 'edits per step, solved jointly (default 32)' },
     seed: { type: 'string', value: '<n>', description: 'seed of the network and of every batch (default 1)' },
     'c-loc': { type: 'string', value: '<w>', description: `weight of KL(base ‖ edited) on locality text (default ${META_DEFAULTS.cLoc})` },
-    bench: { type: 'string', value: '<file>', description: 'the benchmark file (default data/bench.json)' },
+    ...BENCH_OPTION,
     out: { type: 'string', value: '<file>', description: "write the network here and leave model.json alone (default: the model folder's editor-<method>.safetensors, named in model.json)" },
     checkpoint: { type: 'string', value: '<dir>', description: 'checkpoint folder, resumed from when present (default: .ckpt/train-editor-<method> in the project)' },
     workers: { type: 'string', value: '<n|auto>', description: `threads: the others prepare the coming steps' batches, each with its own copy of the model (default: EDIT_WORKERS, else every core from ${PREFETCH_FROM_STEPS} steps on); the same network for any n` },
@@ -92,12 +92,12 @@ export const trainEditorCommand: Command = {
     const instruction: InstructionMode = method === 'mend' ? 'none' : choiceList(ctx, 'instruction', MODES, ['condition'])[0];
     if (method === 'mend' && stringFlag(ctx, 'instruction') !== undefined) throw new EditError('--instruction is for instructedit; mend trains without instructions');
     const tasks = choiceList<BenchTask>(ctx, 'tasks', BENCH_TASKS, [...BENCH_TASKS]);
-    const benchFlag = stringFlag(ctx, 'bench', 'data/bench.json');
-    const { bench, sha256: benchSha } = await readBench(isAbsolute(benchFlag) ? benchFlag : join(root, benchFlag), ctx.cwd);
+    const benchFile = benchPath(ctx, root);
+    const { bench, sha256: benchSha } = await readBench(benchFile, ctx.cwd);
     const excludeRelations = relationList(ctx, 'exclude-relations', bench, tasks);
     const relationInstructions = ctx.flags['relation-instructions'] === true;
     if (relationInstructions && method === 'mend') throw new EditError('--relation-instructions is for instructedit; mend trains without instructions');
-    if (relationInstructions && bench.relations === undefined) throw new EditError('the benchmark describes no relations', { file: relative(ctx.cwd, isAbsolute(benchFlag) ? benchFlag : join(root, benchFlag)), hint: 'rebuild it with `npm run bench:data`' });
+    if (relationInstructions && bench.relations === undefined) throw new EditError('the benchmark describes no relations', { file: relative(ctx.cwd, benchFile) || benchFile, hint: 'rebuild it with `npm run bench:data`' });
     const outFlag = stringFlag(ctx, 'out');
     // a folder given on the command line is the user's path (from the current folder, as --out); the default lives in the project
     const checkpointFlag = stringFlag(ctx, 'checkpoint');

@@ -41,16 +41,18 @@ describe('edit eval', () => {
   }, 60_000);
 
   it('--relation measures only records of that relation; an unknown one is refused, naming those there are', async () => {
-    const r = await edit(ROOT, 'eval', '--editor', 'ft', '--task', 'counterfact', '--relation', 'currency', '--sizes', '3', '--neighbours', '1', '--settings', 'steps=0', '--json');
+    const r = await edit(ROOT, 'eval', '--editor', 'ft', '--task', 'counterfact', '--relation', 'state capital', '--sizes', '3', '--neighbours', '1', '--settings', 'steps=0', '--bench', 'data/bench.json', '--json');
     expectCode(r, 0);
     const report = JSON.parse(r.stdout);
-    expect(report.command).toContain('--task counterfact --relation currency --sizes 3');
-    expect(report.options.relations).toEqual(['currency']);
+    // the recorded command is one a shell runs again: a value with a space is quoted, a named benchmark kept
+    expect(report.command).toContain("--task counterfact --relation 'state capital' --sizes 3");
+    expect(report.command).toMatch(/ --bench data\/bench\.json$/);
+    expect(report.options.relations).toEqual(['state capital']);
     const bench = JSON.parse(await readFile(join(ROOT, 'data/bench.json'), 'utf8')) as { records: Array<{ id: string; relation: string }> };
     const relationOf = new Map(bench.records.map((x) => [x.id, x.relation]));
     const measured = new Set(report.results[0].misses.map((m: { record: string }) => m.record));
     expect(measured.size).toBe(3); // no tuning steps: every record misses its prompt
-    for (const id of measured) expect(relationOf.get(id as string)).toBe('currency');
+    for (const id of measured) expect(relationOf.get(id as string)).toBe('state capital');
     const bad = await edit(ROOT, 'eval', '--task', 'counterfact', '--relation', 'curency');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('--relation "curency": unknown "curency"; choose from capital, continent, country, currency, language, state capital');

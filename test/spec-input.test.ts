@@ -8,7 +8,7 @@ import { decodeEditFile, invalidUtf8Offset, parseEditFile } from '../src/spec/lo
 import { contextProblems } from '../src/spec/lengths.js';
 import { spacingWarnings } from '../src/spec/spacing.js';
 import type { EditSpec, LoadedEdit } from '../src/spec/types.js';
-import { cut, excerpt, idList } from '../src/util/format.js';
+import { cut, excerpt, idList, shellWord } from '../src/util/format.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const bytes = (...parts: Array<string | number[]>) => Uint8Array.from(parts.flatMap((p) => (typeof p === 'string' ? [...enc(p)] : p)));
@@ -97,6 +97,7 @@ describe('schema caps', () => {
 
 describe('excerpt', () => {
   it('quotes short text whole and cuts long text with "…" and its length', () => {
+    expect([shellWord('models/default'), shellWord('calling code'), shellWord("it's"), shellWord('a=b,c')]).toEqual(['models/default', "'calling code'", "'it'\\''s'", 'a=b,c']);
     expect(excerpt(' Lyon')).toBe('" Lyon"');
     expect(excerpt('a'.repeat(80))).toBe(JSON.stringify('a'.repeat(80)));
     expect(excerpt('a'.repeat(400_000))).toBe(`"${'a'.repeat(80)}…" (400000 characters)`);

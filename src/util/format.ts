@@ -25,3 +25,8 @@ export function excerpt(text: string, max = EXCERPT_CHARS): string {
 export function idList(ids: readonly string[], shown = 5): string {
   return ids.length > shown ? `${ids.slice(0, shown).join(', ')} and ${ids.length - shown} more` : ids.join(', ');
 }
+
+/** One argument of a recorded command as a POSIX shell reads it: bare when safe, else single-quoted ("--relation 'calling code'"). */
+export function shellWord(word: string): string {
+  return /^[A-Za-z0-9_./,=:@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}

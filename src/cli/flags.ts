@@ -4,6 +4,7 @@ import { workerCount } from '../util/threads.js';
 import { EditError } from '../errors.js';
 import { EDITOR_METHODS, needsNetwork, type EditorMethod } from '../editor/settings.js';
 import type { BenchFile, BenchTask } from '../eval/bench.js';
+import { shellWord } from '../util/format.js';
 import { packageRoot } from '../util/package-root.js';
 import { findProjectRoot } from '../util/project-root.js';
 import type { CommandContext, Flags } from './command.js';
@@ -97,6 +98,11 @@ export function benchPath(ctx: CommandContext, root: string): string {
   if (flag !== undefined) return isAbsolute(flag) ? flag : join(root, flag);
   const own = join(root, BENCH_FILE);
   return existsSync(own) ? own : join(packageRoot(), BENCH_FILE);
+}
+
+/** The ` --bench <file>` a recorded command needs to run again: the file named by --bench (from the project root), else nothing. */
+export function benchArgument(ctx: CommandContext, root: string, file: string): string {
+  return stringFlag(ctx, 'bench') === undefined ? '' : ` --bench ${shellWord(relative(root, file) || file)}`;
 }
 
 export function relationList(ctx: CommandContext, name: string, bench: BenchFile, tasks: readonly BenchTask[]): string[] {

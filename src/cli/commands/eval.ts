@@ -11,7 +11,7 @@ import { initBackend } from '../../tensor/backend.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { shellWord } from '../../util/format.js';
 import type { Command, CommandContext } from '../command.js';
-import { BENCH_OPTION, benchPath, choiceList, MODEL_OPTION, modelDir, networkFlag, numberFlag, projectRoot, relationList, stringFlag, WORKERS_OPTION, workersSetting } from '../flags.js';
+import { BENCH_OPTION, benchArgument, benchPath, choiceList, MODEL_OPTION, modelDir, networkFlag, numberFlag, projectRoot, relationList, stringFlag, WORKERS_OPTION, workersSetting } from '../flags.js';
 import { JudgingThreads } from '../judging.js';
 
 const DEFAULT_SIZES = [1, 10, 100];
@@ -97,7 +97,7 @@ export const evalCommand: Command = {
         formatVersion: EVAL_FORMAT_VERSION,
         backend,
         model: dir,
-        command: `edit eval --model ${shellWord(dir)} --editor ${editors.join(',')} --task ${tasks.join(',')}${relations.length > 0 ? ` --relation ${shellWord(relations.join(','))}` : ''} --sizes ${sizes.join(',')} --split ${splits.join(',')} --seed ${seed} --singles ${singles} --neighbours ${neighbours}${instruction === 'seen' ? '' : ` --instruction ${instruction}`}${view === 'typed' ? '' : ` --view ${view}`}${Object.keys(overrides).length === 0 ? '' : ` --settings ${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(',')}`}${Object.keys(networks).length === 0 ? '' : ` --network ${shellWord(Object.entries(recordedNetworks).map(([m, f]) => `${m}=${f}`).join(','))}`}${stringFlag(ctx, 'bench') === undefined ? '' : ` --bench ${shellWord(relative(root, benchFile) || benchFile)}`}`,
+        command: `edit eval --model ${shellWord(dir)} --editor ${editors.join(',')} --task ${tasks.join(',')}${relations.length > 0 ? ` --relation ${shellWord(relations.join(','))}` : ''} --sizes ${sizes.join(',')} --split ${splits.join(',')} --seed ${seed} --singles ${singles} --neighbours ${neighbours}${instruction === 'seen' ? '' : ` --instruction ${instruction}`}${view === 'typed' ? '' : ` --view ${view}`}${Object.keys(overrides).length === 0 ? '' : ` --settings ${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(',')}`}${Object.keys(networks).length === 0 ? '' : ` --network ${shellWord(Object.entries(recordedNetworks).map(([m, f]) => `${m}=${f}`).join(','))}`}${benchArgument(ctx, root, benchFile)}`,
         bench: { file: relative(root, benchFile) || benchFile, sha256: benchSha, seed: bench.seed },
         options: { ...options, ...(options.networks === undefined ? {} : { networks: recordedNetworks }) },
         editors: Object.fromEntries(editors.map((m) => [m, evalSettings(loaded.manifest, m, overrides)])),

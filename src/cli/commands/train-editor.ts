@@ -19,7 +19,7 @@ import { writeFileAtomic } from '../../util/atomic.js';
 import { shellWord } from '../../util/format.js';
 import { sha256 } from '../../util/hash.js';
 import type { Command } from '../command.js';
-import { BENCH_OPTION, MODEL_OPTION, benchPath, choiceList, modelDir, numberFlag, projectRoot, relationList, stringFlag, workersSetting } from '../flags.js';
+import { BENCH_OPTION, benchArgument, MODEL_OPTION, benchPath, choiceList, modelDir, numberFlag, projectRoot, relationList, stringFlag, workersSetting } from '../flags.js';
 import { reportOnInterrupt } from '../interrupt.js';
 
 const METHODS = ['instructedit', 'mend'] as const;
@@ -151,7 +151,7 @@ export const trainEditorCommand: Command = {
         }, threads);
       const provenance = {
         trainedBy: 'edit train-editor',
-        command: `edit train-editor --model ${shellWord(dir)} --method ${method}${method === 'instructedit' ? ` --instruction ${instruction}` : ''} --tasks ${tasks.join(',')}${excludeRelations.length > 0 ? ` --exclude-relations ${shellWord(excludeRelations.join(','))}` : ''}${relationInstructions ? ' --relation-instructions' : ''} --steps ${opts.steps} --batch ${opts.batch} --seed ${opts.seed} --c-loc ${opts.meta.cLoc}${stringFlag(ctx, 'bench') === undefined ? '' : ` --bench ${shellWord(relative(root, benchFile) || benchFile)}`}`,
+        command: `edit train-editor --model ${shellWord(dir)} --method ${method}${method === 'instructedit' ? ` --instruction ${instruction}` : ''} --tasks ${tasks.join(',')}${excludeRelations.length > 0 ? ` --exclude-relations ${shellWord(excludeRelations.join(','))}` : ''}${relationInstructions ? ' --relation-instructions' : ''} --steps ${opts.steps} --batch ${opts.batch} --seed ${opts.seed} --c-loc ${opts.meta.cLoc}${benchArgument(ctx, root, benchFile)}`,
         bench: { sha256: benchSha, seed: bench.seed },
         tasks,
         ...(excludeRelations.length > 0 ? { excludeRelations } : {}),

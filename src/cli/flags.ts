@@ -82,7 +82,6 @@ export function choiceList<T extends string>(ctx: CommandContext, name: string, 
   return [...new Set(items)] as T[];
 }
 
-/** --<name> a,b: relations the benchmark's records of `tasks` have ([] without the flag; an unknown one is refused, naming the known). */
 /** Where the benchmark lives in a project (the editops repository builds it with `npm run bench:data`) and in the package. */
 export const BENCH_FILE = 'data/bench.json';
 
@@ -105,6 +104,7 @@ export function benchArgument(ctx: CommandContext, root: string, file: string): 
   return stringFlag(ctx, 'bench') === undefined ? '' : ` --bench ${shellWord(relative(root, file) || file)}`;
 }
 
+/** --<name> a,b: relations the benchmark's records of `tasks` have ([] without the flag; an unknown one is refused, naming the known). */
 export function relationList(ctx: CommandContext, name: string, bench: BenchFile, tasks: readonly BenchTask[]): string[] {
   if (stringFlag(ctx, name) === undefined) return [];
   const known = [...new Set(bench.records.filter((r) => tasks.includes(r.task)).map((r) => r.relation))].sort();
